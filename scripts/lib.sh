@@ -1,0 +1,83 @@
+# Shared by scripts/run and scripts/test: installs what the build (and the tests) need,
+# idempotently, and says clearly what to do where it cannot.
+# shellcheck shell=bash
+
+# Debian/Ubuntu packages the build needs. Measured on a minimal Debian 12 (docs/BUILDING.md):
+# libclang-dev for v4l2-sys-mit (nokhwa), libasound2-dev for alsa-sys (cpal),
+# cmake and make for opusic-sys (opus), nasm for openh264's assembly (2-3x faster encode).
+BUILD_PACKAGES=(pkg-config make cmake libasound2-dev libclang-dev nasm)
+
+# What the window loads at run time (winit and glow open them with dlopen, so the build does not
+# need them). Every desktop has them; a bare server or container does not.
+WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1 libgl1-mesa-dri)
+
+# Test-only packages, added here as the tests that need them arrive.
+# xvfb: the real-window test; x11-apps (xwd) and netpbm (xwdtopnm): its screenshots;
+# pulseaudio: `confer devices` against a real audio server.
+TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio)
+
+say() { printf 'confer-setup: %s\n' "$*" >&2; }
+
+missing_debs() {
+    local pkg status
+    for pkg in "$@"; do
+        status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+        [ "$status" = "install ok installed" ] || printf '%s\n' "$pkg"
+    done
+}
+
+# Installs the named Debian packages that are missing; does nothing when all are present.
+ensure_debs() {
+    if [ "$(uname -s)" != Linux ]; then
+        return 0 # macOS and Windows: see the README's per-OS notes
+    fi
+    if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+        say "not a Debian/Ubuntu system: make sure these (or your distribution's equivalents) are installed: $*"
+        return 0
+    fi
+    local missing
+    mapfile -t missing < <(missing_debs "$@")
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            say "these packages are missing and this user is not root and has no sudo: ${missing[*]}"
+            say "install them as root (apt-get install ${missing[*]}) and run this again"
+            exit 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh machine has no package lists yet; refresh them once, not on every run.
+    if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
+        "${sudo[@]}" apt-get update
+        "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" || {
+            say "could not install ${missing[*]}"
+            exit 1
+        }
+    fi
+}
+
+# rustfmt and clippy ship with rustup's default profile, but not with the minimal one.
+ensure_rust_components() {
+    local comp missing=()
+    cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+    cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if command -v rustup >/dev/null 2>&1; then
+        for comp in "${missing[@]}"; do rustup component add "$comp"; done
+    else
+        say "cargo is missing ${missing[*]}; install them with your Rust toolchain"
+        exit 1
+    fi
+}
+
+ensure_build_deps() {
+    command -v cargo >/dev/null 2>&1 || {
+        say "cargo not found: install the Rust toolchain (https://rustup.rs) first"
+        exit 1
+    }
+    ensure_debs "${BUILD_PACKAGES[@]}"
+}

@@ -1,0 +1,14 @@
+//! Confer: a native desktop meeting client. The layers and threads are described in
+//! `docs/ARCHITECTURE.md`; imports point down only:
+//! `ui` -> `call` -> `rtc`, `signal`, `media`; `server` uses only `signal::proto` and leaf modules.
+//! Layers appear here as the issues that build them land.
+
+pub mod cli;
+pub mod config;
+pub mod invite;
+pub mod logging;
+pub mod media;
+pub mod paths;
+pub mod report;
+#[cfg(feature = "gui")]
+pub mod ui;

@@ -1,0 +1,121 @@
+//! What `confer devices` prints: plain text for people, with the ids that `--camera`, `--mic`
+//! and the settings take.
+
+use std::fmt::Write;
+
+use crate::media::devices::{AudioDevices, Device, DeviceError};
+
+pub fn devices(
+    cameras: &Result<Vec<Device>, DeviceError>,
+    audio: &Result<AudioDevices, DeviceError>,
+) -> String {
+    let mut out = String::new();
+    section(
+        &mut out,
+        "Cameras",
+        None,
+        cameras.as_deref(),
+        "no camera found",
+    );
+    match audio {
+        Ok(audio) => {
+            section(
+                &mut out,
+                "Microphones",
+                Some(audio.host),
+                Ok(&audio.microphones),
+                "no microphone found",
+            );
+            section(
+                &mut out,
+                "Speakers",
+                Some(audio.host),
+                Ok(&audio.speakers),
+                "no speaker found",
+            );
+        }
+        Err(e) => {
+            section(&mut out, "Microphones", None, Err(e), "");
+            section(&mut out, "Speakers", None, Err(e), "");
+        }
+    }
+    out
+}
+
+fn section(
+    out: &mut String,
+    title: &str,
+    host: Option<&str>,
+    devices: Result<&[Device], &DeviceError>,
+    none: &str,
+) {
+    // Writing to a String cannot fail.
+    let _ = match host {
+        Some(host) => writeln!(out, "{title} ({host}):"),
+        None => writeln!(out, "{title}:"),
+    };
+    match devices {
+        Ok([]) => {
+            let _ = writeln!(out, "  {none}");
+        }
+        Ok(devices) => {
+            let width = devices.iter().map(|d| d.id.len()).max().unwrap_or(0);
+            for d in devices {
+                let mark = if d.is_default { "*" } else { " " };
+                let default = if d.is_default { "  (default)" } else { "" };
+                let _ = writeln!(out, "{mark} {:width$}  {}{default}", d.id, d.name);
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_lists_say_so_plainly() {
+        let audio = AudioDevices {
+            host: "ALSA",
+            microphones: vec![],
+            speakers: vec![],
+        };
+        let text = devices(&Ok(vec![]), &Ok(audio));
+        assert!(text.contains("Cameras:\n  no camera found\n"), "{text}");
+        assert!(
+            text.contains("Microphones (ALSA):\n  no microphone found\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Speakers (ALSA):\n  no speaker found\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn devices_show_ids_names_and_the_default() {
+        let mic = |id: &str, name: &str, is_default| Device {
+            id: id.into(),
+            name: name.into(),
+            is_default,
+        };
+        let audio = AudioDevices {
+            host: "PulseAudio",
+            microphones: vec![
+                mic("pulseaudio:a", "Mic A", false),
+                mic("pulseaudio:bb", "Mic B", true),
+            ],
+            speakers: vec![],
+        };
+        let text = devices(&Err(DeviceError::CameraPermission), &Ok(audio));
+        assert!(text.contains("  pulseaudio:a   Mic A\n"), "{text}");
+        assert!(
+            text.contains("* pulseaudio:bb  Mic B  (default)\n"),
+            "{text}"
+        );
+        assert!(text.contains("camera access was denied"), "{text}");
+    }
+}

@@ -1,0 +1,78 @@
+//! The app: which screen is up, and the window's life cycle.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::{Settings, Theme};
+
+use super::Options;
+use super::lobby::Lobby;
+
+pub struct ConferApp {
+    settings: Settings,
+    settings_path: PathBuf,
+    lobby: Lobby,
+    /// When to close by itself (`--quit-after`).
+    close_at: Option<Instant>,
+    /// Set from outside the UI thread (a signal) to close the window.
+    close_request: Arc<AtomicBool>,
+}
+
+impl ConferApp {
+    pub fn new(ctx: &egui::Context, options: Options) -> Self {
+        apply_theme(ctx, options.settings.appearance.theme);
+        let lobby = Lobby::new(options.invite);
+        Self {
+            settings: options.settings,
+            settings_path: options.settings_path,
+            lobby,
+            close_at: options.quit_after.map(|d| Instant::now() + d),
+            close_request: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Setting the returned flag (and repainting) closes the window.
+    pub fn close_request(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.close_request)
+    }
+
+    fn should_close(&self, now: Instant) -> bool {
+        self.close_request.load(Ordering::SeqCst) || self.close_at.is_some_and(|at| now >= at)
+    }
+}
+
+fn apply_theme(ctx: &egui::Context, theme: Theme) {
+    ctx.set_theme(match theme {
+        Theme::System => egui::ThemePreference::System,
+        Theme::Dark => egui::ThemePreference::Dark,
+        Theme::Light => egui::ThemePreference::Light,
+    });
+}
+
+impl eframe::App for ConferApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let now = Instant::now();
+        if self.should_close(now) {
+            tracing::info!("closing the window on request");
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        } else if let Some(at) = self.close_at {
+            // egui sleeps until input arrives; make sure it wakes up in time to close.
+            ui.ctx().request_repaint_after(
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(1)),
+            );
+        }
+
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.lobby.lobby_ui(ui, &mut self.settings);
+        });
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let Err(e) = self.settings.save(&self.settings_path) {
+            tracing::warn!("{e}");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The window (egui/eframe). Draws state and sends commands; no tokio, str0m, cpal or nokhwa
+//! here (DESIGN.md). So far the lobby.
+
+mod app;
+mod lobby;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::config::Settings;
+use crate::invite::Invite;
+
+pub use app::ConferApp;
+
+#[derive(Debug, Error)]
+pub enum UiError {
+    #[error("cannot open the window: {0}")]
+    Window(String),
+}
+
+pub struct Options {
+    pub settings: Settings,
+    /// Where settings are saved when the window closes.
+    pub settings_path: PathBuf,
+    /// A link given on the command line, shown in the lobby.
+    pub invite: Option<Invite>,
+    /// Close the window after this long (tests, demos).
+    pub quit_after: Option<Duration>,
+}
+
+/// Opens the window and runs until it closes.
+pub fn run(options: Options) -> Result<(), UiError> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Confer")
+            .with_app_id("confer")
+            .with_inner_size([960.0, 640.0])
+            .with_min_inner_size([480.0, 360.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Confer",
+        native,
+        Box::new(|cc| {
+            let ctx = cc.egui_ctx.clone();
+            let app = ConferApp::new(&ctx, options);
+            // A signal closes the window like its close button does, so settings are saved and
+            // the exit code is 0.
+            let close = app.close_request();
+            if let Err(e) = ctrlc::set_handler(move || {
+                close.store(true, std::sync::atomic::Ordering::SeqCst);
+                ctx.request_repaint();
+            }) {
+                tracing::warn!("cannot handle termination signals: {e}");
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| UiError::Window(e.to_string()))
+}

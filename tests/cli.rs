@@ -1,0 +1,144 @@
+//! The command line as a user meets it: help texts, errors, exit codes.
+
+mod support;
+
+use support::{confer, run, stderr, stdout};
+
+#[test]
+fn help_describes_every_command() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(confer(home.path()).arg("--help"));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for expected in [
+        "Usage:",
+        "[LINK]",
+        "serve",
+        "join",
+        "devices",
+        "--quit-after",
+        "-v",
+    ] {
+        assert!(
+            text.contains(expected),
+            "--help lacks {expected:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn each_command_has_its_own_help() {
+    let home = tempfile::tempdir().unwrap();
+    for (command, expected) in [
+        ("serve", "--listen"),
+        ("serve", "--secret-file"),
+        ("join", "--headless"),
+        ("join", "--stats"),
+        ("devices", "microphones"),
+    ] {
+        let out = run(confer(home.path()).args([command, "--help"]));
+        assert!(out.status.success(), "{command} --help failed");
+        let text = stdout(&out);
+        assert!(
+            text.contains(expected),
+            "{command} --help lacks {expected:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn version_is_printed() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(confer(home.path()).arg("--version"));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("confer {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn devices_without_devices_says_so_and_succeeds() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(confer(home.path()).arg("devices"));
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    for section in ["Cameras", "Microphones", "Speakers"] {
+        assert!(text.contains(section), "no {section} section:\n{text}");
+    }
+    // No PulseAudio here (the test removed its socket), so the ALSA host answers.
+    assert!(text.contains("Speakers (ALSA)"), "{text}");
+    let has_camera_nodes = std::fs::read_dir("/dev")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+        })
+        .unwrap_or(false);
+    if !has_camera_nodes {
+        assert!(text.contains("Cameras:\n  no camera found\n"), "{text}");
+    }
+}
+
+/// One line on stderr starting with "error:", and exit code 2.
+fn assert_usage_error(args: &[&str], expected: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(confer(home.path()).args(args));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains(expected), "{args:?}: {err} lacks {expected:?}");
+    assert!(stdout(&out).is_empty(), "{args:?} printed to stdout");
+}
+
+#[test]
+fn an_unknown_command_is_a_usage_error() {
+    assert_usage_error(&["frobnicate"], "'frobnicate' is neither a command");
+}
+
+#[test]
+fn an_unknown_option_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(confer(home.path()).args(["devices", "--no-such-option"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--no-such-option"));
+}
+
+#[test]
+fn malformed_links_are_one_line_errors_with_exit_code_2() {
+    assert_usage_error(&["ftp://example.org/j/room"], "unknown scheme \"ftp\"");
+    assert_usage_error(&["https://example.org/x/room"], "is not a meeting");
+    assert_usage_error(&["confer://example.org/bad%20room"], "bad room name");
+    assert_usage_error(&["confer:///room"], "no host");
+    assert_usage_error(
+        &[
+            "join",
+            "--headless",
+            "https://bank.example@evil.example/j/r",
+        ],
+        "user name or password",
+    );
+    assert_usage_error(&["join", "--headless", "example.org/room"], "no scheme");
+}
+
+#[test]
+fn join_needs_headless() {
+    assert_usage_error(&["join", "confer://example.org/room"], "--headless");
+}
+
+#[test]
+fn unbuilt_commands_say_so_and_fail() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["serve"][..],
+        &["join", "--headless", "confer://example.org/room#t=abc"][..],
+    ] {
+        let out = run(confer(home.path()).args(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("not implemented yet"), "{args:?}");
+    }
+}
