@@ -18,7 +18,8 @@ that meeting's pre-join screen.",
     after_help = "Invite links look like https://HOST[:PORT]/j/ROOM#t=TOKEN or \
 confer://HOST[:PORT]/ROOM#t=TOKEN.\nLogs: RUST_LOG overrides -v. Files: CONFER_CONFIG_DIR and \
 CONFER_DATA_DIR override where settings and logs live.",
-    args_conflicts_with_subcommands = true
+    // `confer -v devices` must reach `devices`, so app options do not shut out commands.
+    subcommand_precedence_over_arg = true
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -357,7 +357,7 @@ mod tests {
             parse("ftp://h/j/r"),
             Err(InviteError::UnknownScheme("ftp".into()))
         );
-        assert_eq!(parse("https:///j/r"), Err(InviteError::MissingHost));
+        assert_eq!(parse("https://"), Err(InviteError::MissingHost));
         assert_eq!(parse("confer:///r"), Err(InviteError::MissingHost));
         assert_eq!(
             parse("https://bank.com@evil.com/j/r"),
