@@ -68,7 +68,15 @@ fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
         )));
     }
     let log_dir = paths::log_dir()?;
-    let _log = logging::init(verbosity, Some(&log_dir))?;
+    // Without its log file the app still works; say so and go on.
+    let _log = match logging::init(verbosity, Some(&log_dir)) {
+        Err(e @ logging::LoggingError::LogDir { .. }) => {
+            let guard = logging::init(verbosity, None)?;
+            tracing::warn!("{e}; logging to stderr only");
+            guard
+        }
+        other => other?,
+    };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Confer starting");
 
     let settings_path = paths::settings_file()?;

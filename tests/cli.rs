@@ -142,3 +142,28 @@ fn unbuilt_commands_say_so_and_fail() {
         assert!(stderr(&out).contains("not implemented yet"), "{args:?}");
     }
 }
+
+#[cfg(all(feature = "gui", target_os = "linux"))]
+#[test]
+fn the_app_without_a_display_fails_with_a_clear_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(confer(home.path()).env_remove("DISPLAY"));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no display"), "{err}");
+    assert!(err.contains("--headless"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[cfg(all(feature = "gui", unix))]
+#[test]
+fn an_unwritable_data_dir_costs_only_the_log_file() {
+    let home = tempfile::tempdir().unwrap();
+    // A file where the data directory should be: the log directory cannot be created.
+    std::fs::write(home.path().join("data"), "not a directory").unwrap();
+    let out = run(confer(home.path()).env_remove("DISPLAY"));
+    let err = stderr(&out);
+    assert!(err.contains("cannot create the log directory"), "{err}");
+    // It went on to the window, which fails here for want of a display, not for the log.
+    assert!(err.contains("no display"), "{err}");
+}

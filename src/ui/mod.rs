@@ -16,8 +16,25 @@ pub use app::ConferApp;
 
 #[derive(Debug, Error)]
 pub enum UiError {
+    #[error(
+        "cannot open the window: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); \
+         without a window, use 'confer join LINK --headless'"
+    )]
+    NoDisplay,
     #[error("cannot open the window: {0}")]
     Window(String),
+}
+
+/// winit's own message for this names a source file of winit; say it plainly instead.
+fn check_display() -> Result<(), UiError> {
+    if cfg!(all(unix, not(target_vendor = "apple")))
+        && ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+            .iter()
+            .all(|var| std::env::var_os(var).is_none_or(|v| v.is_empty()))
+    {
+        return Err(UiError::NoDisplay);
+    }
+    Ok(())
 }
 
 pub struct Options {
@@ -32,6 +49,7 @@ pub struct Options {
 
 /// Opens the window and runs until it closes.
 pub fn run(options: Options) -> Result<(), UiError> {
+    check_display()?;
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Confer")
