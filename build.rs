@@ -9,44 +9,61 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const FALLBACK_MARKER: &str = "Failed to compile NASM files, not using any assembly";
+pub const FALLBACK_MARKER: &str = "Failed to compile NASM files, not using any assembly";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PATH");
+    println!("cargo:rerun-if-env-changed=NASM");
     println!("cargo:rerun-if-env-changed=OPENH264_NO_ASM");
 
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    // OPENH264_NO_ASM is openh264-sys2's own switch for a deliberate plain-C build.
-    if arch != "x86_64" && arch != "x86" || std::env::var_os("OPENH264_NO_ASM").is_some() {
-        return;
+    let deliberate_plain_c = std::env::var_os("OPENH264_NO_ASM").is_some();
+    let out_dir = std::env::var_os("OUT_DIR").map(PathBuf::from);
+    if let Err(lines) = check_nasm(&arch, deliberate_plain_c, nasm_runs(), out_dir.as_deref()) {
+        // Cargo shows a failed build script's stderr in full.
+        eprintln!("\nerror: {}", lines.join("\n       "));
+        std::process::exit(1);
     }
+}
 
-    if !nasm_runs() {
-        fail(&[
+/// Decides whether the build may go on; the lines say what to do when it may not.
+/// `OPENH264_NO_ASM` is openh264-sys2's own switch for a deliberate plain-C build.
+pub fn check_nasm(
+    arch: &str,
+    deliberate_plain_c: bool,
+    nasm_runs: bool,
+    out_dir: Option<&Path>,
+) -> Result<(), Vec<String>> {
+    if arch != "x86_64" && arch != "x86" || deliberate_plain_c {
+        return Ok(());
+    }
+    if !nasm_runs {
+        return Err([
             "nasm was not found on PATH.",
             "OpenH264 needs it for its x86 assembly; without it video encoding is 2-3x slower.",
             "Install it (Debian/Ubuntu: `apt-get install nasm`, macOS: `brew install nasm`,",
             "Windows: `winget install nasm` and add it to PATH), then rebuild OpenH264 with",
             "`cargo clean -p openh264-sys2` before building again. scripts/run and scripts/test",
             "install it for you on Debian and Ubuntu.",
+        ]
+        .map(String::from)
+        .to_vec());
+    }
+    if let Some(output) = out_dir.and_then(plain_c_openh264_build) {
+        return Err(vec![
+            format!(
+                "OpenH264 was built earlier without its assembly (see {}).",
+                output.display()
+            ),
+            "nasm is there now; rebuild OpenH264 with `cargo clean -p openh264-sys2`,".into(),
+            "then build again.".into(),
         ]);
     }
-
-    if let Some(output) = plain_c_openh264_build() {
-        let line = format!(
-            "OpenH264 was built earlier without its assembly (see {}).",
-            output.display()
-        );
-        fail(&[
-            &line,
-            "nasm is there now; rebuild OpenH264 with `cargo clean -p openh264-sys2`,",
-            "then build again.",
-        ]);
-    }
+    Ok(())
 }
 
-fn nasm_runs() -> bool {
+pub fn nasm_runs() -> bool {
     let nasm = std::env::var_os("NASM").unwrap_or_else(|| "nasm".into());
     Command::new(nasm)
         .arg("-v")
@@ -57,8 +74,7 @@ fn nasm_runs() -> bool {
 /// Finds the newest finished openh264-sys2 build of this profile and tells whether it fell back to
 /// plain C. Build scripts of one profile share `target/<profile>/build/`, and each leaves its
 /// stdout in `<crate>-<hash>/output`.
-fn plain_c_openh264_build() -> Option<PathBuf> {
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR")?);
+fn plain_c_openh264_build(out_dir: &Path) -> Option<PathBuf> {
     let build_dir = out_dir.parent()?.parent()?;
     let newest = std::fs::read_dir(build_dir)
         .ok()?
@@ -79,12 +95,4 @@ fn plain_c_openh264_build() -> Option<PathBuf> {
 
 fn modified(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).ok()?.modified().ok()
-}
-
-fn fail(lines: &[&str]) -> ! {
-    for line in lines {
-        println!("cargo:warning={line}");
-    }
-    eprintln!("\nerror: {}", lines.join("\n       "));
-    std::process::exit(1);
 }
