@@ -3,9 +3,10 @@
 # shellcheck shell=bash
 
 # Debian/Ubuntu packages the build needs. Measured on a minimal Debian 12 (docs/BUILDING.md):
-# libclang-dev for v4l2-sys-mit (nokhwa), libasound2-dev for alsa-sys (cpal),
-# cmake and make for opusic-sys (opus), nasm for openh264's assembly (2-3x faster encode).
-BUILD_PACKAGES=(pkg-config make cmake libasound2-dev libclang-dev nasm)
+# g++ for OpenH264 (C++; a machine with only a C compiler lacks it), libclang-dev for
+# v4l2-sys-mit (nokhwa), libasound2-dev for alsa-sys (cpal), cmake and make for opusic-sys
+# (opus), nasm for OpenH264's assembly (2-3x faster encode).
+BUILD_PACKAGES=(g++ pkg-config make cmake libasound2-dev libclang-dev nasm)
 
 # What the window loads at run time (winit and glow open them with dlopen, so the build does not
 # need them). Every desktop has them; a bare server or container does not.

@@ -43,20 +43,23 @@ impl Lobby {
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) {
-        ui.label("Your name");
+        let label = ui.label("Your name");
         ui.add(
             egui::TextEdit::singleline(&mut settings.profile.name)
                 .hint_text("How others see you")
                 .desired_width(f32::INFINITY),
-        );
+        )
+        .labelled_by(label.id);
         ui.add_space(12.0);
 
-        ui.label("Invite link");
-        let edit = ui.add(
-            egui::TextEdit::singleline(&mut self.link)
-                .hint_text("confer://host/room#t=... or https://host/j/room#t=...")
-                .desired_width(f32::INFINITY),
-        );
+        let label = ui.label("Invite link");
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.link)
+                    .hint_text("confer://host/room#t=... or https://host/j/room#t=...")
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
         if edit.changed() {
             self.checked = (!self.link.trim().is_empty()).then(|| Invite::parse(&self.link));
         }
@@ -83,5 +86,73 @@ impl Lobby {
                 ui.weak("Paste the link someone sent you.");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egui::accesskit::Role;
+    use egui_kittest::{Harness, kittest::Queryable};
+
+    use super::*;
+
+    fn lobby_harness(invite: Option<Invite>) -> Harness<'static, (Lobby, Settings)> {
+        Harness::new_ui_state(
+            |ui, (lobby, settings): &mut (Lobby, Settings)| lobby.lobby_ui(ui, settings),
+            (Lobby::new(invite), Settings::default()),
+        )
+    }
+
+    /// Focuses the text field labelled `label` and types into it, as a person would.
+    fn type_into(harness: &mut Harness<'static, (Lobby, Settings)>, label: &str, text: &str) {
+        harness
+            .get_by_role_and_label(Role::TextInput, label)
+            .focus();
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::TextInput, label)
+            .type_text(text);
+        harness.run();
+    }
+
+    #[test]
+    fn a_pasted_link_is_checked_as_it_is_typed() {
+        let mut harness = lobby_harness(None);
+        harness.get_by_label("Paste the link someone sent you.");
+
+        type_into(&mut harness, "Invite link", "ftp://example.org/j/standup");
+        harness.get_by_label_contains("unknown scheme \"ftp\"");
+        assert!(
+            harness
+                .query_by_label("Paste the link someone sent you.")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_good_link_shows_where_it_leads() {
+        let mut harness = lobby_harness(None);
+        type_into(
+            &mut harness,
+            "Invite link",
+            "https://meet.example.org/j/standup#t=x",
+        );
+        harness.get_by_label_contains("Room \"standup\" on meet.example.org");
+        assert!(harness.query_by_label_contains("unencrypted").is_none());
+    }
+
+    #[test]
+    fn a_link_from_the_command_line_is_shown_checked() {
+        let invite = Invite::parse("http://10.0.0.7:7878/j/lan-room").unwrap();
+        let harness = lobby_harness(Some(invite));
+        harness.get_by_label_contains("Room \"lan-room\" on 10.0.0.7:7878");
+        harness.get_by_label_contains("local network, unencrypted signaling");
+    }
+
+    #[test]
+    fn the_name_typed_goes_into_the_settings() {
+        let mut harness = lobby_harness(None);
+        type_into(&mut harness, "Your name", "Zoë Åberg");
+        assert_eq!(harness.state().1.profile.name, "Zoë Åberg");
     }
 }
