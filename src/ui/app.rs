@@ -18,6 +18,7 @@ pub struct ConferApp {
     close_at: Option<Instant>,
     /// Set from outside the UI thread (a signal) to close the window.
     close_request: Arc<AtomicBool>,
+    closing: bool,
 }
 
 impl ConferApp {
@@ -30,6 +31,7 @@ impl ConferApp {
             lobby,
             close_at: options.quit_after.map(|d| Instant::now() + d),
             close_request: Arc::new(AtomicBool::new(false)),
+            closing: false,
         }
     }
 
@@ -55,8 +57,11 @@ impl eframe::App for ConferApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let now = Instant::now();
         if self.should_close(now) {
-            tracing::info!("closing the window on request");
-            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            if !self.closing {
+                self.closing = true;
+                tracing::info!("closing the window on request");
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
         } else if let Some(at) = self.close_at {
             // egui sleeps until input arrives; make sure it wakes up in time to close.
             ui.ctx().request_repaint_after(
