@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -69,6 +70,14 @@ of statistics a second per remote participant with --stats."
 
     /// List cameras, microphones and speakers, with the ids --camera and --mic take.
     Devices,
+
+    /// Mint an invite link for a room of your server (prints the https:// and confer:// forms).
+    #[command(
+        long_about = "Mint an invite for a room, signed with the server's secret, and print it in \
+both forms: the https:// link (opens the web page) and the confer:// link (opens the app), one a \
+line. Run it where the server's secret is: the server's data dir, or --secret-file."
+    )]
+    Invite(InviteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +105,112 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// STUN server for participants, e.g. stun:stun.example.org:3478 (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub stun: Vec<String>,
+
+    /// TURN server for participants, e.g. turn:turn.example.org:3478 (repeatable).
+    #[arg(long, value_name = "URL", requires = "turn_username")]
+    pub turn: Vec<String>,
+
+    /// User name for the TURN servers.
+    #[arg(long, value_name = "NAME", requires = "turn_credential")]
+    pub turn_username: Option<String>,
+
+    /// Password for the TURN servers.
+    #[arg(long, value_name = "PASSWORD")]
+    pub turn_credential: Option<String>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The server's limits; each default is safe for a server on the internet.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Largest message in bytes; larger ones get a too-large error.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Messages a second each connection may send, sustained.
+    #[arg(long, value_name = "N", default_value_t = 50.0)]
+    pub max_messages_per_sec: f64,
+
+    /// Messages each connection may send in one burst.
+    #[arg(long, value_name = "N", default_value_t = 200.0)]
+    pub max_burst: f64,
+
+    /// Participants per room.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_peers_per_room: usize,
+
+    /// Rooms on this server.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    pub max_rooms: usize,
+
+    /// Connections to this server.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Connections from one IP address.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_conns_per_ip: usize,
+
+    /// A connection that has not joined within this time is closed (e.g. 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub join_timeout: Duration,
+
+    /// A connection silent for this long (not even answering pings) is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a dropped participant may come back (resume) before the others see it leave.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub resume_grace: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// The server's address as participants reach it: https://HOST[:PORT], or http://... for the
+    /// local network.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+
+    /// The room (1 to 64 of A-Z a-z 0-9 _ -).
+    #[arg(long, value_name = "ROOM")]
+    pub room: String,
+
+    /// File holding the server's secret (default: the one in the data dir, made if missing).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// How long the invite stays valid: e.g. 90m, 24h, 7d.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+/// Parses `30`, `30s`, `90m`, `24h`, `7d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a duration (e.g. 30s, 90m, 24h, 7d)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        other => return Err(format!("unknown unit \"{other}\" (use s, m, h, d or w)")),
+    };
+    Duration::try_from_secs_f64(number * seconds).map_err(|_| format!("\"{text}\" is out of range"))
 }
 
 #[derive(Debug, Args)]
@@ -148,5 +263,17 @@ mod tests {
         let cli = Cli::try_parse_from(["confer", "-v", "devices"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Devices)));
         assert_eq!(cli.verbose, 1);
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("1e400").is_err());
     }
 }

@@ -10,5 +10,8 @@ pub mod logging;
 pub mod media;
 pub mod paths;
 pub mod report;
+pub mod server;
+pub mod signal;
+pub mod token;
 #[cfg(feature = "gui")]
 pub mod ui;

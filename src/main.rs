@@ -5,9 +5,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use confer::cli::{AppArgs, Cli, Command, JoinArgs, ServeArgs};
+use confer::cli::{AppArgs, Cli, Command, InviteArgs, JoinArgs, ServeArgs};
 use confer::config::Settings;
 use confer::invite::Invite;
+use confer::server::{Access, Limits, Server, ServerConfig};
+use confer::signal::proto::IceServer;
+use confer::token::{Secret, unix_now};
 use confer::{logging, media, paths, report};
 
 /// Why a command did not succeed; `main` prints it as one line.
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Some(Command::Devices) => devices(cli.verbose),
         Some(Command::Serve(args)) => serve(args, cli.verbose),
         Some(Command::Join(args)) => join(args, cli.verbose),
+        Some(Command::Invite(args)) => invite(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,9 +134,151 @@ fn devices(verbosity: u8) -> Result<(), Exit> {
     Ok(())
 }
 
-fn serve(_args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
-    let _log = logging::init(verbosity, None)?;
-    Err(Exit::Failed("'confer serve' is not implemented yet".into()))
+fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
+    let _log = logging::init(verbosity.max(1), None)?;
+    if args.tls_cert.is_some() {
+        return Err(Exit::Failed(
+            "TLS (--tls-cert/--tls-key) is not implemented yet; put a TLS proxy in front".into(),
+        ));
+    }
+    if args.redis.is_some() {
+        return Err(Exit::Failed(
+            "sharing rooms through Redis (--redis) is not implemented yet".into(),
+        ));
+    }
+    let access = if args.open {
+        tracing::warn!("--open: anyone who can reach this server can join any room");
+        Access::Open
+    } else {
+        let secret = match &args.secret_file {
+            Some(path) => Secret::read(path)?,
+            None => Secret::load_or_create(&paths::data_dir()?)?,
+        };
+        Access::Tokens(std::sync::Arc::new(secret))
+    };
+    if !confer::server::is_private_or_loopback(args.listen.ip()) {
+        tracing::warn!(
+            "serving plain ws:// on {}, which is not a loopback or private address: signaling \
+             (names, session descriptions) crosses the network unencrypted; use --tls-cert or a \
+             TLS proxy",
+            args.listen
+        );
+    }
+    let l = &args.limits;
+    let config = ServerConfig {
+        listen: args.listen,
+        access,
+        limits: Limits {
+            max_message_bytes: l.max_message_bytes,
+            messages_per_second: l.max_messages_per_sec,
+            message_burst: l.max_burst,
+            max_peers_per_room: l.max_peers_per_room,
+            max_rooms: l.max_rooms,
+            max_connections: l.max_connections,
+            max_connections_per_ip: l.max_conns_per_ip,
+            join_timeout: l.join_timeout,
+            idle_timeout: l.idle_timeout,
+            resume_grace: l.resume_grace,
+            ..Limits::default()
+        },
+        ice_servers: ice_servers(&args),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("confer-serve")
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::start(config).await?;
+        // The first line on stdout is the address, for scripts and tests that bind port 0.
+        println!("listening on ws://{}/ws", server.local_addr());
+        tracing::info!(addr = %server.local_addr(), "signaling server started");
+        wait_for_termination().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok::<(), Exit>(())
+    })
+}
+
+fn ice_servers(args: &ServeArgs) -> Vec<IceServer> {
+    let mut servers: Vec<IceServer> = args
+        .stun
+        .iter()
+        .map(|url| IceServer {
+            urls: vec![url.clone()],
+            username: None,
+            credential: None,
+        })
+        .collect();
+    if !args.turn.is_empty() {
+        servers.push(IceServer {
+            urls: args.turn.clone(),
+            username: args.turn_username.clone(),
+            credential: args.turn_credential.clone(),
+        });
+    }
+    servers
+}
+
+/// Ctrl+C, or SIGTERM from a service manager.
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn invite(args: InviteArgs) -> Result<(), Exit> {
+    let server = url::Url::parse(args.server.trim()).map_err(|e| {
+        Exit::Usage(format!(
+            "--server \"{}\" is not a URL ({e}); write https://HOST[:PORT]",
+            args.server
+        ))
+    })?;
+    let secure = match server.scheme() {
+        "https" | "wss" => true,
+        "http" | "ws" => false,
+        other => {
+            return Err(Exit::Usage(format!(
+                "--server must start with https:// (or http:// on the local network), not {other}://"
+            )));
+        }
+    };
+    let host = match server.host() {
+        Some(url::Host::Ipv6(addr)) => format!("[{addr}]"),
+        Some(host) => host.to_string(),
+        None => return Err(Exit::Usage("--server has no host".into())),
+    };
+    confer::invite::validate_room(&args.room).map_err(|e| Exit::Usage(e.to_string()))?;
+    let secret = match &args.secret_file {
+        Some(path) => Secret::read(path)?,
+        None => Secret::load_or_create(&paths::data_dir()?)?,
+    };
+    let expires = unix_now().saturating_add(args.ttl.as_secs().max(1));
+    let invite = Invite {
+        host,
+        port: server.port(),
+        room: args.room.clone(),
+        token: Some(secret.mint(&args.room, expires)),
+        secure,
+    };
+    println!("{}", invite.web_link());
+    println!("{}", invite.app_link());
+    Ok(())
 }
 
 fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {

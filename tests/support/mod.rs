@@ -83,3 +83,5 @@ pub fn require_tool(tool: &str, package: &str) {
         "`{tool}` is not installed; install the Debian package `{package}` (scripts/test does)"
     );
 }
+
+pub mod serve;

@@ -1,0 +1,334 @@
+//! One signaling connection: from the WebSocket handshake to its end.
+//!
+//! The connection's task owns its socket; everything it is sent arrives through its bounded
+//! outbox, and everything it reads is checked (size, rate, shape, membership) before the hub
+//! sees it. A misbehaving client costs only its own task and gets an `error` message saying why.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::Access;
+use super::hub::{Admitted, Hub, Membership, Outbox, Outgoing};
+use super::ratelimit::TokenBucket;
+use crate::signal::proto::{ClientMessage, ErrorCode, Join, ProtocolError, ServerMessage};
+use crate::token::{TokenError, unix_now};
+
+/// A write that takes longer than this means the client stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most one `rate-limited` error a second, or the errors would be the flood.
+const RATE_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
+/// Outgoing messages written before one flush.
+const WRITE_BATCH: usize = 32;
+
+pub struct ConnContext {
+    pub hub: Arc<Hub>,
+    pub access: Access,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+enum Flow {
+    Continue,
+    Close(CloseCode, &'static str),
+}
+
+struct Conn<S> {
+    ws: WebSocketStream<S>,
+    hub: Arc<Hub>,
+    access: Access,
+    outbox: Outbox,
+    membership: Option<Membership>,
+    left: bool,
+    bucket: TokenBucket,
+    last_heard: Instant,
+    last_rate_notice: Option<Instant>,
+}
+
+/// Runs the connection until it ends. `accepted` is when the TCP connection arrived: the join
+/// deadline counts from there, so a slow HTTP request cannot stretch it.
+pub async fn run<S>(ws: WebSocketStream<S>, ctx: ConnContext, accepted: Instant)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = ctx.hub.limits().clone();
+    let (tx, mut rx) = mpsc::channel(limits.outbox_messages);
+    let kick = Arc::new(Notify::new());
+    let now = Instant::now();
+    let mut conn = Conn {
+        ws,
+        hub: Arc::clone(&ctx.hub),
+        access: ctx.access,
+        outbox: Outbox {
+            tx,
+            kick: Arc::clone(&kick),
+        },
+        membership: None,
+        left: false,
+        bucket: TokenBucket::new(limits.messages_per_second, limits.message_burst, now),
+        last_heard: now,
+        last_rate_notice: None,
+    };
+    let mut shutdown = ctx.shutdown;
+    let join_deadline = tokio::time::Instant::from_std(accepted + limits.join_timeout);
+    let mut ping = tokio::time::interval(limits.ping_interval());
+    ping.tick().await; // the first tick is immediate
+
+    let end = loop {
+        let joined = conn.membership.is_some();
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break Some((CloseCode::Away, "the server is shutting down")),
+            _ = kick.notified() => {
+                break Some((CloseCode::Policy, "replaced by a newer connection, or too slow to read"));
+            }
+            _ = tokio::time::sleep_until(join_deadline), if !joined => {
+                let e = ProtocolError::new(ErrorCode::NotJoined, "no join within the time allowed");
+                conn.send_error(&e).await;
+                break Some((CloseCode::Policy, "no join in time"));
+            }
+            Some(first) = rx.recv() => {
+                if !conn.write_batch(first, &mut rx).await {
+                    break None;
+                }
+            }
+            frame = conn.ws.next() => match frame {
+                Some(Ok(message)) => {
+                    conn.last_heard = Instant::now();
+                    match conn.handle(message).await {
+                        Flow::Continue => {}
+                        Flow::Close(code, reason) => break Some((code, reason)),
+                    }
+                }
+                // Closed or broken (including frames over the hard size limit).
+                Some(Err(_)) | None => break None,
+            },
+            _ = ping.tick() => {
+                if conn.last_heard.elapsed() > limits.idle_timeout {
+                    break Some((CloseCode::Away, "silent for too long"));
+                }
+                if !conn.write(Message::Ping(Default::default())).await {
+                    break None;
+                }
+            }
+        }
+    };
+
+    if let Some((code, reason)) = end {
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, conn.ws.send(close)).await;
+    }
+    if let Some(membership) = conn.membership.take()
+        && !conn.left
+    {
+        conn.hub.disconnect(&membership);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Writes a message; false when the connection is gone or stopped reading.
+    async fn write(&mut self, message: Message) -> bool {
+        matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, self.ws.send(message)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Writes queued messages with one flush for the lot.
+    async fn write_batch(&mut self, first: Outgoing, rx: &mut mpsc::Receiver<Outgoing>) -> bool {
+        let mut sent = vec![first.since];
+        let write = async {
+            self.ws.feed(Message::Text(first.text)).await?;
+            while sent.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => {
+                        sent.push(next.since);
+                        self.ws.feed(Message::Text(next.text)).await?;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.ws.flush().await
+        };
+        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
+            return false;
+        }
+        let metrics = self.hub.metrics();
+        for since in sent {
+            metrics.relay_latency(since.elapsed());
+        }
+        true
+    }
+
+    async fn send_error(&mut self, e: &ProtocolError) {
+        self.hub.metrics().reject(e.code);
+        tracing::debug!(code = %e.code, "refused: {}", e.message);
+        self.write(Message::Text(ServerMessage::error(e).encode().into()))
+            .await;
+    }
+
+    async fn handle(&mut self, message: Message) -> Flow {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                let e = ProtocolError::new(
+                    ErrorCode::BadMessage,
+                    "binary frames are not part of the protocol; send JSON text",
+                );
+                self.send_error(&e).await;
+                return Flow::Continue;
+            }
+            Message::Close(_) => return Flow::Close(CloseCode::Normal, "bye"),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
+        };
+        let received = Instant::now();
+        let limits = self.hub.limits();
+        if text.len() > limits.max_message_bytes {
+            let e = ProtocolError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message of {} bytes; at most {}",
+                    text.len(),
+                    limits.max_message_bytes
+                ),
+            );
+            self.send_error(&e).await;
+            return Flow::Continue;
+        }
+        // Counted before parsing, so that a flood costs as little as possible.
+        if !self.bucket.take(received) {
+            self.hub.metrics().reject(ErrorCode::RateLimited);
+            let notice_due = self
+                .last_rate_notice
+                .is_none_or(|t| received.duration_since(t) >= RATE_NOTICE_INTERVAL);
+            if notice_due {
+                self.last_rate_notice = Some(received);
+                let e = ProtocolError::new(
+                    ErrorCode::RateLimited,
+                    "too many messages; this one and others were dropped",
+                );
+                self.write(Message::Text(ServerMessage::error(&e).encode().into()))
+                    .await;
+            }
+            return Flow::Continue;
+        }
+        let result = match ClientMessage::decode(text.as_str()) {
+            Ok(message) => self.dispatch(message, received).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(flow) => flow,
+            Err(e) => {
+                self.send_error(&e).await;
+                if e.code.closes() {
+                    Flow::Close(CloseCode::Policy, e.code.as_str())
+                } else {
+                    Flow::Continue
+                }
+            }
+        }
+    }
+
+    async fn dispatch(
+        &mut self,
+        message: ClientMessage,
+        received: Instant,
+    ) -> Result<Flow, ProtocolError> {
+        match message {
+            ClientMessage::Join(join) => self.join(join).await,
+            ClientMessage::Signal { to, data } => {
+                let membership = self.joined()?;
+                self.hub.signal(membership, &to, &data, received)?;
+                Ok(Flow::Continue)
+            }
+            ClientMessage::Broadcast { data } => {
+                let membership = self.joined()?;
+                self.hub.broadcast(membership, &data, received);
+                Ok(Flow::Continue)
+            }
+            ClientMessage::Leave => {
+                let membership = self.joined()?;
+                self.hub.leave(membership);
+                self.left = true;
+                Ok(Flow::Close(CloseCode::Normal, "left"))
+            }
+        }
+    }
+
+    fn joined(&self) -> Result<&Membership, ProtocolError> {
+        self.membership
+            .as_ref()
+            .ok_or_else(|| ProtocolError::new(ErrorCode::NotJoined, "send a join first"))
+    }
+
+    async fn join(&mut self, join: Join) -> Result<Flow, ProtocolError> {
+        if self.membership.is_some() {
+            return Err(ProtocolError::new(
+                ErrorCode::BadMessage,
+                "already joined; one join per connection",
+            ));
+        }
+        let resumed = join
+            .resume
+            .as_deref()
+            .and_then(|secret| self.hub.resume(&join.room, secret, self.outbox.clone()));
+        let admitted = match resumed {
+            Some(admitted) => admitted,
+            None => {
+                self.check_token(&join)?;
+                self.hub.join(&join.room, &join.name, self.outbox.clone())?
+            }
+        };
+        let Admitted {
+            membership,
+            welcome,
+            backlog,
+        } = admitted;
+        tracing::debug!(room = %join.room, peer = %membership.id, "joined");
+        self.membership = Some(membership);
+        if !self.write(Message::Text(welcome.into())).await {
+            return Ok(Flow::Close(CloseCode::Away, "gone"));
+        }
+        for outgoing in backlog {
+            self.hub
+                .metrics()
+                .messages_relayed_total
+                .fetch_add(1, Relaxed);
+            if !self.write(Message::Text(outgoing.text)).await {
+                return Ok(Flow::Close(CloseCode::Away, "gone"));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn check_token(&self, join: &Join) -> Result<(), ProtocolError> {
+        let Access::Tokens(secret) = &self.access else {
+            return Ok(());
+        };
+        let Some(token) = join.token.as_deref() else {
+            return Err(ProtocolError::new(
+                ErrorCode::BadToken,
+                "this room needs an invite token",
+            ));
+        };
+        secret.verify(&join.room, token, unix_now()).map_err(|e| {
+            let message = match e {
+                TokenError::Expired => "the invite has expired; ask for a new one",
+                TokenError::Malformed | TokenError::Forged => {
+                    "the invite token is not valid for this room"
+                }
+            };
+            ProtocolError::new(ErrorCode::BadToken, message)
+        })
+    }
+}

@@ -1,0 +1,578 @@
+//! Rooms and their members: who is in which room, and delivery of messages between them.
+//!
+//! Locks: the registry lock (`rooms`) is taken only when membership changes, and always before a
+//! room's lock; relaying (the hot path) takes only the room's own lock, so busy rooms do not slow
+//! each other. No lock is held across an await: delivery is `try_send` into a bounded queue, and
+//! a receiver whose queue is full is too slow and is dropped, never waited for.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use data_encoding::BASE64URL_NOPAD;
+use serde_json::value::RawValue;
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::limits::Limits;
+use super::metrics::Metrics;
+use crate::signal::proto::{ErrorCode, IceServer, PeerInfo, ProtocolError, ServerMessage};
+
+/// A message on its way to one connection, stamped with its arrival for the latency histogram.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub text: Utf8Bytes,
+    pub since: Instant,
+}
+
+/// How the hub reaches one connection.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub tx: mpsc::Sender<Outgoing>,
+    /// Notified when the connection must close: replaced by a resumed one, or too slow.
+    pub kick: Arc<Notify>,
+}
+
+/// A connection's place in a room, as the connection holds it.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub room: Arc<Room>,
+    pub id: String,
+    /// Changes whenever another connection takes this place over (resume), so that the old
+    /// connection's late actions are ignored.
+    pub epoch: u64,
+}
+
+#[derive(Debug)]
+pub struct Room {
+    pub name: String,
+    state: Mutex<RoomState>,
+}
+
+#[derive(Debug, Default)]
+struct RoomState {
+    members: HashMap<String, Member>,
+}
+
+#[derive(Debug)]
+struct Member {
+    name: String,
+    resume: String,
+    epoch: u64,
+    link: Link,
+}
+
+#[derive(Debug)]
+enum Link {
+    Connected(Outbox),
+    /// Dropped without leaving: kept for `resume`, collecting what arrives meanwhile.
+    Away {
+        backlog: VecDeque<Outgoing>,
+    },
+}
+
+/// What a successful join or resume gives the connection to send, in order.
+pub struct Admitted {
+    pub membership: Membership,
+    pub welcome: String,
+    pub backlog: Vec<Outgoing>,
+}
+
+pub struct Hub {
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    ice_servers: Vec<IceServer>,
+}
+
+/// A poisoned lock means a panic elsewhere; the data is still consistent (no update spans a
+/// panic point), so carry on rather than take the whole server down.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn random_id(bytes: usize) -> String {
+    let mut buf = [0u8; 16];
+    let buf = &mut buf[..bytes.min(16)];
+    // The system RNG failing is not recoverable in any useful way; a predictable id would be
+    // worse than stopping, but aws-lc's fill does not fail on supported platforms.
+    if aws_lc_rs::rand::fill(buf).is_err() {
+        panic!("the system random number generator failed");
+    }
+    BASE64URL_NOPAD.encode(buf)
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Hub {
+    pub fn new(limits: Limits, metrics: Arc<Metrics>, ice_servers: Vec<IceServer>) -> Arc<Hub> {
+        Arc::new(Hub {
+            rooms: Mutex::new(HashMap::new()),
+            limits,
+            metrics,
+            ice_servers,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Admits a new participant to `room`. The token has been checked by the caller.
+    pub fn join(&self, room: &str, name: &str, outbox: Outbox) -> Result<Admitted, ProtocolError> {
+        let mut rooms = lock(&self.rooms);
+        let room = match rooms.get(room) {
+            Some(r) => Arc::clone(r),
+            None => {
+                if rooms.len() >= self.limits.max_rooms {
+                    return Err(ProtocolError::new(
+                        ErrorCode::RoomFull,
+                        "this server holds as many rooms as it may; try again later",
+                    ));
+                }
+                let r = Arc::new(Room {
+                    name: room.to_string(),
+                    state: Mutex::new(RoomState::default()),
+                });
+                rooms.insert(room.to_string(), Arc::clone(&r));
+                self.metrics.rooms.fetch_add(1, Relaxed);
+                r
+            }
+        };
+        let mut state = lock(&room.state);
+        if state.members.len() >= self.limits.max_peers_per_room {
+            return Err(ProtocolError::new(
+                ErrorCode::RoomFull,
+                format!(
+                    "the room is full ({} participants)",
+                    self.limits.max_peers_per_room
+                ),
+            ));
+        }
+        let id = loop {
+            let id = random_id(9);
+            if !state.members.contains_key(&id) {
+                break id;
+            }
+        };
+        let resume = random_id(16);
+        let peers = peer_list(&state, &id);
+        let joined: Utf8Bytes = ServerMessage::PeerJoined {
+            id: id.clone(),
+            name: name.to_string(),
+        }
+        .encode()
+        .into();
+        let now = Instant::now();
+        for member in state.members.values_mut() {
+            self.deliver(member, &joined, now);
+        }
+        state.members.insert(
+            id.clone(),
+            Member {
+                name: name.to_string(),
+                resume: resume.clone(),
+                epoch: 0,
+                link: Link::Connected(outbox),
+            },
+        );
+        self.metrics.joins_total.fetch_add(1, Relaxed);
+        let welcome = self.welcome(&id, &resume, peers);
+        drop(state);
+        Ok(Admitted {
+            membership: Membership { room, id, epoch: 0 },
+            welcome,
+            backlog: Vec::new(),
+        })
+    }
+
+    /// Gives a dropped participant its place back: same id, and what arrived meanwhile.
+    /// `None` when the secret matches nobody (wrong, or the grace period is over).
+    pub fn resume(&self, room: &str, secret: &str, outbox: Outbox) -> Option<Admitted> {
+        let room = Arc::clone(lock(&self.rooms).get(room)?);
+        let mut state = lock(&room.state);
+        let id = state
+            .members
+            .iter()
+            .find(|(_, m)| same_secret(&m.resume, secret))
+            .map(|(id, _)| id.clone())?;
+        let peers = peer_list(&state, &id);
+        let member = state.members.get_mut(&id)?;
+        member.epoch += 1;
+        let old = std::mem::replace(&mut member.link, Link::Connected(outbox));
+        let backlog = match old {
+            // The old connection has not noticed yet that it is dead: this one replaces it.
+            Link::Connected(old) => {
+                old.kick.notify_one();
+                Vec::new()
+            }
+            Link::Away { backlog } => backlog.into(),
+        };
+        let membership = Membership {
+            room: Arc::clone(&room),
+            id: id.clone(),
+            epoch: member.epoch,
+        };
+        let welcome = self.welcome(&id, &member.resume, peers);
+        self.metrics.resumes_total.fetch_add(1, Relaxed);
+        drop(state);
+        Some(Admitted {
+            membership,
+            welcome,
+            backlog,
+        })
+    }
+
+    fn welcome(&self, id: &str, resume: &str, peers: Vec<PeerInfo>) -> String {
+        ServerMessage::Welcome {
+            id: id.to_string(),
+            resume: resume.to_string(),
+            peers,
+            ice_servers: self.ice_servers.clone(),
+        }
+        .encode()
+    }
+
+    /// Relays `data` to one peer of the room.
+    pub fn signal(
+        &self,
+        from: &Membership,
+        to: &str,
+        data: &RawValue,
+        received: Instant,
+    ) -> Result<(), ProtocolError> {
+        let mut state = lock(&from.room.state);
+        if !is_current(&state, from) {
+            return Ok(()); // replaced by a resumed connection; this one is closing
+        }
+        let target = match state.members.get_mut(to) {
+            Some(target) if to != from.id => target,
+            _ => {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnknownPeer,
+                    "no such peer in this room",
+                ));
+            }
+        };
+        let text = ServerMessage::Signal {
+            from: from.id.clone(),
+            data: data.to_owned(),
+        }
+        .encode();
+        self.deliver(target, &text.into(), received);
+        Ok(())
+    }
+
+    /// Relays `data` to every other peer of the room.
+    pub fn broadcast(&self, from: &Membership, data: &RawValue, received: Instant) {
+        let text: Utf8Bytes = ServerMessage::Broadcast {
+            from: from.id.clone(),
+            data: data.to_owned(),
+        }
+        .encode()
+        .into();
+        let mut state = lock(&from.room.state);
+        if !is_current(&state, from) {
+            return;
+        }
+        for (id, member) in state.members.iter_mut() {
+            if *id != from.id {
+                self.deliver(member, &text, received);
+            }
+        }
+    }
+
+    /// The participant left on purpose: the others are told at once.
+    pub fn leave(&self, membership: &Membership) {
+        self.remove(membership, |_| true);
+    }
+
+    /// The connection dropped without leaving: keep the place for `resume_grace`, then let go.
+    pub fn disconnect(self: &Arc<Self>, membership: &Membership) {
+        {
+            let mut state = lock(&membership.room.state);
+            if !is_current(&state, membership) {
+                return;
+            }
+            if let Some(member) = state.members.get_mut(&membership.id)
+                && let Link::Connected(_) = member.link
+            {
+                member.link = Link::Away {
+                    backlog: VecDeque::new(),
+                };
+            }
+        }
+        let hub = Arc::clone(self);
+        let membership = membership.clone();
+        let grace = self.limits.resume_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            hub.remove(&membership, |link| matches!(link, Link::Away { .. }));
+        });
+    }
+
+    /// Removes the member if it is still the same one and `when` agrees; tells the others and
+    /// drops the room once empty.
+    fn remove(&self, membership: &Membership, when: impl Fn(&Link) -> bool) {
+        let mut rooms = lock(&self.rooms);
+        let mut state = lock(&membership.room.state);
+        if !is_current(&state, membership)
+            || !state
+                .members
+                .get(&membership.id)
+                .is_some_and(|m| when(&m.link))
+        {
+            return;
+        }
+        state.members.remove(&membership.id);
+        let left: Utf8Bytes = ServerMessage::PeerLeft {
+            id: membership.id.clone(),
+        }
+        .encode()
+        .into();
+        let now = Instant::now();
+        for member in state.members.values_mut() {
+            self.deliver(member, &left, now);
+        }
+        if state.members.is_empty()
+            && rooms
+                .get(&membership.room.name)
+                .is_some_and(|r| Arc::ptr_eq(r, &membership.room))
+        {
+            rooms.remove(&membership.room.name);
+            self.metrics.rooms.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Hands `text` to a member's connection, or keeps it for when the member resumes.
+    fn deliver(&self, member: &mut Member, text: &Utf8Bytes, since: Instant) {
+        let outgoing = Outgoing {
+            text: text.clone(),
+            since,
+        };
+        match &member.link {
+            Link::Connected(outbox) => match outbox.tx.try_send(outgoing) {
+                Ok(()) => {
+                    self.metrics.messages_relayed_total.fetch_add(1, Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Waiting would let one slow reader stall the room; dropping it keeps the
+                    // others going, and it can resume.
+                    self.metrics.slow_consumers_dropped.fetch_add(1, Relaxed);
+                    outbox.kick.notify_one();
+                }
+                Err(mpsc::error::TrySendError::Closed(outgoing)) => {
+                    // The connection ended a moment ago; keep the message for its resume.
+                    member.link = Link::Away {
+                        backlog: VecDeque::from([outgoing]),
+                    };
+                }
+            },
+            Link::Away { .. } => {
+                if let Link::Away { backlog } = &mut member.link
+                    && backlog.len() < self.limits.backlog_messages
+                {
+                    backlog.push_back(outgoing);
+                }
+            }
+        }
+    }
+
+    /// Members of a room (tests, metrics).
+    pub fn room_size(&self, room: &str) -> usize {
+        lock(&self.rooms)
+            .get(room)
+            .map_or(0, |r| lock(&r.state).members.len())
+    }
+}
+
+fn is_current(state: &RoomState, membership: &Membership) -> bool {
+    state
+        .members
+        .get(&membership.id)
+        .is_some_and(|m| m.epoch == membership.epoch)
+}
+
+fn peer_list(state: &RoomState, except: &str) -> Vec<PeerInfo> {
+    state
+        .members
+        .iter()
+        .filter(|(id, _)| id.as_str() != except)
+        .map(|(id, m)| PeerInfo {
+            id: id.clone(),
+            name: m.name.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            Outbox {
+                tx,
+                kick: Arc::new(Notify::new()),
+            },
+            rx,
+        )
+    }
+
+    fn hub(limits: Limits) -> Arc<Hub> {
+        Hub::new(limits, Arc::new(Metrics::default()), Vec::new())
+    }
+
+    fn next(rx: &mut mpsc::Receiver<Outgoing>) -> ServerMessage {
+        let out = rx.try_recv().expect("no message");
+        ServerMessage::decode(out.text.as_str()).unwrap()
+    }
+
+    fn data(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn members_see_each_other_join_signal_and_leave() {
+        let hub = hub(Limits::default());
+        let (a_out, mut a_rx) = outbox(8);
+        let (b_out, mut b_rx) = outbox(8);
+        let a = hub.join("r", "Ana", a_out).unwrap();
+        let b = hub.join("r", "Bo", b_out).unwrap();
+        let ServerMessage::Welcome { peers, .. } = ServerMessage::decode(&b.welcome).unwrap()
+        else {
+            panic!("not a welcome")
+        };
+        assert_eq!(
+            peers,
+            vec![PeerInfo {
+                id: a.membership.id.clone(),
+                name: "Ana".into()
+            }]
+        );
+        assert!(matches!(next(&mut a_rx), ServerMessage::PeerJoined { name, .. } if name == "Bo"));
+
+        hub.signal(
+            &a.membership,
+            &b.membership.id,
+            &data(r#"{"x":1}"#),
+            Instant::now(),
+        )
+        .unwrap();
+        assert!(
+            matches!(next(&mut b_rx), ServerMessage::Signal { from, .. } if from == a.membership.id)
+        );
+        let err = hub
+            .signal(&a.membership, "nobody", &data("{}"), Instant::now())
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownPeer);
+        let err = hub
+            .signal(&a.membership, &a.membership.id, &data("{}"), Instant::now())
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownPeer);
+
+        hub.leave(&a.membership);
+        assert!(matches!(next(&mut b_rx), ServerMessage::PeerLeft { id } if id == a.membership.id));
+        hub.leave(&b.membership);
+        assert_eq!(hub.room_size("r"), 0);
+        assert_eq!(hub.metrics().rooms.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn rooms_and_servers_fill_up() {
+        let hub = hub(Limits {
+            max_peers_per_room: 2,
+            max_rooms: 1,
+            ..Limits::default()
+        });
+        let keep: Vec<_> = (0..2)
+            .map(|_| hub.join("r", "x", outbox(4).0).unwrap())
+            .collect();
+        assert_eq!(
+            hub.join("r", "x", outbox(4).0).err().unwrap().code,
+            ErrorCode::RoomFull
+        );
+        assert_eq!(
+            hub.join("other", "x", outbox(4).0).err().unwrap().code,
+            ErrorCode::RoomFull
+        );
+        drop(keep);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_member_resumes_with_what_it_missed() {
+        let hub = hub(Limits::default());
+        let (a_out, _a_rx) = outbox(8);
+        let (b_out, b_rx) = outbox(8);
+        let a = hub.join("r", "Ana", a_out).unwrap();
+        let b = hub.join("r", "Bo", b_out).unwrap();
+        drop(b_rx);
+        hub.disconnect(&b.membership);
+        hub.signal(
+            &a.membership,
+            &b.membership.id,
+            &data(r#"{"n":1}"#),
+            Instant::now(),
+        )
+        .unwrap();
+        hub.broadcast(&a.membership, &data(r#"{"n":2}"#), Instant::now());
+
+        let ServerMessage::Welcome { resume, .. } = ServerMessage::decode(&b.welcome).unwrap()
+        else {
+            panic!()
+        };
+        assert!(hub.resume("r", "wrong-secret", outbox(8).0).is_none());
+        let (b2_out, _b2_rx) = outbox(8);
+        let back = hub.resume("r", &resume, b2_out).unwrap();
+        assert_eq!(back.membership.id, b.membership.id);
+        let missed: Vec<_> = back
+            .backlog
+            .iter()
+            .map(|o| o.text.as_str().to_string())
+            .collect();
+        assert_eq!(missed.len(), 2, "{missed:?}");
+        assert!(missed[0].contains(r#""n":1"#) && missed[1].contains(r#""n":2"#));
+        // The old connection's late leave no longer counts.
+        hub.leave(&b.membership);
+        assert_eq!(hub.room_size("r"), 2);
+    }
+
+    #[test]
+    fn a_receiver_that_does_not_read_is_dropped_not_waited_for() {
+        let hub = hub(Limits::default());
+        let (a_out, _a_rx) = outbox(8);
+        let (b_out, _b_rx) = outbox(1);
+        let kick = Arc::clone(&b_out.kick);
+        let a = hub.join("r", "Ana", a_out).unwrap();
+        let b = hub.join("r", "Bo", b_out).unwrap();
+        for _ in 0..3 {
+            hub.signal(&a.membership, &b.membership.id, &data("{}"), Instant::now())
+                .unwrap();
+        }
+        assert_eq!(hub.metrics().slow_consumers_dropped.load(Relaxed), 2);
+        // The kick is stored until the connection looks at it.
+        let notified = kick.notified();
+        futures_lite_poll(notified);
+    }
+
+    /// Polls a future once, asserting it is ready.
+    fn futures_lite_poll<F: std::future::Future>(f: F) {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        assert!(f.as_mut().poll(&mut cx).is_ready(), "not notified");
+    }
+}
