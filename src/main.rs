@@ -136,11 +136,10 @@ fn devices(verbosity: u8) -> Result<(), Exit> {
 
 fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
     let _log = logging::init(verbosity.max(1), None)?;
-    if args.tls_cert.is_some() {
-        return Err(Exit::Failed(
-            "TLS (--tls-cert/--tls-key) is not implemented yet; put a TLS proxy in front".into(),
-        ));
-    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(confer::server::tls::load(cert, key)?),
+        _ => None,
+    };
     if args.redis.is_some() {
         return Err(Exit::Failed(
             "sharing rooms through Redis (--redis) is not implemented yet".into(),
@@ -156,7 +155,7 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
         };
         Access::Tokens(std::sync::Arc::new(secret))
     };
-    if !confer::server::is_private_or_loopback(args.listen.ip()) {
+    if tls.is_none() && !confer::server::is_private_or_loopback(args.listen.ip()) {
         tracing::warn!(
             "serving plain ws:// on {}, which is not a loopback or private address: signaling \
              (names, session descriptions) crosses the network unencrypted; use --tls-cert or a \
@@ -182,7 +181,9 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
             ..Limits::default()
         },
         ice_servers: ice_servers(&args),
+        tls,
     };
+    let secure = config.tls.is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("confer-serve")
@@ -190,7 +191,8 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
     runtime.block_on(async {
         let server = Server::start(config).await?;
         // The first line on stdout is the address, for scripts and tests that bind port 0.
-        println!("listening on ws://{}/ws", server.local_addr());
+        let scheme = if secure { "wss" } else { "ws" };
+        println!("listening on {scheme}://{}/ws", server.local_addr());
         tracing::info!(addr = %server.local_addr(), "signaling server started");
         wait_for_termination().await;
         tracing::info!("shutting down");

@@ -11,6 +11,7 @@ mod landing;
 mod limits;
 mod metrics;
 mod ratelimit;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub access: Access,
     pub limits: Limits,
     pub ice_servers: Vec<IceServer>,
+    /// `wss://` and `https://` with this; plain otherwise.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
@@ -70,6 +73,7 @@ pub struct Server {
 struct Shared {
     hub: Arc<Hub>,
     access: Access,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -94,6 +98,7 @@ impl Server {
         let shared = Arc::new(Shared {
             hub: Arc::clone(&hub),
             access: config.access,
+            tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
             shutdown: shutdown_rx,
             per_ip: Mutex::new(HashMap::new()),
         });
@@ -195,10 +200,20 @@ async fn serve_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         shared: Arc::clone(&shared),
         ip: peer.ip(),
     };
-    serve_stream(stream, accepted, &shared).await;
+    match &shared.tls {
+        None => serve_stream(stream, accepted, &shared).await,
+        Some(acceptor) => {
+            let deadline = tokio::time::Instant::from_std(accepted + limits.join_timeout);
+            match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_stream(tls, accepted, &shared).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake took too long"),
+            }
+        }
+    }
 }
 
-/// Serves one connection, plain or (later) TLS, from its request head on.
+/// Serves one connection, plain or TLS, from its request head on.
 async fn serve_stream<S>(mut stream: S, accepted: Instant, shared: &Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin,

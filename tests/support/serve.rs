@@ -39,8 +39,9 @@ impl Serve {
             .expect("confer serve printed nothing");
         let addr = line
             .trim()
-            .strip_prefix("listening on ws://")
-            .and_then(|rest| rest.strip_suffix("/ws"))
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split_once("://"))
+            .and_then(|(_, rest)| rest.strip_suffix("/ws"))
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
         Serve { addr, process }
