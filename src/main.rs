@@ -140,11 +140,6 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
         (Some(cert), Some(key)) => Some(confer::server::tls::load(cert, key)?),
         _ => None,
     };
-    if args.redis.is_some() {
-        return Err(Exit::Failed(
-            "sharing rooms through Redis (--redis) is not implemented yet".into(),
-        ));
-    }
     let access = if args.open {
         tracing::warn!("--open: anyone who can reach this server can join any room");
         Access::Open
@@ -182,6 +177,7 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
         },
         ice_servers: ice_servers(&args),
         tls,
+        redis: args.redis.clone(),
     };
     let secure = config.tls.is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -26,6 +26,7 @@ async fn embedded(access: Access, tls: Option<Arc<rustls::ServerConfig>>) -> Ser
         },
         ice_servers: Vec::new(),
         tls,
+        redis: None,
     })
     .await
     .expect("the embedded server did not start")

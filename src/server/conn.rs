@@ -286,7 +286,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Some(admitted) => admitted,
             None => {
                 self.check_token(&join)?;
-                self.hub.join(&join.room, &join.name, self.outbox.clone())?
+                self.hub
+                    .join(&join.room, &join.name, self.outbox.clone())
+                    .await?
             }
         };
         let Admitted {

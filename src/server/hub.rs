@@ -4,6 +4,10 @@
 //! room's lock; relaying (the hot path) takes only the room's own lock, so busy rooms do not slow
 //! each other. No lock is held across an await: delivery is `try_send` into a bounded queue, and
 //! a receiver whose queue is full is too slow and is dropped, never waited for.
+//!
+//! With a [`Cluster`] (Redis), members connected to other servers are `Remote`: what is meant
+//! for them is published once per room, and what other servers publish arrives through
+//! [`Hub::remote_event`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -15,6 +19,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::cluster::{Cluster, RemoteMember, RoomEvent};
 use super::limits::Limits;
 use super::metrics::Metrics;
 use crate::signal::proto::{ErrorCode, IceServer, PeerInfo, ProtocolError, ServerMessage};
@@ -70,6 +75,16 @@ enum Link {
     Away {
         backlog: VecDeque<Outgoing>,
     },
+    /// Connected to another server of the cluster.
+    Remote {
+        server: String,
+    },
+}
+
+impl Link {
+    fn is_local(&self) -> bool {
+        !matches!(self, Link::Remote { .. })
+    }
 }
 
 /// What a successful join or resume gives the connection to send, in order.
@@ -84,6 +99,7 @@ pub struct Hub {
     limits: Limits,
     metrics: Arc<Metrics>,
     ice_servers: Vec<IceServer>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// A poisoned lock means a panic elsewhere; the data is still consistent (no update spans a
@@ -113,12 +129,18 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl Hub {
-    pub fn new(limits: Limits, metrics: Arc<Metrics>, ice_servers: Vec<IceServer>) -> Arc<Hub> {
+    pub fn new(
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        ice_servers: Vec<IceServer>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             rooms: Mutex::new(HashMap::new()),
             limits,
             metrics,
             ice_servers,
+            cluster,
         })
     }
 
@@ -131,7 +153,62 @@ impl Hub {
     }
 
     /// Admits a new participant to `room`. The token has been checked by the caller.
-    pub fn join(&self, room: &str, name: &str, outbox: Outbox) -> Result<Admitted, ProtocolError> {
+    pub async fn join(
+        &self,
+        room: &str,
+        name: &str,
+        outbox: Outbox,
+    ) -> Result<Admitted, ProtocolError> {
+        let id = random_id(9);
+        let Some(cluster) = &self.cluster else {
+            return self.join_local(room, id, name, outbox, None);
+        };
+        let unavailable =
+            |e: redis::RedisError| ProtocolError::new(ErrorCode::Server, format!("Redis: {e}"));
+        let known = lock(&self.rooms).contains_key(room);
+        let remote = if known {
+            None
+        } else {
+            Some(cluster.open_room(room).await.map_err(unavailable)?)
+        };
+        let admitted = cluster
+            .add_member(room, &id, name, self.limits.max_peers_per_room)
+            .await
+            .map_err(unavailable)?;
+        let result = if admitted {
+            self.join_local(room, id.clone(), name, outbox, remote)
+        } else {
+            Err(room_full(self.limits.max_peers_per_room))
+        };
+        match &result {
+            Ok(_) => cluster.publish(
+                room,
+                &RoomEvent::Joined {
+                    id,
+                    name: name.to_string(),
+                    server: cluster.server_id.clone(),
+                },
+            ),
+            Err(_) => {
+                if admitted {
+                    cluster.forget(room, &id);
+                }
+                if !lock(&self.rooms).contains_key(room) {
+                    cluster.unsubscribe(room);
+                }
+            }
+        }
+        result
+    }
+
+    fn join_local(
+        &self,
+        room: &str,
+        id: String,
+        name: &str,
+        outbox: Outbox,
+        remote: Option<Vec<RemoteMember>>,
+    ) -> Result<Admitted, ProtocolError> {
         let mut rooms = lock(&self.rooms);
         let room = match rooms.get(room) {
             Some(r) => Arc::clone(r),
@@ -152,21 +229,31 @@ impl Hub {
             }
         };
         let mut state = lock(&room.state);
-        if state.members.len() >= self.limits.max_peers_per_room {
+        let me = self.cluster.as_ref().map(|c| c.server_id.as_str());
+        for member in remote.into_iter().flatten() {
+            // Records of this server are stale (its ids are new each start).
+            if Some(member.server.as_str()) != me && member.id != id {
+                state.members.entry(member.id).or_insert(Member {
+                    name: member.name,
+                    resume: String::new(),
+                    epoch: 0,
+                    link: Link::Remote {
+                        server: member.server,
+                    },
+                });
+            }
+        }
+        // With a cluster, Redis has already counted this member in.
+        let others = state.members.len();
+        if self.cluster.is_none() && others >= self.limits.max_peers_per_room {
+            return Err(room_full(self.limits.max_peers_per_room));
+        }
+        if state.members.contains_key(&id) {
             return Err(ProtocolError::new(
-                ErrorCode::RoomFull,
-                format!(
-                    "the room is full ({} participants)",
-                    self.limits.max_peers_per_room
-                ),
+                ErrorCode::Server,
+                "peer id collision; join again",
             ));
         }
-        let id = loop {
-            let id = random_id(9);
-            if !state.members.contains_key(&id) {
-                break id;
-            }
-        };
         let resume = random_id(16);
         let peers = peer_list(&state, &id);
         let joined: Utf8Bytes = ServerMessage::PeerJoined {
@@ -206,7 +293,7 @@ impl Hub {
         let id = state
             .members
             .iter()
-            .find(|(_, m)| same_secret(&m.resume, secret))
+            .find(|(_, m)| m.link.is_local() && same_secret(&m.resume, secret))
             .map(|(id, _)| id.clone())?;
         let peers = peer_list(&state, &id);
         let member = state.members.get_mut(&id)?;
@@ -219,6 +306,8 @@ impl Hub {
                 Vec::new()
             }
             Link::Away { backlog } => backlog.into(),
+            // Not reachable: only local members are matched above.
+            Link::Remote { .. } => Vec::new(),
         };
         let membership = Membership {
             room: Arc::clone(&room),
@@ -236,6 +325,7 @@ impl Hub {
     }
 
     fn welcome(&self, id: &str, resume: &str, peers: Vec<PeerInfo>) -> String {
+        // (A welcome is sent straight to its connection, never through a cluster.)
         ServerMessage::Welcome {
             id: id.to_string(),
             resume: resume.to_string(),
@@ -271,7 +361,18 @@ impl Hub {
             data: data.to_owned(),
         }
         .encode();
-        self.deliver(target, &text.into(), received);
+        if let (Link::Remote { .. }, Some(cluster)) = (&target.link, &self.cluster) {
+            cluster.publish(
+                &from.room.name,
+                &RoomEvent::Signal {
+                    to: to.to_string(),
+                    text,
+                },
+            );
+            self.metrics.messages_relayed_total.fetch_add(1, Relaxed);
+        } else {
+            self.deliver(target, &text.into(), received);
+        }
         Ok(())
     }
 
@@ -287,10 +388,21 @@ impl Hub {
         if !is_current(&state, from) {
             return;
         }
+        let mut remote = false;
         for (id, member) in state.members.iter_mut() {
             if *id != from.id {
+                remote |= !member.link.is_local();
                 self.deliver(member, &text, received);
             }
+        }
+        if remote && let Some(cluster) = &self.cluster {
+            cluster.publish(
+                &from.room.name,
+                &RoomEvent::Broadcast {
+                    from: from.id.clone(),
+                    text: text.to_string(),
+                },
+            );
         }
     }
 
@@ -346,14 +458,141 @@ impl Hub {
         for member in state.members.values_mut() {
             self.deliver(member, &left, now);
         }
-        if state.members.is_empty()
+        let room = &membership.room.name;
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(
+                room,
+                &RoomEvent::Left {
+                    id: membership.id.clone(),
+                },
+            );
+            cluster.forget(room, &membership.id);
+        }
+        // A room lives here while it has members here; the others' servers keep it going.
+        let any_local = state.members.values().any(|m| m.link.is_local());
+        if !any_local
             && rooms
-                .get(&membership.room.name)
+                .get(room)
                 .is_some_and(|r| Arc::ptr_eq(r, &membership.room))
         {
-            rooms.remove(&membership.room.name);
+            rooms.remove(room);
             self.metrics.rooms.fetch_sub(1, Relaxed);
+            if let Some(cluster) = &self.cluster {
+                cluster.unsubscribe(room);
+            }
         }
+    }
+
+    /// Something another server of the cluster published about `room`.
+    pub fn remote_event(&self, room: &str, event: RoomEvent) {
+        let Some(room) = lock(&self.rooms).get(room).cloned() else {
+            return; // nobody here any more
+        };
+        let now = Instant::now();
+        let mut state = lock(&room.state);
+        match event {
+            RoomEvent::Joined { id, name, server } => {
+                if state.members.contains_key(&id) {
+                    return;
+                }
+                let joined: Utf8Bytes = ServerMessage::PeerJoined {
+                    id: id.clone(),
+                    name: name.clone(),
+                }
+                .encode()
+                .into();
+                for member in state.members.values_mut() {
+                    self.deliver(member, &joined, now);
+                }
+                state.members.insert(
+                    id,
+                    Member {
+                        name,
+                        resume: String::new(),
+                        epoch: 0,
+                        link: Link::Remote { server },
+                    },
+                );
+            }
+            RoomEvent::Left { id } => {
+                if state.members.get(&id).is_none_or(|m| m.link.is_local()) {
+                    return;
+                }
+                state.members.remove(&id);
+                let left: Utf8Bytes = ServerMessage::PeerLeft { id }.encode().into();
+                for member in state.members.values_mut() {
+                    self.deliver(member, &left, now);
+                }
+            }
+            RoomEvent::Signal { to, text } => {
+                if let Some(target) = state.members.get_mut(&to)
+                    && target.link.is_local()
+                {
+                    self.deliver(target, &text.into(), now);
+                }
+            }
+            RoomEvent::Broadcast { from, text } => {
+                let text: Utf8Bytes = text.into();
+                for (id, member) in state.members.iter_mut() {
+                    if *id != from && member.link.is_local() {
+                        self.deliver(member, &text, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The servers that members of rooms here are connected to.
+    pub fn remote_servers(&self) -> std::collections::HashSet<String> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut servers = std::collections::HashSet::new();
+        for room in rooms {
+            for member in lock(&room.state).members.values() {
+                if let Link::Remote { server } = &member.link {
+                    servers.insert(server.clone());
+                }
+            }
+        }
+        servers
+    }
+
+    /// A server of the cluster died: its members leave every room here. Returns them.
+    pub fn drop_server(&self, server: &str) -> Vec<(String, String)> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let now = Instant::now();
+        let mut dropped = Vec::new();
+        for room in rooms {
+            let mut state = lock(&room.state);
+            let gone: Vec<String> = state
+                .members
+                .iter()
+                .filter(|(_, m)| matches!(&m.link, Link::Remote { server: s } if s == server))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                state.members.remove(&id);
+                let left: Utf8Bytes = ServerMessage::PeerLeft { id: id.clone() }.encode().into();
+                for member in state.members.values_mut() {
+                    self.deliver(member, &left, now);
+                }
+                dropped.push((room.name.clone(), id));
+            }
+        }
+        dropped
+    }
+
+    /// The members connected here, by room (for leaving the cluster on shutdown).
+    pub fn local_members(&self) -> Vec<(String, String)> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut members = Vec::new();
+        for room in rooms {
+            for (id, member) in lock(&room.state).members.iter() {
+                if member.link.is_local() {
+                    members.push((room.name.clone(), id.clone()));
+                }
+            }
+        }
+        members
     }
 
     /// Hands `text` to a member's connection, or keeps it for when the member resumes.
@@ -387,6 +626,8 @@ impl Hub {
                     backlog.push_back(outgoing);
                 }
             }
+            // Reached through the cluster, by the caller.
+            Link::Remote { .. } => {}
         }
     }
 
@@ -396,6 +637,13 @@ impl Hub {
             .get(room)
             .map_or(0, |r| lock(&r.state).members.len())
     }
+}
+
+fn room_full(limit: usize) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::RoomFull,
+        format!("the room is full ({limit} participants)"),
+    )
 }
 
 fn is_current(state: &RoomState, membership: &Membership) -> bool {
@@ -433,7 +681,11 @@ mod tests {
     }
 
     fn hub(limits: Limits) -> Arc<Hub> {
-        Hub::new(limits, Arc::new(Metrics::default()), Vec::new())
+        Hub::new(limits, Arc::new(Metrics::default()), Vec::new(), None)
+    }
+
+    fn join(hub: &Hub, room: &str, name: &str, outbox: Outbox) -> Result<Admitted, ProtocolError> {
+        hub.join_local(room, random_id(9), name, outbox, None)
     }
 
     fn next(rx: &mut mpsc::Receiver<Outgoing>) -> ServerMessage {
@@ -450,8 +702,8 @@ mod tests {
         let hub = hub(Limits::default());
         let (a_out, mut a_rx) = outbox(8);
         let (b_out, mut b_rx) = outbox(8);
-        let a = hub.join("r", "Ana", a_out).unwrap();
-        let b = hub.join("r", "Bo", b_out).unwrap();
+        let a = join(&hub, "r", "Ana", a_out).unwrap();
+        let b = join(&hub, "r", "Bo", b_out).unwrap();
         let ServerMessage::Welcome { peers, .. } = ServerMessage::decode(&b.welcome).unwrap()
         else {
             panic!("not a welcome")
@@ -499,14 +751,14 @@ mod tests {
             ..Limits::default()
         });
         let keep: Vec<_> = (0..2)
-            .map(|_| hub.join("r", "x", outbox(4).0).unwrap())
+            .map(|_| join(&hub, "r", "x", outbox(4).0).unwrap())
             .collect();
         assert_eq!(
-            hub.join("r", "x", outbox(4).0).err().unwrap().code,
+            join(&hub, "r", "x", outbox(4).0).err().unwrap().code,
             ErrorCode::RoomFull
         );
         assert_eq!(
-            hub.join("other", "x", outbox(4).0).err().unwrap().code,
+            join(&hub, "other", "x", outbox(4).0).err().unwrap().code,
             ErrorCode::RoomFull
         );
         drop(keep);
@@ -517,8 +769,8 @@ mod tests {
         let hub = hub(Limits::default());
         let (a_out, _a_rx) = outbox(8);
         let (b_out, b_rx) = outbox(8);
-        let a = hub.join("r", "Ana", a_out).unwrap();
-        let b = hub.join("r", "Bo", b_out).unwrap();
+        let a = join(&hub, "r", "Ana", a_out).unwrap();
+        let b = join(&hub, "r", "Bo", b_out).unwrap();
         drop(b_rx);
         hub.disconnect(&b.membership);
         hub.signal(
@@ -556,8 +808,8 @@ mod tests {
         let (a_out, _a_rx) = outbox(8);
         let (b_out, _b_rx) = outbox(1);
         let kick = Arc::clone(&b_out.kick);
-        let a = hub.join("r", "Ana", a_out).unwrap();
-        let b = hub.join("r", "Bo", b_out).unwrap();
+        let a = join(&hub, "r", "Ana", a_out).unwrap();
+        let b = join(&hub, "r", "Bo", b_out).unwrap();
         for _ in 0..3 {
             hub.signal(&a.membership, &b.membership.id, &data("{}"), Instant::now())
                 .unwrap();

@@ -4,6 +4,7 @@
 //! The same server runs standalone (`confer serve`) or embedded in the app ([`Server::start`]),
 //! for a meeting on the local network. It imports only `signal::proto` and leaf modules.
 
+mod cluster;
 mod conn;
 mod http;
 mod hub;
@@ -42,6 +43,8 @@ pub enum ServerError {
     },
     #[error("cannot start the server's runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// Who may join.
@@ -60,6 +63,8 @@ pub struct ServerConfig {
     pub ice_servers: Vec<IceServer>,
     /// `wss://` and `https://` with this; plain otherwise.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Share rooms with other servers through this Redis (`redis://HOST:PORT`).
+    pub redis: Option<String>,
 }
 
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
@@ -68,6 +73,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     hub: Arc<Hub>,
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 struct Shared {
@@ -93,7 +99,19 @@ impl Server {
             source,
         })?;
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::new(config.limits, metrics, config.ice_servers);
+        let cluster = match &config.redis {
+            Some(url) => {
+                let server_id = hex_id();
+                let cluster = cluster::Cluster::connect(url, server_id.clone()).await?;
+                tracing::info!(server = %server_id, "sharing rooms through Redis");
+                Some(cluster)
+            }
+            None => None,
+        };
+        let hub = Hub::new(config.limits, metrics, config.ice_servers, cluster.clone());
+        if let Some(cluster) = &cluster {
+            cluster.start(&hub);
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             hub: Arc::clone(&hub),
@@ -108,6 +126,7 @@ impl Server {
             shutdown,
             task,
             hub,
+            cluster,
         })
     }
 
@@ -123,6 +142,9 @@ impl Server {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        if let Some(cluster) = &self.cluster {
+            cluster.leave_all(self.hub.local_members()).await;
+        }
     }
 }
 
@@ -286,6 +308,13 @@ fn websocket_config(limits: &Limits) -> WebSocketConfig {
         .max_write_buffer_size(hard_limit.saturating_mul(2))
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit))
+}
+
+/// A random id for this server process in the cluster.
+fn hex_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Plain `ws://` is for loopback and private networks; say so when bound anywhere else.
