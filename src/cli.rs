@@ -78,6 +78,16 @@ both forms: the https:// link (opens the web page) and the confer:// link (opens
 line. Run it where the server's secret is: the server's data dir, or --secret-file."
     )]
     Invite(InviteArgs),
+
+    /// Load-test a signaling server (this one, matchbox_server or PeerJS) from many clients.
+    #[command(
+        long_about = "Load-test a signaling server: N clients in rooms of K join at a set rate, \
+hold their connections, then send relayed messages to their room mates. Reports connections held, \
+join and relay latency (p50, p99), messages delivered a second and, with --server-pid, the \
+server's memory per connection. Speaks Confer's protocol, matchbox_server's and PeerJS's, so \
+servers can be compared under the same load. Send load only to servers you run."
+    )]
+    Loadtest(crate::loadtest::LoadArgs),
 }
 
 #[derive(Debug, Args)]

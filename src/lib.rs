@@ -6,10 +6,12 @@
 pub mod cli;
 pub mod config;
 pub mod invite;
+pub mod loadtest;
 pub mod logging;
 pub mod media;
 pub mod paths;
 pub mod report;
+pub mod rlimit;
 pub mod server;
 pub mod signal;
 pub mod token;

@@ -29,27 +29,38 @@ pub struct LogGuard {
     _writer: Option<WorkerGuard>,
 }
 
-fn stderr_filter(verbosity: u8) -> EnvFilter {
-    if let Ok(filter) = EnvFilter::try_from_default_env() {
-        return filter;
+/// Crates that log whole frames or messages (and so SDP, candidates and tokens) at their debug
+/// and trace levels; held at info whatever `RUST_LOG` asks for.
+const CONTENT_LOGGERS: [&str; 3] = ["tungstenite=info", "tokio_tungstenite=info", "redis=info"];
+
+fn with_content_loggers_capped(mut filter: EnvFilter) -> EnvFilter {
+    for directive in CONTENT_LOGGERS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
     }
-    EnvFilter::new(match verbosity {
-        0 => "warn",
-        1 => "warn,confer=info",
-        2 => "info,confer=debug",
-        _ => "debug,confer=trace",
-    })
+    filter
+}
+
+fn stderr_filter(verbosity: u8) -> EnvFilter {
+    with_content_loggers_capped(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(match verbosity {
+            0 => "warn",
+            1 => "warn,confer=info",
+            2 => "info,confer=debug",
+            _ => "debug,confer=trace",
+        })
+    }))
 }
 
 fn file_filter(verbosity: u8) -> EnvFilter {
-    if let Ok(filter) = EnvFilter::try_from_default_env() {
-        return filter;
-    }
-    EnvFilter::new(if verbosity >= 2 {
-        "info,confer=debug"
-    } else {
-        "warn,confer=info"
-    })
+    with_content_loggers_capped(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(if verbosity >= 2 {
+            "info,confer=debug"
+        } else {
+            "warn,confer=info"
+        })
+    }))
 }
 
 /// Starts logging. With `log_dir`, also writes `confer.log.YYYY-MM-DD` there.

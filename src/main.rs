@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args, cli.verbose),
         Some(Command::Join(args)) => join(args, cli.verbose),
         Some(Command::Invite(args)) => invite(args),
+        Some(Command::Loadtest(args)) => loadtest(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +181,9 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
         redis: args.redis.clone(),
     };
     let secure = config.tls.is_some();
+    if let Some(files) = confer::rlimit::raise_open_file_limit() {
+        tracing::info!("open-file limit {files}: room for about that many connections");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("confer-serve")
@@ -238,6 +242,18 @@ async fn wait_for_termination() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+fn loadtest(args: confer::loadtest::LoadArgs) -> Result<(), Exit> {
+    let json = args.json;
+    if let Some(report) = confer::loadtest::run(args)? {
+        if json {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        } else {
+            print!("{}", report.text());
+        }
+    }
+    Ok(())
 }
 
 fn invite(args: InviteArgs) -> Result<(), Exit> {

@@ -405,3 +405,66 @@ async fn sigterm_stops_the_server_cleanly() {
         .expect("the server did not exit");
     assert!(status.success(), "{status}");
 }
+
+/// Even at the most verbose level, the server's log holds no session description, candidate or
+/// token: they are people's addresses and keys.
+#[tokio::test]
+async fn logs_never_hold_sdp_candidates_or_tokens() {
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let log = home.path().join("serve.log");
+    let mut server = Serve::start_logging_to(
+        home.path(),
+        &["-vvv", "--secret-file", secret_file.to_str().unwrap()],
+        &log,
+    );
+    let secret = Secret::from_bytes(SECRET.as_bytes());
+    let token = secret.mint("room", unix_now() + 60);
+    let mut a = Client::connect(&server.ws_url()).await;
+    let (a_id, _, _) = a.join("room", Some(&token), "Ana").await;
+    let mut b = Client::connect(&server.ws_url()).await;
+    b.join("room", Some(&token), "Bo").await;
+    a.recv().await;
+    let sdp = "v=0\r\no=- 4611731400430051336 2 IN IP4 203.0.113.77\r\ns=-\r\n";
+    let candidate = "candidate:842163049 1 udp 1677729535 198.51.100.23 46154 typ srflx";
+    b.send(outgoing::signal(
+        &a_id,
+        &json!({"type": "offer", "sdp": sdp}),
+    ))
+    .await;
+    b.send(outgoing::signal(
+        &a_id,
+        &json!({"type": "candidate", "candidate": {"candidate": candidate}}),
+    ))
+    .await;
+    b.send(outgoing::join("room", Some(&token), "Bo", None))
+        .await; // refused: logs the refusal
+    a.recv().await;
+    a.recv().await;
+    b.expect_error("bad-message").await;
+    // A refused token must not be logged either.
+    let forged = format!("{}.AAAA", unix_now() + 60);
+    let mut e = Client::connect(&server.ws_url()).await;
+    e.send(outgoing::join("room", Some(&forged), "Eve", None))
+        .await;
+    e.expect_error("bad-token").await;
+
+    server.process.signal("TERM");
+    server.process.wait_for_exit(PATIENCE);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("joined"), "the log is not verbose: {text}");
+    for secret_part in [
+        token.as_str(),
+        forged.as_str(),
+        "203.0.113.77",
+        "198.51.100.23",
+        "4611731400430051336",
+        SECRET,
+    ] {
+        assert!(
+            !text.contains(secret_part),
+            "{secret_part} is in the log:\n{text}"
+        );
+    }
+}
