@@ -43,10 +43,7 @@ proptest! {
     ) {
         let invite = Invite { host, port, room, token, secure };
         // The URL parser drops default ports (443 for https, 80 for http) from web links.
-        let default_port = match (secure, invite.port) {
-            (true, Some(443)) | (false, Some(80)) => true,
-            _ => false,
-        };
+        let default_port = matches!((secure, invite.port), (true, Some(443)) | (false, Some(80)));
         let app = Invite::parse(&invite.app_link()).unwrap();
         prop_assert_eq!(&app, &invite);
         let web = Invite::parse(&invite.web_link()).unwrap();
