@@ -187,6 +187,9 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("confer-serve")
+        // aws-lc seeds its random generator on first use, which takes about 20 ms here; do it
+        // before the first join rather than during it.
+        .on_thread_start(confer::server::warm_up_random)
         .build()?;
     runtime.block_on(async {
         let server = Server::start(config).await?;

@@ -301,3 +301,49 @@ async fn serve_reads_its_certificate_from_pem_files() {
         support::stderr(&out)
     );
 }
+
+/// The app's own server for the local network: it binds this machine's LAN address, and its
+/// invites (minted with a secret of its own) admit through the client library. The connection
+/// is made on loopback, to the same embedded server code, so no traffic leaves this machine.
+#[tokio::test]
+async fn the_embedded_lan_server_admits_its_own_invites() {
+    use confer::server::embedded::{EmbeddedServer, lan_ip};
+    if let Some(ip) = lan_ip() {
+        assert!(!ip.is_loopback());
+        let on_lan = EmbeddedServer::start(ip, 0)
+            .await
+            .expect("cannot bind the LAN address");
+        assert_eq!(on_lan.server.local_addr().ip(), ip);
+        let invite = on_lan.invite("lan-room", Duration::from_secs(3600));
+        assert!(!invite.secure);
+        assert_eq!(invite.port, Some(on_lan.server.local_addr().port()));
+        on_lan.server.shutdown().await;
+    }
+
+    let embedded = EmbeddedServer::start("127.0.0.1".parse().unwrap(), 0)
+        .await
+        .unwrap();
+    let invite = embedded.invite("lan-room", Duration::from_secs(3600));
+    let link = invite.app_link();
+    assert!(link.contains("?insecure=1#t="), "{link}");
+    let parsed = confer::invite::Invite::parse(&link).unwrap();
+    let mut client_config = config(parsed.signaling_url(), "Ana");
+    client_config.room = parsed.room.clone();
+    client_config.token = parsed.token.clone();
+    let mut a = SignalingClient::start(client_config).unwrap();
+    joined(&mut a).await;
+
+    // Its invites are its own: a token for another room does not open this one.
+    let mut other = config(parsed.signaling_url(), "Eve");
+    other.room = "lan-room".into();
+    other.token = embedded.invite("elsewhere", Duration::from_secs(60)).token;
+    let mut e = SignalingClient::start(other).unwrap();
+    assert!(matches!(
+        next(&mut e).await,
+        Event::Refused {
+            code: ErrorCode::BadToken,
+            ..
+        }
+    ));
+    embedded.server.shutdown().await;
+}

@@ -151,3 +151,19 @@ async fn a_server_that_dies_takes_only_its_own_connections() {
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].id, a_id);
 }
+
+/// Without its Redis a clustered server cannot admit anyone safely: a join gets the protocol's
+/// `server` error instead of a half-made room, and the connection stays usable.
+#[tokio::test]
+async fn losing_redis_is_a_server_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut redis_server, url) = redis(dir.path());
+    let one = clustered(dir.path(), &url, &[]);
+    redis_server.0.kill().unwrap();
+    redis_server.0.wait().unwrap();
+    let mut a = Client::connect(&one.ws_url()).await;
+    a.send(outgoing::join("r", None, "Ana", None)).await;
+    assert!(a.expect_error("server").await.contains("Redis"));
+    let (status, _) = one.get("/healthz").await;
+    assert_eq!(status, 200, "the server itself is still up");
+}

@@ -468,3 +468,14 @@ async fn logs_never_hold_sdp_candidates_or_tokens() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_answering_is_dropped() {
+    let home = tempfile::tempdir().unwrap();
+    let server = open_server(&home, &["--idle-timeout", "1s"]);
+    let mut a = Client::connect(&server.ws_url()).await;
+    a.join("r", None, "Ana").await;
+    // Not reading means not answering the server's pings.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(a.closed().await, "a silent client was kept");
+}

@@ -57,7 +57,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 1000.0)]
     pub join_rate: f64,
 
-    /// Messages a second each client sends in the message phase (0: no message phase).
+    /// Messages a second each client sends in the message phase (0: none).
     #[arg(long, value_name = "N", default_value_t = 1.0)]
     pub message_rate: f64,
 

@@ -294,7 +294,7 @@ async fn client(
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(read_until) => break,
-            _ = tick.tick(), if tokio::time::Instant::now() < send_until => {
+            _ = tick.tick(), if plan.message_rate > 0.0 && tokio::time::Instant::now() < send_until => {
                 if let Some(text) = state.message() {
                     if ws.send(Message::Text(text.into())).await.is_err() {
                         done.dropped = 1;

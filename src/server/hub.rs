@@ -24,6 +24,9 @@ use super::limits::Limits;
 use super::metrics::Metrics;
 use crate::signal::proto::{ErrorCode, IceServer, PeerInfo, ProtocolError, ServerMessage};
 
+/// How long a join waits for Redis before giving up with a `server` error.
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A message on its way to one connection, stamped with its arrival for the latency histogram.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -163,18 +166,31 @@ impl Hub {
         let Some(cluster) = &self.cluster else {
             return self.join_local(room, id, name, outbox, None);
         };
-        let unavailable =
-            |e: redis::RedisError| ProtocolError::new(ErrorCode::Server, format!("Redis: {e}"));
         let known = lock(&self.rooms).contains_key(room);
-        let remote = if known {
-            None
-        } else {
-            Some(cluster.open_room(room).await.map_err(unavailable)?)
+        let shared = async {
+            let remote = if known {
+                None
+            } else {
+                Some(cluster.open_room(room).await?)
+            };
+            let admitted = cluster
+                .add_member(room, &id, name, self.limits.max_peers_per_room)
+                .await?;
+            Ok::<_, redis::RedisError>((remote, admitted))
         };
-        let admitted = cluster
-            .add_member(room, &id, name, self.limits.max_peers_per_room)
-            .await
-            .map_err(unavailable)?;
+        // A join must not hang on a Redis that does not answer.
+        let (remote, admitted) = match tokio::time::timeout(REDIS_TIMEOUT, shared).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                return Err(ProtocolError::new(ErrorCode::Server, format!("Redis: {e}")));
+            }
+            Err(_) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::Server,
+                    "Redis did not answer in time",
+                ));
+            }
+        };
         let result = if admitted {
             self.join_local(room, id.clone(), name, outbox, remote)
         } else {

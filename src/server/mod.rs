@@ -6,6 +6,7 @@
 
 mod cluster;
 mod conn;
+pub mod embedded;
 mod http;
 mod hub;
 mod landing;
@@ -308,6 +309,12 @@ fn websocket_config(limits: &Limits) -> WebSocketConfig {
         .max_write_buffer_size(hard_limit.saturating_mul(2))
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit))
+}
+
+/// Seeds the random generator (ids, resume secrets) on this thread ahead of the first join.
+pub fn warm_up_random() {
+    let mut byte = [0u8; 1];
+    let _ = aws_lc_rs::rand::fill(&mut byte);
 }
 
 /// A random id for this server process in the cluster.

@@ -270,8 +270,9 @@ impl Session {
         if ws.send(Message::Text(join.into())).await.is_err() {
             return Ended::Dropped;
         }
-        let mut ping = tokio::time::interval(PING_INTERVAL);
-        ping.tick().await;
+        // (Not `interval()`, whose first tick waits for the timer wheel.)
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
         let mut last_heard = tokio::time::Instant::now();
         let mut joined = false;
         loop {
