@@ -63,6 +63,9 @@ pub struct Done {
     pub relay_latency: Histogram,
 }
 
+/// The shortest interval between a client's sends.
+const MIN_TICK: Duration = Duration::from_millis(10);
+
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -286,7 +289,11 @@ async fn client(
     // Messages: stop sending at the deadline, keep reading a little longer for stragglers.
     let send_until = tokio::time::Instant::now() + plan.duration;
     let read_until = send_until + Duration::from_secs(1);
-    let period = Duration::from_secs_f64(1.0 / plan.message_rate.max(0.001));
+    // Ticks of at least 10 ms; faster rates send several messages a tick with one flush, as
+    // bursts of candidates do, so that the generator's own syscalls do not set the ceiling.
+    let period = Duration::from_secs_f64(1.0 / plan.message_rate.max(0.001)).max(MIN_TICK);
+    let per_tick = plan.message_rate * period.as_secs_f64();
+    let mut credit = 0.0;
     // Spread the first sends so that the clients do not all send in the same instant.
     let offset = period.mul_f64((index % 997) as f64 / 997.0);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
@@ -295,12 +302,21 @@ async fn client(
         tokio::select! {
             _ = tokio::time::sleep_until(read_until) => break,
             _ = tick.tick(), if plan.message_rate > 0.0 && tokio::time::Instant::now() < send_until => {
-                if let Some(text) = state.message() {
-                    if ws.send(Message::Text(text.into())).await.is_err() {
+                credit += per_tick;
+                let mut wrote = false;
+                while credit >= 1.0 {
+                    credit -= 1.0;
+                    let Some(text) = state.message() else { break };
+                    if ws.feed(Message::Text(text.into())).await.is_err() {
                         done.dropped = 1;
                         break;
                     }
                     done.sent += 1;
+                    wrote = true;
+                }
+                if wrote && ws.flush().await.is_err() {
+                    done.dropped = 1;
+                    break;
                 }
             }
             frame = ws.next() => match frame {
@@ -333,6 +349,7 @@ async fn connect(plan: &Plan, url: &str, index: usize) -> Result<Ws, String> {
     .map_err(|e| e.to_string())?;
     if !plan.source_ips.is_empty() {
         let ip = plan.source_ips[index % plan.source_ips.len()];
+        choose_port_at_connect(&socket);
         socket
             .bind(SocketAddr::new(ip, 0))
             .map_err(|e| format!("bind {ip}: {e}"))?;
@@ -347,6 +364,29 @@ async fn connect(plan: &Plan, url: &str, index: usize) -> Result<Ws, String> {
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     Ok(ws)
+}
+
+/// A socket bound to an address before connecting takes a port at bind time, when the kernel
+/// cannot yet share it between destinations; after a few runs the ports in TIME_WAIT run out.
+/// Linux can choose the port at connect instead.
+fn choose_port_at_connect(socket: &TcpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor and a c_int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
 }
 
 /// Runs this process's clients: joins, reports, waits for `go`, sends, reports.

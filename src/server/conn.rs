@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::Access;
-use super::hub::{Admitted, Hub, Membership, Outbox, Outgoing};
+use super::hub::{Admitted, Hub, Membership};
+use super::outbox::Outbox;
 use super::ratelimit::TokenBucket;
 use crate::signal::proto::{ClientMessage, ErrorCode, Join, ProtocolError, ServerMessage};
 use crate::token::{TokenError, unix_now};
@@ -44,7 +45,7 @@ struct Conn<S> {
     ws: WebSocketStream<S>,
     hub: Arc<Hub>,
     access: Access,
-    outbox: Outbox,
+    outbox: Arc<Outbox>,
     membership: Option<Membership>,
     left: bool,
     bucket: TokenBucket,
@@ -58,18 +59,15 @@ pub async fn run<S>(ws: WebSocketStream<S>, ctx: ConnContext, accepted: Instant)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let limits = ctx.hub.limits().clone();
-    let (tx, mut rx) = mpsc::channel(limits.outbox_messages);
-    let kick = Arc::new(Notify::new());
+    let hub = Arc::clone(&ctx.hub);
+    let limits = hub.limits();
+    let outbox = Arc::new(Outbox::default());
     let now = Instant::now();
     let mut conn = Conn {
         ws,
-        hub: Arc::clone(&ctx.hub),
+        hub: Arc::clone(&hub),
         access: ctx.access,
-        outbox: Outbox {
-            tx,
-            kick: Arc::clone(&kick),
-        },
+        outbox: Arc::clone(&outbox),
         membership: None,
         left: false,
         bucket: TokenBucket::new(limits.messages_per_second, limits.message_burst, now),
@@ -88,18 +86,18 @@ where
         tokio::select! {
             biased;
             _ = shutdown.changed() => break Some((CloseCode::Away, "the server is shutting down")),
-            _ = kick.notified() => {
-                break Some((CloseCode::Policy, "replaced by a newer connection, or too slow to read"));
+            _ = outbox.ready() => {
+                if outbox.kicked() {
+                    break Some((CloseCode::Policy, "replaced by a newer connection, or too slow to read"));
+                }
+                if !conn.write_queued().await {
+                    break None;
+                }
             }
             _ = tokio::time::sleep_until(join_deadline), if !joined => {
                 let e = ProtocolError::new(ErrorCode::NotJoined, "no join within the time allowed");
                 conn.send_error(&e).await;
                 break Some((CloseCode::Policy, "no join in time"));
-            }
-            Some(first) = rx.recv() => {
-                if !conn.write_batch(first, &mut rx).await {
-                    break None;
-                }
             }
             frame = conn.ws.next() => match frame {
                 Some(Ok(message)) => {
@@ -130,10 +128,11 @@ where
         }));
         let _ = tokio::time::timeout(WRITE_TIMEOUT, conn.ws.send(close)).await;
     }
+    let unwritten = outbox.close();
     if let Some(membership) = conn.membership.take()
         && !conn.left
     {
-        conn.hub.disconnect(&membership);
+        hub.disconnect(&membership, unwritten);
     }
 }
 
@@ -146,30 +145,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         )
     }
 
-    /// Writes queued messages with one flush for the lot.
-    async fn write_batch(&mut self, first: Outgoing, rx: &mut mpsc::Receiver<Outgoing>) -> bool {
-        let mut sent = vec![first.since];
-        let write = async {
-            self.ws.feed(Message::Text(first.text)).await?;
-            while sent.len() < WRITE_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => {
-                        sent.push(next.since);
-                        self.ws.feed(Message::Text(next.text)).await?;
-                    }
-                    Err(_) => break,
+    /// Writes what the outbox holds, a flush for every batch.
+    async fn write_queued(&mut self) -> bool {
+        let mut sent = Vec::new();
+        loop {
+            let write = async {
+                while sent.len() < WRITE_BATCH {
+                    let Some(next) = self.outbox.pop() else { break };
+                    sent.push(next.since);
+                    self.ws.feed(Message::Text(next.text)).await?;
                 }
+                self.ws.flush().await
+            };
+            if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
+                return false;
             }
-            self.ws.flush().await
-        };
-        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
-            return false;
+            let metrics = self.hub.metrics();
+            for since in sent.drain(..) {
+                metrics.relay_latency(since.elapsed());
+            }
+            if self.outbox.is_empty() {
+                return true;
+            }
         }
-        let metrics = self.hub.metrics();
-        for since in sent {
-            metrics.relay_latency(since.elapsed());
-        }
-        true
     }
 
     async fn send_error(&mut self, e: &ProtocolError) {

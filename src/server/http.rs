@@ -49,14 +49,17 @@ pub enum HeadError {
 
 /// Reads one request head and decides its route.
 pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Route, HeadError> {
+    // Read straight into the heap buffer: a buffer on the stack would live in every
+    // connection's future for as long as the connection does.
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let mut chunk = [0u8; 1024];
-        let n = stream.read(&mut chunk).await?;
+        if buf.capacity() - buf.len() < 256 {
+            buf.reserve(1024);
+        }
+        let n = stream.read_buf(&mut buf).await?;
         if n == 0 {
             return Err(HeadError::Closed);
         }
-        buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&buf) {

@@ -16,31 +16,16 @@ use std::time::Instant;
 
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::value::RawValue;
-use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::cluster::{Cluster, RemoteMember, RoomEvent};
 use super::limits::Limits;
 use super::metrics::Metrics;
+use super::outbox::{Outbox, Outgoing, Pushed};
 use crate::signal::proto::{ErrorCode, IceServer, PeerInfo, ProtocolError, ServerMessage};
 
 /// How long a join waits for Redis before giving up with a `server` error.
 const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// A message on its way to one connection, stamped with its arrival for the latency histogram.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub text: Utf8Bytes,
-    pub since: Instant,
-}
-
-/// How the hub reaches one connection.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    pub tx: mpsc::Sender<Outgoing>,
-    /// Notified when the connection must close: replaced by a resumed one, or too slow.
-    pub kick: Arc<Notify>,
-}
 
 /// A connection's place in a room, as the connection holds it.
 #[derive(Debug, Clone)]
@@ -73,7 +58,7 @@ struct Member {
 
 #[derive(Debug)]
 enum Link {
-    Connected(Outbox),
+    Connected(Arc<Outbox>),
     /// Dropped without leaving: kept for `resume`, collecting what arrives meanwhile.
     Away {
         backlog: VecDeque<Outgoing>,
@@ -160,7 +145,7 @@ impl Hub {
         &self,
         room: &str,
         name: &str,
-        outbox: Outbox,
+        outbox: Arc<Outbox>,
     ) -> Result<Admitted, ProtocolError> {
         let id = random_id(9);
         let Some(cluster) = &self.cluster else {
@@ -179,6 +164,8 @@ impl Hub {
             Ok::<_, redis::RedisError>((remote, admitted))
         };
         // A join must not hang on a Redis that does not answer.
+        // Boxed, so that connections on servers without Redis do not carry this state.
+        let shared = Box::pin(shared);
         let (remote, admitted) = match tokio::time::timeout(REDIS_TIMEOUT, shared).await {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
@@ -222,7 +209,7 @@ impl Hub {
         room: &str,
         id: String,
         name: &str,
-        outbox: Outbox,
+        outbox: Arc<Outbox>,
         remote: Option<Vec<RemoteMember>>,
     ) -> Result<Admitted, ProtocolError> {
         let mut rooms = lock(&self.rooms);
@@ -303,7 +290,7 @@ impl Hub {
 
     /// Gives a dropped participant its place back: same id, and what arrived meanwhile.
     /// `None` when the secret matches nobody (wrong, or the grace period is over).
-    pub fn resume(&self, room: &str, secret: &str, outbox: Outbox) -> Option<Admitted> {
+    pub fn resume(&self, room: &str, secret: &str, outbox: Arc<Outbox>) -> Option<Admitted> {
         let room = Arc::clone(lock(&self.rooms).get(room)?);
         let mut state = lock(&room.state);
         let id = state
@@ -318,7 +305,7 @@ impl Hub {
         let backlog = match old {
             // The old connection has not noticed yet that it is dead: this one replaces it.
             Link::Connected(old) => {
-                old.kick.notify_one();
+                old.kick();
                 Vec::new()
             }
             Link::Away { backlog } => backlog.into(),
@@ -428,18 +415,26 @@ impl Hub {
     }
 
     /// The connection dropped without leaving: keep the place for `resume_grace`, then let go.
-    pub fn disconnect(self: &Arc<Self>, membership: &Membership) {
+    /// `unwritten` is what its outbox still held; it is kept for the resume, oldest first.
+    pub fn disconnect(self: &Arc<Self>, membership: &Membership, unwritten: VecDeque<Outgoing>) {
         {
             let mut state = lock(&membership.room.state);
             if !is_current(&state, membership) {
                 return;
             }
-            if let Some(member) = state.members.get_mut(&membership.id)
-                && let Link::Connected(_) = member.link
-            {
-                member.link = Link::Away {
-                    backlog: VecDeque::new(),
-                };
+            if let Some(member) = state.members.get_mut(&membership.id) {
+                match &mut member.link {
+                    Link::Connected(_) => {
+                        member.link = Link::Away { backlog: unwritten };
+                    }
+                    // Messages that arrived after the outbox closed are newer than the unwritten.
+                    Link::Away { backlog } => {
+                        for (i, outgoing) in unwritten.into_iter().enumerate() {
+                            backlog.insert(i, outgoing);
+                        }
+                    }
+                    Link::Remote { .. } => {}
+                }
             }
         }
         let hub = Arc::clone(self);
@@ -618,18 +613,17 @@ impl Hub {
             since,
         };
         match &member.link {
-            Link::Connected(outbox) => match outbox.tx.try_send(outgoing) {
-                Ok(()) => {
+            Link::Connected(outbox) => match outbox.push(outgoing, self.limits.outbox_messages) {
+                Pushed::Queued => {
                     self.metrics.messages_relayed_total.fetch_add(1, Relaxed);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    // Waiting would let one slow reader stall the room; dropping it keeps the
-                    // others going, and it can resume.
+                // Waiting would let one slow reader stall the room; dropping it keeps the
+                // others going, and it can resume.
+                Pushed::Full => {
                     self.metrics.slow_consumers_dropped.fetch_add(1, Relaxed);
-                    outbox.kick.notify_one();
                 }
-                Err(mpsc::error::TrySendError::Closed(outgoing)) => {
-                    // The connection ended a moment ago; keep the message for its resume.
+                // The connection ended a moment ago; keep the message for its resume.
+                Pushed::Closed(outgoing) => {
                     member.link = Link::Away {
                         backlog: VecDeque::from([outgoing]),
                     };
@@ -685,27 +679,25 @@ fn peer_list(state: &RoomState, except: &str) -> Vec<PeerInfo> {
 mod tests {
     use super::*;
 
-    fn outbox(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (
-            Outbox {
-                tx,
-                kick: Arc::new(Notify::new()),
-            },
-            rx,
-        )
+    fn outbox() -> Arc<Outbox> {
+        Arc::new(Outbox::default())
     }
 
     fn hub(limits: Limits) -> Arc<Hub> {
         Hub::new(limits, Arc::new(Metrics::default()), Vec::new(), None)
     }
 
-    fn join(hub: &Hub, room: &str, name: &str, outbox: Outbox) -> Result<Admitted, ProtocolError> {
+    fn join(
+        hub: &Hub,
+        room: &str,
+        name: &str,
+        outbox: Arc<Outbox>,
+    ) -> Result<Admitted, ProtocolError> {
         hub.join_local(room, random_id(9), name, outbox, None)
     }
 
-    fn next(rx: &mut mpsc::Receiver<Outgoing>) -> ServerMessage {
-        let out = rx.try_recv().expect("no message");
+    fn next(outbox: &Outbox) -> ServerMessage {
+        let out = outbox.pop().expect("no message");
         ServerMessage::decode(out.text.as_str()).unwrap()
     }
 
@@ -716,10 +708,9 @@ mod tests {
     #[test]
     fn members_see_each_other_join_signal_and_leave() {
         let hub = hub(Limits::default());
-        let (a_out, mut a_rx) = outbox(8);
-        let (b_out, mut b_rx) = outbox(8);
-        let a = join(&hub, "r", "Ana", a_out).unwrap();
-        let b = join(&hub, "r", "Bo", b_out).unwrap();
+        let (a_out, b_out) = (outbox(), outbox());
+        let a = join(&hub, "r", "Ana", Arc::clone(&a_out)).unwrap();
+        let b = join(&hub, "r", "Bo", Arc::clone(&b_out)).unwrap();
         let ServerMessage::Welcome { peers, .. } = ServerMessage::decode(&b.welcome).unwrap()
         else {
             panic!("not a welcome")
@@ -731,7 +722,7 @@ mod tests {
                 name: "Ana".into()
             }]
         );
-        assert!(matches!(next(&mut a_rx), ServerMessage::PeerJoined { name, .. } if name == "Bo"));
+        assert!(matches!(next(&a_out), ServerMessage::PeerJoined { name, .. } if name == "Bo"));
 
         hub.signal(
             &a.membership,
@@ -741,7 +732,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            matches!(next(&mut b_rx), ServerMessage::Signal { from, .. } if from == a.membership.id)
+            matches!(next(&b_out), ServerMessage::Signal { from, .. } if from == a.membership.id)
         );
         let err = hub
             .signal(&a.membership, "nobody", &data("{}"), Instant::now())
@@ -753,7 +744,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::UnknownPeer);
 
         hub.leave(&a.membership);
-        assert!(matches!(next(&mut b_rx), ServerMessage::PeerLeft { id } if id == a.membership.id));
+        assert!(matches!(next(&b_out), ServerMessage::PeerLeft { id } if id == a.membership.id));
         hub.leave(&b.membership);
         assert_eq!(hub.room_size("r"), 0);
         assert_eq!(hub.metrics().rooms.load(Relaxed), 0);
@@ -767,14 +758,14 @@ mod tests {
             ..Limits::default()
         });
         let keep: Vec<_> = (0..2)
-            .map(|_| join(&hub, "r", "x", outbox(4).0).unwrap())
+            .map(|_| join(&hub, "r", "x", outbox()).unwrap())
             .collect();
         assert_eq!(
-            join(&hub, "r", "x", outbox(4).0).err().unwrap().code,
+            join(&hub, "r", "x", outbox()).err().unwrap().code,
             ErrorCode::RoomFull
         );
         assert_eq!(
-            join(&hub, "other", "x", outbox(4).0).err().unwrap().code,
+            join(&hub, "other", "x", outbox()).err().unwrap().code,
             ErrorCode::RoomFull
         );
         drop(keep);
@@ -783,12 +774,19 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_member_resumes_with_what_it_missed() {
         let hub = hub(Limits::default());
-        let (a_out, _a_rx) = outbox(8);
-        let (b_out, b_rx) = outbox(8);
-        let a = join(&hub, "r", "Ana", a_out).unwrap();
-        let b = join(&hub, "r", "Bo", b_out).unwrap();
-        drop(b_rx);
-        hub.disconnect(&b.membership);
+        let a = join(&hub, "r", "Ana", outbox()).unwrap();
+        let b_out = outbox();
+        let b = join(&hub, "r", "Bo", Arc::clone(&b_out)).unwrap();
+        // B's connection ends with a message still unwritten; more arrive while it is away.
+        let unwritten = ServerMessage::PeerLeft { id: "x".into() }.encode();
+        b_out.push(
+            Outgoing {
+                text: unwritten.into(),
+                since: Instant::now(),
+            },
+            8,
+        );
+        hub.disconnect(&b.membership, b_out.close());
         hub.signal(
             &a.membership,
             &b.membership.id,
@@ -802,17 +800,17 @@ mod tests {
         else {
             panic!()
         };
-        assert!(hub.resume("r", "wrong-secret", outbox(8).0).is_none());
-        let (b2_out, _b2_rx) = outbox(8);
-        let back = hub.resume("r", &resume, b2_out).unwrap();
+        assert!(hub.resume("r", "wrong-secret", outbox()).is_none());
+        let back = hub.resume("r", &resume, outbox()).unwrap();
         assert_eq!(back.membership.id, b.membership.id);
         let missed: Vec<_> = back
             .backlog
             .iter()
             .map(|o| o.text.as_str().to_string())
             .collect();
-        assert_eq!(missed.len(), 2, "{missed:?}");
-        assert!(missed[0].contains(r#""n":1"#) && missed[1].contains(r#""n":2"#));
+        assert_eq!(missed.len(), 3, "{missed:?}");
+        assert!(missed[0].contains("peer-left"), "{missed:?}");
+        assert!(missed[1].contains(r#""n":1"#) && missed[2].contains(r#""n":2"#));
         // The old connection's late leave no longer counts.
         hub.leave(&b.membership);
         assert_eq!(hub.room_size("r"), 2);
@@ -820,27 +818,18 @@ mod tests {
 
     #[test]
     fn a_receiver_that_does_not_read_is_dropped_not_waited_for() {
-        let hub = hub(Limits::default());
-        let (a_out, _a_rx) = outbox(8);
-        let (b_out, _b_rx) = outbox(1);
-        let kick = Arc::clone(&b_out.kick);
-        let a = join(&hub, "r", "Ana", a_out).unwrap();
-        let b = join(&hub, "r", "Bo", b_out).unwrap();
-        for _ in 0..3 {
+        let hub = self::hub(Limits {
+            outbox_messages: 2,
+            ..Limits::default()
+        });
+        let a = join(&hub, "r", "Ana", outbox()).unwrap();
+        let b_out = outbox();
+        let b = join(&hub, "r", "Bo", Arc::clone(&b_out)).unwrap();
+        for _ in 0..4 {
             hub.signal(&a.membership, &b.membership.id, &data("{}"), Instant::now())
                 .unwrap();
         }
         assert_eq!(hub.metrics().slow_consumers_dropped.load(Relaxed), 2);
-        // The kick is stored until the connection looks at it.
-        let notified = kick.notified();
-        futures_lite_poll(notified);
-    }
-
-    /// Polls a future once, asserting it is ready.
-    fn futures_lite_poll<F: std::future::Future>(f: F) {
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut f = std::pin::pin!(f);
-        assert!(f.as_mut().poll(&mut cx).is_ready(), "not notified");
+        assert!(b_out.kicked(), "the slow receiver is told to go");
     }
 }

@@ -12,6 +12,7 @@ mod hub;
 mod landing;
 mod limits;
 mod metrics;
+mod outbox;
 mod ratelimit;
 pub mod tls;
 
@@ -68,7 +69,8 @@ pub struct ServerConfig {
     pub redis: Option<String>,
 }
 
-/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+/// A running server. Dropping it stops it without waiting; [`Server::shutdown`] also waits for
+/// the listener to close and, in a cluster, takes its members out of Redis.
 pub struct Server {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -212,10 +214,10 @@ async fn serve_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     };
     let mut stream = stream;
     if let Some((status, reason)) = refusal {
-        let _ = tokio::time::timeout(
+        let _ = Box::pin(tokio::time::timeout(
             Duration::from_secs(2),
             http::respond(&mut stream, status, "text/plain; charset=utf-8", reason),
-        )
+        ))
         .await;
         return;
     }
@@ -223,17 +225,34 @@ async fn serve_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         shared: Arc::clone(&shared),
         ip: peer.ip(),
     };
-    match &shared.tls {
-        None => serve_stream(stream, accepted, &shared).await,
-        Some(acceptor) => {
-            let deadline = tokio::time::Instant::from_std(accepted + limits.join_timeout);
-            match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve_stream(tls, accepted, &shared).await,
-                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake took too long"),
-            }
-        }
+    // Boxed: each connection then holds the state of the path it takes (plain or TLS), not
+    // the larger of the two; a held connection's memory is mostly this state.
+    match shared.tls.clone() {
+        None => Box::pin(serve_stream(stream, accepted, &shared)).await,
+        Some(acceptor) => Box::pin(serve_tls(stream, acceptor, accepted, peer, &shared)).await,
     }
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    accepted: Instant,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) {
+    let deadline = tokio::time::Instant::from_std(accepted + shared.hub.limits().join_timeout);
+    let tls = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake took too long");
+            return;
+        }
+    };
+    serve_stream(tls, accepted, shared).await;
 }
 
 /// Serves one connection, plain or TLS, from its request head on.
@@ -304,7 +323,7 @@ where
 fn websocket_config(limits: &Limits) -> WebSocketConfig {
     let hard_limit = limits.max_message_bytes.saturating_mul(16);
     WebSocketConfig::default()
-        .read_buffer_size(2 * 1024)
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_write_buffer_size(hard_limit.saturating_mul(2))
         .max_message_size(Some(hard_limit))
@@ -336,5 +355,47 @@ pub fn is_private_or_loopback(ip: IpAddr) -> bool {
                     .to_ipv4_mapped()
                     .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
         }
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[tokio::test]
+    async fn print_future_sizes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let shared = std::sync::Arc::new(super::Shared {
+            hub: super::Hub::new(super::Limits::default(), Default::default(), vec![], None),
+            access: super::Access::Open,
+            tls: None,
+            shutdown: rx,
+            per_ip: Default::default(),
+        });
+        let f = super::serve_tcp(stream, peer, shared.clone());
+        println!("serve_tcp future: {} bytes", std::mem::size_of_val(&f));
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            client,
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        println!(
+            "WebSocketStream<TcpStream>: {} bytes",
+            std::mem::size_of_val(&ws)
+        );
+        let ctx = super::conn::ConnContext {
+            hub: shared.hub.clone(),
+            access: super::Access::Open,
+            shutdown: shared.shutdown.clone(),
+        };
+        let r = super::conn::run(ws, ctx, std::time::Instant::now());
+        println!("conn::run future: {} bytes", std::mem::size_of_val(&r));
+        let mut s = tokio::io::empty();
+        let h = super::http::read_request(&mut s);
+        println!("read_request future: {} bytes", std::mem::size_of_val(&h));
+        drop(tx);
     }
 }
