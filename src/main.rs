@@ -56,8 +56,8 @@ fn parse_link(link: &str) -> Result<Invite, Exit> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if word {
         return Err(Exit::Usage(format!(
-            "'{link}' is neither a command (serve, join, devices) nor an invite link; see \
-             'confer --help'"
+            "'{link}' is neither a command (serve, join, devices, invite, loadtest) nor an \
+             invite link; see 'confer --help'"
         )));
     }
     Invite::parse(link).map_err(|e| Exit::Usage(format!("invalid invite link: {e}")))
