@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-15000}           # connections held
 JOIN_RATE=${JOIN_RATE:-1000}        # joins a second while connecting them
 RELAY_CLIENTS=${RELAY_CLIENTS:-400}
-RELAY_RATE=${RELAY_RATE:-600}       # messages a second per client: 240,000/s offered, more than any serves
+RELAY_RATE=${RELAY_RATE:-1500}      # messages a second per client: 600,000/s offered, more than any serves
 RELAY_SECONDS=${RELAY_SECONDS:-10}
 TOOLS=benches/.tools
 SOURCES=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5   # ~28,000 ports each

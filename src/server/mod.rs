@@ -324,7 +324,8 @@ fn websocket_config(limits: &Limits) -> WebSocketConfig {
     let hard_limit = limits.max_message_bytes.saturating_mul(16);
     WebSocketConfig::default()
         .read_buffer_size(512)
-        .write_buffer_size(0)
+        // Frames fed in a batch go out in one send at the flush; 0 would send each at once.
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(hard_limit.saturating_mul(2))
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit))
