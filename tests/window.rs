@@ -27,6 +27,10 @@ struct Xvfb {
 impl Xvfb {
     fn start() -> Xvfb {
         require_tool("Xvfb", "xvfb");
+        // Two servers choosing a free display at the same instant can trip over each other's
+        // lock files; start one at a time.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         let screen = format!("{}x{}x24", SCREEN.0, SCREEN.1);
         // -displayfd makes Xvfb pick a free display and print its number once it is ready.
         let mut child = Command::new("Xvfb")

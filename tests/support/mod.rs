@@ -66,9 +66,17 @@ impl Owned {
 }
 
 impl Drop for Owned {
+    /// Asks politely first (SIGTERM, so servers remove their sockets and lock files), then
+    /// kills.
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid().to_string())
+                .status();
+            if self.wait_for_exit(Duration::from_secs(3)).is_none() {
+                let _ = self.0.kill();
+            }
         }
         let _ = self.0.wait();
     }
