@@ -89,14 +89,11 @@ impl Invite {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(InviteError::UserInfo);
         }
-        let host = match url.host() {
-            Some(url::Host::Ipv6(addr)) => format!("[{addr}]"),
-            Some(host) => host.to_string(),
-            None => return Err(InviteError::MissingHost),
+        // `host_str` keeps an IPv6 address in its brackets, as the link wrote it.
+        let host = match url.host_str() {
+            Some(host) if !host.is_empty() => host.to_string(),
+            _ => return Err(InviteError::MissingHost),
         };
-        if host.is_empty() {
-            return Err(InviteError::MissingHost);
-        }
 
         let room = room_from_path(url.path(), url.scheme() == "confer", expected)?;
         validate_room(&room)?;

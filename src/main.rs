@@ -275,10 +275,9 @@ fn invite(args: InviteArgs) -> Result<(), Exit> {
             )));
         }
     };
-    let host = match server.host() {
-        Some(url::Host::Ipv6(addr)) => format!("[{addr}]"),
-        Some(host) => host.to_string(),
-        None => return Err(Exit::Usage("--server has no host".into())),
+    let host = match server.host_str() {
+        Some(host) if !host.is_empty() => host.to_string(),
+        _ => return Err(Exit::Usage("--server has no host".into())),
     };
     confer::invite::validate_room(&args.room).map_err(|e| Exit::Usage(e.to_string()))?;
     let secret = match &args.secret_file {

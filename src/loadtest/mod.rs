@@ -207,7 +207,7 @@ fn orchestrate(args: LoadArgs) -> Result<Report, LoadError> {
         command
             .arg("loadtest")
             .args(["--url", &args.url])
-            .args(["--protocol", protocol_name(args.protocol)])
+            .args(["--protocol", &protocol_name(args.protocol)])
             .args(["--clients", &args.clients.to_string()])
             .args(["--room-size", &args.room_size.to_string()])
             .args(["--join-rate", &args.join_rate.to_string()])
@@ -290,12 +290,11 @@ fn orchestrate(args: LoadArgs) -> Result<Report, LoadError> {
     })
 }
 
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Confer => "confer",
-        Protocol::Matchbox => "matchbox",
-        Protocol::Peerjs => "peerjs",
-    }
+/// The protocol as `--protocol` spells it (clap's own name for the value).
+fn protocol_name(protocol: Protocol) -> String {
+    clap::ValueEnum::to_possible_value(&protocol)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(
@@ -344,5 +343,21 @@ impl Report {
             self.server_rss_held_kib
                 .map_or("-".into(), |v| v.to_string()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_processes_are_told_the_protocol_as_the_command_line_spells_it() {
+        for (protocol, name) in [
+            (Protocol::Confer, "confer"),
+            (Protocol::Matchbox, "matchbox"),
+            (Protocol::Peerjs, "peerjs"),
+        ] {
+            assert_eq!(protocol_name(protocol), name);
+        }
     }
 }

@@ -429,9 +429,8 @@ impl Hub {
                     }
                     // Messages that arrived after the outbox closed are newer than the unwritten.
                     Link::Away { backlog } => {
-                        for (i, outgoing) in unwritten.into_iter().enumerate() {
-                            backlog.insert(i, outgoing);
-                        }
+                        let newer = std::mem::replace(backlog, unwritten);
+                        backlog.extend(newer);
                     }
                     Link::Remote { .. } => {}
                 }

@@ -56,49 +56,49 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+        let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         };
-        gauge(
+        metric(
             "confer_connections",
             "Open signaling connections.",
             "gauge",
             self.connections.load(Relaxed),
         );
-        gauge(
+        metric(
             "confer_connections_total",
             "Signaling connections accepted.",
             "counter",
             self.connections_total.load(Relaxed),
         );
-        gauge(
+        metric(
             "confer_rooms",
             "Rooms with participants.",
             "gauge",
             self.rooms.load(Relaxed),
         );
-        gauge(
+        metric(
             "confer_joins_total",
             "Participants admitted to a room.",
             "counter",
             self.joins_total.load(Relaxed),
         );
-        gauge(
+        metric(
             "confer_resumes_total",
             "Participants who came back with their resume secret.",
             "counter",
             self.resumes_total.load(Relaxed),
         );
-        gauge(
+        metric(
             "confer_messages_relayed_total",
             "Messages delivered to a participant (signal, broadcast, membership).",
             "counter",
             self.messages_relayed_total.load(Relaxed),
         );
-        gauge(
+        metric(
             "confer_slow_consumers_dropped_total",
             "Connections closed because they did not read their messages.",
             "counter",
