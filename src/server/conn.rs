@@ -81,12 +81,20 @@ where
     let period = limits.ping_interval();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
 
+    // Made once and kept across turns of the loop: rebuilt every turn, each would register
+    // and deregister itself (the shutdown signal's waiter list is shared by every connection,
+    // the join timer sits in the timer wheel) for every message relayed.
+    let mut shutting_down = std::pin::pin!(shutdown.changed());
+    let mut join_timer = std::pin::pin!(tokio::time::sleep_until(join_deadline));
+    let mut ready = std::pin::pin!(outbox.ready());
+
     let end = loop {
         let joined = conn.membership.is_some();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break Some((CloseCode::Away, "the server is shutting down")),
-            _ = outbox.ready() => {
+            _ = &mut shutting_down => break Some((CloseCode::Away, "the server is shutting down")),
+            _ = &mut ready => {
+                ready.set(outbox.ready());
                 if outbox.kicked() {
                     break Some((CloseCode::Policy, "replaced by a newer connection, or too slow to read"));
                 }
@@ -94,15 +102,16 @@ where
                     break None;
                 }
             }
-            _ = tokio::time::sleep_until(join_deadline), if !joined => {
+            _ = &mut join_timer, if !joined => {
                 let e = ProtocolError::new(ErrorCode::NotJoined, "no join within the time allowed");
                 conn.send_error(&e).await;
                 break Some((CloseCode::Policy, "no join in time"));
             }
             frame = conn.ws.next() => match frame {
                 Some(Ok(message)) => {
-                    conn.last_heard = Instant::now();
-                    match conn.handle(message).await {
+                    let received = Instant::now();
+                    conn.last_heard = received;
+                    match conn.handle(message, received).await {
                         Flow::Continue => {}
                         Flow::Close(code, reason) => break Some((code, reason)),
                     }
@@ -160,10 +169,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
                 return false;
             }
-            let metrics = self.hub.metrics();
-            for since in sent.drain(..) {
-                metrics.relay_latency(since.elapsed());
-            }
+            let written = Instant::now();
+            self.hub.metrics().relay_latencies(
+                sent.drain(..)
+                    .map(|since| written.saturating_duration_since(since)),
+            );
             if self.outbox.is_empty() {
                 return true;
             }
@@ -177,7 +187,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .await;
     }
 
-    async fn handle(&mut self, message: Message) -> Flow {
+    /// `received`: when the frame was read, for the rate limit and the relay latency.
+    async fn handle(&mut self, message: Message, received: Instant) -> Flow {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -191,7 +202,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Message::Close(_) => return Flow::Close(CloseCode::Normal, "bye"),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
         };
-        let received = Instant::now();
         let limits = self.hub.limits();
         if text.len() > limits.max_message_bytes {
             let e = ProtocolError::new(
