@@ -1,5 +1,8 @@
 //! Media: devices, capture, processing, codecs and playout. Knows nothing of networks
-//! (DESIGN.md). So far: which devices there are.
+//! (DESIGN.md): devices and synthetic sources in, encoded frames out; encoded frames in,
+//! pictures and sound out.
 
+pub mod audio;
 pub mod audio_host;
 pub mod devices;
+pub mod video;

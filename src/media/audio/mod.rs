@@ -1,0 +1,10 @@
+//! Audio: device streams, the synthetic microphone, resampling, echo/noise/gain processing,
+//! Opus, and the jitter buffer. 48 kHz mono inside; devices are converted at the edges.
+
+pub mod device;
+pub mod jitter;
+pub mod opus_codec;
+pub mod processing;
+pub mod resample;
+pub mod send;
+pub mod synthetic;

@@ -1,0 +1,192 @@
+//! Camera pixel formats straight to I420, the encoder's input: no RGB step in between (RGB is
+//! only made for the local preview).
+
+use thiserror::Error;
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+
+use super::frame::{I420Frame, clamp_u8};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConvertError {
+    #[error(
+        "the camera sent {got} bytes for a {width}x{height} {format} picture (expected {want})"
+    )]
+    ShortFrame {
+        format: &'static str,
+        width: usize,
+        height: usize,
+        got: usize,
+        want: usize,
+    },
+    #[error("the camera sent a broken JPEG picture: {0}")]
+    Jpeg(String),
+    #[error("the camera's {0} format is not supported")]
+    Unsupported(String),
+}
+
+fn check_len(
+    format: &'static str,
+    (width, height): (usize, usize),
+    got: usize,
+    want: usize,
+) -> Result<(), ConvertError> {
+    if got < want {
+        return Err(ConvertError::ShortFrame {
+            format,
+            width,
+            height,
+            got,
+            want,
+        });
+    }
+    Ok(())
+}
+
+/// Packed 4:2:2 (Y0 U Y1 V), what most webcams send uncompressed. Chroma rows are averaged in
+/// pairs to get 4:2:0.
+pub fn yuyv_to_i420(data: &[u8], width: usize, height: usize) -> Result<I420Frame, ConvertError> {
+    check_len("YUYV", (width, height), data.len(), width * height * 2)?;
+    let mut frame = I420Frame::black(width, height);
+    let (w, h) = (frame.width(), frame.height());
+    let stride = width * 2;
+    let (y, u, v) = frame.planes_mut();
+    for row in 0..h {
+        let line = &data[row * stride..row * stride + w * 2];
+        for (col, px) in line.chunks_exact(2).enumerate() {
+            y[row * w + col] = px[0];
+        }
+    }
+    for row in 0..h / 2 {
+        let top = &data[2 * row * stride..];
+        let bottom = &data[(2 * row + 1) * stride..];
+        for col in 0..w / 2 {
+            let i = col * 4;
+            u[row * w / 2 + col] = avg(top[i + 1], bottom[i + 1]);
+            v[row * w / 2 + col] = avg(top[i + 3], bottom[i + 3]);
+        }
+    }
+    Ok(frame)
+}
+
+/// Y plane then interleaved UV at quarter size (what many USB and built-in cameras offer).
+pub fn nv12_to_i420(data: &[u8], width: usize, height: usize) -> Result<I420Frame, ConvertError> {
+    check_len("NV12", (width, height), data.len(), width * height * 3 / 2)?;
+    let mut frame = I420Frame::black(width, height);
+    let (w, h) = (frame.width(), frame.height());
+    let (y, u, v) = frame.planes_mut();
+    for row in 0..h {
+        y[row * w..(row + 1) * w].copy_from_slice(&data[row * width..row * width + w]);
+    }
+    let uv = &data[width * height..];
+    for row in 0..h / 2 {
+        for col in 0..w / 2 {
+            let i = row * width + col * 2;
+            u[row * w / 2 + col] = uv[i];
+            v[row * w / 2 + col] = uv[i + 1];
+        }
+    }
+    Ok(frame)
+}
+
+/// Motion JPEG, decoded to YCbCr (never RGB), squeezed from JPEG's full range to video range
+/// and from 4:4:4 to 4:2:0.
+pub fn mjpeg_to_i420(data: &[u8]) -> Result<I420Frame, ConvertError> {
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::YCbCr);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(data), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| ConvertError::Jpeg(e.to_string()))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| ConvertError::Jpeg("no picture size".into()))?;
+    let ycc = decoder
+        .decode()
+        .map_err(|e| ConvertError::Jpeg(e.to_string()))?;
+    check_len("JPEG", (width, height), ycc.len(), width * height * 3)?;
+    let mut frame = I420Frame::black(width, height);
+    let (w, h) = (frame.width(), frame.height());
+    let (y, u, v) = frame.planes_mut();
+    for row in 0..h {
+        let line = &ycc[row * width * 3..];
+        for col in 0..w {
+            y[row * w + col] = full_to_video_luma(line[col * 3]);
+        }
+    }
+    for row in 0..h / 2 {
+        let top = &ycc[2 * row * width * 3..];
+        let bottom = &ycc[(2 * row + 1) * width * 3..];
+        for col in 0..w / 2 {
+            let i = col * 6;
+            let cb = u16::from(top[i + 1])
+                + u16::from(top[i + 4])
+                + u16::from(bottom[i + 1])
+                + u16::from(bottom[i + 4]);
+            let cr = u16::from(top[i + 2])
+                + u16::from(top[i + 5])
+                + u16::from(bottom[i + 2])
+                + u16::from(bottom[i + 5]);
+            u[row * w / 2 + col] = full_to_video_chroma(((cb + 2) / 4) as u8);
+            v[row * w / 2 + col] = full_to_video_chroma(((cr + 2) / 4) as u8);
+        }
+    }
+    Ok(frame)
+}
+
+fn avg(a: u8, b: u8) -> u8 {
+    (u16::from(a) + u16::from(b)).div_ceil(2) as u8
+}
+
+fn full_to_video_luma(v: u8) -> u8 {
+    clamp_u8(16 + (i32::from(v) * 219 + 127) / 255)
+}
+
+fn full_to_video_chroma(v: u8) -> u8 {
+    clamp_u8(128 + ((i32::from(v) - 128) * 224 + 127).div_euclid(255))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuyv_keeps_luma_and_averages_chroma_rows() {
+        // 2x2: Y 10 20 / 30 40, U 100 then 110, V 200 then 210.
+        let data = [10, 100, 20, 200, 30, 110, 40, 210];
+        let f = yuyv_to_i420(&data, 2, 2).unwrap();
+        assert_eq!(f.y(), &[10, 20, 30, 40]);
+        assert_eq!(f.u(), &[105]);
+        assert_eq!(f.v(), &[205]);
+    }
+
+    #[test]
+    fn nv12_splits_the_chroma_plane() {
+        let data = [1, 2, 3, 4, 50, 60];
+        let f = nv12_to_i420(&data, 2, 2).unwrap();
+        assert_eq!(f.y(), &[1, 2, 3, 4]);
+        assert_eq!((f.u(), f.v()), (&[50u8][..], &[60u8][..]));
+    }
+
+    #[test]
+    fn short_frames_are_an_error_not_a_panic() {
+        let e = yuyv_to_i420(&[0; 10], 640, 480).unwrap_err();
+        assert!(e.to_string().contains("640x480 YUYV"), "{e}");
+        assert!(nv12_to_i420(&[], 2, 2).is_err());
+        assert!(matches!(
+            mjpeg_to_i420(b"not a jpeg"),
+            Err(ConvertError::Jpeg(_))
+        ));
+        assert!(mjpeg_to_i420(&[]).is_err());
+    }
+
+    #[test]
+    fn full_range_maps_onto_video_range() {
+        assert_eq!(full_to_video_luma(0), 16);
+        assert_eq!(full_to_video_luma(255), 235);
+        assert_eq!(full_to_video_chroma(128), 128);
+        assert_eq!(full_to_video_chroma(255), 240);
+        assert_eq!(full_to_video_chroma(0), 16);
+    }
+}

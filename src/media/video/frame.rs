@@ -1,0 +1,241 @@
+//! Raw pictures: I420 for the encoder (what cameras and the test pattern produce) and RGBA for
+//! the screen (what the decoder hands the UI).
+
+use std::time::SystemTime;
+
+use openh264::formats::YUVSource;
+
+/// A picture in I420 (planar 4:2:0, BT.601 limited range): a Y plane then quarter-size U and V
+/// planes, tightly packed in one allocation. Width and height are even.
+#[derive(Clone, PartialEq, Eq)]
+pub struct I420Frame {
+    width: usize,
+    height: usize,
+    data: Vec<u8>,
+    /// When the picture was taken, for glass-to-glass latency.
+    pub captured: SystemTime,
+}
+
+impl std::fmt::Debug for I420Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "I420Frame({}x{})", self.width, self.height)
+    }
+}
+
+impl I420Frame {
+    /// A black picture. Odd sizes are rounded down to even ones (4:2:0 needs pairs).
+    pub fn black(width: usize, height: usize) -> Self {
+        let (width, height) = (width & !1, height & !1);
+        let luma = width * height;
+        let mut data = vec![16u8; luma + luma / 2];
+        data[luma..].fill(128);
+        Self {
+            width,
+            height,
+            data,
+            captured: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    pub fn y(&self) -> &[u8] {
+        &self.data[..self.width * self.height]
+    }
+
+    pub fn u(&self) -> &[u8] {
+        let luma = self.width * self.height;
+        &self.data[luma..luma + luma / 4]
+    }
+
+    pub fn v(&self) -> &[u8] {
+        let luma = self.width * self.height;
+        &self.data[luma + luma / 4..]
+    }
+
+    /// The three planes, mutably.
+    pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
+        let luma = self.width * self.height;
+        let (y, chroma) = self.data.split_at_mut(luma);
+        let (u, v) = chroma.split_at_mut(luma / 4);
+        (y, u, v)
+    }
+
+    /// Copies planes with any strides (a decoder's output) into a packed frame.
+    pub fn from_planes(
+        (width, height): (usize, usize),
+        (y, u, v): (&[u8], &[u8], &[u8]),
+        (stride_y, stride_u, stride_v): (usize, usize, usize),
+    ) -> Self {
+        let mut frame = Self::black(width, height);
+        let (width, height) = (frame.width, frame.height);
+        let (fy, fu, fv) = frame.planes_mut();
+        copy_plane(fy, width, height, y, stride_y);
+        copy_plane(fu, width / 2, height / 2, u, stride_u);
+        copy_plane(fv, width / 2, height / 2, v, stride_v);
+        frame
+    }
+
+    /// Peak signal-to-noise ratio of the luma plane against `reference`, in dB (the usual
+    /// measure of codec quality). None when the sizes differ.
+    pub fn psnr_y(&self, reference: &I420Frame) -> Option<f64> {
+        if (self.width, self.height) != (reference.width, reference.height) {
+            return None;
+        }
+        let squared: u64 = self
+            .y()
+            .iter()
+            .zip(reference.y())
+            .map(|(a, b)| {
+                let d = i64::from(*a) - i64::from(*b);
+                (d * d) as u64
+            })
+            .sum();
+        let mse = squared as f64 / self.y().len() as f64;
+        Some(if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (255.0 * 255.0 / mse).log10()
+        })
+    }
+
+    /// Converts to RGBA for the local preview (BT.601 limited range).
+    pub fn to_rgba(&self) -> RgbaImage {
+        let mut pixels = vec![0u8; self.width * self.height * 4];
+        i420_to_rgba(
+            (self.width, self.height),
+            (self.y(), self.u(), self.v()),
+            (self.width, self.width / 2, self.width / 2),
+            &mut pixels,
+        );
+        RgbaImage {
+            width: self.width,
+            height: self.height,
+            pixels,
+        }
+    }
+}
+
+fn copy_plane(dst: &mut [u8], width: usize, height: usize, src: &[u8], stride: usize) {
+    for (row, out) in dst.chunks_exact_mut(width).take(height).enumerate() {
+        if let Some(line) = src.get(row * stride..row * stride + width) {
+            out.copy_from_slice(line);
+        }
+    }
+}
+
+impl YUVSource for I420Frame {
+    fn dimensions(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    fn strides(&self) -> (usize, usize, usize) {
+        (self.width, self.width / 2, self.width / 2)
+    }
+
+    fn y(&self) -> &[u8] {
+        I420Frame::y(self)
+    }
+
+    fn u(&self) -> &[u8] {
+        I420Frame::u(self)
+    }
+
+    fn v(&self) -> &[u8] {
+        I420Frame::v(self)
+    }
+}
+
+/// A picture ready for a texture.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbaImage {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl std::fmt::Debug for RgbaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgbaImage({}x{})", self.width, self.height)
+    }
+}
+
+/// BT.601 limited-range YUV to RGBA, in 16.16 fixed point. `out` holds width × height × 4 bytes.
+pub fn i420_to_rgba(
+    (width, height): (usize, usize),
+    (y, u, v): (&[u8], &[u8], &[u8]),
+    (stride_y, stride_u, stride_v): (usize, usize, usize),
+    out: &mut [u8],
+) {
+    for row in 0..height {
+        let y_line = &y[row * stride_y..row * stride_y + width];
+        let u_line = &u[(row / 2) * stride_u..];
+        let v_line = &v[(row / 2) * stride_v..];
+        let out_line = &mut out[row * width * 4..(row + 1) * width * 4];
+        for (col, px) in out_line.chunks_exact_mut(4).enumerate() {
+            let c = (i32::from(y_line[col]) - 16) * 76_309;
+            let d = i32::from(u_line[col / 2]) - 128;
+            let e = i32::from(v_line[col / 2]) - 128;
+            px[0] = clamp_u8((c + 104_597 * e + 32_768) >> 16);
+            px[1] = clamp_u8((c - 25_675 * d - 53_279 * e + 32_768) >> 16);
+            px[2] = clamp_u8((c + 132_201 * d + 32_768) >> 16);
+            px[3] = 255;
+        }
+    }
+}
+
+pub(crate) fn clamp_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn black_is_black_and_planes_have_their_sizes() {
+        let f = I420Frame::black(641, 361);
+        assert_eq!((f.width(), f.height()), (640, 360));
+        assert_eq!(f.y().len(), 640 * 360);
+        assert_eq!(f.u().len(), 320 * 180);
+        assert_eq!(f.v().len(), 320 * 180);
+        let rgba = f.to_rgba();
+        assert_eq!(&rgba.pixels[..4], &[0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn psnr_is_infinite_for_equal_frames_and_drops_with_noise() {
+        let a = I420Frame::black(64, 64);
+        assert_eq!(a.psnr_y(&a), Some(f64::INFINITY));
+        let mut b = a.clone();
+        for (i, p) in b.planes_mut().0.iter_mut().enumerate() {
+            *p += (i % 5) as u8;
+        }
+        let psnr = b.psnr_y(&a).unwrap();
+        assert!((35.0..45.0).contains(&psnr), "{psnr}");
+        assert_eq!(a.psnr_y(&I420Frame::black(32, 32)), None);
+    }
+
+    #[test]
+    fn white_and_primaries_convert_to_rgb() {
+        let mut f = I420Frame::black(2, 2);
+        let (y, u, v) = f.planes_mut();
+        y.fill(235);
+        u.fill(128);
+        v.fill(128);
+        assert_eq!(&f.to_rgba().pixels[..4], &[255, 255, 255, 255]);
+        // BT.601 red: Y 81, U 90, V 240.
+        let (y, u, v) = f.planes_mut();
+        y.fill(81);
+        u.fill(90);
+        v.fill(240);
+        let px = &f.to_rgba().pixels[..3];
+        assert!(px[0] > 250 && px[1] < 5 && px[2] < 5, "{px:?}");
+    }
+}

@@ -1,0 +1,250 @@
+//! H.264 with OpenH264: Constrained Baseline for real-time camera video (what every WebRTC
+//! stack decodes), bitrate changeable between frames, keyframes on demand; decoding to I420 or
+//! straight into an RGBA buffer for a texture.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use openh264::OpenH264API;
+use openh264::Timestamp;
+use openh264::decoder::{Decoder, DecoderConfig};
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+    RateControlMode, UsageType,
+};
+use openh264::formats::YUVSource;
+use openh264_sys2::{
+    ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0,
+    SPATIAL_LAYER_ALL,
+};
+use thiserror::Error;
+
+use super::frame::{I420Frame, i420_to_rgba};
+
+/// What the encoder may be asked for (DESIGN.md: 150 kbit/s to 2.5 Mbit/s).
+pub const MIN_BITRATE_BPS: u32 = 150_000;
+pub const MAX_BITRATE_BPS: u32 = 2_500_000;
+
+#[derive(Debug, Error)]
+pub enum CodecError {
+    #[error("cannot start the H.264 encoder: {0}")]
+    EncoderInit(String),
+    #[error("H.264 encoding failed: {0}")]
+    Encode(String),
+    #[error("cannot start the H.264 decoder: {0}")]
+    DecoderInit(String),
+    /// A damaged or incomplete picture: ask the sender for a keyframe.
+    #[error("H.264 picture could not be decoded: {0}")]
+    Decode(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderSettings {
+    pub bitrate_bps: u32,
+    pub max_fps: f32,
+}
+
+impl Default for EncoderSettings {
+    fn default() -> Self {
+        Self {
+            bitrate_bps: 1_500_000,
+            max_fps: 30.0,
+        }
+    }
+}
+
+/// One encoded picture: an Annex B access unit, shared by every peer it is sent to.
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    pub data: Arc<[u8]>,
+    pub keyframe: bool,
+    pub width: usize,
+    pub height: usize,
+    pub captured: SystemTime,
+}
+
+pub struct H264Encoder {
+    encoder: Encoder,
+    settings: EncoderSettings,
+    /// The rate the encoder runs at; `settings.bitrate_bps` is what was asked for.
+    applied_bps: Option<u32>,
+    keyframe_wanted: bool,
+    started: Option<std::time::Instant>,
+}
+
+impl H264Encoder {
+    pub fn new(settings: EncoderSettings) -> Result<Self, CodecError> {
+        let bitrate = settings.bitrate_bps.clamp(MIN_BITRATE_BPS, MAX_BITRATE_BPS);
+        let config = EncoderConfig::new()
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(bitrate))
+            // Without it OpenH264 assumes 1 fps and its rate control goes wrong.
+            .max_frame_rate(FrameRate::from_hz(settings.max_fps))
+            // Keyframes only when asked (a peer joins, a PLI): periodic ones waste bandwidth.
+            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
+            // Skipping is how OpenH264 keeps to a low rate after a burst; the receiver copes.
+            .skip_frames(true)
+            // One thread: the call engine already runs a thread per stage.
+            .num_threads(1)
+            // Scene-change keyframes are large bursts a congested path pays for; keyframes come
+            // when a receiver asks.
+            .scene_change_detect(false)
+            .complexity(Complexity::Low);
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| CodecError::EncoderInit(e.to_string()))?;
+        Ok(Self {
+            encoder,
+            settings: EncoderSettings {
+                bitrate_bps: bitrate,
+                ..settings
+            },
+            applied_bps: None,
+            keyframe_wanted: false,
+            started: None,
+        })
+    }
+
+    /// The target bitrate from the next picture on, kept within what the design allows.
+    pub fn set_bitrate(&mut self, bps: u32) {
+        self.settings.bitrate_bps = bps.clamp(MIN_BITRATE_BPS, MAX_BITRATE_BPS);
+    }
+
+    pub fn bitrate(&self) -> u32 {
+        self.settings.bitrate_bps
+    }
+
+    /// The next picture will be a keyframe (IDR).
+    pub fn request_keyframe(&mut self) {
+        self.keyframe_wanted = true;
+    }
+
+    /// Encodes one picture. None when rate control skipped it.
+    pub fn encode(&mut self, frame: &I420Frame) -> Result<Option<EncodedFrame>, CodecError> {
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        if self.applied_bps.is_some() {
+            self.apply_bitrate();
+        }
+        if self.keyframe_wanted {
+            self.encoder.force_intra_frame();
+            self.keyframe_wanted = false;
+        }
+        let at = Timestamp::from_millis(started.elapsed().as_millis() as u64);
+        let stream = self
+            .encoder
+            .encode_at(frame, at)
+            .map_err(|e| CodecError::Encode(e.to_string()))?;
+        let frame_type = stream.frame_type();
+        let data = stream.to_vec();
+        // The encoder is set up by its first picture; only then does a rate change apply.
+        if self.applied_bps.is_none() {
+            self.applied_bps = Some(self.settings.bitrate_bps);
+        }
+        if matches!(frame_type, FrameType::Skip) || data.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(EncodedFrame {
+            data: data.into(),
+            keyframe: matches!(frame_type, FrameType::IDR | FrameType::I),
+            width: frame.width(),
+            height: frame.height(),
+            captured: frame.captured,
+        }))
+    }
+
+    fn apply_bitrate(&mut self) {
+        let want = self.settings.bitrate_bps;
+        let Some(had) = self.applied_bps else { return };
+        if want == had {
+            return;
+        }
+        let bps = i32::try_from(want).unwrap_or(i32::MAX);
+        let mut max = SBitrateInfo {
+            iLayer: SPATIAL_LAYER_0,
+            iBitrate: bps,
+        };
+        let mut target = SBitrateInfo {
+            iLayer: SPATIAL_LAYER_ALL,
+            iBitrate: bps,
+        };
+        let max_ptr = (&raw mut max).cast::<c_void>();
+        let target_ptr = (&raw mut target).cast::<c_void>();
+        let steps = if want > had {
+            [
+                (ENCODER_OPTION_MAX_BITRATE, max_ptr),
+                (ENCODER_OPTION_BITRATE, target_ptr),
+            ]
+        } else {
+            [
+                (ENCODER_OPTION_BITRATE, target_ptr),
+                (ENCODER_OPTION_MAX_BITRATE, max_ptr),
+            ]
+        };
+        // SAFETY: the encoder is initialised (a picture went through it), and both pointers are
+        // to live SBitrateInfo values, which is what these two options read. OpenH264 refuses a
+        // target above the layer's maximum, hence the order.
+        let ok = steps.iter().all(|(option, value)| unsafe {
+            self.encoder.raw_api().set_option(*option, *value) == 0
+        });
+        if ok {
+            self.applied_bps = Some(want);
+        } else {
+            tracing::warn!(bps = want, "the H.264 encoder refused a bitrate change");
+            self.settings.bitrate_bps = had;
+        }
+    }
+}
+
+pub struct H264Decoder {
+    decoder: Decoder,
+}
+
+/// A decoded picture's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    pub width: usize,
+    pub height: usize,
+}
+
+impl H264Decoder {
+    pub fn new() -> Result<Self, CodecError> {
+        let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
+            .map_err(|e| CodecError::DecoderInit(e.to_string()))?;
+        Ok(Self { decoder })
+    }
+
+    /// Decodes one access unit to I420. Ok(None): no picture yet (parameter sets only).
+    pub fn decode(&mut self, access_unit: &[u8]) -> Result<Option<I420Frame>, CodecError> {
+        let decoded = self
+            .decoder
+            .decode(access_unit)
+            .map_err(|e| CodecError::Decode(e.to_string()))?;
+        Ok(decoded.map(|yuv| {
+            I420Frame::from_planes(yuv.dimensions(), (yuv.y(), yuv.u(), yuv.v()), yuv.strides())
+        }))
+    }
+
+    /// Decodes one access unit straight into `rgba` (resized to fit): the one copy between the
+    /// decoder and a texture.
+    pub fn decode_rgba(
+        &mut self,
+        access_unit: &[u8],
+        rgba: &mut Vec<u8>,
+    ) -> Result<Option<Decoded>, CodecError> {
+        let decoded = self
+            .decoder
+            .decode(access_unit)
+            .map_err(|e| CodecError::Decode(e.to_string()))?;
+        let Some(yuv) = decoded else { return Ok(None) };
+        let (width, height) = yuv.dimensions();
+        rgba.resize(width * height * 4, 0);
+        i420_to_rgba(
+            (width, height),
+            (yuv.y(), yuv.u(), yuv.v()),
+            yuv.strides(),
+            rgba,
+        );
+        Ok(Some(Decoded { width, height }))
+    }
+}

@@ -1,0 +1,10 @@
+//! Video: pictures, camera formats, the synthetic camera, and H.264.
+
+pub mod convert;
+pub mod frame;
+pub mod h264;
+pub mod pattern;
+
+pub use frame::{I420Frame, RgbaImage};
+pub use h264::{CodecError, EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};
+pub use pattern::{Stripe, TestPattern, read_stripe};

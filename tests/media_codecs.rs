@@ -1,0 +1,222 @@
+//! Real codecs, round trip: H.264 (OpenH264) on the synthetic 720p camera and Opus on tones,
+//! with the quality asserted.
+
+use std::time::{Duration, SystemTime};
+
+use confer::media::audio::opus_codec::{FRAME_SAMPLES, OpusDecoder, OpusEncoder};
+use confer::media::video::{
+    EncoderSettings, H264Decoder, H264Encoder, I420Frame, TestPattern, read_stripe,
+};
+
+const FPS: u32 = 30;
+
+fn frames(n: u32) -> Vec<I420Frame> {
+    let mut pattern = TestPattern::new(1280, 720);
+    let t0 = SystemTime::now();
+    (0..n)
+        .map(|i| pattern.frame(t0 + Duration::from_secs(1) * i / FPS))
+        .collect()
+}
+
+#[test]
+fn h264_at_1_5_mbit_keeps_720p_above_36_db_and_the_stripe_readable() {
+    let source = frames(90);
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 1_500_000,
+        max_fps: FPS as f32,
+    })
+    .unwrap();
+    let mut decoder = H264Decoder::new().unwrap();
+    let mut psnr = Vec::new();
+    let mut bytes = 0;
+    let mut first = None;
+    for frame in &source {
+        let Some(encoded) = encoder.encode(frame).unwrap() else {
+            continue;
+        };
+        bytes += encoded.data.len();
+        first.get_or_insert_with(|| encoded.data.to_vec());
+        let decoded = decoder.decode(&encoded.data).unwrap().unwrap();
+        psnr.push(decoded.psnr_y(frame).unwrap());
+        let stripe = read_stripe(
+            decoded.y(),
+            decoded.width(),
+            decoded.height(),
+            decoded.width(),
+        )
+        .expect("stripe readable after coding");
+        let sent = read_stripe(frame.y(), 1280, 720, 1280).unwrap();
+        assert_eq!(stripe, sent);
+    }
+    assert!(psnr.len() >= 85, "{} of 90 frames coded", psnr.len());
+    let mean = psnr.iter().sum::<f64>() / psnr.len() as f64;
+    assert!(mean > 36.0, "mean PSNR {mean:.1} dB");
+    // Three seconds at 1.5 Mbit/s, give or take what rate control allows.
+    let rate = bytes as f64 * 8.0 / 3.0;
+    assert!((750_000.0..2_250_000.0).contains(&rate), "{rate} bit/s");
+    // Constrained Baseline: SPS profile_idc 66 with constraint_set1 (what WebRTC negotiates).
+    let first = first.unwrap();
+    let sps = first
+        .windows(5)
+        .position(|w| w[..4] == [0, 0, 0, 1] && w[4] & 0x1f == 7)
+        .expect("the first frame carries an SPS");
+    assert_eq!(first[sps + 5], 66, "profile_idc");
+    assert_ne!(first[sps + 6] & 0x40, 0, "constraint_set1_flag");
+}
+
+#[test]
+fn h264_bitrate_changes_during_the_stream_and_keyframes_come_on_request() {
+    let source = frames(150);
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 2_500_000,
+        max_fps: FPS as f32,
+    })
+    .unwrap();
+    let mut sizes = Vec::new();
+    let mut keyframes = Vec::new();
+    for (i, frame) in source.iter().enumerate() {
+        if i == 60 {
+            encoder.set_bitrate(300_000);
+        }
+        if i == 100 {
+            encoder.request_keyframe();
+        }
+        let encoded = encoder.encode(frame).unwrap();
+        sizes.push(encoded.as_ref().map_or(0, |e| e.data.len()));
+        if encoded.is_some_and(|e| e.keyframe) {
+            keyframes.push(i);
+        }
+    }
+    let rate = |range: std::ops::Range<usize>| {
+        sizes[range.clone()].iter().sum::<usize>() as f64 * 8.0 * f64::from(FPS)
+            / range.len() as f64
+    };
+    let high = rate(20..60);
+    let low = rate(110..150);
+    assert!(high > 1_500_000.0, "{high}");
+    assert!((100_000.0..500_000.0).contains(&low), "{low}");
+    assert_eq!(keyframes, vec![0, 100]);
+}
+
+#[test]
+fn the_h264_decoder_survives_garbage_and_truncation() {
+    let mut decoder = H264Decoder::new().unwrap();
+    for junk in [&b""[..], b"\0\0\0\x01\x65garbage", &[0xff; 3000]] {
+        let _ = decoder.decode(junk);
+    }
+    let mut encoder = H264Encoder::new(EncoderSettings::default()).unwrap();
+    let source = frames(2);
+    let key = encoder.encode(&source[0]).unwrap().unwrap();
+    let _ = decoder.decode(&key.data[..key.data.len() / 2]);
+    // After the damage, a whole keyframe decodes again.
+    encoder.request_keyframe();
+    let key = encoder.encode(&source[1]).unwrap().unwrap();
+    let mut rgba = Vec::new();
+    let size = decoder.decode_rgba(&key.data, &mut rgba).unwrap().unwrap();
+    assert_eq!((size.width, size.height), (1280, 720));
+    assert_eq!(rgba.len(), 1280 * 720 * 4);
+}
+
+fn tone(hz: f32, amplitude: f32, samples: usize) -> Vec<f32> {
+    (0..samples)
+        .map(|i| (i as f32 * hz * std::f32::consts::TAU / 48_000.0).sin() * amplitude)
+        .collect()
+}
+
+fn rms(s: &[f32]) -> f32 {
+    (s.iter().map(|v| v * v).sum::<f32>() / s.len() as f32).sqrt()
+}
+
+fn zero_crossing_hz(s: &[f32]) -> f32 {
+    let up = s.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+    up as f32 * 48_000.0 / s.len() as f32
+}
+
+#[test]
+fn opus_keeps_a_tones_frequency_and_level() {
+    let input = tone(440.0, 0.5, 48_000);
+    let mut encoder = OpusEncoder::new(32_000).unwrap();
+    let mut decoder = OpusDecoder::new().unwrap();
+    let mut output = Vec::new();
+    let mut frame = vec![0.0; FRAME_SAMPLES];
+    for chunk in input.chunks_exact(FRAME_SAMPLES) {
+        let packet = encoder.encode(chunk).unwrap().to_vec();
+        assert!(packet.len() < 200, "{} bytes for 20 ms", packet.len());
+        decoder.decode(&packet, &mut frame).unwrap();
+        output.extend_from_slice(&frame);
+    }
+    let settled = &output[9_600..];
+    let hz = zero_crossing_hz(settled);
+    assert!((hz - 440.0).abs() < 3.0, "{hz} Hz");
+    let level_db = 20.0 * (rms(settled) / rms(&input)).log10();
+    assert!(level_db.abs() < 1.0, "{level_db} dB");
+    assert!(encoder.encode(&[0.0; 10]).is_err());
+    assert!(decoder.decode(&[0xff, 0xff, 0xff], &mut frame).is_err());
+}
+
+/// Speech-like: a pitch that glides, with syllable-rate loudness changes.
+fn speechy(samples: usize) -> Vec<f32> {
+    let mut phase = 0.0f32;
+    (0..samples)
+        .map(|i| {
+            let t = i as f32 / 48_000.0;
+            let pitch = 160.0 + 60.0 * (t * 3.0).sin();
+            phase += pitch * std::f32::consts::TAU / 48_000.0;
+            let envelope = 0.3 + 0.25 * (t * 4.0 * std::f32::consts::TAU).sin();
+            envelope * (phase.sin() + 0.5 * (2.0 * phase).sin() + 0.25 * (3.0 * phase).sin())
+        })
+        .collect()
+}
+
+#[test]
+fn fec_recovers_a_lost_packet_better_than_concealment() {
+    let input = speechy(48_000);
+    let mut encoder = OpusEncoder::new(32_000).unwrap();
+    encoder.set_loss_percent(20).unwrap();
+    let packets: Vec<Vec<u8>> = input
+        .chunks_exact(FRAME_SAMPLES)
+        .map(|c| encoder.encode(c).unwrap().to_vec())
+        .collect();
+    let (mut fec_total, mut plc_total) = (0.0, 0.0);
+    let lost_frames: Vec<usize> = (6..46).step_by(4).collect();
+    for &lost in &lost_frames {
+        // Reference: every packet decoded.
+        let mut reference = OpusDecoder::new().unwrap();
+        let mut concealing = OpusDecoder::new().unwrap();
+        let mut recovering = OpusDecoder::new().unwrap();
+        let mut want = vec![0.0; FRAME_SAMPLES];
+        let mut concealed = vec![0.0; FRAME_SAMPLES];
+        let mut recovered = vec![0.0; FRAME_SAMPLES];
+        for (i, packet) in packets.iter().enumerate().take(lost + 1) {
+            reference.decode(packet, &mut want).unwrap();
+            if i < lost {
+                concealing.decode(packet, &mut concealed).unwrap();
+                recovering.decode(packet, &mut recovered).unwrap();
+            }
+        }
+        concealing.conceal(&mut concealed).unwrap();
+        recovering
+            .recover(&packets[lost + 1], &mut recovered)
+            .unwrap();
+        let error = |got: &[f32]| -> f32 {
+            let noise: f32 = got.iter().zip(&want).map(|(a, b)| (a - b) * (a - b)).sum();
+            let signal: f32 = want.iter().map(|v| v * v).sum();
+            10.0 * (signal / noise.max(1e-12)).log10()
+        };
+        let (snr_fec, snr_plc) = (error(&recovered), error(&concealed));
+        eprintln!("frame {lost}: FEC {snr_fec:.1} dB, concealment {snr_plc:.1} dB");
+        // Where the encoder sent no redundancy the decoder falls back to concealment.
+        assert!(
+            snr_fec > snr_plc - 0.5,
+            "frame {lost}: FEC worse than nothing"
+        );
+        fec_total += snr_fec;
+        plc_total += snr_plc;
+    }
+    let n = lost_frames.len() as f32;
+    let (fec, plc) = (fec_total / n, plc_total / n);
+    assert!(
+        fec > plc + 6.0,
+        "FEC {fec:.1} dB vs concealment {plc:.1} dB on average"
+    );
+}
