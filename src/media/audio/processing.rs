@@ -38,6 +38,10 @@ impl Default for ProcessingSettings {
 
 pub struct AudioProcessor {
     apm: AudioProcessing,
+    /// sonora 0.2's band-split path (on with echo cancellation or its noise suppressor) comes
+    /// out with the sign flipped (measured: `tests/echo_cancel.rs` fails if this goes wrong).
+    /// A flipped voice sounds the same alone but cancels against anything mixed with it.
+    flips_sign: bool,
     settings: ProcessingSettings,
     rnnoise: Option<Box<nnnoiseless::DenoiseState<'static>>>,
     block_in: [f32; BLOCK],
@@ -68,6 +72,10 @@ fn sonora_config(settings: &ProcessingSettings) -> Config {
     }
 }
 
+fn flips_sign(settings: &ProcessingSettings) -> bool {
+    settings.echo_cancellation || (settings.noise_suppression && !settings.rnnoise)
+}
+
 impl AudioProcessor {
     pub fn new(settings: ProcessingSettings) -> Self {
         let stream = StreamConfig::new(48_000, 1);
@@ -78,6 +86,7 @@ impl AudioProcessor {
             .build();
         let mut processor = Self {
             apm,
+            flips_sign: flips_sign(&settings),
             settings,
             rnnoise: None,
             block_in: [0.0; BLOCK],
@@ -99,6 +108,7 @@ impl AudioProcessor {
         }
         self.apm.apply_config(sonora_config(&settings));
         self.set_rnnoise(settings.noise_suppression && settings.rnnoise);
+        self.flips_sign = flips_sign(&settings);
         self.settings = settings;
     }
 
@@ -125,7 +135,13 @@ impl AudioProcessor {
                 .process_capture_f32(&[&self.block_in[..]], &mut [&mut self.block_out[..]])
                 .is_ok()
             {
-                block.copy_from_slice(&self.block_out);
+                if self.flips_sign {
+                    for (d, s) in block.iter_mut().zip(&self.block_out) {
+                        *d = -*s;
+                    }
+                } else {
+                    block.copy_from_slice(&self.block_out);
+                }
             }
             if let Some(rnnoise) = self.rnnoise.as_mut() {
                 // RNNoise works in the 16-bit range.
