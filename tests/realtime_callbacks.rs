@@ -59,4 +59,3 @@ fn callbacks_run_without_allocating() {
     // ...and the reference ring holds what was played, silence included.
     assert_eq!(ringbuf::traits::Observer::occupied_len(&played), 1_920);
 }
-

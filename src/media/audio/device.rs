@@ -20,8 +20,11 @@ use crate::media::audio_host;
 const STEP: usize = 256;
 /// The rate everything inside runs at; devices that offer it need no resampling.
 const PREFERRED_RATE: u32 = 48_000;
-/// Frames per callback when the device lets us choose: 10 ms.
-const PREFERRED_PERIOD: u32 = 480;
+/// Frames per callback when the device lets us choose: 10 ms for the microphone; 20 ms for the
+/// speaker, whose buffer is two periods: 20 ms in all let PulseAudio's sink run dry on a busy
+/// machine (measured by tests/audio_pulse.rs as silence inserted), 40 ms did not.
+const INPUT_PERIOD: u32 = 480;
+const OUTPUT_PERIOD: u32 = 960;
 
 #[derive(Debug, Error)]
 pub enum AudioDeviceError {
@@ -242,7 +245,11 @@ fn choose_config(
         Some(range) => (PREFERRED_RATE, *range.buffer_size()),
         None => (default.sample_rate(), *default.buffer_size()),
     };
-    let period = PREFERRED_PERIOD * rate / PREFERRED_RATE;
+    let period = match direction {
+        Direction::Input => INPUT_PERIOD,
+        Direction::Output => OUTPUT_PERIOD,
+    } * rate
+        / PREFERRED_RATE;
     let buffer_size = match buffer {
         cpal::SupportedBufferSize::Range { min, max } if (min..=max).contains(&period) => {
             cpal::BufferSize::Fixed(period)
