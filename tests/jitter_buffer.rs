@@ -65,7 +65,7 @@ fn simulate(run: &Run) -> (Trace, confer::media::audio::jitter::JitterStats) {
         if !matches!(jb.pop(t0 + Duration::from_secs_f64(pop_at)), Playout::Wait) {
             trace.played += 1;
         }
-        if tick % 50 == 0 {
+        if tick.is_multiple_of(50) {
             trace
                 .samples
                 .push((pop_at, jb.stats().late, jb.delay().as_secs_f64() * 1000.0));

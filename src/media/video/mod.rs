@@ -1,8 +1,11 @@
 //! Video: pictures, camera formats, the synthetic camera, and H.264.
 
+pub mod camera;
 pub mod convert;
+pub mod encode_thread;
 pub mod frame;
 pub mod h264;
+pub mod mailbox;
 pub mod pattern;
 
 pub use frame::{I420Frame, RgbaImage};

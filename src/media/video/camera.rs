@@ -1,0 +1,371 @@
+//! Cameras: a named thread owns the nokhwa `Camera` (it is not `Send`), picks the format closest
+//! to what was asked, converts each picture straight to I420 and drops it in the encoder's
+//! mailbox. The synthetic camera runs the same way on its own clock. A camera that fails or
+//! disappears ends its thread with an event saying why; nothing panics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use thiserror::Error;
+
+use super::convert::{self, ConvertError};
+use super::frame::I420Frame;
+use super::mailbox::FrameSender;
+use super::pattern::TestPattern;
+
+/// What the call asks of a camera (720p30 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoWanted {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl Default for VideoWanted {
+    fn default() -> Self {
+        Self {
+            width: 1280,
+            height: 720,
+            fps: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    Mjpeg,
+    Yuyv,
+    Nv12,
+}
+
+/// One format a camera offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offered {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub format: PixelFormat,
+}
+
+/// Picks the offered format closest to `wanted`: the frame rate first (a smooth 720p beats a
+/// juddering 1080p), then the size (the smallest not below it, else the largest), then the
+/// cheaper conversion (uncompressed before MJPEG).
+pub fn choose_format(offered: &[Offered], wanted: VideoWanted) -> Option<Offered> {
+    let area = |o: &Offered| u64::from(o.width) * u64::from(o.height);
+    let wanted_area = u64::from(wanted.width) * u64::from(wanted.height);
+    offered.iter().copied().min_by_key(|o| {
+        let fps_short = wanted.fps.saturating_sub(o.fps);
+        let fps_over = o.fps.saturating_sub(wanted.fps);
+        let size = if area(o) >= wanted_area {
+            (0, area(o) - wanted_area)
+        } else {
+            (1, wanted_area - area(o))
+        };
+        let format = match o.format {
+            PixelFormat::Nv12 => 0,
+            PixelFormat::Yuyv => 1,
+            PixelFormat::Mjpeg => 2,
+        };
+        (fps_short, size, fps_over, format)
+    })
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CameraError {
+    #[error("camera access was denied; allow Confer to use the camera in the system settings")]
+    PermissionDenied,
+    #[error("the camera \"{0}\" is not connected")]
+    NotFound(String),
+    #[error("the camera is in use by another application")]
+    Busy,
+    #[error("the camera offers no picture format Confer can use")]
+    NoFormat,
+    #[error("the camera failed: {0}")]
+    Failed(String),
+    #[error("the camera was disconnected")]
+    Gone,
+}
+
+/// What a camera thread reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraEvent {
+    Started {
+        name: String,
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
+    /// A picture that could not be converted was skipped (the camera goes on).
+    BadFrame(String),
+    /// The camera stopped for good.
+    Stopped(CameraError),
+}
+
+/// A running camera thread; dropping it stops the thread.
+pub struct CameraHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for CameraHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(
+    name: &str,
+    body: impl FnOnce(Arc<AtomicBool>) + Send + 'static,
+) -> std::io::Result<CameraHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || body(flag))?;
+    Ok(CameraHandle {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// The synthetic camera: the moving test pattern at `wanted`'s size and rate, paced by the
+/// clock (each picture at its due time, none made up after a stall).
+pub fn start_test_pattern(
+    wanted: VideoWanted,
+    out: FrameSender,
+    events: mpsc::Sender<CameraEvent>,
+) -> std::io::Result<CameraHandle> {
+    spawn("camera-pattern", move |stop| {
+        let mut pattern = TestPattern::new(wanted.width as usize, wanted.height as usize);
+        let (width, height) = pattern.size();
+        let _ = events.send(CameraEvent::Started {
+            name: "test pattern".into(),
+            width: width as u32,
+            height: height as u32,
+            fps: wanted.fps,
+        });
+        let period = Duration::from_secs(1) / wanted.fps.max(1);
+        let mut due = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            out.send(pattern.frame(SystemTime::now()));
+            due += period;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            } else {
+                due = now;
+            }
+        }
+    })
+}
+
+/// A real camera by index (`confer devices` lists them).
+pub fn start_camera(
+    index: u32,
+    wanted: VideoWanted,
+    out: FrameSender,
+    events: mpsc::Sender<CameraEvent>,
+) -> std::io::Result<CameraHandle> {
+    spawn("camera", move |stop| {
+        let end = match run_camera(index, wanted, &out, &events, &stop) {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        tracing::warn!("camera stopped: {end}");
+        let _ = events.send(CameraEvent::Stopped(end));
+    })
+}
+
+fn classify(error: &nokhwa::NokhwaError) -> CameraError {
+    let text = error.to_string();
+    let lower = text.to_lowercase();
+    if lower.contains("permission denied") || lower.contains("not authorized") {
+        CameraError::PermissionDenied
+    } else if lower.contains("busy") {
+        CameraError::Busy
+    } else if lower.contains("no such device") || lower.contains("no such file") {
+        CameraError::Gone
+    } else {
+        CameraError::Failed(text)
+    }
+}
+
+fn run_camera(
+    index: u32,
+    wanted: VideoWanted,
+    out: &FrameSender,
+    events: &mpsc::Sender<CameraEvent>,
+    stop: &AtomicBool,
+) -> Result<(), CameraError> {
+    use nokhwa::utils::{
+        CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
+    };
+
+    let id = CameraIndex::Index(index);
+    // Open with whatever it starts in, then look at everything it offers.
+    let mut camera = nokhwa::Camera::new(
+        id.clone(),
+        RequestedFormat::new::<nokhwa::pixel_format::RgbFormat>(RequestedFormatType::None),
+    )
+    .map_err(|e| match classify(&e) {
+        CameraError::Failed(_) => CameraError::NotFound(index.to_string()),
+        other => other,
+    })?;
+    let offered: Vec<Offered> = camera
+        .compatible_camera_formats()
+        .map_err(|e| classify(&e))?
+        .into_iter()
+        .filter_map(|f| {
+            let format = match f.format() {
+                FrameFormat::MJPEG => PixelFormat::Mjpeg,
+                FrameFormat::YUYV => PixelFormat::Yuyv,
+                FrameFormat::NV12 => PixelFormat::Nv12,
+                _ => return None,
+            };
+            Some(Offered {
+                width: f.width(),
+                height: f.height(),
+                fps: f.frame_rate(),
+                format,
+            })
+        })
+        .collect();
+    let chosen = choose_format(&offered, wanted).ok_or(CameraError::NoFormat)?;
+    let format = match chosen.format {
+        PixelFormat::Mjpeg => FrameFormat::MJPEG,
+        PixelFormat::Yuyv => FrameFormat::YUYV,
+        PixelFormat::Nv12 => FrameFormat::NV12,
+    };
+    // nokhwa's own "closest" search fails when the exact size is not offered; ask exactly.
+    camera
+        .set_camera_requset(RequestedFormat::new::<nokhwa::pixel_format::RgbFormat>(
+            RequestedFormatType::Exact(CameraFormat::new(
+                Resolution::new(chosen.width, chosen.height),
+                format,
+                chosen.fps,
+            )),
+        ))
+        .map_err(|e| classify(&e))?;
+    camera.open_stream().map_err(|e| classify(&e))?;
+    let _ = events.send(CameraEvent::Started {
+        name: camera.info().human_name(),
+        width: chosen.width,
+        height: chosen.height,
+        fps: chosen.fps,
+    });
+    while !stop.load(Ordering::Relaxed) {
+        let buffer = camera.frame().map_err(|e| match classify(&e) {
+            CameraError::Failed(_) => CameraError::Gone,
+            other => other,
+        })?;
+        let captured = SystemTime::now();
+        let (w, h) = (chosen.width as usize, chosen.height as usize);
+        let picture: Result<I420Frame, ConvertError> = match chosen.format {
+            PixelFormat::Mjpeg => convert::mjpeg_to_i420(buffer.buffer()),
+            PixelFormat::Yuyv => convert::yuyv_to_i420(buffer.buffer(), w, h),
+            PixelFormat::Nv12 => convert::nv12_to_i420(buffer.buffer(), w, h),
+        };
+        match picture {
+            Ok(mut picture) => {
+                picture.captured = captured;
+                out.send(picture);
+            }
+            Err(e) => {
+                let _ = events.send(CameraEvent::BadFrame(e.to_string()));
+            }
+        }
+    }
+    let _ = camera.stop_stream();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(width: u32, height: u32, fps: u32, format: PixelFormat) -> Offered {
+        Offered {
+            width,
+            height,
+            fps,
+            format,
+        }
+    }
+
+    #[test]
+    fn the_closest_format_is_chosen() {
+        let wanted = VideoWanted::default();
+        let webcam = [
+            offer(1920, 1080, 30, PixelFormat::Mjpeg),
+            offer(1280, 720, 30, PixelFormat::Mjpeg),
+            offer(1280, 720, 10, PixelFormat::Yuyv),
+            offer(640, 480, 30, PixelFormat::Yuyv),
+        ];
+        // 720p at 30 only as MJPEG: smooth beats uncompressed.
+        assert_eq!(choose_format(&webcam, wanted), Some(webcam[1]));
+        // Equal size and rate: the cheaper conversion.
+        let both = [
+            offer(1280, 720, 30, PixelFormat::Mjpeg),
+            offer(1280, 720, 30, PixelFormat::Nv12),
+        ];
+        assert_eq!(choose_format(&both, wanted), Some(both[1]));
+        // No 720p: the next size up, not down.
+        let odd = [
+            offer(640, 480, 30, PixelFormat::Yuyv),
+            offer(1600, 900, 30, PixelFormat::Mjpeg),
+            offer(1920, 1080, 30, PixelFormat::Mjpeg),
+        ];
+        assert_eq!(choose_format(&odd, wanted), Some(odd[1]));
+        // Only small ones: the largest.
+        let small = [
+            offer(320, 240, 30, PixelFormat::Yuyv),
+            offer(640, 480, 30, PixelFormat::Yuyv),
+        ];
+        assert_eq!(choose_format(&small, wanted), Some(small[1]));
+        assert_eq!(choose_format(&[], wanted), None);
+    }
+
+    #[test]
+    fn a_missing_camera_is_an_event_not_a_panic() {
+        let (tx, _rx) = super::super::mailbox::frame_mailbox();
+        let (events, reports) = mpsc::channel();
+        let handle = start_camera(97, VideoWanted::default(), tx, events).unwrap();
+        let event = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert!(matches!(event, CameraEvent::Stopped(_)), "{event:?}");
+        drop(handle);
+    }
+
+    #[test]
+    fn the_synthetic_camera_delivers_pictures_with_readable_stripes() {
+        let (tx, rx) = super::super::mailbox::frame_mailbox();
+        let (events, reports) = mpsc::channel();
+        let wanted = VideoWanted {
+            width: 640,
+            height: 360,
+            fps: 30,
+        };
+        let handle = start_test_pattern(wanted, tx, events).unwrap();
+        assert!(matches!(
+            reports.recv_timeout(Duration::from_secs(5)).unwrap(),
+            CameraEvent::Started { width: 640, .. }
+        ));
+        let mut counters = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counters.len() < 5 && Instant::now() < deadline {
+            if let Some(f) = rx.take() {
+                let stripe = super::super::pattern::read_stripe(f.y(), 640, 360, 640).unwrap();
+                counters.push(stripe.counter);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(handle);
+        assert_eq!(counters.len(), 5);
+        assert!(counters.windows(2).all(|w| w[1] > w[0]), "{counters:?}");
+    }
+}

@@ -1,0 +1,141 @@
+//! The video encode thread: takes the newest picture from the camera's mailbox, encodes it, and
+//! hands the access unit to the network side through a bounded queue (full: the picture is
+//! dropped and counted, the encoder never blocks on the network). Bitrate and keyframe requests
+//! arrive through atomics, so the call engine never waits for the encoder either.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::h264::{CodecError, EncodedFrame, EncoderSettings, H264Encoder};
+use super::mailbox::FrameReceiver;
+
+/// How the call steers the encoder, and what it reports.
+#[derive(Debug, Default)]
+pub struct EncoderControl {
+    bitrate_bps: AtomicU32,
+    keyframe: AtomicBool,
+    stop: AtomicBool,
+    pub encoded: AtomicU64,
+    pub skipped: AtomicU64,
+    /// Encoded pictures the network side had no room for.
+    pub dropped: AtomicU64,
+}
+
+impl EncoderControl {
+    pub fn set_bitrate(&self, bps: u32) {
+        self.bitrate_bps.store(bps, Relaxed);
+    }
+
+    pub fn request_keyframe(&self) {
+        self.keyframe.store(true, Relaxed);
+    }
+}
+
+pub struct EncodeThread {
+    control: Arc<EncoderControl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EncodeThread {
+    pub fn start(
+        pictures: FrameReceiver,
+        settings: EncoderSettings,
+        out: SyncSender<EncodedFrame>,
+    ) -> Result<Self, CodecError> {
+        let mut encoder = H264Encoder::new(settings)?;
+        let control = Arc::new(EncoderControl::default());
+        control.set_bitrate(settings.bitrate_bps);
+        let shared = control.clone();
+        let thread = std::thread::Builder::new()
+            .name("video-encode".into())
+            .spawn(move || {
+                while !shared.stop.load(Relaxed) {
+                    let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
+                        continue;
+                    };
+                    encoder.set_bitrate(shared.bitrate_bps.load(Relaxed));
+                    if shared.keyframe.swap(false, Relaxed) {
+                        encoder.request_keyframe();
+                    }
+                    match encoder.encode(&picture) {
+                        Ok(Some(frame)) => {
+                            shared.encoded.fetch_add(1, Relaxed);
+                            match out.try_send(frame) {
+                                Ok(()) => {}
+                                Err(TrySendError::Full(_)) => {
+                                    shared.dropped.fetch_add(1, Relaxed);
+                                }
+                                Err(TrySendError::Disconnected(_)) => break,
+                            }
+                        }
+                        Ok(None) => {
+                            shared.skipped.fetch_add(1, Relaxed);
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+            })
+            .map_err(|e| CodecError::EncoderInit(e.to_string()))?;
+        Ok(Self {
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn control(&self) -> &Arc<EncoderControl> {
+        &self.control
+    }
+}
+
+impl Drop for EncodeThread {
+    fn drop(&mut self) {
+        self.control.stop.store(true, Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::video::camera::{VideoWanted, start_test_pattern};
+    use crate::media::video::h264::H264Decoder;
+    use crate::media::video::mailbox::frame_mailbox;
+    use crate::media::video::pattern::read_stripe;
+
+    #[test]
+    fn pictures_flow_from_the_synthetic_camera_through_the_encoder_thread() {
+        let (tx, rx) = frame_mailbox();
+        let (events, _) = std::sync::mpsc::channel();
+        let wanted = VideoWanted {
+            width: 640,
+            height: 360,
+            fps: 30,
+        };
+        let camera = start_test_pattern(wanted, tx, events).unwrap();
+        let (out, encoded) = std::sync::mpsc::sync_channel(4);
+        let encoder = EncodeThread::start(rx, EncoderSettings::default(), out).unwrap();
+        let mut decoder = H264Decoder::new().unwrap();
+        let mut counters = Vec::new();
+        let mut keyframes = 0;
+        while counters.len() < 20 {
+            let frame = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
+            keyframes += usize::from(frame.keyframe);
+            if counters.len() == 10 {
+                encoder.control().request_keyframe();
+            }
+            if let Some(picture) = decoder.decode(&frame.data).unwrap() {
+                let stripe = read_stripe(picture.y(), 640, 360, 640).unwrap();
+                counters.push(stripe.counter);
+            }
+        }
+        drop(camera);
+        drop(encoder);
+        assert!(counters.windows(2).all(|w| w[1] > w[0]), "{counters:?}");
+        assert_eq!(keyframes, 2, "the first picture and the one asked for");
+    }
+}
