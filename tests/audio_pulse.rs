@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use confer::media::audio::device::{open_microphone, open_speaker};
 use ringbuf::HeapRb;
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
-use support::{Owned, require_tool};
+use support::Owned;
+use support::pulse::start_pulse;
 
 const RATE: usize = 48_000;
 const SECONDS: usize = 30;
@@ -82,62 +83,6 @@ fn write_wav(path: &Path, samples: &[f32]) {
         w.write_sample(*s).unwrap();
     }
     w.finalize().unwrap();
-}
-
-fn start_pulse(dir: &Path, socket: &Path) -> Owned {
-    require_tool("pulseaudio", "pulseaudio");
-    require_tool("paplay", "pulseaudio-utils");
-    let runtime = dir.join("runtime");
-    std::fs::create_dir_all(&runtime).unwrap();
-    // Sinks at 48 kHz mono float, so PulseAudio converts nothing and samples stay exact.
-    let spec = "rate=48000 channels=1 format=float32le";
-    let server = Owned(
-        Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-                "--disable-shm=yes",
-                "--log-target=stderr",
-                "--log-level=error",
-            ])
-            .arg("-L")
-            .arg(format!("module-null-sink sink_name=speaker {spec}"))
-            .arg("-L")
-            .arg(format!("module-null-sink sink_name=room {spec}"))
-            .arg("-L")
-            .arg(format!(
-                "module-remap-source master=room.monitor source_name=mic {spec}"
-            ))
-            .arg("-L")
-            .arg(format!(
-                "module-native-protocol-unix socket={} auth-anonymous=1",
-                socket.display()
-            ))
-            .env("HOME", dir)
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start pulseaudio"),
-    );
-    // The socket exists a moment before the server answers on it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = Command::new("pactl")
-            .arg("info")
-            .env("PULSE_SERVER", format!("unix:{}", socket.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ready {
-            break server;
-        }
-        assert!(Instant::now() < deadline, "PulseAudio did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -5,4 +5,5 @@
 pub mod audio;
 pub mod audio_host;
 pub mod devices;
+pub mod source;
 pub mod video;

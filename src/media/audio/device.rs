@@ -307,11 +307,16 @@ macro_rules! with_sample_type {
     };
 }
 
+/// Streams are opened one at a time: cpal's PulseAudio client, asked for a microphone and a
+/// speaker at once from two threads, left the microphone silent (seen in tests/audio_engine.rs).
+static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Opens a microphone (`id` from `confer devices`, or the default) feeding `ring`.
 pub fn open_microphone(
     id: Option<&str>,
     ring: HeapProd<f32>,
 ) -> Result<AudioStream, AudioDeviceError> {
+    let _one_at_a_time = OPENING.lock().unwrap_or_else(|p| p.into_inner());
     let host = audio_host::open().map_err(|e| AudioDeviceError::Host(e.to_string()))?;
     let direction = Direction::Input;
     let device = find_device(&host, direction, id)?;
@@ -348,6 +353,7 @@ pub fn open_speaker(
     ring: HeapCons<f32>,
     played: Option<HeapProd<f32>>,
 ) -> Result<AudioStream, AudioDeviceError> {
+    let _one_at_a_time = OPENING.lock().unwrap_or_else(|p| p.into_inner());
     let host = audio_host::open().map_err(|e| AudioDeviceError::Host(e.to_string()))?;
     let direction = Direction::Output;
     let device = find_device(&host, direction, id)?;

@@ -2,6 +2,7 @@
 //! Opus, and the jitter buffer. 48 kHz mono inside; devices are converted at the edges.
 
 pub mod device;
+pub mod engine;
 pub mod jitter;
 pub mod opus_codec;
 pub mod processing;

@@ -1,0 +1,129 @@
+//! What `--camera`, `--mic` and the settings name: a device, or a synthetic source that stands
+//! in for one (the moving test pattern, a tone, a WAV file looped).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraChoice {
+    /// The first camera there is.
+    Default,
+    /// A camera by its index in `confer devices`.
+    Index(u32),
+    TestPattern,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MicChoice {
+    Default,
+    /// A microphone by its id in `confer devices` (`pulseaudio:...`, `alsa:...`).
+    Device(String),
+    Tone,
+    Wav(PathBuf),
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeakerChoice {
+    Default,
+    Device(String),
+    /// Nothing is played (headless participants without a sound card); timing is kept.
+    Off,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error(
+    "unknown camera \"{0}\": give a number from `confer devices`, `test-pattern`, `default` or `off`"
+)]
+pub struct CameraChoiceError(String);
+
+impl CameraChoice {
+    pub fn parse(text: &str) -> Result<Self, CameraChoiceError> {
+        match text.trim() {
+            "" | "default" => Ok(Self::Default),
+            "test-pattern" | "pattern" => Ok(Self::TestPattern),
+            "off" | "none" => Ok(Self::Off),
+            other => other
+                .parse()
+                .map(Self::Index)
+                .map_err(|_| CameraChoiceError(other.to_string())),
+        }
+    }
+}
+
+impl MicChoice {
+    /// `tone`, a path ending in `.wav`, `default`, `off`, or a device id.
+    pub fn parse(text: &str) -> Self {
+        let text = text.trim();
+        match text {
+            "" | "default" => Self::Default,
+            "tone" => Self::Tone,
+            "off" | "none" => Self::Off,
+            _ if text.to_ascii_lowercase().ends_with(".wav") => Self::Wav(text.into()),
+            _ => Self::Device(text.to_string()),
+        }
+    }
+}
+
+impl SpeakerChoice {
+    pub fn parse(text: &str) -> Self {
+        match text.trim() {
+            "" | "default" => Self::Default,
+            "off" | "none" => Self::Off,
+            other => Self::Device(other.to_string()),
+        }
+    }
+
+    pub fn device_id(&self) -> Option<&str> {
+        match self {
+            Self::Device(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MicChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("the default microphone"),
+            Self::Device(id) => write!(f, "microphone {id}"),
+            Self::Tone => f.write_str("a test tone"),
+            Self::Wav(path) => write!(f, "{}", path.display()),
+            Self::Off => f.write_str("no microphone"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse_from_what_people_type() {
+        assert_eq!(
+            CameraChoice::parse("test-pattern"),
+            Ok(CameraChoice::TestPattern)
+        );
+        assert_eq!(CameraChoice::parse(" 2 "), Ok(CameraChoice::Index(2)));
+        assert_eq!(CameraChoice::parse("off"), Ok(CameraChoice::Off));
+        let e = CameraChoice::parse("webcam").unwrap_err().to_string();
+        assert!(
+            e.contains("\"webcam\"") && e.contains("test-pattern"),
+            "{e}"
+        );
+        assert_eq!(MicChoice::parse("tone"), MicChoice::Tone);
+        assert_eq!(
+            MicChoice::parse("speech.WAV"),
+            MicChoice::Wav("speech.WAV".into())
+        );
+        assert_eq!(
+            MicChoice::parse("pulseaudio:mic"),
+            MicChoice::Device("pulseaudio:mic".into())
+        );
+        assert_eq!(SpeakerChoice::parse("default"), SpeakerChoice::Default);
+        assert_eq!(SpeakerChoice::parse("off"), SpeakerChoice::Off);
+    }
+}
