@@ -164,3 +164,41 @@ fn clock_drift_either_way_is_absorbed() {
         }
     }
 }
+
+#[test]
+fn an_outage_neither_skips_ahead_nor_leaves_playout_a_second_behind() {
+    let t0 = Instant::now();
+    let mut jb = JitterBuffer::new();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut tick = 0u64;
+    let mut pop_until = |jb: &mut JitterBuffer, ms: u64| {
+        while tick * 20 <= ms {
+            jb.pop(at(tick * 20));
+            tick += 1;
+        }
+    };
+    // 2 s steady, then the network holds everything for a second and delivers it at once.
+    for seq in 0..100u16 {
+        pop_until(&mut jb, u64::from(seq) * 20 + 30);
+        jb.push(seq, &[0], at(u64::from(seq) * 20 + 30));
+    }
+    pop_until(&mut jb, 3_000);
+    for seq in 100..150u16 {
+        jb.push(seq, &[0], at(3_000));
+    }
+    // At most the maximum delay is kept; the rest of the burst is dropped, not queued.
+    let stats = jb.stats();
+    assert!(stats.dropped >= 35, "{stats:?}");
+    let mut played = 0;
+    for i in 0..20 {
+        if matches!(jb.pop(at(3_000 + i * 20)), Playout::Packet(_)) {
+            played += 1;
+        }
+    }
+    assert!(
+        (9..=12).contains(&played),
+        "{played} packets left after the burst"
+    );
+    // The wait for the held packets was one underrun, not one per packet.
+    assert!(jb.stats().late <= 1, "{:?}", jb.stats());
+}

@@ -42,7 +42,8 @@ pub enum Playout {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitterStats {
     pub packets: u64,
-    /// Arrived after their slot was played: each is an underrun.
+    /// Underruns: a packet that arrived after its slot was played, or playout finding the
+    /// buffer empty.
     pub late: u64,
     pub lost: u64,
     pub fec_recovered: u64,
@@ -62,6 +63,9 @@ pub struct JitterBuffer {
     first_arrival: Option<Instant>,
     /// Frames still to insert before playing on.
     expand_pending: u32,
+    /// Since when playout has found the buffer empty (it waits, concealing, rather than
+    /// skipping slots nobody has sent yet).
+    starved_since: Option<Instant>,
     /// When each recently played slot was due.
     due: VecDeque<(u64, Instant)>,
     window_start: Option<Instant>,
@@ -89,6 +93,7 @@ impl JitterBuffer {
             started: false,
             first_arrival: None,
             expand_pending: 0,
+            starved_since: None,
             due: VecDeque::with_capacity(DUE_MEMORY),
             window_start: None,
             window_min: None,
@@ -144,6 +149,33 @@ impl JitterBuffer {
         }
         self.highest = self.highest.max(ext);
         self.packets.insert(ext, (payload.to_vec(), now));
+        if let Some(since) = self.starved_since.take()
+            && ext == next
+        {
+            // Playout waited for this very packet: grow by as long as it waited. (A later one
+            // ends the wait too, but says only that this one was lost or is out of order.)
+            self.stats.late += 1;
+            self.grow_for(now.saturating_duration_since(since));
+        }
+        self.trim(now);
+    }
+
+    /// A burst after an outage would hold playout far behind: keep at most the maximum delay.
+    fn trim(&mut self, now: Instant) {
+        while self.span() > MAX_DELAY + FRAME {
+            let Some(next) = self.next else { return };
+            if self.packets.remove(&next).is_some() {
+                self.stats.dropped += 1;
+            }
+            self.advance(next, now);
+        }
+    }
+
+    fn grow_for(&mut self, missed: Duration) {
+        let missed = missed + MARGIN;
+        let frames = missed.as_micros().div_ceil(FRAME.as_micros()) as u32;
+        let room = (MAX_DELAY.saturating_sub(self.span()).as_micros() / FRAME.as_micros()) as u32;
+        self.expand_pending = self.expand_pending.max(frames.min(room));
     }
 
     fn restart(&mut self, ext: u64, now: Instant) {
@@ -162,10 +194,7 @@ impl JitterBuffer {
             return;
         };
         self.stats.late += 1;
-        let missed = now.saturating_duration_since(due) + MARGIN;
-        let frames = missed.as_micros().div_ceil(FRAME.as_micros()) as u32;
-        let room = (MAX_DELAY.saturating_sub(self.span()).as_micros() / FRAME.as_micros()) as u32;
-        self.expand_pending = self.expand_pending.max(frames.min(room));
+        self.grow_for(now.saturating_duration_since(due));
     }
 
     /// The next 20 ms of playout. Call once per frame, on the playout clock.
@@ -204,6 +233,11 @@ impl JitterBuffer {
     }
 
     fn pop_slot(&mut self, slot: u64, now: Instant) -> Playout {
+        if self.packets.is_empty() {
+            // Nothing sent for this slot has come yet: wait for it rather than skip it.
+            self.starved_since.get_or_insert(now);
+            return Playout::Conceal;
+        }
         self.advance(slot, now);
         if let Some((payload, arrived)) = self.packets.remove(&slot) {
             self.headroom(now.saturating_duration_since(arrived));
