@@ -427,7 +427,7 @@ impl AudioPlayoutThread {
     pub fn start(
         speaker: SpeakerChoice,
         input: Receiver<PlayoutInput>,
-        far_end: Sender<FarEnd>,
+        far_end: SyncSender<FarEnd>,
         events: Sender<AudioEvent>,
     ) -> Result<Self, String> {
         let control = Arc::new(PlayoutControl::default());
@@ -608,13 +608,13 @@ fn produce(remotes: &mut HashMap<String, Remote>, mix: &mut [f32; FRAME_SAMPLES]
     }
 }
 
-fn open(choice: &SpeakerChoice, far_end: &Sender<FarEnd>) -> Result<Speaker, String> {
+fn open(choice: &SpeakerChoice, far_end: &SyncSender<FarEnd>) -> Result<Speaker, String> {
     let (producer, consumer) = HeapRb::new(48_000 / RING_SECONDS_FRACTION).split();
     let (reference, reference_out) = HeapRb::new(48_000 / RING_SECONDS_FRACTION).split();
     let stream =
         open_speaker(choice.device_id(), consumer, Some(reference)).map_err(|e| e.to_string())?;
     let resampler = Resampler::new(SAMPLE_RATE, stream.rate).map_err(|e| e.to_string())?;
-    let _ = far_end.send(FarEnd {
+    let _ = far_end.try_send(FarEnd {
         ring: reference_out,
         rate: stream.rate,
     });
@@ -645,7 +645,9 @@ impl AudioEngine {
         speaker: SpeakerChoice,
         settings: ProcessingSettings,
     ) -> Result<Self, String> {
-        let (far_tx, far_rx) = mpsc::channel();
+        // One message per speaker (re)opening; the send thread takes it within 20 ms.
+        let (far_tx, far_rx) = mpsc::sync_channel(2);
+        // Unbounded, but events come only when a device changes state (reported once each).
         let (events_tx, events) = mpsc::channel();
         // A second of packets: the network side is never that far behind unless it is gone.
         let (packets_tx, packets) = mpsc::sync_channel(50);

@@ -21,6 +21,7 @@ use openh264_sys2::{
 use thiserror::Error;
 
 use super::frame::{I420Frame, i420_to_rgba};
+use super::pattern::{Stripe, read_stripe};
 
 /// What the encoder may be asked for (DESIGN.md: 150 kbit/s to 2.5 Mbit/s).
 pub const MIN_BITRATE_BPS: u32 = 150_000;
@@ -200,11 +201,12 @@ pub struct H264Decoder {
     decoder: Decoder,
 }
 
-/// A decoded picture's size.
+/// A decoded picture's size, and the synthetic camera's stripe if it carries one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decoded {
     pub width: usize,
     pub height: usize,
+    pub stripe: Option<Stripe>,
 }
 
 impl H264Decoder {
@@ -238,6 +240,7 @@ impl H264Decoder {
             .map_err(|e| CodecError::Decode(e.to_string()))?;
         let Some(yuv) = decoded else { return Ok(None) };
         let (width, height) = yuv.dimensions();
+        let stripe = read_stripe(yuv.y(), width, height, yuv.strides().0);
         rgba.resize(width * height * 4, 0);
         i420_to_rgba(
             (width, height),
@@ -245,6 +248,10 @@ impl H264Decoder {
             yuv.strides(),
             rgba,
         );
-        Ok(Some(Decoded { width, height }))
+        Ok(Some(Decoded {
+            width,
+            height,
+            stripe,
+        }))
     }
 }

@@ -1,7 +1,7 @@
-//! The hand-off from a camera to the encoder: one slot where the newest picture wins. The
-//! camera never waits for the encoder, and a slow encoder always gets the latest picture, never
-//! a stale one. Lock-free: the slot is an atomic pointer that each side swaps. Replaced and
-//! skipped pictures are counted.
+//! One slot where the newest picture wins: from a camera to the encoder, and from a decoder to
+//! the screen. The producer never waits, and a slow consumer always gets the latest picture,
+//! never a stale one. Lock-free: the slot is an atomic pointer that each side swaps. Replaced
+//! pictures are counted.
 
 use std::ptr;
 use std::sync::Arc;
@@ -18,14 +18,14 @@ pub struct FrameCounters {
     pub dropped: AtomicU64,
 }
 
-struct Slot {
-    frame: AtomicPtr<I420Frame>,
+struct Slot<T> {
+    frame: AtomicPtr<T>,
     counters: FrameCounters,
     /// The receiving thread, woken when a picture arrives.
     waiter: OnceLock<std::thread::Thread>,
 }
 
-impl Drop for Slot {
+impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
         let left = self.frame.swap(ptr::null_mut(), Ordering::AcqRel);
         if !left.is_null() {
@@ -36,21 +36,29 @@ impl Drop for Slot {
     }
 }
 
-pub struct FrameSender(Arc<Slot>);
+pub struct Sender<T>(Arc<Slot<T>>);
 
-pub struct FrameReceiver(Arc<Slot>);
+pub struct Receiver<T>(Arc<Slot<T>>);
+
+/// Camera to encoder.
+pub type FrameSender = Sender<I420Frame>;
+pub type FrameReceiver = Receiver<I420Frame>;
 
 pub fn frame_mailbox() -> (FrameSender, FrameReceiver) {
+    mailbox()
+}
+
+pub fn mailbox<T>() -> (Sender<T>, Receiver<T>) {
     let slot = Arc::new(Slot {
         frame: AtomicPtr::new(ptr::null_mut()),
         counters: FrameCounters::default(),
         waiter: OnceLock::new(),
     });
-    (FrameSender(slot.clone()), FrameReceiver(slot))
+    (Sender(slot.clone()), Receiver(slot))
 }
 
-impl FrameSender {
-    pub fn send(&self, frame: I420Frame) {
+impl<T> Sender<T> {
+    pub fn send(&self, frame: T) {
         self.0.counters.captured.fetch_add(1, Ordering::Relaxed);
         let new = Box::into_raw(Box::new(frame));
         let old = self.0.frame.swap(new, Ordering::AcqRel);
@@ -69,16 +77,16 @@ impl FrameSender {
     }
 }
 
-impl FrameReceiver {
+impl<T> Receiver<T> {
     /// The newest picture, if one came since the last call.
-    pub fn take(&self) -> Option<I420Frame> {
+    pub fn take(&self) -> Option<T> {
         let frame = self.0.frame.swap(ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: as in Slot::drop: swapped out, so owned here alone.
         (!frame.is_null()).then(|| *unsafe { Box::from_raw(frame) })
     }
 
     /// Waits up to `timeout` for a picture. Only ever call it from one thread.
-    pub fn wait(&self, timeout: Duration) -> Option<I420Frame> {
+    pub fn wait(&self, timeout: Duration) -> Option<T> {
         let _ = self.0.waiter.set(std::thread::current());
         let deadline = Instant::now() + timeout;
         loop {

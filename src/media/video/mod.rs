@@ -2,6 +2,7 @@
 
 pub mod camera;
 pub mod convert;
+pub mod decode_thread;
 pub mod encode_thread;
 pub mod frame;
 pub mod h264;

@@ -1,0 +1,162 @@
+//! One remote participant's video: a "video-decode" thread takes access units from a bounded
+//! queue (full: the unit is dropped and a keyframe asked for, since what follows cannot decode),
+//! decodes straight into RGBA, and leaves the newest picture in a mailbox for the screen. A
+//! picture that does not decode raises the keyframe flag the network side turns into a PLI.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use super::frame::RgbaImage;
+use super::h264::{CodecError, H264Decoder};
+use super::mailbox::{self, Receiver as PictureReceiver, Sender as PictureSender};
+use super::pattern::Stripe;
+
+/// Access units waiting to be decoded: a few frames; more means the decoder cannot keep up.
+const QUEUE: usize = 8;
+
+/// A picture for the screen, with what the synthetic camera's stripe said (for latency).
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub image: RgbaImage,
+    pub stripe: Option<Stripe>,
+    pub decoded_at: SystemTime,
+}
+
+#[derive(Debug, Default)]
+pub struct DecodeStats {
+    pub decoded: AtomicU64,
+    pub errors: AtomicU64,
+    /// Units dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Set when the stream is broken until the next keyframe; the network side clears it
+    /// when it sends a PLI.
+    pub keyframe_needed: AtomicBool,
+}
+
+/// The network side's end: hands units to the decoder without ever waiting.
+pub struct DecodeInput {
+    units: SyncSender<Arc<[u8]>>,
+    stats: Arc<DecodeStats>,
+}
+
+impl DecodeInput {
+    pub fn push(&self, access_unit: Arc<[u8]>) {
+        match self.units.try_send(access_unit) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                self.stats.dropped.fetch_add(1, Relaxed);
+                self.stats.keyframe_needed.store(true, Relaxed);
+            }
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<DecodeStats> {
+        &self.stats
+    }
+}
+
+pub struct DecodeThread {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for DecodeThread {
+    fn drop(&mut self) {
+        // The thread ends when its input is dropped; it never blocks longer than a poll.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a decoder for one peer. Drop the `DecodeInput` first to end it.
+pub fn start_decoder() -> Result<(DecodeInput, PictureReceiver<Picture>, DecodeThread), CodecError>
+{
+    let mut decoder = H264Decoder::new()?;
+    let (units, queue) = sync_channel::<Arc<[u8]>>(QUEUE);
+    let (pictures, screen) = mailbox::mailbox();
+    let stats = Arc::new(DecodeStats::default());
+    let shared = stats.clone();
+    let thread = std::thread::Builder::new()
+        .name("video-decode".into())
+        .spawn(move || run(&mut decoder, &queue, &pictures, &shared))
+        .map_err(|e| CodecError::DecoderInit(e.to_string()))?;
+    Ok((
+        DecodeInput { units, stats },
+        screen,
+        DecodeThread {
+            thread: Some(thread),
+        },
+    ))
+}
+
+fn run(
+    decoder: &mut H264Decoder,
+    queue: &Receiver<Arc<[u8]>>,
+    pictures: &PictureSender<Picture>,
+    stats: &DecodeStats,
+) {
+    let mut rgba = Vec::new();
+    loop {
+        let unit = match queue.recv_timeout(Duration::from_millis(200)) {
+            Ok(unit) => unit,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        match decoder.decode_rgba(&unit, &mut rgba) {
+            Ok(Some(decoded)) => {
+                stats.decoded.fetch_add(1, Relaxed);
+                pictures.send(Picture {
+                    image: RgbaImage {
+                        width: decoded.width,
+                        height: decoded.height,
+                        // Handed over, not copied: the next picture gets a fresh buffer.
+                        pixels: std::mem::take(&mut rgba),
+                    },
+                    stripe: decoded.stripe,
+                    decoded_at: SystemTime::now(),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("{e}");
+                stats.errors.fetch_add(1, Relaxed);
+                stats.keyframe_needed.store(true, Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::video::{EncoderSettings, H264Encoder, TestPattern};
+
+    #[test]
+    fn pictures_come_out_with_their_stripes_and_damage_asks_for_a_keyframe() {
+        let (input, screen, thread) = start_decoder().unwrap();
+        let mut pattern = TestPattern::new(640, 360);
+        let mut encoder = H264Encoder::new(EncoderSettings::default()).unwrap();
+        let first = encoder
+            .encode(&pattern.frame(SystemTime::now()))
+            .unwrap()
+            .unwrap();
+        input.push(first.data);
+        let picture = screen.wait(Duration::from_secs(10)).expect("a picture");
+        assert_eq!((picture.image.width, picture.image.height), (640, 360));
+        assert_eq!(picture.image.pixels.len(), 640 * 360 * 4);
+        assert_eq!(picture.stripe.map(|s| s.counter), Some(0));
+        assert!(!input.stats().keyframe_needed.load(Relaxed));
+
+        input.push(Arc::from(&b"\x00\x00\x00\x01\x41broken slice"[..]));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !input.stats().keyframe_needed.load(Relaxed) {
+            assert!(std::time::Instant::now() < deadline, "no keyframe request");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(input);
+        drop(thread);
+    }
+}
