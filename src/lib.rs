@@ -12,6 +12,7 @@ pub mod media;
 pub mod paths;
 pub mod report;
 pub mod rlimit;
+pub mod rtc;
 pub mod server;
 pub mod signal;
 pub mod token;

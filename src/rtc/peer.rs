@@ -1,0 +1,408 @@
+//! One remote participant: a str0m `Rtc` with no socket and no clock (sans-IO). Datagrams and
+//! time go in, datagrams to send, the next time to be woken and events come out. The driver owns
+//! the sockets and the clock; tests drive it on a simulated network.
+//!
+//! Media: one audio (Opus) and one video (H.264 Constrained Baseline, packetization-mode 1)
+//! section, both send-and-receive, bundled; bandwidth estimation on; stats every second.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
+use thiserror::Error;
+
+/// What bandwidth estimation starts from (DESIGN.md: video 150 kbit/s to 2.5 Mbit/s).
+const START_BITRATE: Bitrate = Bitrate::kbps(800);
+const MIN_BITRATE: Bitrate = Bitrate::kbps(150);
+const MAX_BITRATE: Bitrate = Bitrate::kbps(2_600);
+const H264_CONSTRAINED_BASELINE: u32 = 0x42e01f;
+
+#[derive(Debug, Error)]
+pub enum PeerError {
+    #[error("the session description is not valid: {0}")]
+    Sdp(String),
+    #[error("the ICE candidate is not valid: {0}")]
+    Candidate(String),
+    #[error("the connection failed: {0}")]
+    Rtc(#[from] RtcError),
+    #[error("an answer came with no offer outstanding")]
+    NoOffer,
+}
+
+/// Something the call engine needs to know.
+#[derive(Debug, Clone)]
+pub enum PeerEvent {
+    /// Media can flow (ICE and DTLS are up).
+    Connected,
+    /// No path works any more (it may recover, or need an ICE restart).
+    Disconnected,
+    Audio {
+        seq: u16,
+        payload: Arc<[u8]>,
+    },
+    Video {
+        /// An Annex B access unit.
+        data: Arc<[u8]>,
+        /// Whether every packet of the frame and of those before it arrived.
+        contiguous: bool,
+        rtp_time: u64,
+    },
+    /// The remote wants a keyframe from us.
+    KeyframeRequested,
+    /// The bandwidth estimate towards this peer, bits a second.
+    BitrateEstimate(u64),
+    Stats(PeerStats),
+}
+
+/// Per-peer figures from str0m's reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PeerStats {
+    pub rtt: Option<Duration>,
+    pub loss_in: Option<f32>,
+    pub loss_out: Option<f32>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// "host", "srflx", "prflx" or "relay" for the local side of the pair in use.
+    pub candidate_pair: Option<&'static str>,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+pub struct Peer {
+    rtc: Rtc,
+    audio: Option<Mid>,
+    video: Option<Mid>,
+    pending: Option<SdpPendingOffer>,
+    audio_pt: Option<Pt>,
+    video_pt: Option<Pt>,
+    connected: bool,
+    events: VecDeque<PeerEvent>,
+    /// When the remote vanished (no path) and since when.
+    disconnected_since: Option<Instant>,
+    video_base: Option<Instant>,
+    /// The time of the latest input: events are stamped with it (no clock is read here).
+    now: Instant,
+    /// Each local candidate's address and kind, to name the pair in use.
+    local_kinds: Vec<(SocketAddr, &'static str)>,
+}
+
+impl Peer {
+    /// A peer connection on the given local addresses (each becomes a host candidate).
+    pub fn new(now: Instant, local: &[SocketAddr]) -> Self {
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .enable_bwe(Some(START_BITRATE))
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
+        rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
+        let mut local_kinds = Vec::new();
+        for addr in local {
+            if let Ok(candidate) = Candidate::host(*addr, "udp")
+                && rtc.add_local_candidate(candidate).is_some()
+            {
+                local_kinds.push((*addr, "host"));
+            }
+        }
+        Self {
+            rtc,
+            audio: None,
+            video: None,
+            pending: None,
+            audio_pt: None,
+            video_pt: None,
+            connected: false,
+            events: VecDeque::new(),
+            disconnected_since: None,
+            video_base: None,
+            now,
+            local_kinds,
+        }
+    }
+
+    /// Adds a local candidate found later (server-reflexive, relay); returns its line to trickle.
+    pub fn add_local_candidate(&mut self, candidate: Candidate) -> Option<String> {
+        let addr = candidate.addr();
+        let kind = match candidate.kind() {
+            str0m::CandidateKind::Host => "host",
+            str0m::CandidateKind::ServerReflexive => "srflx",
+            str0m::CandidateKind::PeerReflexive => "prflx",
+            str0m::CandidateKind::Relayed => "relay",
+        };
+        let line = self
+            .rtc
+            .add_local_candidate(candidate)
+            .map(|c| c.to_sdp_string())?;
+        self.local_kinds.push((addr, kind));
+        Some(line)
+    }
+
+    /// The offer of the participant who joins (PROTOCOL.md: the newcomer offers).
+    pub fn create_offer(&mut self) -> Result<String, PeerError> {
+        let mut change = self.rtc.sdp_api();
+        let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let video = change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| PeerError::Sdp("nothing to offer".into()))?;
+        self.audio = Some(audio);
+        self.video = Some(video);
+        self.pending = Some(pending);
+        Ok(offer.to_sdp_string())
+    }
+
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, PeerError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        Ok(answer.to_sdp_string())
+    }
+
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), PeerError> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let pending = self.pending.take().ok_or(PeerError::NoOffer)?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        Ok(())
+    }
+
+    /// A trickled candidate line (`candidate:...`, with or without the `a=` prefix).
+    pub fn add_remote_candidate(&mut self, line: &str) -> Result<(), PeerError> {
+        let line = line.trim().trim_start_matches("a=");
+        let candidate =
+            Candidate::from_sdp_string(line).map_err(|e| PeerError::Candidate(e.to_string()))?;
+        self.rtc.add_remote_candidate(candidate);
+        Ok(())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Since when no path to the remote has worked, if none does now.
+    pub fn disconnected_since(&self) -> Option<Instant> {
+        self.disconnected_since
+    }
+
+    /// Whether a datagram from `source` to `destination` belongs to this peer.
+    pub fn accepts(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        Receive::new(Protocol::Udp, source, destination, data)
+            .is_ok_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
+    }
+
+    /// Feeds a datagram. Garbage is ignored: it came from the network.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), PeerError> {
+        self.now = self.now.max(now);
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            return Ok(());
+        };
+        self.rtc.handle_input(Input::Receive(now, receive))?;
+        Ok(())
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), PeerError> {
+        self.now = self.now.max(now);
+        self.rtc.handle_input(Input::Timeout(now))?;
+        Ok(())
+    }
+
+    /// The next datagram to send, or when to be called again (events are queued for
+    /// [`Peer::take_events`]). Call until it returns a time.
+    pub fn poll(&mut self) -> Result<Result<Transmit, Instant>, PeerError> {
+        loop {
+            match self.rtc.poll_output()? {
+                Output::Transmit(t) => {
+                    return Ok(Ok(Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        data: t.contents.into(),
+                    }));
+                }
+                Output::Timeout(at) => return Ok(Err(at)),
+                Output::Event(event) => self.on_event(event),
+            }
+        }
+    }
+
+    pub fn take_events(&mut self) -> impl Iterator<Item = PeerEvent> + '_ {
+        self.events.drain(..)
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                self.find_payload_types();
+                self.events.push_back(PeerEvent::Connected);
+            }
+            Event::IceConnectionStateChange(state) => match state {
+                IceConnectionState::Disconnected => {
+                    self.disconnected_since.get_or_insert(self.now);
+                    self.events.push_back(PeerEvent::Disconnected);
+                }
+                IceConnectionState::Connected | IceConnectionState::Completed => {
+                    self.disconnected_since = None;
+                }
+                _ => {}
+            },
+            // On the answering side, after `Connected` as often as before it.
+            Event::MediaAdded(added) => {
+                match added.kind {
+                    MediaKind::Audio => self.audio = Some(added.mid),
+                    MediaKind::Video => self.video = Some(added.mid),
+                }
+                if self.connected {
+                    self.find_payload_types();
+                }
+            }
+            Event::MediaData(data) => {
+                if Some(data.mid) == self.audio {
+                    self.events.push_back(PeerEvent::Audio {
+                        seq: data.seq_range.start().as_u16(),
+                        payload: data.data,
+                    });
+                } else if Some(data.mid) == self.video {
+                    self.events.push_back(PeerEvent::Video {
+                        data: data.data,
+                        contiguous: data.contiguous,
+                        rtp_time: data.time.numer(),
+                    });
+                }
+            }
+            Event::KeyframeRequest(_) => self.events.push_back(PeerEvent::KeyframeRequested),
+            Event::EgressBitrateEstimate(estimate) => {
+                let bps = match estimate {
+                    BweKind::Twcc { estimate, .. } => estimate,
+                    BweKind::Remb { estimate, .. } => estimate,
+                    _ => return,
+                };
+                self.events
+                    .push_back(PeerEvent::BitrateEstimate(bps.as_u64()));
+            }
+            Event::PeerStats(stats) => {
+                let candidate_pair = stats.selected_candidate_pair.as_ref().and_then(|pair| {
+                    self.local_kinds
+                        .iter()
+                        .find(|(addr, _)| *addr == pair.local.addr)
+                        .map(|(_, kind)| *kind)
+                        .or(Some("prflx"))
+                });
+                self.events.push_back(PeerEvent::Stats(PeerStats {
+                    rtt: stats.rtt,
+                    loss_in: stats.ingress_loss_fraction,
+                    loss_out: stats.egress_loss_fraction,
+                    bytes_in: stats.bytes_rx,
+                    bytes_out: stats.bytes_tx,
+                    candidate_pair,
+                }));
+            }
+            _ => {}
+        }
+    }
+
+    fn find_payload_types(&mut self) {
+        if let Some(mid) = self.audio
+            && let Some(writer) = self.rtc.writer(mid)
+        {
+            self.audio_pt = writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .map(|p| p.pt());
+        }
+        if let Some(mid) = self.video
+            && let Some(writer) = self.rtc.writer(mid)
+        {
+            let h264 = |p: &&str0m::format::PayloadParams| {
+                let spec = p.spec();
+                spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1)
+            };
+            // Constrained Baseline if the remote offered it, else any H.264 in mode 1.
+            self.video_pt = writer
+                .payload_params()
+                .filter(h264)
+                .find(|p| p.spec().format.profile_level_id == Some(H264_CONSTRAINED_BASELINE))
+                .or_else(|| writer.payload_params().find(h264))
+                .map(|p| p.pt());
+        }
+
+    }
+
+    /// Sends one Opus packet (20 ms, `timestamp` in 48 kHz samples).
+    pub fn send_audio(
+        &mut self,
+        now: Instant,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> Result<(), PeerError> {
+        let (Some(mid), Some(pt), true) = (self.audio, self.audio_pt, self.connected) else {
+            return Ok(());
+        };
+        if let Some(writer) = self.rtc.writer(mid) {
+            let time = MediaTime::new(u64::from(timestamp), Frequency::FORTY_EIGHT_KHZ);
+            writer.write(pt, now, time, payload.to_vec())?;
+        }
+        Ok(())
+    }
+
+    /// Sends one H.264 access unit captured at `captured` (monotonic).
+    pub fn send_video(
+        &mut self,
+        now: Instant,
+        captured: Instant,
+        access_unit: Arc<[u8]>,
+    ) -> Result<(), PeerError> {
+        let (Some(mid), Some(pt), true) = (self.video, self.video_pt, self.connected) else {
+            return Ok(());
+        };
+        let base = *self.video_base.get_or_insert(captured);
+        let elapsed = captured.saturating_duration_since(base);
+        let time = MediaTime::new(
+            (elapsed.as_micros() as u64) * 90 / 1000,
+            Frequency::NINETY_KHZ,
+        );
+        if let Some(writer) = self.rtc.writer(mid) {
+            writer.write(pt, now, time, access_unit)?;
+        }
+        Ok(())
+    }
+
+    /// Asks the remote for a keyframe (a PLI), when the stream we receive is broken.
+    pub fn request_keyframe(&mut self) -> Result<(), PeerError> {
+        let Some(mid) = self.video else { return Ok(()) };
+        if let Some(mut writer) = self.rtc.writer(mid)
+            && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
+        {
+            writer.request_keyframe(None, KeyframeRequestKind::Pli)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the connection at once (nothing more is sent).
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+    }
+}

@@ -1,0 +1,423 @@
+//! Peer connections in-process on simulated time over a seeded simulated network: no sockets,
+//! no sleeping. Real str0m, real H.264 (OpenH264) and real Opus-sized packets; the network
+//! delays, jitters and drops datagrams.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use confer::media::video::{EncoderSettings, H264Decoder, H264Encoder, TestPattern, read_stripe};
+use confer::rtc::peer::{Peer, PeerEvent, Transmit};
+
+const FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
+const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Conditions {
+    one_way: Duration,
+    jitter: Duration,
+    loss: f64,
+}
+
+/// Datagrams in flight, delivered in time order.
+struct Network {
+    in_flight: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    packets: HashMap<usize, Transmit>,
+    next_id: usize,
+    rng: Rng,
+    conditions: Conditions,
+}
+
+impl Network {
+    fn send(&mut self, now: Instant, t: Transmit) {
+        if self.rng.unit() < self.conditions.loss {
+            return;
+        }
+        let jitter = self.conditions.jitter.mul_f64(self.rng.unit());
+        let at = now + self.conditions.one_way + jitter;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.packets.insert(id, t);
+        self.in_flight.push(Reverse((at, id as u64, id)));
+    }
+
+    fn next_at(&self) -> Option<Instant> {
+        self.in_flight.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    fn due(&mut self, now: Instant) -> Option<Transmit> {
+        if self.next_at()? > now {
+            return None;
+        }
+        let Reverse((_, _, id)) = self.in_flight.pop()?;
+        self.packets.remove(&id)
+    }
+}
+
+/// What one participant saw of one remote.
+#[derive(Default)]
+struct Seen {
+    decoder: Option<H264Decoder>,
+    /// Simulated arrival times of decoded pictures, and their stripe counters.
+    pictures: Vec<(Instant, u32)>,
+    audio_packets: u64,
+    broken: u64,
+    keyframe_requests_sent: u64,
+}
+
+struct Participant {
+    name: String,
+    addr: SocketAddr,
+    peers: BTreeMap<String, Peer>,
+    seen: BTreeMap<String, Seen>,
+    pattern: TestPattern,
+    encoder: H264Encoder,
+    next_frame: Instant,
+    next_audio: Instant,
+    audio_seq: u32,
+    wake: BTreeMap<String, Instant>,
+}
+
+impl Participant {
+    fn new(name: &str, index: u8, start: Instant) -> Self {
+        Self {
+            name: name.into(),
+            addr: SocketAddr::from(([10, 0, 0, index], 5000)),
+            peers: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            pattern: TestPattern::new(320, 180),
+            encoder: H264Encoder::new(EncoderSettings {
+                bitrate_bps: 400_000,
+                max_fps: 30.0,
+            })
+            .unwrap(),
+            next_frame: start,
+            next_audio: start,
+            audio_seq: 0,
+            wake: BTreeMap::new(),
+        }
+    }
+}
+
+struct Call {
+    now: Instant,
+    participants: Vec<Participant>,
+    net: Network,
+}
+
+impl Call {
+    fn new(names: &[&str], conditions: Conditions, seed: u64) -> Self {
+        let now = Instant::now();
+        let participants = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Participant::new(n, i as u8 + 1, now))
+            .collect();
+        Self {
+            now,
+            participants,
+            net: Network {
+                in_flight: BinaryHeap::new(),
+                packets: HashMap::new(),
+                next_id: 0,
+                rng: Rng(seed),
+                conditions,
+            },
+        }
+    }
+
+    /// The newcomer `late` offers to `early`, as PROTOCOL.md says; the SDP goes across directly.
+    fn connect(&mut self, late: usize, early: usize) {
+        let now = self.now;
+        let (late_name, late_addr) = (
+            self.participants[late].name.clone(),
+            self.participants[late].addr,
+        );
+        let (early_name, early_addr) = (
+            self.participants[early].name.clone(),
+            self.participants[early].addr,
+        );
+        let mut offerer = Peer::new(now, &[late_addr]);
+        let mut answerer = Peer::new(now, &[early_addr]);
+        let offer = offerer.create_offer().unwrap();
+        let answer = answerer.accept_offer(&offer).unwrap();
+        offerer.accept_answer(&answer).unwrap();
+        self.participants[late]
+            .peers
+            .insert(early_name.clone(), offerer);
+        self.participants[late]
+            .seen
+            .insert(early_name.clone(), Seen::default());
+        self.participants[early]
+            .peers
+            .insert(late_name.clone(), answerer);
+        self.participants[early]
+            .seen
+            .insert(late_name, Seen::default());
+    }
+
+    /// Runs until every peer connection is up (lost handshake packets are retried on timers).
+    fn run_until_connected(&mut self, limit: Duration) {
+        let deadline = self.now + limit;
+        while !self.connected() {
+            assert!(self.now < deadline, "not connected within {limit:?}");
+            self.run(Duration::from_millis(250));
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.participants
+            .iter()
+            .all(|p| p.peers.values().all(Peer::is_connected))
+    }
+
+    /// Runs the call for `how_long` of simulated time.
+    fn run(&mut self, how_long: Duration) {
+        let end = self.now + how_long;
+        while self.now < end {
+            self.step();
+            let next = self.next_event().min(end);
+            self.now = next.max(self.now + Duration::from_micros(100));
+        }
+    }
+
+    fn next_event(&self) -> Instant {
+        let mut next = self.now + Duration::from_millis(10);
+        if let Some(at) = self.net.next_at() {
+            next = next.min(at);
+        }
+        for p in &self.participants {
+            next = next.min(p.next_frame).min(p.next_audio);
+            for at in p.wake.values() {
+                next = next.min(*at);
+            }
+        }
+        next
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        // Deliver what is due.
+        while let Some(t) = self.net.due(now) {
+            let Some(to) = self
+                .participants
+                .iter_mut()
+                .find(|p| p.addr == t.destination)
+            else {
+                continue;
+            };
+            if let Some(peer) = to
+                .peers
+                .values_mut()
+                .find(|peer| peer.accepts(now, t.source, t.destination, &t.data))
+            {
+                peer.handle_datagram(now, t.source, t.destination, &t.data)
+                    .unwrap();
+            }
+        }
+        for p in &mut self.participants {
+            // Media: one encode for every peer, audio every 20 ms.
+            let mut keyframe = false;
+            for peer in p.peers.values_mut() {
+                peer.handle_timeout(now).unwrap();
+            }
+            if now >= p.next_frame {
+                p.next_frame += FRAME_INTERVAL;
+                let frame = p.pattern.frame(SystemTime::now());
+                if let Some(encoded) = p.encoder.encode(&frame).unwrap() {
+                    for peer in p.peers.values_mut() {
+                        peer.send_video(now, now, encoded.data.clone()).unwrap();
+                    }
+                }
+            }
+            if now >= p.next_audio {
+                p.next_audio += AUDIO_INTERVAL;
+                let payload = [0xf8u8; 80];
+                for peer in p.peers.values_mut() {
+                    peer.send_audio(now, p.audio_seq * 960, &payload).unwrap();
+                }
+                p.audio_seq += 1;
+            }
+            for (name, peer) in &mut p.peers {
+                let seen = p.seen.get_mut(name).unwrap();
+                let wake = loop {
+                    match peer.poll().unwrap() {
+                        Ok(t) => self.net.send(now, t),
+                        Err(at) => break at,
+                    }
+                };
+                p.wake
+                    .insert(name.clone(), wake.max(now + Duration::from_micros(100)));
+                let events: Vec<PeerEvent> = peer.take_events().collect();
+                for event in events {
+                    match event {
+                        PeerEvent::Video { data, .. } => {
+                            let decoder = seen
+                                .decoder
+                                .get_or_insert_with(|| H264Decoder::new().unwrap());
+                            match decoder.decode(&data) {
+                                Ok(Some(picture)) => {
+                                    if let Some(stripe) = read_stripe(
+                                        picture.y(),
+                                        picture.width(),
+                                        picture.height(),
+                                        picture.width(),
+                                    ) {
+                                        seen.pictures.push((now, stripe.counter));
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(_) => {
+                                    seen.broken += 1;
+                                    seen.keyframe_requests_sent += 1;
+                                    peer.request_keyframe().unwrap();
+                                }
+                            }
+                        }
+                        PeerEvent::Audio { .. } => seen.audio_packets += 1,
+                        PeerEvent::KeyframeRequested => keyframe = true,
+                        _ => {}
+                    }
+                }
+                // Anything the events made str0m want to send goes out on the next step.
+            }
+            if keyframe {
+                p.encoder.request_keyframe();
+            }
+        }
+    }
+
+    fn seen(&self, who: usize, of: usize) -> &Seen {
+        &self.participants[who].seen[&self.participants[of].name]
+    }
+}
+
+/// Pictures a second and the longest gap between pictures, over the simulated window.
+fn video_quality(seen: &Seen, from: Instant, to: Instant) -> (f64, Duration) {
+    let times: Vec<Instant> = seen
+        .pictures
+        .iter()
+        .map(|(t, _)| *t)
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
+    let fps = times.len() as f64 / (to - from).as_secs_f64();
+    let longest = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(to - from);
+    (fps, longest)
+}
+
+fn clean() -> Conditions {
+    Conditions {
+        one_way: Duration::from_millis(10),
+        jitter: Duration::from_millis(2),
+        loss: 0.0,
+    }
+}
+
+#[test]
+fn two_peers_connect_and_exchange_audio_and_video() {
+    let mut call = Call::new(&["alice", "bob"], clean(), 1);
+    call.connect(1, 0);
+    call.run(Duration::from_secs(2));
+    assert!(call.connected(), "not connected after 2 s");
+    let start = call.now;
+    call.run(Duration::from_secs(5));
+    for (who, of) in [(0, 1), (1, 0)] {
+        let seen = call.seen(who, of);
+        let (fps, longest) = video_quality(seen, start, call.now);
+        assert!(fps >= 29.0, "{who} sees {of} at {fps:.1} fps");
+        assert!(longest < Duration::from_millis(100), "{longest:?}");
+        let counters: Vec<u32> = seen.pictures.iter().map(|(_, c)| *c).collect();
+        assert!(counters.windows(2).all(|w| w[1] > w[0]), "out of order");
+        assert!(
+            seen.audio_packets >= 240,
+            "{} audio packets",
+            seen.audio_packets
+        );
+    }
+}
+
+#[test]
+fn three_peers_form_a_mesh() {
+    let mut call = Call::new(&["alice", "bob", "carol"], clean(), 2);
+    call.connect(1, 0);
+    call.run(Duration::from_secs(1));
+    // Carol joins later and offers to both.
+    call.connect(2, 0);
+    call.connect(2, 1);
+    call.run(Duration::from_secs(2));
+    assert!(call.connected());
+    let start = call.now;
+    call.run(Duration::from_secs(4));
+    for who in 0..3 {
+        for of in (0..3).filter(|o| *o != who) {
+            let (fps, _) = video_quality(call.seen(who, of), start, call.now);
+            assert!(fps >= 29.0, "{who} sees {of} at {fps:.1} fps");
+            assert!(call.seen(who, of).audio_packets >= 190);
+        }
+    }
+}
+
+#[test]
+fn five_percent_loss_keeps_video_smooth() {
+    for seed in [3, 4] {
+        let conditions = Conditions {
+            one_way: Duration::from_millis(20),
+            jitter: Duration::from_millis(5),
+            loss: 0.05,
+        };
+        let mut call = Call::new(&["alice", "bob"], conditions, seed);
+        call.connect(1, 0);
+        call.run_until_connected(Duration::from_secs(20));
+        // A second for the receivers to recover from what was lost while connecting.
+        call.run(Duration::from_secs(1));
+        let start = call.now;
+        call.run(Duration::from_secs(10));
+        for (who, of) in [(0, 1), (1, 0)] {
+            let (fps, longest) = video_quality(call.seen(who, of), start, call.now);
+            assert!(fps >= 27.0, "seed {seed}: {who} sees {of} at {fps:.1} fps");
+            assert!(
+                longest <= Duration::from_millis(300),
+                "seed {seed}: a freeze of {longest:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn at_200_ms_rtt_with_1_percent_loss_lost_video_is_recovered() {
+    let conditions = Conditions {
+        one_way: Duration::from_millis(100),
+        jitter: Duration::from_millis(5),
+        loss: 0.01,
+    };
+    let mut call = Call::new(&["alice", "bob"], conditions, 5);
+    call.connect(1, 0);
+    call.run(Duration::from_secs(4));
+    assert!(call.connected());
+    let start = call.now;
+    call.run(Duration::from_secs(15));
+    for (who, of) in [(0, 1), (1, 0)] {
+        let seen = call.seen(who, of);
+        let (fps, longest) = video_quality(seen, start, call.now);
+        // Lost packets are retransmitted or, past that, a keyframe is asked for: the picture
+        // keeps coming.
+        assert!(fps >= 25.0, "{who} sees {of} at {fps:.1} fps");
+        assert!(longest <= Duration::from_secs(1), "a freeze of {longest:?}");
+    }
+}
