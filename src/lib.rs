@@ -3,6 +3,7 @@
 //! `ui` -> `call` -> `rtc`, `signal`, `media`; `server` uses only `signal::proto` and leaf modules.
 //! Layers appear here as the issues that build them land.
 
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod invite;

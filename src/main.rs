@@ -3,11 +3,13 @@
 //! errors, also used for a malformed invite link).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use confer::cli::{AppArgs, Cli, Command, InviteArgs, JoinArgs, ServeArgs};
 use confer::config::Settings;
 use confer::invite::Invite;
+use confer::media::source::{CameraChoice, MicChoice};
 use confer::server::{Access, Limits, Server, ServerConfig};
 use confer::signal::proto::IceServer;
 use confer::token::{Secret, unix_now};
@@ -298,7 +300,7 @@ fn invite(args: InviteArgs) -> Result<(), Exit> {
 }
 
 fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
-    parse_link(&args.link)?;
+    let invite = parse_link(&args.link)?;
     if !args.headless {
         return Err(Exit::Usage(
             "'confer join' runs without a window and needs --headless; to join with the \
@@ -306,8 +308,31 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
                 .into(),
         ));
     }
+    let camera = match args.camera.as_deref() {
+        Some(text) => CameraChoice::parse(text).map_err(|e| Exit::Usage(e.to_string()))?,
+        None => CameraChoice::Default,
+    };
+    let mic = args
+        .mic
+        .as_deref()
+        .map_or(MicChoice::Default, MicChoice::parse);
+    let duration = match args.duration {
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => {
+            return Err(Exit::Usage(format!(
+                "--duration {s}: give a number of seconds above 0"
+            )));
+        }
+        None => None,
+    };
     let _log = logging::init(verbosity, None)?;
-    Err(Exit::Failed(
-        "'confer join --headless' is not implemented yet".into(),
-    ))
+    confer::call::headless::run(confer::call::headless::HeadlessOptions {
+        invite,
+        name: args.name,
+        camera,
+        mic,
+        duration,
+        stats: args.stats,
+    })
+    .map_err(Exit::Failed)
 }

@@ -112,6 +112,7 @@ impl Participant {
 }
 
 struct Call {
+    start: Instant,
     now: Instant,
     participants: Vec<Participant>,
     net: Network,
@@ -126,6 +127,7 @@ impl Call {
             .map(|(i, n)| Participant::new(n, i as u8 + 1, now))
             .collect();
         Self {
+            start: now,
             now,
             participants,
             net: Network {
@@ -235,10 +237,13 @@ impl Call {
             }
             if now >= p.next_frame {
                 p.next_frame += FRAME_INTERVAL;
-                let frame = p.pattern.frame(SystemTime::now());
+                // Simulated capture time, so the stripe and RTP times follow the simulation.
+                let captured = SystemTime::UNIX_EPOCH + (now - self.start);
+                let frame = p.pattern.frame(captured);
                 if let Some(encoded) = p.encoder.encode(&frame).unwrap() {
                     for peer in p.peers.values_mut() {
-                        peer.send_video(now, now, encoded.data.clone()).unwrap();
+                        peer.send_video(now, captured, encoded.data.clone())
+                            .unwrap();
                     }
                 }
             }

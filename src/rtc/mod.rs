@@ -1,4 +1,5 @@
-//! Peer connections (str0m): `peer` is one remote participant, sans-IO; the network driver
-//! that owns sockets and the clock comes next to it.
+//! Peer connections (str0m): `peer` is one remote participant, sans-IO; `driver` owns the UDP
+//! sockets the call engine sends and receives on.
 
+pub mod driver;
 pub mod peer;

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -92,7 +92,7 @@ pub struct Peer {
     events: VecDeque<PeerEvent>,
     /// When the remote vanished (no path) and since when.
     disconnected_since: Option<Instant>,
-    video_base: Option<Instant>,
+    video_base: Option<SystemTime>,
     /// The time of the latest input: events are stamped with it (no clock is read here).
     now: Instant,
     /// Each local candidate's address and kind, to name the pair in use.
@@ -348,7 +348,6 @@ impl Peer {
                 .or_else(|| writer.payload_params().find(h264))
                 .map(|p| p.pt());
         }
-
     }
 
     /// Sends one Opus packet (20 ms, `timestamp` in 48 kHz samples).
@@ -368,18 +367,19 @@ impl Peer {
         Ok(())
     }
 
-    /// Sends one H.264 access unit captured at `captured` (monotonic).
+    /// Sends one H.264 access unit captured at `captured` (its RTP time follows capture times,
+    /// so the receiver sees the camera's own rhythm).
     pub fn send_video(
         &mut self,
         now: Instant,
-        captured: Instant,
+        captured: SystemTime,
         access_unit: Arc<[u8]>,
     ) -> Result<(), PeerError> {
         let (Some(mid), Some(pt), true) = (self.video, self.video_pt, self.connected) else {
             return Ok(());
         };
         let base = *self.video_base.get_or_insert(captured);
-        let elapsed = captured.saturating_duration_since(base);
+        let elapsed = captured.duration_since(base).unwrap_or_default();
         let time = MediaTime::new(
             (elapsed.as_micros() as u64) * 90 / 1000,
             Frequency::NINETY_KHZ,

@@ -1,0 +1,414 @@
+//! One meeting: the signaling client, a peer connection per remote participant (the mesh),
+//! the sockets, and the media threads. One task runs it all; media reaches it through the
+//! media threads' bounded queues and leaves through the sockets.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::stats::RemoteStats;
+use crate::invite::Invite;
+use crate::media::audio::engine::{AudioEngine, PlayoutInput};
+use crate::media::audio::processing::ProcessingSettings;
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+use crate::media::video::camera::{CameraHandle, VideoWanted, start_camera, start_test_pattern};
+use crate::media::video::decode_thread::{DecodeInput, DecodeStats, DecodeThread, Picture};
+use crate::media::video::encode_thread::EncodeThread;
+use crate::media::video::mailbox::{Receiver as Mailbox, frame_mailbox};
+use crate::media::video::{EncodedFrame, EncoderSettings, h264};
+use crate::rtc::driver::{Datagram, Sockets, datagram_queue, local_addresses};
+use crate::rtc::peer::{Peer, PeerEvent};
+use crate::signal::client::{ClientConfig, Command, Event, SignalingClient};
+
+/// How often the engine turns over when nothing wakes it: the media queues are read then.
+const TICK: Duration = Duration::from_millis(5);
+const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
+const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
+/// A peer that is not connected this long after the offer, or has lost its path this long,
+/// is reported and dropped.
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+const AUDIO_BPS: u64 = 40_000;
+
+pub struct CallConfig {
+    pub invite: Invite,
+    pub name: String,
+    pub camera: CameraChoice,
+    pub mic: MicChoice,
+    pub speaker: SpeakerChoice,
+    pub processing: ProcessingSettings,
+}
+
+/// What the call reports as it runs (the headless runner writes them; the window will draw them).
+pub enum CallReport {
+    /// A line of stats for one remote participant, every second.
+    Stats(String),
+    Notice(String),
+}
+
+struct Remote {
+    name: String,
+    peer: Peer,
+    created: Instant,
+    wake: Instant,
+    decode: DecodeInput,
+    pictures: Mailbox<Picture>,
+    _decoder: DecodeThread,
+    stats: RemoteStats,
+    decode_stats: Arc<DecodeStats>,
+    estimate: Option<u64>,
+    last_pli: Option<Instant>,
+}
+
+/// Runs the meeting until `stop` turns true (Ok) or it cannot go on (Err with the reason).
+pub async fn run(
+    config: CallConfig,
+    mut stop: watch::Receiver<bool>,
+    mut report: impl FnMut(CallReport),
+) -> Result<(), String> {
+    let mut signaling = SignalingClient::start(ClientConfig {
+        url: config.invite.signaling_url(),
+        room: config.invite.room.clone(),
+        token: config.invite.token.clone(),
+        name: config.name.clone(),
+        extra_roots: Vec::new(),
+        max_attempts: Some(5),
+    })
+    .map_err(|e| e.to_string())?;
+
+    // Media: camera -> encoder thread; microphone and speaker threads.
+    let (frames, pictures) = frame_mailbox();
+    let (camera_events, camera_reports) = std::sync::mpsc::channel();
+    let _camera: Option<CameraHandle> = match &config.camera {
+        CameraChoice::Off => None,
+        CameraChoice::TestPattern => Some(
+            start_test_pattern(VideoWanted::default(), frames, camera_events)
+                .map_err(|e| e.to_string())?,
+        ),
+        CameraChoice::Default => Some(
+            start_camera(0, VideoWanted::default(), frames, camera_events)
+                .map_err(|e| e.to_string())?,
+        ),
+        CameraChoice::Index(i) => Some(
+            start_camera(*i, VideoWanted::default(), frames, camera_events)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    let (encoded_tx, encoded) = std::sync::mpsc::sync_channel::<EncodedFrame>(8);
+    let encoder = EncodeThread::start(pictures, EncoderSettings::default(), encoded_tx)
+        .map_err(|e| e.to_string())?;
+    let audio = AudioEngine::start(&config.mic, config.speaker.clone(), config.processing)?;
+
+    let (datagram_tx, mut datagrams) = datagram_queue();
+    let sockets = Sockets::bind(&local_addresses(), datagram_tx)
+        .await
+        .map_err(|e| e.to_string())?;
+    let local = sockets.local_addrs();
+
+    let mut remotes: HashMap<String, Remote> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let joined_at = Instant::now();
+    let mut last_report = Instant::now();
+    let mut last_keyframe: Option<Instant> = None;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let result = loop {
+        tokio::select! {
+            _ = stop.changed() => break Ok(()),
+            event = signaling.events.recv() => {
+                let Some(event) = event else { break Err("the signaling connection ended".into()) };
+                match event {
+                    Event::Joined { peers, resumed, .. } => {
+                        report(CallReport::Notice(format!("joined, {} already here", peers.len())));
+                        if !resumed {
+                            for peer in peers {
+                                names.insert(peer.id.clone(), peer.name.clone());
+                                // The newcomer offers (PROTOCOL.md).
+                                let mut remote = new_remote(&local, &peer.name)?;
+                                match remote.peer.create_offer() {
+                                    Ok(sdp) => {
+                                        send_signal(&signaling, &peer.id, json!({"type": "offer", "sdp": sdp})).await;
+                                        remotes.insert(peer.id, remote);
+                                    }
+                                    Err(e) => report(CallReport::Notice(format!("cannot offer to {}: {e}", peer.name))),
+                                }
+                            }
+                        }
+                    }
+                    Event::PeerJoined(peer) => {
+                        names.insert(peer.id, peer.name);
+                    }
+                    Event::PeerLeft(id) => {
+                        if let Some(mut remote) = remotes.remove(&id) {
+                            remote.peer.close();
+                            let _ = audio.incoming.try_send(PlayoutInput::PeerLeft(id.clone()));
+                            report(CallReport::Notice(format!("{} left", remote.name)));
+                        }
+                    }
+                    Event::Signal { from, data } => {
+                        let name = names.get(&from).cloned().unwrap_or_else(|| from.clone());
+                        if let Err(e) = on_signal(&signaling, &local, &mut remotes, &from, &name, &data).await {
+                            report(CallReport::Notice(format!("from {name}: {e}")));
+                        }
+                    }
+                    Event::Broadcast { .. } => {}
+                    Event::Refused { code, message } => {
+                        report(CallReport::Notice(format!("the server refused: {code}: {message}")));
+                    }
+                    Event::Reconnecting { attempt, after } => {
+                        report(CallReport::Notice(format!("signaling lost; retry {attempt} in {after:?}")));
+                    }
+                    Event::Closed { reason } => break Err(reason),
+                }
+            }
+            datagram = datagrams.recv() => {
+                let Some(datagram) = datagram else { break Err("the network sockets closed".into()) };
+                deliver(&mut remotes, &datagram);
+            }
+            _ = tick.tick() => {}
+        }
+
+        let now = Instant::now();
+        // Media out: one encode for everyone, audio every 20 ms.
+        while let Ok(packet) = audio.packets.try_recv() {
+            for remote in remotes.values_mut() {
+                let _ = remote
+                    .peer
+                    .send_audio(now, packet.timestamp, &packet.payload);
+            }
+        }
+        while let Ok(frame) = encoded.try_recv() {
+            for remote in remotes.values_mut() {
+                let _ = remote
+                    .peer
+                    .send_video(now, frame.captured, frame.data.clone());
+            }
+        }
+        while let Ok(event) = camera_reports.try_recv() {
+            report(CallReport::Notice(format!("camera: {event:?}")));
+        }
+
+        // Timers, then everything the peers have to send and say.
+        let mut keyframe = false;
+        let mut lowest_estimate: Option<u64> = None;
+        let mut dropped = Vec::new();
+        for (id, remote) in remotes.iter_mut() {
+            if now >= remote.wake {
+                let _ = remote.peer.handle_timeout(now);
+            }
+            if remote.decode_stats.keyframe_needed.swap(false, Relaxed)
+                && remote.last_pli.is_none_or(|t| now - t >= PLI_EVERY_AT_MOST)
+            {
+                remote.last_pli = Some(now);
+                let _ = remote.peer.request_keyframe();
+            }
+            loop {
+                match remote.peer.poll() {
+                    Ok(Ok(t)) => sockets.send(t.source, t.destination, &t.data),
+                    Ok(Err(at)) => {
+                        remote.wake = at;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!("peer {id}: {e}");
+                        break;
+                    }
+                }
+            }
+            let events: Vec<PeerEvent> = remote.peer.take_events().collect();
+            for event in events {
+                match event {
+                    PeerEvent::Connected => {
+                        remote.stats.state = "connected";
+                        keyframe = true;
+                    }
+                    PeerEvent::Disconnected => remote.stats.state = "disconnected",
+                    PeerEvent::Audio { seq, payload } => {
+                        remote.stats.audio_packets_in += 1;
+                        let _ = audio.incoming.try_send(PlayoutInput::Packet {
+                            peer: id.clone(),
+                            seq,
+                            payload: payload.to_vec(),
+                            arrived: now,
+                        });
+                    }
+                    PeerEvent::Video { data, .. } => remote.decode.push(data),
+                    PeerEvent::KeyframeRequested => keyframe = true,
+                    PeerEvent::BitrateEstimate(bps) => remote.estimate = Some(bps),
+                    PeerEvent::Stats(s) => {
+                        remote.stats.rtt = s.rtt;
+                        remote.stats.loss_in = s.loss_in;
+                        remote.stats.bytes_in = s.bytes_in;
+                        remote.stats.bytes_out = s.bytes_out;
+                        remote.stats.candidate_pair = s.candidate_pair;
+                    }
+                }
+            }
+            while let Some(picture) = remote.pictures.take() {
+                remote.stats.picture(
+                    now,
+                    picture.image.width,
+                    picture.image.height,
+                    picture.stripe.map(|s| s.captured),
+                    picture.decoded_at,
+                );
+            }
+            if let Some(bps) = remote.estimate {
+                lowest_estimate = Some(lowest_estimate.map_or(bps, |l| l.min(bps)));
+            }
+            let stuck = !remote.peer.is_connected() && now - remote.created > CONNECT_LIMIT;
+            let lost = remote
+                .peer
+                .disconnected_since()
+                .is_some_and(|t| now - t > CONNECT_LIMIT / 3);
+            if stuck || lost {
+                dropped.push(id.clone());
+            }
+        }
+        for id in dropped {
+            if let Some(mut remote) = remotes.remove(&id) {
+                remote.peer.close();
+                report(CallReport::Notice(format!(
+                    "{} cannot be reached; dropped",
+                    remote.name
+                )));
+            }
+        }
+        // The encoder follows the weakest path, less what audio needs.
+        if let Some(bps) = lowest_estimate {
+            let video = bps.saturating_sub(AUDIO_BPS).clamp(
+                u64::from(h264::MIN_BITRATE_BPS),
+                u64::from(h264::MAX_BITRATE_BPS),
+            );
+            encoder.control().set_bitrate(video as u32);
+        }
+        if keyframe && last_keyframe.is_none_or(|t| now - t >= KEYFRAME_EVERY_AT_MOST) {
+            last_keyframe = Some(now);
+            encoder.control().request_keyframe();
+        }
+        let since = now - last_report;
+        if since >= Duration::from_secs(1) {
+            last_report = now;
+            let t = (now - joined_at).as_secs_f64();
+            for (id, remote) in remotes.iter_mut() {
+                let frames = remote.decode_stats.decoded.load(Relaxed);
+                report(CallReport::Stats(remote.stats.report(
+                    t,
+                    id,
+                    frames,
+                    since.as_secs_f64(),
+                )));
+            }
+        }
+    };
+
+    let _ = signaling.commands.send(Command::Leave).await;
+    for remote in remotes.values_mut() {
+        remote.peer.close();
+    }
+    drop(sockets);
+    result
+}
+
+fn new_remote(local: &[SocketAddr], name: &str) -> Result<Remote, String> {
+    let now = Instant::now();
+    let (decode, pictures, decoder) =
+        crate::media::video::decode_thread::start_decoder().map_err(|e| e.to_string())?;
+    let decode_stats = Arc::clone(decode.stats());
+    Ok(Remote {
+        name: name.to_string(),
+        peer: Peer::new(now, local),
+        created: now,
+        wake: now,
+        decode,
+        pictures,
+        _decoder: decoder,
+        stats: RemoteStats::new(name.to_string()),
+        decode_stats,
+        estimate: None,
+        last_pli: None,
+    })
+}
+
+async fn send_signal(signaling: &SignalingClient, to: &str, data: serde_json::Value) {
+    let _ = signaling
+        .commands
+        .send(Command::Signal {
+            to: to.to_string(),
+            data,
+        })
+        .await;
+}
+
+/// An offer, answer or candidate from a remote participant.
+async fn on_signal(
+    signaling: &SignalingClient,
+    local: &[SocketAddr],
+    remotes: &mut HashMap<String, Remote>,
+    from: &str,
+    name: &str,
+    data: &serde_json::Value,
+) -> Result<(), String> {
+    let kind = data.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    match kind {
+        "offer" => {
+            let sdp = data
+                .get("sdp")
+                .and_then(|s| s.as_str())
+                .ok_or("an offer without sdp")?;
+            // A new offer from someone we know replaces their connection (they rejoined).
+            let mut remote = new_remote(local, name)?;
+            let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
+            send_signal(signaling, from, json!({"type": "answer", "sdp": answer})).await;
+            if let Some(mut old) = remotes.insert(from.to_string(), remote) {
+                old.peer.close();
+            }
+            Ok(())
+        }
+        "answer" => {
+            let sdp = data
+                .get("sdp")
+                .and_then(|s| s.as_str())
+                .ok_or("an answer without sdp")?;
+            let remote = remotes.get_mut(from).ok_or("an answer to no offer")?;
+            remote.peer.accept_answer(sdp).map_err(|e| e.to_string())
+        }
+        "candidate" => {
+            let Some(line) = data
+                .get("candidate")
+                .and_then(|c| c.get("candidate"))
+                .and_then(|c| c.as_str())
+            else {
+                return Ok(()); // end of candidates
+            };
+            if line.is_empty() {
+                return Ok(());
+            }
+            let remote = remotes
+                .get_mut(from)
+                .ok_or("a candidate for no connection")?;
+            remote
+                .peer
+                .add_remote_candidate(line)
+                .map_err(|e| e.to_string())
+        }
+        other => Err(format!("unknown signal type \"{other}\"")),
+    }
+}
+
+/// Hands a datagram to the peer it belongs to.
+fn deliver(remotes: &mut HashMap<String, Remote>, d: &Datagram) {
+    if let Some(remote) = remotes
+        .values_mut()
+        .find(|r| r.peer.accepts(d.at, d.source, d.destination, &d.data))
+    {
+        let _ = remote
+            .peer
+            .handle_datagram(d.at, d.source, d.destination, &d.data);
+    }
+}

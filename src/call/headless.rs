@@ -1,0 +1,74 @@
+//! `confer join LINK --headless`: a participant with no window. Runs the call for its duration
+//! (or until interrupted), writes a JSON line a second per remote participant to the stats
+//! file, and says on stderr what happened.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::engine::{CallConfig, CallReport, run as run_call};
+use crate::invite::Invite;
+use crate::media::audio::processing::ProcessingSettings;
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+
+pub struct HeadlessOptions {
+    pub invite: Invite,
+    pub name: String,
+    pub camera: CameraChoice,
+    pub mic: MicChoice,
+    pub duration: Option<Duration>,
+    pub stats: Option<PathBuf>,
+}
+
+/// Runs the call to its end. Err carries the one-line reason it could not.
+pub fn run(options: HeadlessOptions) -> Result<(), String> {
+    let mut stats_file = match &options.stats {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot write the stats file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let (stop_tx, stop) = watch::channel(false);
+    let interrupt = stop_tx.clone();
+    // SIGTERM and Ctrl-C end the call cleanly (leave, then exit 0), like the duration does.
+    let _ = ctrlc::set_handler(move || {
+        let _ = interrupt.send(true);
+    });
+    let config = CallConfig {
+        invite: options.invite,
+        name: options.name,
+        camera: options.camera,
+        mic: options.mic,
+        speaker: SpeakerChoice::Off,
+        processing: ProcessingSettings::default(),
+    };
+    runtime.block_on(async move {
+        if let Some(duration) = options.duration {
+            let stop_tx = stop_tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(duration).await;
+                let _ = stop_tx.send(true);
+            });
+        }
+        run_call(config, stop, |report| match report {
+            CallReport::Stats(line) => {
+                if let Some(file) = stats_file.as_mut()
+                    && writeln!(file, "{line}")
+                        .and_then(|()| file.flush())
+                        .is_err()
+                {
+                    tracing::warn!("cannot write the stats file");
+                }
+            }
+            CallReport::Notice(text) => tracing::info!("{text}"),
+        })
+        .await
+    })
+}
