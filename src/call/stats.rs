@@ -176,7 +176,7 @@ mod tests {
         }
         assert_eq!(line["fps_in"], 30.0);
         assert_eq!(line["bitrate_in_bps"], 1_000_000);
-        assert_eq!(line["g2g_ms_p50"], 55.0);
+        assert_eq!(line["g2g_ms_p50"], 54.0);
         assert_eq!(line["freezes"], 0);
         // A second-long gap is a freeze.
         s.picture(t0 + Duration::from_secs(2), 1280, 720, None, c);
