@@ -41,6 +41,8 @@ pub struct CallConfig {
     pub mic: MicChoice,
     pub speaker: SpeakerChoice,
     pub processing: ProcessingSettings,
+    /// Convert decoded pictures for a screen (a window shows them; a headless run does not).
+    pub render_video: bool,
 }
 
 /// What the call reports as it runs (the headless runner writes them; the window will draw them).
@@ -129,7 +131,7 @@ pub async fn run(
                             for peer in peers {
                                 names.insert(peer.id.clone(), peer.name.clone());
                                 // The newcomer offers (PROTOCOL.md).
-                                let mut remote = new_remote(&local, &peer.name)?;
+                                let mut remote = new_remote(&local, &peer.name, config.render_video)?;
                                 match remote.peer.create_offer() {
                                     Ok(sdp) => {
                                         send_signal(&signaling, &peer.id, json!({"type": "offer", "sdp": sdp})).await;
@@ -152,7 +154,7 @@ pub async fn run(
                     }
                     Event::Signal { from, data } => {
                         let name = names.get(&from).cloned().unwrap_or_else(|| from.clone());
-                        if let Err(e) = on_signal(&signaling, &local, &mut remotes, &from, &name, &data).await {
+                        if let Err(e) = on_signal(&signaling, (&local, config.render_video), &mut remotes, &from, &name, &data).await {
                             report(CallReport::Notice(format!("from {name}: {e}")));
                         }
                     }
@@ -315,10 +317,10 @@ pub async fn run(
     result
 }
 
-fn new_remote(local: &[SocketAddr], name: &str) -> Result<Remote, String> {
+fn new_remote(local: &[SocketAddr], name: &str, render: bool) -> Result<Remote, String> {
     let now = Instant::now();
     let (decode, pictures, decoder) =
-        crate::media::video::decode_thread::start_decoder().map_err(|e| e.to_string())?;
+        crate::media::video::decode_thread::start_decoder(render).map_err(|e| e.to_string())?;
     let decode_stats = Arc::clone(decode.stats());
     Ok(Remote {
         name: name.to_string(),
@@ -348,7 +350,7 @@ async fn send_signal(signaling: &SignalingClient, to: &str, data: serde_json::Va
 /// An offer, answer or candidate from a remote participant.
 async fn on_signal(
     signaling: &SignalingClient,
-    local: &[SocketAddr],
+    (local, render): (&[SocketAddr], bool),
     remotes: &mut HashMap<String, Remote>,
     from: &str,
     name: &str,
@@ -362,7 +364,7 @@ async fn on_signal(
                 .and_then(|s| s.as_str())
                 .ok_or("an offer without sdp")?;
             // A new offer from someone we know replaces their connection (they rejoined).
-            let mut remote = new_remote(local, name)?;
+            let mut remote = new_remote(local, name, render)?;
             let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
             send_signal(signaling, from, json!({"type": "answer", "sdp": answer})).await;
             if let Some(mut old) = remotes.insert(from.to_string(), remote) {

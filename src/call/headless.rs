@@ -48,6 +48,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         mic: options.mic,
         speaker: SpeakerChoice::Off,
         processing: ProcessingSettings::default(),
+        render_video: false,
     };
     runtime.block_on(async move {
         if let Some(duration) = options.duration {

@@ -71,9 +71,11 @@ impl Drop for DecodeThread {
     }
 }
 
-/// Starts a decoder for one peer. Drop the `DecodeInput` first to end it.
-pub fn start_decoder() -> Result<(DecodeInput, PictureReceiver<Picture>, DecodeThread), CodecError>
-{
+/// Starts a decoder for one peer. Drop the `DecodeInput` first to end it. Without `to_screen`
+/// pictures are decoded but not converted (their images come out empty).
+pub fn start_decoder(
+    to_screen: bool,
+) -> Result<(DecodeInput, PictureReceiver<Picture>, DecodeThread), CodecError> {
     let mut decoder = H264Decoder::new()?;
     let (units, queue) = sync_channel::<Arc<[u8]>>(QUEUE);
     let (pictures, screen) = mailbox::mailbox();
@@ -81,7 +83,7 @@ pub fn start_decoder() -> Result<(DecodeInput, PictureReceiver<Picture>, DecodeT
     let shared = stats.clone();
     let thread = std::thread::Builder::new()
         .name("video-decode".into())
-        .spawn(move || run(&mut decoder, &queue, &pictures, &shared))
+        .spawn(move || run(&mut decoder, to_screen, &queue, &pictures, &shared))
         .map_err(|e| CodecError::DecoderInit(e.to_string()))?;
     Ok((
         DecodeInput { units, stats },
@@ -94,6 +96,7 @@ pub fn start_decoder() -> Result<(DecodeInput, PictureReceiver<Picture>, DecodeT
 
 fn run(
     decoder: &mut H264Decoder,
+    to_screen: bool,
     queue: &Receiver<Arc<[u8]>>,
     pictures: &PictureSender<Picture>,
     stats: &DecodeStats,
@@ -105,7 +108,12 @@ fn run(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        match decoder.decode_rgba(&unit, &mut rgba) {
+        let decoded = if to_screen {
+            decoder.decode_rgba(&unit, &mut rgba)
+        } else {
+            decoder.decode_info(&unit)
+        };
+        match decoded {
             Ok(Some(decoded)) => {
                 stats.decoded.fetch_add(1, Relaxed);
                 pictures.send(Picture {
@@ -136,7 +144,7 @@ mod tests {
 
     #[test]
     fn pictures_come_out_with_their_stripes_and_damage_asks_for_a_keyframe() {
-        let (input, screen, thread) = start_decoder().unwrap();
+        let (input, screen, thread) = start_decoder(true).unwrap();
         let mut pattern = TestPattern::new(640, 360);
         let mut encoder = H264Encoder::new(EncoderSettings::default()).unwrap();
         let first = encoder

@@ -227,6 +227,23 @@ impl H264Decoder {
         }))
     }
 
+    /// Decodes one access unit without converting it (nobody will look at it: a headless
+    /// participant still needs its size and stripe).
+    pub fn decode_info(&mut self, access_unit: &[u8]) -> Result<Option<Decoded>, CodecError> {
+        let decoded = self
+            .decoder
+            .decode(access_unit)
+            .map_err(|e| CodecError::Decode(e.to_string()))?;
+        Ok(decoded.map(|yuv| {
+            let (width, height) = yuv.dimensions();
+            Decoded {
+                width,
+                height,
+                stripe: read_stripe(yuv.y(), width, height, yuv.strides().0),
+            }
+        }))
+    }
+
     /// Decodes one access unit straight into `rgba` (resized to fit): the one copy between the
     /// decoder and a texture.
     pub fn decode_rgba(
