@@ -114,6 +114,7 @@ pub async fn run(
     let mut remotes: HashMap<String, Remote> = HashMap::new();
     let mut names: HashMap<String, String> = HashMap::new();
     let joined_at = Instant::now();
+    let mut in_room: Option<Instant> = None;
     let mut last_report = Instant::now();
     let mut last_keyframe: Option<Instant> = None;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
@@ -126,6 +127,7 @@ pub async fn run(
                 let Some(event) = event else { break Err("the signaling connection ended".into()) };
                 match event {
                     Event::Joined { peers, resumed, .. } => {
+                        in_room.get_or_insert_with(Instant::now);
                         report(CallReport::Notice(format!("joined, {} already here", peers.len())));
                         if !resumed {
                             for peer in peers {
@@ -252,6 +254,9 @@ pub async fn run(
                 }
             }
             while let Some(picture) = remote.pictures.take() {
+                if remote.stats.first_frame.is_none() {
+                    remote.stats.first_frame = in_room.map(|t| now - t);
+                }
                 remote.stats.picture(
                     now,
                     picture.image.width,

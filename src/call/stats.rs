@@ -21,6 +21,8 @@ pub struct RemoteStats {
     pub loss_in: Option<f32>,
     pub freezes: u64,
     pub candidate_pair: Option<&'static str>,
+    /// From joining the meeting to this participant's first decoded picture.
+    pub first_frame: Option<Duration>,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -46,6 +48,7 @@ impl RemoteStats {
             loss_in: None,
             freezes: 0,
             candidate_pair: None,
+            first_frame: None,
             g2g_ms: Vec::new(),
             last_picture: None,
             frame_interval_avg: None,
@@ -115,6 +118,7 @@ impl RemoteStats {
             "g2g_ms_p50": p50,
             "g2g_ms_p95": p95,
             "candidate": self.candidate_pair,
+            "first_frame_ms": self.first_frame.map(|d| d.as_millis() as u64),
             "codec_video": "H264",
             "codec_audio": "opus",
         })
