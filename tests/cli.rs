@@ -131,12 +131,31 @@ fn join_needs_headless() {
 }
 
 #[test]
-fn unbuilt_commands_say_so_and_fail() {
+fn joining_a_server_nobody_runs_fails_with_one_line() {
     let home = tempfile::tempdir().unwrap();
-    let out =
-        run(confer(home.path()).args(["join", "--headless", "confer://example.org/room#t=abc"]));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not implemented yet"));
+    // A port nothing listens on: the client gives up after its attempts, in about 8 s.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let link = format!("confer://127.0.0.1:{port}/room?insecure=1");
+    let out = run(confer(home.path()).args([
+        "join",
+        "--headless",
+        &link,
+        "--camera",
+        "off",
+        "--mic",
+        "off",
+        "--duration",
+        "30",
+    ]));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{err}");
+    assert!(last.contains("connect") || last.contains("reach"), "{err}");
 }
 
 #[cfg(all(feature = "gui", target_os = "linux"))]

@@ -241,7 +241,15 @@ pub async fn run(
                             arrived: now,
                         });
                     }
-                    PeerEvent::Video { data, .. } => remote.decode.push(data),
+                    PeerEvent::Video {
+                        data, contiguous, ..
+                    } => {
+                        // A gap before this frame breaks every picture until a keyframe.
+                        if !contiguous {
+                            remote.decode_stats.keyframe_needed.store(true, Relaxed);
+                        }
+                        remote.decode.push(data);
+                    }
                     PeerEvent::KeyframeRequested => keyframe = true,
                     PeerEvent::BitrateEstimate(bps) => remote.estimate = Some(bps),
                     PeerEvent::Stats(s) => {

@@ -102,13 +102,13 @@ pub struct Peer {
 impl Peer {
     /// A peer connection on the given local addresses (each becomes a host candidate).
     pub fn new(now: Instant, local: &[SocketAddr]) -> Self {
-        let mut rtc = Rtc::builder()
+        let config = Rtc::builder()
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
             .enable_bwe(Some(START_BITRATE))
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(now);
+            .set_stats_interval(Some(Duration::from_secs(1)));
+        let mut rtc = config.build(now);
         rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
         let mut local_kinds = Vec::new();
         for addr in local {

@@ -71,7 +71,9 @@ pub struct H264Encoder {
     /// The rate the encoder runs at; `settings.bitrate_bps` is what was asked for.
     applied_bps: Option<u32>,
     keyframe_wanted: bool,
-    started: Option<std::time::Instant>,
+    /// The first picture's capture time, and the last timestamp given to the encoder.
+    first_captured: Option<SystemTime>,
+    last_ms: Option<u64>,
 }
 
 impl H264Encoder {
@@ -103,7 +105,8 @@ impl H264Encoder {
             },
             applied_bps: None,
             keyframe_wanted: false,
-            started: None,
+            first_captured: None,
+            last_ms: None,
         })
     }
 
@@ -123,7 +126,20 @@ impl H264Encoder {
 
     /// Encodes one picture. None when rate control skipped it.
     pub fn encode(&mut self, frame: &I420Frame) -> Result<Option<EncodedFrame>, CodecError> {
-        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        // Rate control paces by the pictures' own capture times (not the clock at encoding),
+        // so a picture that waited is not mistaken for a slower camera.
+        let first = *self.first_captured.get_or_insert(frame.captured);
+        let mut ms = frame
+            .captured
+            .duration_since(first)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        if let Some(last) = self.last_ms
+            && ms <= last
+        {
+            ms = last + 1;
+        }
+        self.last_ms = Some(ms);
         if self.applied_bps.is_some() {
             self.apply_bitrate();
         }
@@ -131,7 +147,7 @@ impl H264Encoder {
             self.encoder.force_intra_frame();
             self.keyframe_wanted = false;
         }
-        let at = Timestamp::from_millis(started.elapsed().as_millis() as u64);
+        let at = Timestamp::from_millis(ms);
         let stream = self
             .encoder
             .encode_at(frame, at)
