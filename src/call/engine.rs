@@ -33,6 +33,7 @@ const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
 /// is reported and dropped.
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 const AUDIO_BPS: u64 = 40_000;
+const VIDEO_MARGIN: f64 = 0.85;
 
 pub struct CallConfig {
     pub invite: Invite,
@@ -63,6 +64,8 @@ struct Remote {
     stats: RemoteStats,
     decode_stats: Arc<DecodeStats>,
     estimate: Option<u64>,
+    /// What the remote reports losing of what we send (0 to 1).
+    loss_out: Option<f32>,
     last_pli: Option<Instant>,
 }
 
@@ -258,6 +261,7 @@ pub async fn run(
                         remote.stats.bytes_in = s.bytes_in;
                         remote.stats.bytes_out = s.bytes_out;
                         remote.stats.candidate_pair = s.candidate_pair;
+                        remote.loss_out = s.loss_out;
                     }
                 }
             }
@@ -294,13 +298,18 @@ pub async fn run(
                 )));
             }
         }
-        // The encoder follows the weakest path, less what audio needs.
+        // Opus protects against the loss of the worst path (in-band FEC sized by it).
+        let worst_loss = remotes
+            .values()
+            .filter_map(|r| r.loss_out)
+            .fold(0.0f32, f32::max);
+        audio
+            .send
+            .control()
+            .set_loss_percent((worst_loss * 100.0).round().clamp(0.0, 100.0) as u8);
+        // The encoder follows the weakest path.
         if let Some(bps) = lowest_estimate {
-            let video = bps.saturating_sub(AUDIO_BPS).clamp(
-                u64::from(h264::MIN_BITRATE_BPS),
-                u64::from(h264::MAX_BITRATE_BPS),
-            );
-            encoder.control().set_bitrate(video as u32);
+            encoder.control().set_bitrate(video_share(bps));
         }
         if keyframe && last_keyframe.is_none_or(|t| now - t >= KEYFRAME_EVERY_AT_MOST) {
             last_keyframe = Some(now);
@@ -330,6 +339,16 @@ pub async fn run(
     result
 }
 
+/// What video may use of a path's estimate: what is left after audio, less a margin for
+/// retransmissions and packet overhead (the encoder's rate is payload only).
+pub fn video_share(estimate_bps: u64) -> u32 {
+    let video = (estimate_bps.saturating_sub(AUDIO_BPS) as f64 * VIDEO_MARGIN) as u64;
+    video.clamp(
+        u64::from(h264::MIN_BITRATE_BPS),
+        u64::from(h264::MAX_BITRATE_BPS),
+    ) as u32
+}
+
 fn new_remote(local: &[SocketAddr], name: &str, render: bool) -> Result<Remote, String> {
     let now = Instant::now();
     let (decode, pictures, decoder) =
@@ -346,6 +365,7 @@ fn new_remote(local: &[SocketAddr], name: &str, render: bool) -> Result<Remote, 
         stats: RemoteStats::new(name.to_string()),
         decode_stats,
         estimate: None,
+        loss_out: None,
         last_pli: None,
     })
 }
