@@ -62,9 +62,13 @@ for who in ("first", "second"):
     p95 = statistics.median(l["g2g_ms_p95"] for l in steady if l["g2g_ms_p95"] is not None)
     first = next((l["first_frame_ms"] for l in lines if l.get("first_frame_ms") is not None), None)
     freezes = lines[-1]["freezes"]
-    rows.append((who, fps, p50, p95, first, freezes))
-print(f"{'':8}{'fps in':>8}{'g2g p50':>10}{'g2g p95':>10}{'join->1st frame':>17}{'freezes':>9}")
-for who, fps, p50, p95, first, freezes in rows:
-    print(f"{who:8}{fps:8.1f}{p50:8.1f}ms{p95:8.1f}ms{first if first is not None else '-':>15}ms{freezes:>9}")
+    syncs = [l["av_sync_ms"] for l in steady if l.get("av_sync_ms") is not None]
+    sync = statistics.median(syncs) if syncs else None
+    rows.append((who, fps, p50, p95, first, freezes, sync))
+print(f"{'':8}{'fps in':>8}{'g2g p50':>10}{'g2g p95':>10}{'join->1st frame':>17}{'freezes':>9}{'A/V sync':>10}")
+for who, fps, p50, p95, first, freezes, sync in rows:
+    sync_text = f"{sync:+.1f}ms" if sync is not None else "-"
+    print(f"{who:8}{fps:8.1f}{p50:8.1f}ms{p95:8.1f}ms{first if first is not None else '-':>15}ms{freezes:>9}{sync_text:>10}")
+print("A/V sync: audio's latency less video's, from the beep and flash marked at each second")
 print(f"CPU of both participants together: {cpu * 100:.0f}% of one core")
 PY

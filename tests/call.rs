@@ -72,6 +72,8 @@ fn check(seen: &serde_json::Value, who: &str, of: &str, seconds: f64) {
         "{context}"
     );
     assert!(seen["g2g_ms_p50"].as_f64().is_some(), "{context}");
+    // Lip sync is measured (the beep and the flash were both found).
+    assert!(seen["av_sync_ms"].as_f64().is_some(), "{context}");
     assert!(
         seen["bitrate_in_bps"].as_u64().unwrap() > 100_000,
         "{context}"

@@ -319,7 +319,22 @@ pub async fn run(
         if since >= Duration::from_secs(1) {
             last_report = now;
             let t = (now - joined_at).as_secs_f64();
+            let heard = audio.playout.control().peers();
             for (id, remote) in remotes.iter_mut() {
+                // The beep starts at a whole second of the sender's clock (same machine, or
+                // synchronised clocks): its latency is how far past the second it played.
+                if let Some(at) = heard.get(id).and_then(|p| p.beep_at) {
+                    let wall = if at > now {
+                        std::time::SystemTime::now() + (at - now)
+                    } else {
+                        std::time::SystemTime::now() - (now - at)
+                    };
+                    let into_second = wall
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .subsec_micros();
+                    remote.stats.audio_latency_ms = Some(f64::from(into_second / 100) / 10.0);
+                }
                 let frames = remote.decode_stats.decoded.load(Relaxed);
                 report(CallReport::Stats(remote.stats.report(
                     t,

@@ -23,6 +23,8 @@ pub struct RemoteStats {
     pub candidate_pair: Option<&'static str>,
     /// From joining the meeting to this participant's first decoded picture.
     pub first_frame: Option<Duration>,
+    /// From the synthetic microphone's latest beep to its playing here.
+    pub audio_latency_ms: Option<f64>,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -49,6 +51,7 @@ impl RemoteStats {
             freezes: 0,
             candidate_pair: None,
             first_frame: None,
+            audio_latency_ms: None,
             g2g_ms: Vec::new(),
             last_picture: None,
             frame_interval_avg: None,
@@ -99,6 +102,12 @@ impl RemoteStats {
         self.reported_bytes_in = self.bytes_in;
         self.reported_bytes_out = self.bytes_out;
         let (p50, p95) = percentiles(&mut self.g2g_ms);
+        // Lip sync: audio's latency less video's (positive: sound after picture). The beep and
+        // the flash mark the same instant, each path's latency is measured from it.
+        let av_sync = self
+            .audio_latency_ms
+            .zip(p50)
+            .map(|(audio, video)| ((audio - video) * 10.0).round() / 10.0);
         self.g2g_ms.clear();
         json!({
             "t": (t * 10.0).round() / 10.0,
@@ -119,6 +128,8 @@ impl RemoteStats {
             "g2g_ms_p95": p95,
             "candidate": self.candidate_pair,
             "first_frame_ms": self.first_frame.map(|d| d.as_millis() as u64),
+            "audio_latency_ms": self.audio_latency_ms,
+            "av_sync_ms": av_sync,
             "codec_video": "H264",
             "codec_audio": "opus",
         })
@@ -157,6 +168,7 @@ mod tests {
             );
         }
         s.bytes_in = 125_000;
+        s.audio_latency_ms = Some(80.0);
         let line: serde_json::Value = serde_json::from_str(&s.report(1.0, "P1", 30, 1.0)).unwrap();
         for key in [
             "t",
@@ -181,6 +193,7 @@ mod tests {
         assert_eq!(line["fps_in"], 30.0);
         assert_eq!(line["bitrate_in_bps"], 1_000_000);
         assert_eq!(line["g2g_ms_p50"], 54.0);
+        assert_eq!(line["av_sync_ms"], 26.0);
         assert_eq!(line["freezes"], 0);
         // A second-long gap is a freeze.
         s.picture(t0 + Duration::from_secs(2), 1280, 720, None, c);

@@ -27,7 +27,7 @@ use super::opus_codec::{FRAME_SAMPLES, OpusDecoder, OpusError, SAMPLE_RATE};
 use super::processing::{BLOCK, ProcessingSettings};
 use super::resample::Resampler;
 use super::send::AudioSendPath;
-use super::synthetic::SyntheticMic;
+use super::synthetic::{BEEP_HZ, BEEP_LEVEL, SyntheticMic};
 use crate::media::source::{MicChoice, SpeakerChoice};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -376,6 +376,8 @@ pub struct PeerAudio {
     /// RMS of the last frame played, in [0, 1].
     pub level: f32,
     pub frames_played: u64,
+    /// When the latest beep of the synthetic microphone started to play (for lip-sync).
+    pub beep_at: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -397,6 +399,7 @@ struct Remote {
     decoder: OpusDecoder,
     frame: [f32; FRAME_SAMPLES],
     stats: PeerAudio,
+    in_beep: bool,
 }
 
 struct Speaker {
@@ -496,7 +499,12 @@ impl AudioPlayoutThread {
                                 * open.stream.rate as usize
                                 / 1_000_000;
                             while open.ring.occupied_len() < target {
-                                produce(&mut remotes, &mut mix, Instant::now());
+                                let queued = Duration::from_micros(
+                                    open.ring.occupied_len() as u64 * 1_000_000
+                                        / u64::from(open.stream.rate.max(1)),
+                                );
+                                let at = Instant::now();
+                                produce(&mut remotes, &mut mix, at, at + queued);
                                 resampled.clear();
                                 open.resampler.process(&mix, &mut resampled);
                                 let pushed = open.ring.push_slice(&resampled);
@@ -514,7 +522,7 @@ impl AudioPlayoutThread {
                         // No speaker: keep time ourselves so the jitter buffers still drain.
                         None => {
                             if now >= due {
-                                produce(&mut remotes, &mut mix, now);
+                                produce(&mut remotes, &mut mix, now, now);
                                 due += FRAME;
                                 if due + FRAME < now {
                                     due = now;
@@ -561,6 +569,7 @@ fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, Remote>
                             decoder,
                             frame: [0.0; FRAME_SAMPLES],
                             stats: PeerAudio::default(),
+                            in_beep: false,
                         },
                     );
                 }
@@ -577,8 +586,31 @@ fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, Remote>
     }
 }
 
-/// Decodes the next 20 ms of every remote and mixes them into `mix`.
-fn produce(remotes: &mut HashMap<String, Remote>, mix: &mut [f32; FRAME_SAMPLES], now: Instant) {
+/// The synthetic microphone's beep, looked for in steps of 2.5 ms.
+const BEEP_STEP: usize = 120;
+
+/// Amplitude of the beep's frequency in `samples` (Goertzel).
+fn beep_amplitude(samples: &[f32]) -> f32 {
+    let w = std::f32::consts::TAU * BEEP_HZ / SAMPLE_RATE as f32;
+    let coefficient = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f32, 0.0f32);
+    for x in samples {
+        let s0 = x + coefficient * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
+    2.0 * power.max(0.0).sqrt() / samples.len() as f32
+}
+
+/// Decodes the next 20 ms of every remote and mixes them into `mix`. `plays_at` is when the
+/// frame will reach the speaker.
+fn produce(
+    remotes: &mut HashMap<String, Remote>,
+    mix: &mut [f32; FRAME_SAMPLES],
+    now: Instant,
+    plays_at: Instant,
+) {
     mix.fill(0.0);
     for remote in remotes.values_mut() {
         let decoded = match remote.jitter.pop(now) {
@@ -599,6 +631,16 @@ fn produce(remotes: &mut HashMap<String, Remote>, mix: &mut [f32; FRAME_SAMPLES]
         }
         remote.stats.level =
             (remote.frame.iter().map(|s| s * s).sum::<f32>() / FRAME_SAMPLES as f32).sqrt();
+        for (i, step) in remote.frame.chunks_exact(BEEP_STEP).enumerate() {
+            let beeping = beep_amplitude(step) > BEEP_LEVEL / 2.5;
+            if beeping && !remote.in_beep {
+                let offset = Duration::from_micros(
+                    (i * BEEP_STEP) as u64 * 1_000_000 / u64::from(SAMPLE_RATE),
+                );
+                remote.stats.beep_at = Some(plays_at + offset);
+            }
+            remote.in_beep = beeping;
+        }
         remote.stats.jitter = remote.jitter.stats();
         remote.stats.delay = remote.jitter.delay();
         remote.stats.frames_played += 1;
@@ -661,5 +703,23 @@ impl AudioEngine {
             incoming,
             events,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_beep_is_told_from_the_tone() {
+        let tone = |hz: f32, level: f32| -> Vec<f32> {
+            (0..BEEP_STEP)
+                .map(|i| (i as f32 * hz * std::f32::consts::TAU / SAMPLE_RATE as f32).sin() * level)
+                .collect()
+        };
+        let beep = beep_amplitude(&tone(BEEP_HZ, 0.5));
+        assert!((0.4..0.6).contains(&beep), "{beep}");
+        assert!(beep_amplitude(&tone(440.0, 0.5)) < 0.1);
+        assert!(beep_amplitude(&[0.0; BEEP_STEP]) < 1e-6);
     }
 }

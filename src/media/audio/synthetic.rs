@@ -13,7 +13,7 @@ pub const TONE_HZ: f32 = 440.0;
 pub const BEEP_HZ: f32 = 1_760.0;
 pub const BEEP_MS: u64 = 100;
 const TONE_LEVEL: f32 = 0.1;
-const BEEP_LEVEL: f32 = 0.5;
+pub const BEEP_LEVEL: f32 = 0.5;
 
 #[derive(Debug, Error)]
 pub enum SourceError {
