@@ -93,6 +93,16 @@ fn two_participants_see_and_hear_each_other() {
     let bob_saw = last_lines(home.path(), "bob");
     check(&alice_saw["bob"], "alice", "bob", 9.0);
     check(&bob_saw["alice"], "bob", "alice", 9.0);
+    // The tone was heard (0.1 amplitude sent, though the sender's noise suppression takes a
+    // steady tone down; silence would read under 0.005; the last lines may come after the
+    // other left, so any second of the call counts).
+    let text = std::fs::read_to_string(home.path().join("alice.jsonl")).unwrap();
+    let loudest = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["audio_level"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(loudest > 0.01, "alice heard bob at {loudest} at most");
 }
 
 #[test]

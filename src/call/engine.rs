@@ -323,6 +323,9 @@ pub async fn run(
             for (id, remote) in remotes.iter_mut() {
                 // The beep starts at a whole second of the sender's clock (same machine, or
                 // synchronised clocks): its latency is how far past the second it played.
+                if let Some(played) = heard.get(id) {
+                    remote.stats.audio_level = played.level;
+                }
                 if let Some(at) = heard.get(id).and_then(|p| p.beep_at) {
                     let wall = if at > now {
                         std::time::SystemTime::now() + (at - now)

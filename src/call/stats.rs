@@ -25,6 +25,9 @@ pub struct RemoteStats {
     pub first_frame: Option<Duration>,
     /// From the synthetic microphone's latest beep to its playing here.
     pub audio_latency_ms: Option<f64>,
+    /// Loudness of what was last played from this participant, RMS in [0, 1] (the window's
+    /// speaker highlight reads the same figure).
+    pub audio_level: f32,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -52,6 +55,7 @@ impl RemoteStats {
             candidate_pair: None,
             first_frame: None,
             audio_latency_ms: None,
+            audio_level: 0.0,
             g2g_ms: Vec::new(),
             last_picture: None,
             frame_interval_avg: None,
@@ -129,6 +133,7 @@ impl RemoteStats {
             "candidate": self.candidate_pair,
             "first_frame_ms": self.first_frame.map(|d| d.as_millis() as u64),
             "audio_latency_ms": self.audio_latency_ms,
+            "audio_level": (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
             "av_sync_ms": av_sync,
             "codec_video": "H264",
             "codec_audio": "opus",
