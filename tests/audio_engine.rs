@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::TrySendError;
 use std::time::{Duration, Instant};
@@ -15,25 +14,15 @@ use std::time::{Duration, Instant};
 use confer::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
 use confer::media::audio::processing::ProcessingSettings;
 use confer::media::source::{MicChoice, SpeakerChoice};
-use support::Owned;
-use support::pulse::start_pulse;
+use support::pulse::{play, record, start_pulse, write_wav};
 
 const RATE: usize = 48_000;
 
 fn tone_wav(path: &std::path::Path, seconds: usize) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE as u32,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..seconds * RATE {
-        let t = i as f32 / RATE as f32;
-        w.write_sample((t * 440.0 * std::f32::consts::TAU).sin() * 0.3)
-            .unwrap();
-    }
-    w.finalize().unwrap();
+    let tone: Vec<f32> = (0..seconds * RATE)
+        .map(|i| (i as f32 / RATE as f32 * 440.0 * std::f32::consts::TAU).sin() * 0.3)
+        .collect();
+    write_wav(path, &tone);
 }
 
 /// Forwards the engine's own packets back to it as a remote peer's, dropping one in `drop_every`.
@@ -53,34 +42,6 @@ fn loop_packets(engine: &AudioEngine, sent: &mut u64, drop_every: u64) {
             panic!("playout thread gone");
         }
     }
-}
-
-/// Records the speaker sink.
-fn record(server: &str, path: &std::path::Path) -> Owned {
-    Owned(
-        Command::new("parec")
-            .args(["-d", "speaker.monitor", "--raw", "--format=float32le"])
-            .args(["--rate=48000", "--channels=1"])
-            .env("PULSE_SERVER", server)
-            .stdout(std::fs::File::create(path).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Plays a file into the room the virtual microphone hears.
-fn play(server: &str, wav: &std::path::Path) -> Owned {
-    Owned(
-        Command::new("paplay")
-            .args(["-d", "room"])
-            .arg(wav)
-            .env("PULSE_SERVER", server)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
 }
 
 fn wait_for(engine: &AudioEngine, want: impl Fn(&AudioEvent) -> bool, what: &str) -> AudioEvent {

@@ -7,15 +7,12 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confer::media::audio::device::{open_microphone, open_speaker};
 use ringbuf::HeapRb;
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
-use support::Owned;
-use support::pulse::start_pulse;
+use support::pulse::{play, record, start_pulse, write_wav};
 
 const RATE: usize = 48_000;
 const SECONDS: usize = 30;
@@ -71,20 +68,6 @@ fn burst_lags(sent: &[f32], recorded: &[f32]) -> Vec<(usize, f64)> {
     found
 }
 
-fn write_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE as u32,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        w.write_sample(*s).unwrap();
-    }
-    w.finalize().unwrap();
-}
-
 #[test]
 fn thirty_seconds_in_and_out_through_pulseaudio_sample_aligned_without_xruns() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,34 +96,8 @@ fn thirty_seconds_in_and_out_through_pulseaudio_sample_aligned_without_xruns() {
     );
     let (played_ring, mut played) = HeapRb::<f32>::new(RATE * 4).split();
     let recording = dir.path().join("speaker.raw");
-    let recorder = Owned(
-        Command::new("parec")
-            .args([
-                "-d",
-                "speaker.monitor",
-                "--raw",
-                "--format=float32le",
-                "--rate=48000",
-                "--channels=1",
-                "--latency-msec=20",
-            ])
-            .env("PULSE_SERVER", &server)
-            // A file, not a pipe: a pipe nobody reads fills and stalls the recording.
-            .stdout(std::fs::File::create(&recording).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("parec starts"),
-    );
-    let player = Owned(
-        Command::new("paplay")
-            .args(["-d", "room", "--latency-msec=20"])
-            .arg(&wav)
-            .env("PULSE_SERVER", &server)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("paplay starts"),
-    );
+    let recorder = record(&server, &recording);
+    let player = play(&server, &wav);
     // The recorder is connected once it writes (silence, until Confer plays).
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::metadata(&recording).map_or(0, |m| m.len()) == 0 {

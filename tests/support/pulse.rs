@@ -71,3 +71,47 @@ pub fn start_pulse(dir: &Path, socket: &Path) -> Owned {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Records the `speaker` sink's monitor, 48 kHz mono float, to a file (a pipe nobody reads
+/// would fill and stall the recording).
+pub fn record(server: &str, path: &Path) -> Owned {
+    Owned(
+        Command::new("parec")
+            .args(["-d", "speaker.monitor", "--raw", "--format=float32le"])
+            .args(["--rate=48000", "--channels=1", "--latency-msec=20"])
+            .env("PULSE_SERVER", server)
+            .stdout(std::fs::File::create(path).expect("cannot create the recording"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("parec starts"),
+    )
+}
+
+/// Plays a WAV file into the `room` the virtual microphone hears.
+pub fn play(server: &str, wav: &Path) -> Owned {
+    Owned(
+        Command::new("paplay")
+            .args(["-d", "room", "--latency-msec=20"])
+            .arg(wav)
+            .env("PULSE_SERVER", server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("paplay starts"),
+    )
+}
+
+/// Writes 48 kHz mono float samples as a WAV file.
+pub fn write_wav(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("cannot create the WAV file");
+    for s in samples {
+        w.write_sample(*s).expect("cannot write the WAV file");
+    }
+    w.finalize().expect("cannot write the WAV file");
+}

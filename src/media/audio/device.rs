@@ -187,6 +187,13 @@ impl Direction {
             Direction::Output => "speaker",
         }
     }
+
+    fn open_error(self, e: cpal::Error) -> AudioDeviceError {
+        AudioDeviceError::Open {
+            kind: self.kind(),
+            reason: e.to_string(),
+        }
+    }
 }
 
 fn find_device(
@@ -220,11 +227,7 @@ fn choose_config(
     device: &cpal::Device,
     direction: Direction,
 ) -> Result<(cpal::StreamConfig, SampleFormat), AudioDeviceError> {
-    let kind = direction.kind();
-    let open = |e: cpal::Error| AudioDeviceError::Open {
-        kind,
-        reason: e.to_string(),
-    };
+    let open = |e: cpal::Error| direction.open_error(e);
     let default = match direction {
         Direction::Input => device.default_input_config(),
         Direction::Output => device.default_output_config(),
@@ -311,38 +314,50 @@ macro_rules! with_sample_type {
 /// speaker at once from two threads, left the microphone silent (seen in tests/audio_engine.rs).
 static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Opens a microphone (`id` from `confer devices`, or the default) feeding `ring`.
-pub fn open_microphone(
+/// What the two directions share: find the device, choose its format, build the stream with
+/// `build` (which makes the callback), start it.
+fn open_stream(
+    direction: Direction,
     id: Option<&str>,
-    ring: HeapProd<f32>,
+    build: impl FnOnce(
+        &cpal::Device,
+        cpal::StreamConfig,
+        SampleFormat,
+        Arc<StreamHealth>,
+    ) -> Result<cpal::Stream, AudioDeviceError>,
 ) -> Result<AudioStream, AudioDeviceError> {
     let _one_at_a_time = OPENING.lock().unwrap_or_else(|p| p.into_inner());
     let host = audio_host::open().map_err(|e| AudioDeviceError::Host(e.to_string()))?;
-    let direction = Direction::Input;
     let device = find_device(&host, direction, id)?;
     let (config, format) = choose_config(&device, direction)?;
     let health = Arc::new(StreamHealth::default());
-    let mut callback = CaptureCallback::new(ring, usize::from(config.channels), health.clone());
-    let errors = health.clone();
-    let open = |e: cpal::Error| AudioDeviceError::Open {
-        kind: direction.kind(),
-        reason: e.to_string(),
-    };
-    let stream = with_sample_type!(format, direction.kind(), |T| device
-        .build_input_stream::<T, _, _>(
-            config,
-            move |data: &[T], _: &cpal::InputCallbackInfo| callback.on_data(data),
-            move |e| errors.on_error(&e),
-            None,
-        )
-        .map_err(open)?);
-    stream.play().map_err(open)?;
+    let stream = build(&device, config, format, health.clone())?;
+    stream.play().map_err(|e| direction.open_error(e))?;
     Ok(AudioStream {
         _stream: stream,
         rate: config.sample_rate,
         channels: usize::from(config.channels),
         device_name: name_of(&device),
         health,
+    })
+}
+
+/// Opens a microphone (`id` from `confer devices`, or the default) feeding `ring`.
+pub fn open_microphone(
+    id: Option<&str>,
+    ring: HeapProd<f32>,
+) -> Result<AudioStream, AudioDeviceError> {
+    let direction = Direction::Input;
+    open_stream(direction, id, |device, config, format, health| {
+        let mut callback = CaptureCallback::new(ring, usize::from(config.channels), health.clone());
+        Ok(with_sample_type!(format, direction.kind(), |T| device
+            .build_input_stream::<T, _, _>(
+                config,
+                move |data: &[T], _: &cpal::InputCallbackInfo| callback.on_data(data),
+                move |e| health.on_error(&e),
+                None,
+            )
+            .map_err(|e| direction.open_error(e))?))
     })
 }
 
@@ -353,34 +368,18 @@ pub fn open_speaker(
     ring: HeapCons<f32>,
     played: Option<HeapProd<f32>>,
 ) -> Result<AudioStream, AudioDeviceError> {
-    let _one_at_a_time = OPENING.lock().unwrap_or_else(|p| p.into_inner());
-    let host = audio_host::open().map_err(|e| AudioDeviceError::Host(e.to_string()))?;
     let direction = Direction::Output;
-    let device = find_device(&host, direction, id)?;
-    let (config, format) = choose_config(&device, direction)?;
-    let health = Arc::new(StreamHealth::default());
-    let mut callback =
-        PlayoutCallback::new(ring, played, usize::from(config.channels), health.clone());
-    let errors = health.clone();
-    let open = |e: cpal::Error| AudioDeviceError::Open {
-        kind: direction.kind(),
-        reason: e.to_string(),
-    };
-    let stream = with_sample_type!(format, direction.kind(), |T| device
-        .build_output_stream::<T, _, _>(
-            config,
-            move |data: &mut [T], _: &cpal::OutputCallbackInfo| callback.on_data(data),
-            move |e| errors.on_error(&e),
-            None,
-        )
-        .map_err(open)?);
-    stream.play().map_err(open)?;
-    Ok(AudioStream {
-        _stream: stream,
-        rate: config.sample_rate,
-        channels: usize::from(config.channels),
-        device_name: name_of(&device),
-        health,
+    open_stream(direction, id, |device, config, format, health| {
+        let mut callback =
+            PlayoutCallback::new(ring, played, usize::from(config.channels), health.clone());
+        Ok(with_sample_type!(format, direction.kind(), |T| device
+            .build_output_stream::<T, _, _>(
+                config,
+                move |data: &mut [T], _: &cpal::OutputCallbackInfo| callback.on_data(data),
+                move |e| health.on_error(&e),
+                None,
+            )
+            .map_err(|e| direction.open_error(e))?))
     })
 }
 
