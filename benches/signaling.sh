@@ -79,47 +79,38 @@ url_for() {
     esac
 }
 
+# measure NAME KIND CLIENTS MESSAGE_RATE DURATION HOLD: one load on a fresh server, to
+# $OUT/NAME-KIND.json.
+measure() {
+    local name=$1 kind=$2 clients=$3 rate=$4 duration=$5 hold=$6 port
+    port=$(free_port)
+    start_server "$name" "$port"
+    echo "== $name $kind: $clients clients, $rate messages/s each, for $duration" >&2
+    "$CONFER" loadtest --protocol "$name" --url "$(url_for "$name" "$port")" \
+        --clients "$clients" --room-size 2 --join-rate "$JOIN_RATE" --message-rate "$rate" \
+        --duration "$duration" --hold "$hold" --source-ips "$SOURCES" \
+        --server-pid "$SERVER_PID" --json >"$OUT/$name-$kind.json"
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+}
+
 for name in confer matchbox peerjs; do
-    port=$(free_port)
-    start_server "$name" "$port"
-    echo "== $name: $CLIENTS connections at $JOIN_RATE joins/s" >&2
-    "$CONFER" loadtest --protocol "$name" --url "$(url_for "$name" "$port")" \
-        --clients "$CLIENTS" --room-size 2 --join-rate "$JOIN_RATE" --message-rate 0 \
-        --duration 0s --hold 3s --source-ips "$SOURCES" --server-pid "$SERVER_PID" --json \
-        >"$OUT/$name-hold.json"
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-
-    port=$(free_port)
-    start_server "$name" "$port"
-    echo "== $name: $RELAY_CLIENTS clients x $RELAY_RATE messages/s for ${RELAY_SECONDS}s" >&2
-    "$CONFER" loadtest --protocol "$name" --url "$(url_for "$name" "$port")" \
-        --clients "$RELAY_CLIENTS" --room-size 2 --join-rate "$JOIN_RATE" \
-        --message-rate "$RELAY_RATE" --duration "${RELAY_SECONDS}s" --hold 1s \
-        --source-ips "$SOURCES" --server-pid "$SERVER_PID" --json >"$OUT/$name-relay.json"
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-
+    measure "$name" hold "$CLIENTS" 0 0s 3s
+    measure "$name" relay "$RELAY_CLIENTS" "$RELAY_RATE" "${RELAY_SECONDS}s" 1s
     # Latency at a load every server carries, apart from latency flat out above.
-    port=$(free_port)
-    start_server "$name" "$port"
-    echo "== $name: $STEADY_CLIENTS clients x $STEADY_RATE messages/s for ${RELAY_SECONDS}s" >&2
-    "$CONFER" loadtest --protocol "$name" --url "$(url_for "$name" "$port")" \
-        --clients "$STEADY_CLIENTS" --room-size 2 --join-rate "$JOIN_RATE" \
-        --message-rate "$STEADY_RATE" --duration "${RELAY_SECONDS}s" --hold 1s \
-        --source-ips "$SOURCES" --server-pid "$SERVER_PID" --json >"$OUT/$name-steady.json"
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+    measure "$name" steady "$STEADY_CLIENTS" "$STEADY_RATE" "${RELAY_SECONDS}s" 1s
 done
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" $((STEADY_CLIENTS * STEADY_RATE)) <<'PY'
 import json, sys
-out = sys.argv[1]
+out, steady = sys.argv[1], int(sys.argv[2])
 load = lambda n, k: json.load(open(f"{out}/{n}-{k}.json"))
 rows = [
     ("connections held", "hold", "connections_held", "more"),
     ("server RSS per connection (KiB)", "hold", "server_rss_per_connection_kib", "less"),
     ("join p50 (ms)", "hold", "join_p50_ms", "less"),
     ("join p99 (ms)", "hold", "join_p99_ms", "less"),
-    ("relay p50 (ms) at 100,000/s", "steady", "relay_p50_ms", "less"),
-    ("relay p99 (ms) at 100,000/s", "steady", "relay_p99_ms", "less"),
+    (f"relay p50 (ms) at {steady:,}/s", "steady", "relay_p50_ms", "less"),
+    (f"relay p99 (ms) at {steady:,}/s", "steady", "relay_p99_ms", "less"),
     ("relayed messages/s flat out", "relay", "messages_per_sec", "more"),
     ("relay p50 (ms) flat out", "relay", "relay_p50_ms", "less"),
     ("relay p99 (ms) flat out", "relay", "relay_p99_ms", "less"),

@@ -332,6 +332,21 @@ mod tests {
     }
 
     #[test]
+    fn camera_failures_get_reasons_people_can_act_on() {
+        use nokhwa::NokhwaError;
+        let denied = NokhwaError::OpenDeviceError(
+            "0".into(),
+            "V4L2 Error: Permission denied (os error 13)".into(),
+        );
+        assert_eq!(classify(&denied), CameraError::PermissionDenied);
+        assert!(classify(&denied).to_string().contains("system settings"));
+        let busy = NokhwaError::OpenStreamError("Device or resource busy".into());
+        assert_eq!(classify(&busy), CameraError::Busy);
+        let unplugged = NokhwaError::ReadFrameError("No such device (os error 19)".into());
+        assert_eq!(classify(&unplugged), CameraError::Gone);
+    }
+
+    #[test]
     fn a_missing_camera_is_an_event_not_a_panic() {
         let (tx, _rx) = super::super::mailbox::frame_mailbox();
         let (events, reports) = mpsc::channel();
