@@ -260,3 +260,15 @@ mod tests {
         );
     }
 }
+
+/// A random identifier of `bytes` bytes (at most 16), base64url without padding.
+pub fn random_id(bytes: usize) -> String {
+    let mut buf = [0u8; 16];
+    let buf = &mut buf[..bytes.min(16)];
+    // The system RNG failing is not recoverable in any useful way; a predictable id would be
+    // worse than stopping, but aws-lc's fill does not fail on supported platforms.
+    if aws_lc_rs::rand::fill(buf).is_err() {
+        panic!("the system random number generator failed");
+    }
+    BASE64URL_NOPAD.encode(buf)
+}

@@ -136,3 +136,64 @@ fn three_participants_form_a_mesh() {
         }
     }
 }
+
+/// Every line about `of` in `who`'s stats file, in order.
+fn lines_about(home: &Path, who: &str, of: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(home.join(format!("{who}.jsonl")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["name"] == of)
+        .collect()
+}
+
+#[test]
+fn a_signaling_server_restart_does_not_stop_the_call() {
+    let home = tempfile::tempdir().unwrap();
+    let (server, link) = start_server(home.path());
+    let listen = server.addr.clone();
+    let alice = join(home.path(), &link, "alice", 22);
+    std::thread::sleep(Duration::from_millis(500));
+    let bob = join(home.path(), &link, "bob", 21);
+    std::thread::sleep(Duration::from_millis(6500));
+    // The server dies with both in the room, and comes back where it was 3 s later.
+    drop(server);
+    std::thread::sleep(Duration::from_secs(3));
+    let _server = Serve::start_at(home.path(), &listen, &["--open"]);
+    finish(bob, "bob");
+    finish(alice, "alice");
+
+    for (who, of) in [("alice", "bob"), ("bob", "alice")] {
+        let lines = lines_about(home.path(), who, of);
+        let context = format!("{who} about {of}: {lines:#?}");
+        // Media went on through the outage and the rejoin: frames were decoded in every
+        // second, on the one connection (its counter never restarts).
+        let during: Vec<_> = lines
+            .iter()
+            .filter(|l| (5.0..=18.0).contains(&l["t"].as_f64().unwrap()))
+            .collect();
+        assert!(during.len() >= 12, "{context}");
+        for pair in during.windows(2) {
+            let (before, after) = (&pair[0]["frames_decoded"], &pair[1]["frames_decoded"]);
+            assert!(
+                after.as_u64().unwrap() > before.as_u64().unwrap(),
+                "no picture from {} to {}: {context}",
+                pair[0]["t"],
+                pair[1]["t"]
+            );
+        }
+        // Both rejoined: the remote is known under the new id the restarted server gave it,
+        // and only one connection is reported at a time.
+        let ids: Vec<&str> = lines.iter().map(|l| l["peer"].as_str().unwrap()).collect();
+        let mut distinct = ids.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 2, "{context}");
+        let per_second = lines
+            .iter()
+            .map(|l| l["t"].as_f64().unwrap().floor() as i64);
+        let mut seconds: Vec<i64> = per_second.collect();
+        let before = seconds.len();
+        seconds.dedup();
+        assert_eq!(seconds.len(), before, "two connections at once: {context}");
+    }
+}

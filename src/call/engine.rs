@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::stats::RemoteStats;
 use crate::invite::Invite;
@@ -24,6 +24,7 @@ use crate::media::video::{EncodedFrame, EncoderSettings, h264};
 use crate::rtc::driver::{Datagram, Sockets, datagram_queue, local_addresses};
 use crate::rtc::peer::{Peer, PeerEvent};
 use crate::signal::client::{ClientConfig, Command, Event, SignalingClient};
+use crate::token::random_id;
 
 /// How often the engine turns over when nothing wakes it: the media queues are read then.
 const TICK: Duration = Duration::from_millis(5);
@@ -55,6 +56,12 @@ pub enum CallReport {
 
 struct Remote {
     name: String,
+    /// The id this participant had when the connection was made: their audio stays under it
+    /// when the signaling server gives them a new one (see `resume`).
+    key: String,
+    /// The remote's call session, from its offer or answer: the same person under a new id
+    /// after a signaling server restart has the same session.
+    session: Option<String>,
     peer: Peer,
     created: Instant,
     wake: Instant,
@@ -115,6 +122,15 @@ pub async fn run(
     let local = sockets.local_addrs();
 
     let mut remotes: HashMap<String, Remote> = HashMap::new();
+    // Ours, sent with offers and answers: it outlives our peer id, which a signaling server
+    // that restarts cannot give back.
+    let session = random_id(9);
+    let context = SignalContext {
+        signaling: &signaling.commands,
+        local: &local,
+        render: config.render_video,
+        session: &session,
+    };
     let mut names: HashMap<String, String> = HashMap::new();
     let joined_at = Instant::now();
     let mut in_room: Option<Instant> = None;
@@ -130,16 +146,23 @@ pub async fn run(
                 let Some(event) = event else { break Err("the signaling connection ended".into()) };
                 match event {
                     Event::Joined { peers, resumed, .. } => {
+                        let again = in_room.is_some();
                         in_room.get_or_insert_with(Instant::now);
-                        report(CallReport::Notice(format!("joined, {} already here", peers.len())));
+                        report(CallReport::Notice(match (again, resumed) {
+                            (false, _) => format!("joined, {} already here", peers.len()),
+                            (true, true) => "back in the room".to_string(),
+                            // The server lost us (it restarted): everyone comes back under new
+                            // ids, and connections that still work are kept (`resume`).
+                            (true, false) => format!("rejoined, {} here", peers.len()),
+                        }));
                         if !resumed {
                             for peer in peers {
                                 names.insert(peer.id.clone(), peer.name.clone());
                                 // The newcomer offers (PROTOCOL.md).
-                                let mut remote = new_remote(&local, &peer.name, config.render_video)?;
+                                let mut remote = new_remote(&local, &peer.id, &peer.name, config.render_video)?;
                                 match remote.peer.create_offer() {
                                     Ok(sdp) => {
-                                        send_signal(&signaling, &peer.id, json!({"type": "offer", "sdp": sdp})).await;
+                                        send_signal(&signaling.commands, &peer.id, json!({"type": "offer", "sdp": sdp, "session": session})).await;
                                         remotes.insert(peer.id, remote);
                                     }
                                     Err(e) => report(CallReport::Notice(format!("cannot offer to {}: {e}", peer.name))),
@@ -153,14 +176,16 @@ pub async fn run(
                     Event::PeerLeft(id) => {
                         if let Some(mut remote) = remotes.remove(&id) {
                             remote.peer.close();
-                            let _ = audio.incoming.try_send(PlayoutInput::PeerLeft(id.clone()));
+                            let _ = audio.incoming.try_send(PlayoutInput::PeerLeft(remote.key.clone()));
                             report(CallReport::Notice(format!("{} left", remote.name)));
                         }
                     }
                     Event::Signal { from, data } => {
                         let name = names.get(&from).cloned().unwrap_or_else(|| from.clone());
-                        if let Err(e) = on_signal(&signaling, (&local, config.render_video), &mut remotes, &from, &name, &data).await {
-                            report(CallReport::Notice(format!("from {name}: {e}")));
+                        match on_signal(&context, &mut remotes, &from, &name, &data).await {
+                            Ok(Some(notice)) => report(CallReport::Notice(notice)),
+                            Ok(None) => {}
+                            Err(e) => report(CallReport::Notice(format!("from {name}: {e}"))),
                         }
                     }
                     Event::Broadcast { .. } => {}
@@ -238,7 +263,7 @@ pub async fn run(
                     PeerEvent::Audio { seq, payload } => {
                         remote.stats.audio_packets_in += 1;
                         let _ = audio.incoming.try_send(PlayoutInput::Packet {
-                            peer: id.clone(),
+                            peer: remote.key.clone(),
                             seq,
                             payload: payload.to_vec(),
                             arrived: now,
@@ -292,6 +317,9 @@ pub async fn run(
         for id in dropped {
             if let Some(mut remote) = remotes.remove(&id) {
                 remote.peer.close();
+                let _ = audio
+                    .incoming
+                    .try_send(PlayoutInput::PeerLeft(remote.key.clone()));
                 report(CallReport::Notice(format!(
                     "{} cannot be reached; dropped",
                     remote.name
@@ -323,10 +351,10 @@ pub async fn run(
             for (id, remote) in remotes.iter_mut() {
                 // The beep starts at a whole second of the sender's clock (same machine, or
                 // synchronised clocks): its latency is how far past the second it played.
-                if let Some(played) = heard.get(id) {
+                if let Some(played) = heard.get(&remote.key) {
                     remote.stats.audio_level = played.level;
                 }
-                if let Some(at) = heard.get(id).and_then(|p| p.beep_at) {
+                if let Some(at) = heard.get(&remote.key).and_then(|p| p.beep_at) {
                     let wall = if at > now {
                         std::time::SystemTime::now() + (at - now)
                     } else {
@@ -367,13 +395,15 @@ pub fn video_share(estimate_bps: u64) -> u32 {
     ) as u32
 }
 
-fn new_remote(local: &[SocketAddr], name: &str, render: bool) -> Result<Remote, String> {
+fn new_remote(local: &[SocketAddr], id: &str, name: &str, render: bool) -> Result<Remote, String> {
     let now = Instant::now();
     let (decode, pictures, decoder) =
         crate::media::video::decode_thread::start_decoder(render).map_err(|e| e.to_string())?;
     let decode_stats = Arc::clone(decode.stats());
     Ok(Remote {
         name: name.to_string(),
+        key: id.to_string(),
+        session: None,
         peer: Peer::new(now, local),
         created: now,
         wake: now,
@@ -388,9 +418,8 @@ fn new_remote(local: &[SocketAddr], name: &str, render: bool) -> Result<Remote, 
     })
 }
 
-async fn send_signal(signaling: &SignalingClient, to: &str, data: serde_json::Value) {
+async fn send_signal(signaling: &mpsc::Sender<Command>, to: &str, data: serde_json::Value) {
     let _ = signaling
-        .commands
         .send(Command::Signal {
             to: to.to_string(),
             data,
@@ -398,30 +427,60 @@ async fn send_signal(signaling: &SignalingClient, to: &str, data: serde_json::Va
         .await;
 }
 
-/// An offer, answer or candidate from a remote participant.
+/// What answering a signal needs besides the remotes.
+struct SignalContext<'a> {
+    signaling: &'a mpsc::Sender<Command>,
+    local: &'a [SocketAddr],
+    render: bool,
+    session: &'a str,
+}
+
+/// An offer, answer, resume or candidate from a remote participant. Ok(Some) is worth telling.
 async fn on_signal(
-    signaling: &SignalingClient,
-    (local, render): (&[SocketAddr], bool),
+    cx: &SignalContext<'_>,
     remotes: &mut HashMap<String, Remote>,
     from: &str,
     name: &str,
     data: &serde_json::Value,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let kind = data.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let their_session = data.get("session").and_then(|s| s.as_str());
     match kind {
         "offer" => {
             let sdp = data
                 .get("sdp")
                 .and_then(|s| s.as_str())
                 .ok_or("an offer without sdp")?;
+            // Someone we are connected to, back under a new id: keep the connection.
+            if let Some(old) = their_session.and_then(|s| same_session(remotes, from, s)) {
+                let kept = remotes.remove(&old).filter(|r| r.peer.is_connected());
+                if let Some(remote) = kept {
+                    if let Some(mut replaced) = remotes.insert(from.to_string(), remote) {
+                        replaced.peer.close();
+                    }
+                    send_signal(
+                        cx.signaling,
+                        from,
+                        json!({"type": "resume", "session": cx.session}),
+                    )
+                    .await;
+                    return Ok(Some(format!("{name} is back; the connection carried on")));
+                }
+            }
             // A new offer from someone we know replaces their connection (they rejoined).
-            let mut remote = new_remote(local, name, render)?;
+            let mut remote = new_remote(cx.local, from, name, cx.render)?;
+            remote.session = their_session.map(str::to_string);
             let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
-            send_signal(signaling, from, json!({"type": "answer", "sdp": answer})).await;
+            send_signal(
+                cx.signaling,
+                from,
+                json!({"type": "answer", "sdp": answer, "session": cx.session}),
+            )
+            .await;
             if let Some(mut old) = remotes.insert(from.to_string(), remote) {
                 old.peer.close();
             }
-            Ok(())
+            Ok(None)
         }
         "answer" => {
             let sdp = data
@@ -429,7 +488,20 @@ async fn on_signal(
                 .and_then(|s| s.as_str())
                 .ok_or("an answer without sdp")?;
             let remote = remotes.get_mut(from).ok_or("an answer to no offer")?;
-            remote.peer.accept_answer(sdp).map_err(|e| e.to_string())
+            remote.session = their_session.map(str::to_string);
+            remote.peer.accept_answer(sdp).map_err(|e| e.to_string())?;
+            Ok(None)
+        }
+        // Our offer reached someone who still has a working connection with us: it goes on
+        // under their new id, and the offer's connection is not needed.
+        "resume" => {
+            let session = their_session.ok_or("a resume without a session")?;
+            let old = same_session(remotes, from, session).ok_or("a resume of no connection")?;
+            let remote = remotes.remove(&old).ok_or("a resume of no connection")?;
+            if let Some(mut offered) = remotes.insert(from.to_string(), remote) {
+                offered.peer.close();
+            }
+            Ok(Some(format!("{name} is back; the connection carried on")))
         }
         "candidate" => {
             let Some(line) = data
@@ -437,10 +509,10 @@ async fn on_signal(
                 .and_then(|c| c.get("candidate"))
                 .and_then(|c| c.as_str())
             else {
-                return Ok(()); // end of candidates
+                return Ok(None); // end of candidates
             };
             if line.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             let remote = remotes
                 .get_mut(from)
@@ -448,10 +520,19 @@ async fn on_signal(
             remote
                 .peer
                 .add_remote_candidate(line)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok(None)
         }
         other => Err(format!("unknown signal type \"{other}\"")),
     }
+}
+
+/// The id under which we hold a connection with `session`, other than `id` itself.
+fn same_session(remotes: &HashMap<String, Remote>, id: &str, session: &str) -> Option<String> {
+    remotes
+        .iter()
+        .find(|(other, r)| other.as_str() != id && r.session.as_deref() == Some(session))
+        .map(|(other, _)| other.clone())
 }
 
 /// Hands a datagram to the peer it belongs to.

@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use data_encoding::BASE64URL_NOPAD;
 use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -23,6 +22,7 @@ use super::limits::Limits;
 use super::metrics::Metrics;
 use super::outbox::{Outbox, Outgoing, Pushed};
 use crate::signal::proto::{ErrorCode, IceServer, PeerInfo, ProtocolError, ServerMessage};
+use crate::token::random_id;
 
 /// How long a join waits for Redis before giving up with a `server` error.
 const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -94,17 +94,6 @@ pub struct Hub {
 /// panic point), so carry on rather than take the whole server down.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn random_id(bytes: usize) -> String {
-    let mut buf = [0u8; 16];
-    let buf = &mut buf[..bytes.min(16)];
-    // The system RNG failing is not recoverable in any useful way; a predictable id would be
-    // worse than stopping, but aws-lc's fill does not fail on supported platforms.
-    if aws_lc_rs::rand::fill(buf).is_err() {
-        panic!("the system random number generator failed");
-    }
-    BASE64URL_NOPAD.encode(buf)
 }
 
 /// Compares secrets in time independent of where they differ.

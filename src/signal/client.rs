@@ -47,7 +47,9 @@ pub struct ClientConfig {
     pub name: String,
     /// Certificates to trust besides the platform's (a private CA, a test server).
     pub extra_roots: Vec<CertificateDer<'static>>,
-    /// Give up after this many failed connection attempts in a row (`None`: never).
+    /// Give up after this many failed connection attempts in a row before the first join
+    /// (`None`: never). Once in the room the session keeps trying: media between the peers
+    /// outlives a signaling server that restarts.
     pub max_attempts: Option<u32>,
 }
 
@@ -171,10 +173,11 @@ async fn run(
             Ended::Final(reason) => break reason,
             Ended::Dropped => {
                 failures += 1;
-                if session
-                    .config
-                    .max_attempts
-                    .is_some_and(|max| failures > max)
+                if session.id.is_none()
+                    && session
+                        .config
+                        .max_attempts
+                        .is_some_and(|max| failures > max)
                 {
                     break format!("could not reach the server after {} attempts", failures);
                 }

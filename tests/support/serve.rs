@@ -24,22 +24,33 @@ pub struct Serve {
 impl Serve {
     /// Starts `confer serve --listen 127.0.0.1:0` with `args`, and waits until it listens.
     pub fn start(home: &Path, args: &[&str]) -> Serve {
-        Self::spawn(home, args, Stdio::inherit(), None)
+        Self::spawn(home, "127.0.0.1:0", args, Stdio::inherit(), None)
+    }
+
+    /// Like `start`, on a given address (a server that comes back where it was).
+    pub fn start_at(home: &Path, listen: &str, args: &[&str]) -> Serve {
+        Self::spawn(home, listen, args, Stdio::inherit(), None)
     }
 
     /// Like `start`, logging everything (`RUST_LOG=trace`) to `log`.
     pub fn start_logging_to(home: &Path, args: &[&str], log: &Path) -> Serve {
         let file = std::fs::File::create(log).expect("cannot create the log file");
-        Self::spawn(home, args, Stdio::from(file), Some("trace"))
+        Self::spawn(home, "127.0.0.1:0", args, Stdio::from(file), Some("trace"))
     }
 
-    fn spawn(home: &Path, args: &[&str], stderr: Stdio, rust_log: Option<&str>) -> Serve {
+    fn spawn(
+        home: &Path,
+        listen: &str,
+        args: &[&str],
+        stderr: Stdio,
+        rust_log: Option<&str>,
+    ) -> Serve {
         let mut command = confer(home);
         if let Some(level) = rust_log {
             command.env("RUST_LOG", level);
         }
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
