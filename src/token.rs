@@ -159,6 +159,18 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A random identifier of `bytes` bytes (at most 16), base64url without padding.
+pub fn random_id(bytes: usize) -> String {
+    let mut buf = [0u8; 16];
+    let buf = &mut buf[..bytes.min(16)];
+    // The system RNG failing is not recoverable in any useful way; a predictable id would be
+    // worse than stopping, but aws-lc's fill does not fail on supported platforms.
+    if aws_lc_rs::rand::fill(buf).is_err() {
+        panic!("the system random number generator failed");
+    }
+    BASE64URL_NOPAD.encode(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,16 +271,4 @@ mod tests {
             Ok(())
         );
     }
-}
-
-/// A random identifier of `bytes` bytes (at most 16), base64url without padding.
-pub fn random_id(bytes: usize) -> String {
-    let mut buf = [0u8; 16];
-    let buf = &mut buf[..bytes.min(16)];
-    // The system RNG failing is not recoverable in any useful way; a predictable id would be
-    // worse than stopping, but aws-lc's fill does not fail on supported platforms.
-    if aws_lc_rs::rand::fill(buf).is_err() {
-        panic!("the system random number generator failed");
-    }
-    BASE64URL_NOPAD.encode(buf)
 }
