@@ -15,8 +15,8 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # Test-only packages, added here as the tests that need them arrive.
 # xvfb: the real-window test; x11-apps (xwd) and netpbm (xwdtopnm): its screenshots;
 # pulseaudio and pulseaudio-utils (pactl): `confer devices` against a real audio server.
-# redis-server: two `confer serve` sharing rooms.
-TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server)
+# redis-server: two `confer serve` sharing rooms. coturn: calls through a real TURN relay.
+TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 

@@ -252,6 +252,11 @@ pub struct JoinArgs {
     /// Write statistics to this file as JSON lines, one a second per remote participant.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
+
+    /// Reach the others only through the meeting's TURN servers (hides this machine's
+    /// addresses; a browser's iceTransportPolicy "relay").
+    #[arg(long)]
+    pub relay_only: bool,
 }
 
 #[cfg(test)]

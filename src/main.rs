@@ -333,6 +333,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         mic,
         duration,
         stats: args.stats,
+        relay_only: args.relay_only,
     })
     .map_err(Exit::Failed)
 }

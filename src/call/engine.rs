@@ -22,9 +22,12 @@ use crate::media::video::encode_thread::EncodeThread;
 use crate::media::video::mailbox::{Receiver as Mailbox, frame_mailbox};
 use crate::media::video::{EncodedFrame, EncoderSettings, h264};
 use crate::rtc::driver::{Datagram, Sockets, datagram_queue, local_addresses};
+use crate::rtc::gather::{Gatherer, Inbound, Route, parse_ice_url};
 use crate::rtc::peer::{Peer, PeerEvent};
 use crate::signal::client::{ClientConfig, Command, Event, SignalingClient};
+use crate::signal::proto::IceServer;
 use crate::token::random_id;
+use str0m::Candidate;
 
 /// How often the engine turns over when nothing wakes it: the media queues are read then.
 const TICK: Duration = Duration::from_millis(5);
@@ -45,6 +48,9 @@ pub struct CallConfig {
     pub processing: ProcessingSettings,
     /// Convert decoded pictures for a screen (a window shows them; a headless run does not).
     pub render_video: bool,
+    /// Reach peers only through the TURN servers (a browser's iceTransportPolicy "relay"):
+    /// no host or server-reflexive candidates are offered.
+    pub relay_only: bool,
 }
 
 /// What the call reports as it runs (the headless runner writes them; the window will draw them).
@@ -120,17 +126,20 @@ pub async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let local = sockets.local_addrs();
+    // The addresses offered as host candidates.
+    let hosts: Vec<SocketAddr> = if config.relay_only {
+        Vec::new()
+    } else {
+        local.clone()
+    };
+    let mut gatherer = Gatherer::new(config.relay_only);
+    // Candidates found through STUN and TURN: every new peer starts with them.
+    let mut gathered: Vec<Candidate> = Vec::new();
 
     let mut remotes: HashMap<String, Remote> = HashMap::new();
     // Ours, sent with offers and answers: it outlives our peer id, which a signaling server
     // that restarts cannot give back.
     let session = random_id(9);
-    let context = SignalContext {
-        signaling: &signaling.commands,
-        local: &local,
-        render: config.render_video,
-        session: &session,
-    };
     let mut names: HashMap<String, String> = HashMap::new();
     let joined_at = Instant::now();
     let mut in_room: Option<Instant> = None;
@@ -145,8 +154,11 @@ pub async fn run(
             event = signaling.events.recv() => {
                 let Some(event) = event else { break Err("the signaling connection ended".into()) };
                 match event {
-                    Event::Joined { peers, resumed, .. } => {
+                    Event::Joined { peers, resumed, ice_servers, .. } => {
                         let again = in_room.is_some();
+                        if !again {
+                            gather(&mut gatherer, &ice_servers, &local, &mut report).await;
+                        }
                         in_room.get_or_insert_with(Instant::now);
                         report(CallReport::Notice(match (again, resumed) {
                             (false, _) => format!("joined, {} already here", peers.len()),
@@ -159,7 +171,7 @@ pub async fn run(
                             for peer in peers {
                                 names.insert(peer.id.clone(), peer.name.clone());
                                 // The newcomer offers (PROTOCOL.md).
-                                let mut remote = new_remote(&local, &peer.id, &peer.name, config.render_video)?;
+                                let mut remote = new_remote((&hosts, &gathered), &peer.id, &peer.name, config.render_video)?;
                                 match remote.peer.create_offer() {
                                     Ok(sdp) => {
                                         send_signal(&signaling.commands, &peer.id, json!({"type": "offer", "sdp": sdp, "session": session})).await;
@@ -182,7 +194,14 @@ pub async fn run(
                     }
                     Event::Signal { from, data } => {
                         let name = names.get(&from).cloned().unwrap_or_else(|| from.clone());
-                        match on_signal(&context, &mut remotes, &from, &name, &data).await {
+                        let cx = SignalContext {
+                            signaling: &signaling.commands,
+                            hosts: &hosts,
+                            gathered: &gathered,
+                            render: config.render_video,
+                            session: &session,
+                        };
+                        match on_signal(&cx, &mut remotes, &from, &name, &data).await {
                             Ok(Some(notice)) => report(CallReport::Notice(notice)),
                             Ok(None) => {}
                             Err(e) => report(CallReport::Notice(format!("from {name}: {e}"))),
@@ -200,7 +219,7 @@ pub async fn run(
             }
             datagram = datagrams.recv() => {
                 let Some(datagram) = datagram else { break Err("the network sockets closed".into()) };
-                deliver(&mut remotes, &datagram);
+                deliver(&mut remotes, &mut gatherer, &datagram);
             }
             _ = tick.tick() => {}
         }
@@ -225,6 +244,27 @@ pub async fn run(
             report(CallReport::Notice(format!("camera: {event:?}")));
         }
 
+        // STUN and TURN: requests, refreshes, and candidates to add to every peer and trickle.
+        gatherer.handle_timeout(now);
+        for t in gatherer.take_transmits() {
+            sockets.send(t.source, t.destination, &t.data);
+        }
+        let found: Vec<Candidate> = gatherer.take_candidates().collect();
+        for candidate in found {
+            for (id, remote) in remotes.iter_mut() {
+                if let Some(line) = remote.peer.add_local_candidate(candidate.clone()) {
+                    let mid = remote.peer.candidate_mid().unwrap_or_default();
+                    let trickled = json!({"type": "candidate", "candidate": {
+                        "candidate": line, "sdpMid": mid, "sdpMLineIndex": 0}});
+                    send_signal(&signaling.commands, id, trickled).await;
+                }
+            }
+            gathered.push(candidate);
+        }
+        for notice in gatherer.take_notices() {
+            report(CallReport::Notice(notice));
+        }
+
         // Timers, then everything the peers have to send and say.
         let mut keyframe = false;
         let mut lowest_estimate: Option<u64> = None;
@@ -241,7 +281,11 @@ pub async fn run(
             }
             loop {
                 match remote.peer.poll() {
-                    Ok(Ok(t)) => sockets.send(t.source, t.destination, &t.data),
+                    Ok(Ok(t)) => match gatherer.route(now, &t) {
+                        Route::Direct => sockets.send(t.source, t.destination, &t.data),
+                        Route::Relayed(Some(r)) => sockets.send(r.source, r.destination, &r.data),
+                        Route::Relayed(None) => {}
+                    },
                     Ok(Err(at)) => {
                         remote.wake = at;
                         break;
@@ -395,8 +439,18 @@ pub fn video_share(estimate_bps: u64) -> u32 {
     ) as u32
 }
 
-fn new_remote(local: &[SocketAddr], id: &str, name: &str, render: bool) -> Result<Remote, String> {
+/// A connection to a participant; `hosts` and `gathered` are our candidates so far.
+fn new_remote(
+    (hosts, gathered): (&[SocketAddr], &[Candidate]),
+    id: &str,
+    name: &str,
+    render: bool,
+) -> Result<Remote, String> {
     let now = Instant::now();
+    let mut peer = Peer::new(now, hosts);
+    for candidate in gathered {
+        peer.add_local_candidate(candidate.clone());
+    }
     let (decode, pictures, decoder) =
         crate::media::video::decode_thread::start_decoder(render).map_err(|e| e.to_string())?;
     let decode_stats = Arc::clone(decode.stats());
@@ -404,7 +458,7 @@ fn new_remote(local: &[SocketAddr], id: &str, name: &str, render: bool) -> Resul
         name: name.to_string(),
         key: id.to_string(),
         session: None,
-        peer: Peer::new(now, local),
+        peer,
         created: now,
         wake: now,
         decode,
@@ -430,7 +484,8 @@ async fn send_signal(signaling: &mpsc::Sender<Command>, to: &str, data: serde_js
 /// What answering a signal needs besides the remotes.
 struct SignalContext<'a> {
     signaling: &'a mpsc::Sender<Command>,
-    local: &'a [SocketAddr],
+    hosts: &'a [SocketAddr],
+    gathered: &'a [Candidate],
     render: bool,
     session: &'a str,
 }
@@ -468,7 +523,7 @@ async fn on_signal(
                 }
             }
             // A new offer from someone we know replaces their connection (they rejoined).
-            let mut remote = new_remote(cx.local, from, name, cx.render)?;
+            let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render)?;
             remote.session = their_session.map(str::to_string);
             let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
             send_signal(
@@ -535,14 +590,75 @@ fn same_session(remotes: &HashMap<String, Remote>, id: &str, session: &str) -> O
         .map(|(other, _)| other.clone())
 }
 
-/// Hands a datagram to the peer it belongs to.
-fn deliver(remotes: &mut HashMap<String, Remote>, d: &Datagram) {
+/// Hands a datagram to the STUN or TURN client it answers, or to the peer it belongs to.
+fn deliver(remotes: &mut HashMap<String, Remote>, gatherer: &mut Gatherer, d: &Datagram) {
+    let unwrapped;
+    let (source, destination, data) = match gatherer.handle(d.at, d.source, d.destination, &d.data)
+    {
+        Inbound::Consumed => return,
+        Inbound::Unchanged => (d.source, d.destination, &d.data[..]),
+        Inbound::Peer {
+            source,
+            destination,
+            data,
+        } => {
+            unwrapped = data;
+            (source, destination, &unwrapped[..])
+        }
+    };
     if let Some(remote) = remotes
         .values_mut()
-        .find(|r| r.peer.accepts(d.at, d.source, d.destination, &d.data))
+        .find(|r| r.peer.accepts(d.at, source, destination, data))
     {
-        let _ = remote
-            .peer
-            .handle_datagram(d.at, d.source, d.destination, &d.data);
+        let _ = remote.peer.handle_datagram(d.at, source, destination, data);
+    }
+}
+
+/// Starts asking the STUN and TURN servers of `welcome` for candidates, from the sockets that
+/// can reach them (a loopback server only from loopback, others from anything but).
+async fn gather(
+    gatherer: &mut Gatherer,
+    servers: &[IceServer],
+    local: &[SocketAddr],
+    report: &mut impl FnMut(CallReport),
+) {
+    for server in servers {
+        for url in &server.urls {
+            let parsed = match parse_ice_url(url) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    report(CallReport::Notice(e));
+                    continue;
+                }
+            };
+            let address = match tokio::net::lookup_host((parsed.host.as_str(), parsed.port)).await {
+                Ok(mut found) => found.next(),
+                Err(e) => {
+                    report(CallReport::Notice(format!("{url}: {e}")));
+                    continue;
+                }
+            };
+            let Some(address) = address else { continue };
+            let usable = local.iter().filter(|l| {
+                l.is_ipv4() == address.is_ipv4()
+                    && l.ip().is_loopback() == address.ip().is_loopback()
+            });
+            let now = Instant::now();
+            if parsed.relay {
+                // One allocation serves every peer of the call.
+                let (Some(user), Some(pass)) = (&server.username, &server.credential) else {
+                    report(CallReport::Notice(format!("{url}: no credentials given")));
+                    continue;
+                };
+                match usable.clone().next() {
+                    Some(socket) => gatherer.add_turn(now, *socket, address, user, pass),
+                    None => report(CallReport::Notice(format!("{url}: no socket can reach it"))),
+                }
+            } else {
+                for socket in usable {
+                    gatherer.add_stun(now, *socket, address);
+                }
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ pub struct HeadlessOptions {
     pub mic: MicChoice,
     pub duration: Option<Duration>,
     pub stats: Option<PathBuf>,
+    pub relay_only: bool,
 }
 
 /// Runs the call to its end. Err carries the one-line reason it could not.
@@ -49,6 +50,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         speaker: SpeakerChoice::Off,
         processing: ProcessingSettings::default(),
         render_video: false,
+        relay_only: options.relay_only,
     };
     runtime.block_on(async move {
         if let Some(duration) = options.duration {

@@ -1,5 +1,8 @@
-//! Peer connections (str0m): `peer` is one remote participant, sans-IO; `driver` owns the UDP
-//! sockets the call engine sends and receives on.
+//! WebRTC transport: peer connections (str0m, sans-IO), the candidates found through STUN and
+//! TURN servers, and the UDP sockets that carry them.
 
 pub mod driver;
+pub mod gather;
 pub mod peer;
+pub mod relay;
+pub mod stun;

@@ -151,6 +151,11 @@ impl Peer {
         Some(line)
     }
 
+    /// The media section trickled candidates name (`sdpMid`): the first, which BUNDLE shares.
+    pub fn candidate_mid(&self) -> Option<String> {
+        self.audio.map(|mid| mid.to_string())
+    }
+
     /// The offer of the participant who joins (PROTOCOL.md: the newcomer offers).
     pub fn create_offer(&mut self) -> Result<String, PeerError> {
         let mut change = self.rtc.sdp_api();

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod coturn;
 pub mod pulse;
 
 use std::path::Path;

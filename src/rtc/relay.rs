@@ -1,0 +1,243 @@
+//! One TURN allocation (RFC 8656) over UDP, sans-IO like the rest of `rtc`: the
+//! `turn-client-proto` client with our clock and our failure rules around it.
+//!
+//! Every peer of a call shares the allocation: str0m sends from the relayed address, and
+//! [`Relay::wrap`] turns that into a datagram for the TURN server; data the server relays comes
+//! back out of [`Relay::handle`] as if it had arrived on the relayed address.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use turn_client_proto::api::{SendError, TurnEvent, TurnPollRet, TurnRecvRet};
+use turn_client_proto::prelude::*;
+use turn_client_proto::stun::agent::Transmit as TurnTransmit;
+use turn_client_proto::types::{Instant as TurnInstant, TransportType, TurnCredentials};
+use turn_client_proto::udp::TurnClientUdp;
+
+use super::peer::Transmit;
+
+/// The client retries a refused allocation for half a minute and then closes without saying
+/// why (a wrong password looks like that): give up sooner, with a reason.
+const ALLOCATE_LIMIT: Duration = Duration::from_secs(10);
+
+/// What became of a datagram offered to the relay.
+pub enum Relayed {
+    /// A TURN message for the allocation itself.
+    Consumed,
+    /// Data from a peer, to hand to str0m as arriving from `source` at `destination` (the
+    /// relayed address).
+    Peer {
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// Not from this TURN server.
+    NotMine,
+}
+
+pub struct Relay {
+    client: TurnClientUdp,
+    /// Our socket that talks to the server, and the server.
+    local: SocketAddr,
+    server: SocketAddr,
+    /// The clock the TURN client counts from.
+    epoch: Instant,
+    started: Instant,
+    relayed: Option<SocketAddr>,
+    failed: Option<String>,
+    gave_up: bool,
+    /// Datagrams for the server, and relayed addresses to announce.
+    outgoing: Vec<Transmit>,
+    allocated: Vec<SocketAddr>,
+}
+
+impl Relay {
+    pub fn new(
+        now: Instant,
+        local: SocketAddr,
+        server: SocketAddr,
+        user: &str,
+        pass: &str,
+    ) -> Self {
+        let config = turn_client_proto::api::TurnConfig::new(TurnCredentials::new(user, pass));
+        let mut relay = Self {
+            client: TurnClientUdp::allocate(local, server, config),
+            local,
+            server,
+            epoch: now,
+            started: now,
+            relayed: None,
+            failed: None,
+            gave_up: false,
+            outgoing: Vec::new(),
+            allocated: Vec::new(),
+        };
+        relay.handle_timeout(now);
+        relay
+    }
+
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The relayed address, once the server allocated it.
+    pub fn relayed(&self) -> Option<SocketAddr> {
+        self.relayed
+    }
+
+    /// Why the allocation failed or ended, once (then the relay is useless).
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failed.take()
+    }
+
+    /// Whether the relay gave up (it says why once, through `take_failure`).
+    pub fn gave_up(&self) -> bool {
+        self.gave_up
+    }
+
+    /// Relayed addresses allocated since last asked (to announce as candidates).
+    pub fn take_allocated(&mut self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.allocated.drain(..)
+    }
+
+    /// Datagrams for the TURN server.
+    pub fn take_transmits(&mut self) -> impl Iterator<Item = Transmit> + '_ {
+        self.outgoing.drain(..)
+    }
+
+    fn clock(&self, now: Instant) -> TurnInstant {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        TurnInstant::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
+    /// Requests, refreshes and retransmissions that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.gave_up {
+            return;
+        }
+        let clock = self.clock(now);
+        // Each round can queue more; a bounded number of rounds keeps a confused client
+        // from spinning the call's task.
+        for _ in 0..16 {
+            while let Some(t) = self.client.poll_transmit(clock) {
+                self.outgoing.push(Transmit {
+                    source: self.local,
+                    destination: t.to,
+                    data: t.data.to_vec(),
+                });
+            }
+            while let Some(event) = self.client.poll_event() {
+                self.on_event(event);
+            }
+            match self.client.poll(clock) {
+                TurnPollRet::Closed => {
+                    self.fail(if self.relayed.is_some() {
+                        "the allocation ended"
+                    } else {
+                        "the TURN server refused the allocation"
+                    });
+                    break;
+                }
+                TurnPollRet::WaitUntil(at) if at > clock => break,
+                _ => {}
+            }
+        }
+        if self.relayed.is_none() && now - self.started > ALLOCATE_LIMIT {
+            self.fail("no allocation from the TURN server (wrong credentials, or unreachable)");
+        }
+    }
+
+    fn fail(&mut self, why: &str) {
+        if !self.gave_up {
+            self.gave_up = true;
+            self.relayed = None;
+            self.failed = Some(format!("TURN {}: {why}", self.server));
+        }
+    }
+
+    fn on_event(&mut self, event: TurnEvent) {
+        match event {
+            TurnEvent::AllocationCreated(TransportType::Udp, relayed) => {
+                self.relayed = Some(relayed);
+                self.allocated.push(relayed);
+            }
+            TurnEvent::AllocationCreateFailed(_) => {
+                self.fail("the TURN server refused the allocation");
+            }
+            TurnEvent::PermissionCreateFailed(_, ip) => {
+                tracing::debug!("TURN {}: no permission for {ip}", self.server);
+            }
+            _ => {}
+        }
+    }
+
+    /// A datagram that arrived on our socket `destination` from `source`.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Relayed {
+        if self.gave_up || source != self.server || destination != self.local {
+            return Relayed::NotMine;
+        }
+        let clock = self.clock(now);
+        let transmit = TurnTransmit::new(data, TransportType::Udp, source, destination);
+        let result = match self.client.recv(transmit, clock) {
+            TurnRecvRet::PeerData(peer) => match self.relayed {
+                Some(relayed) => Relayed::Peer {
+                    source: peer.peer,
+                    destination: relayed,
+                    data: peer.data().to_vec(),
+                },
+                None => Relayed::Consumed,
+            },
+            TurnRecvRet::Ignored(_) => Relayed::NotMine,
+            _ => Relayed::Consumed,
+        };
+        self.handle_timeout(now);
+        result
+    }
+
+    /// The datagram for the server that carries `t` (sent by str0m from the relayed address);
+    /// None when `t` is not ours or must wait for a permission (ICE sends its checks again).
+    pub fn wrap(&mut self, now: Instant, t: &Transmit) -> Option<Transmit> {
+        if Some(t.source) != self.relayed {
+            return None;
+        }
+        let clock = self.clock(now);
+        match self
+            .client
+            .send_to(TransportType::Udp, t.destination, &t.data[..], clock)
+        {
+            Ok(Some(built)) => {
+                let built = built.build();
+                Some(Transmit {
+                    source: self.local,
+                    destination: built.to,
+                    data: built.data,
+                })
+            }
+            Err(SendError::NoPermission) => {
+                // The first packet to a peer asks for the permission; until the server grants
+                // it, packets to that peer are lost like on a network still coming up.
+                let _ =
+                    self.client
+                        .create_permission(TransportType::Udp, t.destination.ip(), clock);
+                self.handle_timeout(now);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `address` is this relay's relayed address.
+    pub fn owns(&self, address: SocketAddr) -> bool {
+        Some(address) == self.relayed
+    }
+}
