@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use support::coturn::{self, Coturn};
 use support::serve::Serve;
 use support::{Owned, confer};
 
@@ -18,9 +19,14 @@ fn start_server(home: &Path) -> (Serve, String) {
 }
 
 fn join(home: &Path, link: &str, name: &str, seconds: u32) -> Owned {
+    join_with(home, link, name, seconds, &[])
+}
+
+fn join_with(home: &Path, link: &str, name: &str, seconds: u32, extra: &[&str]) -> Owned {
     Owned(
         confer(home)
             .args(["join", link, "--headless", "--name", name])
+            .args(extra)
             .args(["--camera", "test-pattern", "--mic", "tone"])
             .args(["--duration", &seconds.to_string()])
             .arg("--stats")
@@ -196,4 +202,44 @@ fn a_signaling_server_restart_does_not_stop_the_call() {
         seconds.dedup();
         assert_eq!(seconds.len(), before, "two connections at once: {context}");
     }
+}
+
+#[test]
+fn two_participants_meet_through_a_turn_relay_only() {
+    let home = tempfile::tempdir().unwrap();
+    let relay = Coturn::start(home.path());
+    let url = relay.url();
+    let server = Serve::start(
+        home.path(),
+        &[
+            "--open",
+            "--turn",
+            &url,
+            "--turn-username",
+            coturn::USER,
+            "--turn-credential",
+            coturn::PASSWORD,
+        ],
+    );
+    let link = format!("confer://{}/standup?insecure=1", server.addr);
+    // Neither offers a host candidate: the only path is through coturn.
+    let alice = join_with(home.path(), &link, "alice", 14, &["--relay-only"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let bob = join_with(home.path(), &link, "bob", 12, &["--relay-only"]);
+    finish(bob, "bob");
+    finish(alice, "alice");
+    let alice_saw = last_lines(home.path(), "alice");
+    let bob_saw = last_lines(home.path(), "bob");
+    check(&alice_saw["bob"], "alice", "bob", 8.0);
+    check(&bob_saw["alice"], "bob", "alice", 8.0);
+    assert_eq!(
+        alice_saw["bob"]["candidate"], "relay",
+        "{}",
+        alice_saw["bob"]
+    );
+    assert_eq!(
+        bob_saw["alice"]["candidate"], "relay",
+        "{}",
+        bob_saw["alice"]
+    );
 }
