@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
+use super::liveness::{Liveness, Verdict};
 use super::stats::RemoteStats;
 use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, PlayoutInput};
@@ -33,9 +34,6 @@ use str0m::Candidate;
 const TICK: Duration = Duration::from_millis(5);
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
 const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
-/// A peer that is not connected this long after the offer, or has lost its path this long,
-/// is reported and dropped.
-const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 const AUDIO_BPS: u64 = 40_000;
 const VIDEO_MARGIN: f64 = 0.85;
 
@@ -69,7 +67,7 @@ struct Remote {
     /// after a signaling server restart has the same session.
     session: Option<String>,
     peer: Peer,
-    created: Instant,
+    liveness: Liveness,
     wake: Instant,
     decode: DecodeInput,
     pictures: Mailbox<Picture>,
@@ -122,12 +120,12 @@ pub async fn run(
     let audio = AudioEngine::start(&config.mic, config.speaker.clone(), config.processing)?;
 
     let (datagram_tx, mut datagrams) = datagram_queue();
-    let sockets = Sockets::bind(&local_addresses(), datagram_tx)
+    let mut sockets = Sockets::bind(&local_addresses(), datagram_tx)
         .await
         .map_err(|e| e.to_string())?;
     let local = sockets.local_addrs();
     // The addresses offered as host candidates.
-    let hosts: Vec<SocketAddr> = if config.relay_only {
+    let mut hosts: Vec<SocketAddr> = if config.relay_only {
         Vec::new()
     } else {
         local.clone()
@@ -171,7 +169,7 @@ pub async fn run(
                             for peer in peers {
                                 names.insert(peer.id.clone(), peer.name.clone());
                                 // The newcomer offers (PROTOCOL.md).
-                                let mut remote = new_remote((&hosts, &gathered), &peer.id, &peer.name, config.render_video)?;
+                                let mut remote = new_remote((&hosts, &gathered), &peer.id, &peer.name, config.render_video, true)?;
                                 match remote.peer.create_offer() {
                                     Ok(sdp) => {
                                         send_signal(&signaling.commands, &peer.id, json!({"type": "offer", "sdp": sdp, "session": session})).await;
@@ -201,10 +199,16 @@ pub async fn run(
                             render: config.render_video,
                             session: &session,
                         };
+                        let offer = data.get("type").and_then(|t| t.as_str()) == Some("offer");
                         match on_signal(&cx, &mut remotes, &from, &name, &data).await {
                             Ok(Some(notice)) => report(CallReport::Notice(notice)),
                             Ok(None) => {}
                             Err(e) => report(CallReport::Notice(format!("from {name}: {e}"))),
+                        }
+                        // An offer may be an ICE restart after the path died: if this machine
+                        // moved to another network, the peer needs its new addresses too.
+                        if offer && let Some(added) = add_new_hosts(&mut sockets, &mut remotes, &signaling.commands, config.relay_only).await {
+                            hosts.extend(added);
                         }
                     }
                     Event::Broadcast { .. } => {}
@@ -251,14 +255,7 @@ pub async fn run(
         }
         let found: Vec<Candidate> = gatherer.take_candidates().collect();
         for candidate in found {
-            for (id, remote) in remotes.iter_mut() {
-                if let Some(line) = remote.peer.add_local_candidate(candidate.clone()) {
-                    let mid = remote.peer.candidate_mid().unwrap_or_default();
-                    let trickled = json!({"type": "candidate", "candidate": {
-                        "candidate": line, "sdpMid": mid, "sdpMLineIndex": 0}});
-                    send_signal(&signaling.commands, id, trickled).await;
-                }
-            }
+            announce(&mut remotes, &candidate, &signaling.commands).await;
             gathered.push(candidate);
         }
         for notice in gatherer.take_notices() {
@@ -269,6 +266,7 @@ pub async fn run(
         let mut keyframe = false;
         let mut lowest_estimate: Option<u64> = None;
         let mut dropped = Vec::new();
+        let mut restarts = Vec::new();
         for (id, remote) in remotes.iter_mut() {
             if now >= remote.wake {
                 let _ = remote.peer.handle_timeout(now);
@@ -349,13 +347,50 @@ pub async fn run(
             if let Some(bps) = remote.estimate {
                 lowest_estimate = Some(lowest_estimate.map_or(bps, |l| l.min(bps)));
             }
-            let stuck = !remote.peer.is_connected() && now - remote.created > CONNECT_LIMIT;
-            let lost = remote
-                .peer
-                .disconnected_since()
-                .is_some_and(|t| now - t > CONNECT_LIMIT / 3);
-            if stuck || lost {
-                dropped.push(id.clone());
+            match remote
+                .liveness
+                .check(now, remote.peer.is_connected(), remote.peer.last_heard())
+            {
+                Verdict::Fine => {}
+                Verdict::RestartIce => restarts.push(id.clone()),
+                Verdict::Drop => dropped.push(id.clone()),
+            }
+        }
+        if !restarts.is_empty() {
+            // The path died: perhaps this machine moved to another network, so offer its new
+            // addresses with the restart.
+            if let Some(added) = add_new_hosts(
+                &mut sockets,
+                &mut remotes,
+                &signaling.commands,
+                config.relay_only,
+            )
+            .await
+            {
+                hosts.extend(added);
+            }
+        }
+        for id in restarts {
+            let Some(remote) = remotes.get_mut(&id) else {
+                continue;
+            };
+            match remote.peer.restart_ice() {
+                Ok(sdp) => {
+                    report(CallReport::Notice(format!(
+                        "{} went quiet; looking for a new path",
+                        remote.name
+                    )));
+                    send_signal(
+                        &signaling.commands,
+                        &id,
+                        json!({"type": "offer", "sdp": sdp, "session": session}),
+                    )
+                    .await;
+                }
+                Err(e) => report(CallReport::Notice(format!(
+                    "cannot restart the path to {}: {e}",
+                    remote.name
+                ))),
             }
         }
         for id in dropped {
@@ -445,6 +480,7 @@ fn new_remote(
     id: &str,
     name: &str,
     render: bool,
+    offerer: bool,
 ) -> Result<Remote, String> {
     let now = Instant::now();
     let mut peer = Peer::new(now, hosts);
@@ -459,7 +495,7 @@ fn new_remote(
         key: id.to_string(),
         session: None,
         peer,
-        created: now,
+        liveness: Liveness::new(now, offerer),
         wake: now,
         decode,
         pictures,
@@ -522,8 +558,22 @@ async fn on_signal(
                     return Ok(Some(format!("{name} is back; the connection carried on")));
                 }
             }
-            // A new offer from someone we know replaces their connection (they rejoined).
-            let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render)?;
+            // The same connection's ICE restart: it goes on with new credentials.
+            if let Some(remote) = remotes.get_mut(from)
+                && their_session.is_some()
+                && remote.session.as_deref() == their_session
+            {
+                let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
+                send_signal(
+                    cx.signaling,
+                    from,
+                    json!({"type": "answer", "sdp": answer, "session": cx.session}),
+                )
+                .await;
+                return Ok(Some(format!("{name} is looking for a new path")));
+            }
+            // A new offer otherwise replaces their connection (they came back).
+            let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render, false)?;
             remote.session = their_session.map(str::to_string);
             let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
             send_signal(
@@ -588,6 +638,42 @@ fn same_session(remotes: &HashMap<String, Remote>, id: &str, session: &str) -> O
         .iter()
         .find(|(other, r)| other.as_str() != id && r.session.as_deref() == Some(session))
         .map(|(other, _)| other.clone())
+}
+
+/// Adds a local candidate to every peer and trickles it to them.
+async fn announce(
+    remotes: &mut HashMap<String, Remote>,
+    candidate: &Candidate,
+    signaling: &mpsc::Sender<Command>,
+) {
+    for (id, remote) in remotes.iter_mut() {
+        if let Some(line) = remote.peer.add_local_candidate(candidate.clone()) {
+            let mid = remote.peer.candidate_mid().unwrap_or_default();
+            let trickled = json!({"type": "candidate", "candidate": {
+                "candidate": line, "sdpMid": mid, "sdpMLineIndex": 0}});
+            send_signal(signaling, id, trickled).await;
+        }
+    }
+}
+
+/// Opens sockets on addresses this machine gained since the call began, and announces them
+/// (unless the call is relay-only); returns them, if any.
+async fn add_new_hosts(
+    sockets: &mut Sockets,
+    remotes: &mut HashMap<String, Remote>,
+    signaling: &mpsc::Sender<Command>,
+    relay_only: bool,
+) -> Option<Vec<SocketAddr>> {
+    let added = sockets.bind_new(&local_addresses()).await;
+    if added.is_empty() || relay_only {
+        return None;
+    }
+    for addr in &added {
+        if let Ok(candidate) = Candidate::host(*addr, "udp") {
+            announce(remotes, &candidate, signaling).await;
+        }
+    }
+    Some(added)
 }
 
 /// Hands a datagram to the STUN or TURN client it answers, or to the peer it belongs to.

@@ -3,4 +3,5 @@
 
 pub mod engine;
 pub mod headless;
+pub mod liveness;
 pub mod stats;

@@ -34,6 +34,7 @@ pub struct Datagram {
 pub struct Sockets {
     sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    incoming: mpsc::Sender<Datagram>,
 }
 
 impl Drop for Sockets {
@@ -75,46 +76,68 @@ impl Sockets {
         if addresses.is_empty() {
             return Err(DriverError::NoAddress);
         }
-        let mut sockets = Vec::new();
-        let mut tasks = Vec::new();
+        let mut sockets = Self {
+            sockets: Vec::new(),
+            tasks: Vec::new(),
+            incoming,
+        };
         for ip in addresses {
-            let socket = UdpSocket::bind(SocketAddr::new(*ip, 0))
-                .await
-                .map_err(|e| DriverError::Bind {
-                    addr: *ip,
-                    reason: e.to_string(),
-                })?;
-            let local = socket.local_addr().map_err(|e| DriverError::Bind {
-                addr: *ip,
-                reason: e.to_string(),
-            })?;
-            let socket = Arc::new(socket);
-            let reader = Arc::clone(&socket);
-            let tx = incoming.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut buffer = vec![0u8; MAX_DATAGRAM];
-                loop {
-                    match reader.recv_from(&mut buffer).await {
-                        Ok((n, source)) => {
-                            let datagram = Datagram {
-                                at: Instant::now(),
-                                source,
-                                destination: local,
-                                data: buffer[..n].to_vec(),
-                            };
-                            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(datagram)
-                            {
-                                return;
-                            }
-                        }
-                        // ICMP unreachable from a peer that left shows up here: keep reading.
-                        Err(e) => tracing::trace!("udp receive on {local}: {e}"),
-                    }
-                }
-            }));
-            sockets.push((local, socket));
+            sockets.bind_one(*ip).await?;
         }
-        Ok(Self { sockets, tasks })
+        Ok(sockets)
+    }
+
+    /// Binds the addresses among `addresses` that have no socket yet (the machine joined
+    /// another network); returns their sockets' addresses. One that cannot be bound is left
+    /// out: the others still serve.
+    pub async fn bind_new(&mut self, addresses: &[IpAddr]) -> Vec<SocketAddr> {
+        let mut added = Vec::new();
+        for ip in addresses {
+            if self.sockets.iter().any(|(addr, _)| addr.ip() == *ip) {
+                continue;
+            }
+            match self.bind_one(*ip).await {
+                Ok(addr) => added.push(addr),
+                Err(e) => tracing::debug!("{e}"),
+            }
+        }
+        added
+    }
+
+    async fn bind_one(&mut self, ip: IpAddr) -> Result<SocketAddr, DriverError> {
+        let error = |e: std::io::Error| DriverError::Bind {
+            addr: ip,
+            reason: e.to_string(),
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
+            .await
+            .map_err(error)?;
+        let local = socket.local_addr().map_err(error)?;
+        let socket = Arc::new(socket);
+        let reader = Arc::clone(&socket);
+        let tx = self.incoming.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut buffer = vec![0u8; MAX_DATAGRAM];
+            loop {
+                match reader.recv_from(&mut buffer).await {
+                    Ok((n, source)) => {
+                        let datagram = Datagram {
+                            at: Instant::now(),
+                            source,
+                            destination: local,
+                            data: buffer[..n].to_vec(),
+                        };
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(datagram) {
+                            return;
+                        }
+                    }
+                    // ICMP unreachable from a peer that left shows up here: keep reading.
+                    Err(e) => tracing::trace!("udp receive on {local}: {e}"),
+                }
+            }
+        }));
+        self.sockets.push((local, socket));
+        Ok(local)
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {

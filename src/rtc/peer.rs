@@ -97,6 +97,8 @@ pub struct Peer {
     now: Instant,
     /// Each local candidate's address and kind, to name the pair in use.
     local_kinds: Vec<(SocketAddr, &'static str)>,
+    /// When the remote was last heard from (any datagram str0m took).
+    last_heard: Option<Instant>,
 }
 
 impl Peer {
@@ -131,6 +133,7 @@ impl Peer {
             video_base: None,
             now,
             local_kinds,
+            last_heard: None,
         }
     }
 
@@ -170,6 +173,20 @@ impl Peer {
         Ok(offer.to_sdp_string())
     }
 
+    /// An offer with new ICE credentials for the connection we have (its path died, or our
+    /// addresses changed): DTLS and media carry on once a new path is found. Local candidates
+    /// are kept; add new ones before calling this so the offer carries them.
+    pub fn restart_ice(&mut self) -> Result<String, PeerError> {
+        let mut change = self.rtc.sdp_api();
+        change.ice_restart(true);
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| PeerError::Sdp("nothing to offer".into()))?;
+        self.pending = Some(pending);
+        Ok(offer.to_sdp_string())
+    }
+
+    /// The remote's offer, for a new connection or one we have (an ICE restart).
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, PeerError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
@@ -226,7 +243,14 @@ impl Peer {
             return Ok(());
         };
         self.rtc.handle_input(Input::Receive(now, receive))?;
+        self.last_heard = Some(now);
         Ok(())
+    }
+
+    /// When a datagram from the remote last arrived. Media, RTCP and ICE keep this fresh
+    /// many times a second while the path works.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.last_heard
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), PeerError> {
