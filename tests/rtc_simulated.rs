@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use confer::call::liveness::{Liveness, Verdict};
+use confer::call::rate::{PathRate, video_share};
 use confer::media::video::{EncoderSettings, H264Decoder, H264Encoder, TestPattern, read_stripe};
 use confer::rtc::peer::{Peer, PeerEvent, Transmit};
 
@@ -32,6 +33,56 @@ struct Conditions {
     loss: f64,
 }
 
+/// A bottleneck on one sender's uplink: packets are serialised at `rate_bps` through a
+/// first-in first-out queue, and dropped when they would wait longer than `limit` (a router's
+/// drop-tail buffer). What a real link does, and what delay-based estimation reads.
+struct Link {
+    rate_bps: u64,
+    limit: Duration,
+    busy_until: Instant,
+    last_arrival: Instant,
+    /// Per packet offered: when, its size on the wire, the queueing delay (None: dropped).
+    log: Vec<(Instant, usize, Option<Duration>)>,
+}
+
+impl Link {
+    fn new(now: Instant, rate_bps: u64, limit: Duration) -> Self {
+        Self {
+            rate_bps,
+            limit,
+            busy_until: now,
+            last_arrival: now,
+            log: Vec::new(),
+        }
+    }
+
+    /// When a packet offered now arrives, or None if the queue drops it.
+    fn pass(&mut self, now: Instant, bytes: usize, one_way: Duration) -> Option<Instant> {
+        // IPv4 and UDP headers travel too.
+        let wire = bytes + 28;
+        let start = self.busy_until.max(now);
+        let waited = start - now;
+        if waited > self.limit {
+            self.log.push((now, wire, None));
+            return None;
+        }
+        self.log.push((now, wire, Some(waited)));
+        self.busy_until =
+            start + Duration::from_nanos(wire as u64 * 8 * 1_000_000_000 / self.rate_bps);
+        // In order, like a queue.
+        self.last_arrival = (self.busy_until + one_way).max(self.last_arrival);
+        Some(self.last_arrival)
+    }
+
+    /// Bits a second offered to the link, and the highest queueing delay, in [from, to).
+    fn window(&self, from: Instant, to: Instant) -> (f64, Duration) {
+        let inside = self.log.iter().filter(|(t, _, _)| *t >= from && *t < to);
+        let bytes: usize = inside.clone().map(|(_, b, _)| b).sum();
+        let worst = inside.filter_map(|(_, _, q)| *q).max().unwrap_or_default();
+        (bytes as f64 * 8.0 / (to - from).as_secs_f64(), worst)
+    }
+}
+
 /// Datagrams in flight, delivered in time order.
 struct Network {
     in_flight: BinaryHeap<Reverse<(Instant, u64, usize)>>,
@@ -41,6 +92,8 @@ struct Network {
     conditions: Conditions,
     /// Addresses cut off the network (a participant whose laptop lid closed).
     gone: Vec<SocketAddr>,
+    /// Bottlenecks, by sending address.
+    links: HashMap<SocketAddr, Link>,
 }
 
 impl Network {
@@ -51,8 +104,15 @@ impl Network {
         if self.rng.unit() < self.conditions.loss {
             return;
         }
-        let jitter = self.conditions.jitter.mul_f64(self.rng.unit());
-        let at = now + self.conditions.one_way + jitter;
+        let at = if let Some(link) = self.links.get_mut(&t.source) {
+            match link.pass(now, t.data.len(), self.conditions.one_way) {
+                Some(at) => at,
+                None => return,
+            }
+        } else {
+            let jitter = self.conditions.jitter.mul_f64(self.rng.unit());
+            now + self.conditions.one_way + jitter
+        };
         let id = self.next_id;
         self.next_id += 1;
         self.packets.insert(id, t);
@@ -94,6 +154,11 @@ struct Participant {
     next_audio: Instant,
     audio_seq: u32,
     wake: BTreeMap<String, Instant>,
+    /// Whether the encoder follows the bandwidth estimate as the call engine's does, and the
+    /// estimates seen.
+    follow_estimate: bool,
+    rate: PathRate,
+    estimates: Vec<(Instant, u64)>,
     /// The call engine's rules for quiet peers, and the peers they removed (and when).
     liveness: BTreeMap<String, Liveness>,
     removed: Vec<(String, Instant)>,
@@ -116,6 +181,9 @@ impl Participant {
             next_audio: start,
             audio_seq: 0,
             wake: BTreeMap::new(),
+            follow_estimate: false,
+            rate: PathRate::default(),
+            estimates: Vec::new(),
             liveness: BTreeMap::new(),
             removed: Vec::new(),
         }
@@ -148,6 +216,7 @@ impl Call {
                 rng: Rng(seed),
                 conditions,
                 gone: Vec::new(),
+                links: HashMap::new(),
             },
         }
     }
@@ -320,6 +389,15 @@ impl Call {
                         }
                         PeerEvent::Audio { .. } => seen.audio_packets += 1,
                         PeerEvent::KeyframeRequested => keyframe = true,
+                        PeerEvent::BitrateEstimate(bps) => {
+                            p.estimates.push((now, bps));
+                            p.rate.on_estimate(bps);
+                        }
+                        PeerEvent::Stats(stats) => {
+                            if let Some(loss) = stats.loss_out {
+                                p.rate.on_loss(now, loss);
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -327,6 +405,12 @@ impl Call {
             }
             if keyframe {
                 p.encoder.request_keyframe();
+            }
+            // The engine's rule (with one peer: that path's allowance).
+            if p.follow_estimate
+                && let Some(allowed) = p.rate.allowed()
+            {
+                p.encoder.set_bitrate(video_share(allowed));
             }
         }
     }
@@ -566,4 +650,57 @@ fn a_participant_who_changes_networks_is_back_through_an_ice_restart() {
         assert!(fps >= 29.0, "{who} sees {of} at {fps:.1} fps");
         assert!(call.participants[who].removed.is_empty());
     }
+}
+
+#[test]
+fn an_800_kbit_bottleneck_brings_the_send_rate_under_it_without_a_growing_queue() {
+    let conditions = Conditions {
+        one_way: Duration::from_millis(20),
+        jitter: Duration::ZERO,
+        loss: 0.0,
+    };
+    let mut call = Call::new(&["alice", "bob"], conditions, 8);
+    // Alice sends a picture with detail enough to use any rate, following her estimate.
+    let alice = &mut call.participants[0];
+    alice.pattern = TestPattern::new(1280, 720);
+    alice.follow_estimate = true;
+    call.connect(1, 0);
+    call.run_until_connected(Duration::from_secs(5));
+    // The estimate climbs well above 800 kbit/s on the clean link first.
+    call.run(Duration::from_secs(8));
+    // Then her uplink drops to 800 kbit/s behind a 500 ms drop-tail buffer.
+    let addr = call.participants[0].addr;
+    let cut = call.now;
+    call.net
+        .links
+        .insert(addr, Link::new(cut, 800_000, Duration::from_millis(500)));
+    call.run(Duration::from_secs(20));
+    let link = &call.net.links[&addr];
+    let at = |s: u64| cut + Duration::from_secs(s);
+    let seconds: Vec<String> = (0..20)
+        .map(|s| {
+            let (bps, worst) = link.window(at(s), at(s + 1));
+            format!("{s}: {:.0} kbit/s, queue up to {worst:.0?}", bps / 1000.0)
+        })
+        .collect();
+    let context = seconds.join("\n");
+    // At first the queue fills (the encoder sent at its clean-link rate)...
+    assert!(
+        link.window(at(0), at(1)).1 > Duration::from_millis(300),
+        "{context}"
+    );
+    // ...within 5 s the send rate is under the link's...
+    let (by_five, _) = link.window(at(4), at(5));
+    assert!(by_five < 800_000.0, "{context}");
+    // ...and from then on it stays under on average, using most of it, with the queue
+    // drained and never building back up towards the buffer's 500 ms.
+    let (after, worst) = link.window(at(5), at(20));
+    assert!(after < 800_000.0 && after > 500_000.0, "{context}");
+    assert!(worst < Duration::from_millis(200), "{context}");
+    // Bob kept seeing her throughout the last ten seconds.
+    let (fps, longest) = video_quality(call.seen(1, 0), at(10), at(20));
+    assert!(
+        fps >= 25.0 && longest < Duration::from_millis(500),
+        "{fps} {longest:?}"
+    );
 }

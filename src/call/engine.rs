@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::liveness::{Liveness, Verdict};
+use super::rate::{PathRate, video_share};
 use super::stats::RemoteStats;
 use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, PlayoutInput};
@@ -21,7 +22,7 @@ use crate::media::video::camera::{CameraHandle, VideoWanted, start_camera, start
 use crate::media::video::decode_thread::{DecodeInput, DecodeStats, DecodeThread, Picture};
 use crate::media::video::encode_thread::EncodeThread;
 use crate::media::video::mailbox::{Receiver as Mailbox, frame_mailbox};
-use crate::media::video::{EncodedFrame, EncoderSettings, h264};
+use crate::media::video::{EncodedFrame, EncoderSettings};
 use crate::rtc::driver::{Datagram, Sockets, datagram_queue, local_addresses};
 use crate::rtc::gather::{Gatherer, Inbound, Route, parse_ice_url};
 use crate::rtc::peer::{Peer, PeerEvent};
@@ -34,8 +35,6 @@ use str0m::Candidate;
 const TICK: Duration = Duration::from_millis(5);
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
 const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
-const AUDIO_BPS: u64 = 40_000;
-const VIDEO_MARGIN: f64 = 0.85;
 
 pub struct CallConfig {
     pub invite: Invite,
@@ -74,7 +73,8 @@ struct Remote {
     _decoder: DecodeThread,
     stats: RemoteStats,
     decode_stats: Arc<DecodeStats>,
-    estimate: Option<u64>,
+    /// What the path to them can carry.
+    rate: PathRate,
     /// What the remote reports losing of what we send (0 to 1).
     loss_out: Option<f32>,
     last_pli: Option<Instant>,
@@ -321,7 +321,7 @@ pub async fn run(
                         remote.decode.push(data);
                     }
                     PeerEvent::KeyframeRequested => keyframe = true,
-                    PeerEvent::BitrateEstimate(bps) => remote.estimate = Some(bps),
+                    PeerEvent::BitrateEstimate(bps) => remote.rate.on_estimate(bps),
                     PeerEvent::Stats(s) => {
                         remote.stats.rtt = s.rtt;
                         remote.stats.loss_in = s.loss_in;
@@ -329,6 +329,9 @@ pub async fn run(
                         remote.stats.bytes_out = s.bytes_out;
                         remote.stats.candidate_pair = s.candidate_pair;
                         remote.loss_out = s.loss_out;
+                        if let Some(loss) = s.loss_out {
+                            remote.rate.on_loss(now, loss);
+                        }
                     }
                 }
             }
@@ -344,7 +347,7 @@ pub async fn run(
                     picture.decoded_at,
                 );
             }
-            if let Some(bps) = remote.estimate {
+            if let Some(bps) = remote.rate.allowed() {
                 lowest_estimate = Some(lowest_estimate.map_or(bps, |l| l.min(bps)));
             }
             match remote
@@ -464,16 +467,6 @@ pub async fn run(
     result
 }
 
-/// What video may use of a path's estimate: what is left after audio, less a margin for
-/// retransmissions and packet overhead (the encoder's rate is payload only).
-pub fn video_share(estimate_bps: u64) -> u32 {
-    let video = (estimate_bps.saturating_sub(AUDIO_BPS) as f64 * VIDEO_MARGIN) as u64;
-    video.clamp(
-        u64::from(h264::MIN_BITRATE_BPS),
-        u64::from(h264::MAX_BITRATE_BPS),
-    ) as u32
-}
-
 /// A connection to a participant; `hosts` and `gathered` are our candidates so far.
 fn new_remote(
     (hosts, gathered): (&[SocketAddr], &[Candidate]),
@@ -502,7 +495,7 @@ fn new_remote(
         _decoder: decoder,
         stats: RemoteStats::new(name.to_string()),
         decode_stats,
-        estimate: None,
+        rate: PathRate::default(),
         loss_out: None,
         last_pli: None,
     })

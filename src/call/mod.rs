@@ -4,4 +4,5 @@
 pub mod engine;
 pub mod headless;
 pub mod liveness;
+pub mod rate;
 pub mod stats;

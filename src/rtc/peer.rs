@@ -3,14 +3,14 @@
 //! the sockets and the clock; tests drive it on a simulated network.
 //!
 //! Media: one audio (Opus) and one video (H.264 Constrained Baseline, packetization-mode 1)
-//! section, both send-and-receive, bundled; bandwidth estimation on; stats every second.
+//! section, both send-and-receive, bundled; bandwidth estimation on; stats five times a second.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use str0m::bwe::{Bitrate, BweKind};
+use str0m::bwe::Bitrate;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
@@ -23,6 +23,12 @@ const START_BITRATE: Bitrate = Bitrate::kbps(800);
 const MIN_BITRATE: Bitrate = Bitrate::kbps(150);
 const MAX_BITRATE: Bitrate = Bitrate::kbps(2_600);
 const H264_CONSTRAINED_BASELINE: u32 = 0x42e01f;
+/// Stats come this often: they carry the raw bandwidth estimate, which the encoder follows.
+/// (str0m's estimate event is a 3 s average that lags a drop by seconds, time in which the
+/// encoder would overfill the bottleneck.)
+const STATS_EVERY: Duration = Duration::from_millis(200);
+/// Incoming loss is reported per stats interval; this many make the second it is shown for.
+const LOSS_SAMPLES: usize = 5;
 
 #[derive(Debug, Error)]
 pub enum PeerError {
@@ -99,6 +105,8 @@ pub struct Peer {
     local_kinds: Vec<(SocketAddr, &'static str)>,
     /// When the remote was last heard from (any datagram str0m took).
     last_heard: Option<Instant>,
+    /// The latest incoming loss fractions, one per stats interval.
+    loss_in: VecDeque<f32>,
 }
 
 impl Peer {
@@ -109,7 +117,7 @@ impl Peer {
             .enable_h264(true)
             .enable_opus(true, false)
             .enable_bwe(Some(START_BITRATE))
-            .set_stats_interval(Some(Duration::from_secs(1)));
+            .set_stats_interval(Some(STATS_EVERY));
         let mut rtc = config.build(now);
         rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
         let mut local_kinds = Vec::new();
@@ -134,6 +142,7 @@ impl Peer {
             now,
             local_kinds,
             last_heard: None,
+            loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
         }
     }
 
@@ -323,16 +332,19 @@ impl Peer {
                 }
             }
             Event::KeyframeRequest(_) => self.events.push_back(PeerEvent::KeyframeRequested),
-            Event::EgressBitrateEstimate(estimate) => {
-                let bps = match estimate {
-                    BweKind::Twcc { estimate, .. } => estimate,
-                    BweKind::Remb { estimate, .. } => estimate,
-                    _ => return,
-                };
-                self.events
-                    .push_back(PeerEvent::BitrateEstimate(bps.as_u64()));
-            }
             Event::PeerStats(stats) => {
+                if let Some(estimate) = stats.bwe_tx {
+                    self.events
+                        .push_back(PeerEvent::BitrateEstimate(estimate.as_u64()));
+                }
+                if let Some(loss) = stats.ingress_loss_fraction {
+                    if self.loss_in.len() == LOSS_SAMPLES {
+                        self.loss_in.pop_front();
+                    }
+                    self.loss_in.push_back(loss);
+                }
+                let loss_in = (!self.loss_in.is_empty())
+                    .then(|| self.loss_in.iter().sum::<f32>() / self.loss_in.len() as f32);
                 let candidate_pair = stats.selected_candidate_pair.as_ref().and_then(|pair| {
                     self.local_kinds
                         .iter()
@@ -342,7 +354,7 @@ impl Peer {
                 });
                 self.events.push_back(PeerEvent::Stats(PeerStats {
                     rtt: stats.rtt,
-                    loss_in: stats.ingress_loss_fraction,
+                    loss_in,
                     loss_out: stats.egress_loss_fraction,
                     bytes_in: stats.bytes_rx,
                     bytes_out: stats.bytes_tx,

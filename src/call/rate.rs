@@ -1,0 +1,126 @@
+//! How much video a path can take. str0m's estimate is delay-based: it sees a queue that is
+//! growing, but a router queue that is already full has a high, flat delay that looks like
+//! calm, and str0m's loss side forgives up to about 17 % loss at 800 kbit/s. So each path also
+//! gets the classic loss rule of Google Congestion Control (draft-ietf-rmcat-gcc, section 6):
+//! over 10 % loss cuts the rate by half the loss, under 2 % lets it grow back.
+
+use std::time::{Duration, Instant};
+
+use crate::media::video::h264;
+
+const AUDIO_BPS: u64 = 40_000;
+/// Video's share of what is left after audio: retransmissions and packet headers are not in
+/// the encoder's rate.
+const VIDEO_MARGIN: f64 = 0.85;
+const HEAVY_LOSS: f32 = 0.10;
+const LIGHT_LOSS: f32 = 0.02;
+/// Loss is reported over the last second: act on it once a second, not on every report of the
+/// same loss.
+const LOSS_EVERY: Duration = Duration::from_secs(1);
+const RECOVERY: f64 = 1.08;
+
+/// What video may use of a path's allowance: what is left after audio, less a margin.
+pub fn video_share(allowed_bps: u64) -> u32 {
+    let video = (allowed_bps.saturating_sub(AUDIO_BPS) as f64 * VIDEO_MARGIN) as u64;
+    video.clamp(
+        u64::from(h264::MIN_BITRATE_BPS),
+        u64::from(h264::MAX_BITRATE_BPS),
+    ) as u32
+}
+
+/// One path's rate: str0m's estimate, held down by loss.
+#[derive(Debug, Default, Clone)]
+pub struct PathRate {
+    estimate: Option<u64>,
+    loss_cap: Option<f64>,
+    last_loss_step: Option<Instant>,
+}
+
+impl PathRate {
+    pub fn on_estimate(&mut self, bps: u64) {
+        self.estimate = Some(bps);
+    }
+
+    /// The fraction of what we sent that the remote reports lost over the last second.
+    pub fn on_loss(&mut self, now: Instant, loss: f32) {
+        if self.last_loss_step.is_some_and(|t| now - t < LOSS_EVERY) {
+            return;
+        }
+        let Some(estimate) = self.estimate else {
+            return;
+        };
+        let estimate = estimate as f64;
+        if loss > HEAVY_LOSS {
+            let base = self.loss_cap.unwrap_or(estimate).min(estimate);
+            self.loss_cap = Some(base * (1.0 - 0.5 * f64::from(loss)));
+            self.last_loss_step = Some(now);
+        } else if loss < LIGHT_LOSS
+            && let Some(cap) = self.loss_cap
+        {
+            let grown = cap * RECOVERY;
+            self.loss_cap = (grown < estimate).then_some(grown);
+            self.last_loss_step = Some(now);
+        }
+    }
+
+    /// What the path can carry, all media included; None before the first estimate.
+    pub fn allowed(&self) -> Option<u64> {
+        let estimate = self.estimate?;
+        Some(match self.loss_cap {
+            Some(cap) => (cap.round() as u64).min(estimate),
+            None => estimate,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_gets_what_audio_leaves_less_a_margin_within_the_encoder_range() {
+        assert_eq!(video_share(1_040_000), 850_000);
+        assert_eq!(video_share(0), h264::MIN_BITRATE_BPS);
+        assert_eq!(video_share(100_000_000), h264::MAX_BITRATE_BPS);
+    }
+
+    #[test]
+    fn heavy_loss_cuts_once_a_second_and_light_loss_lets_it_grow_back() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut rate = PathRate::default();
+        rate.on_loss(at(0), 0.5);
+        assert_eq!(rate.allowed(), None, "no estimate yet");
+        rate.on_estimate(1_000_000);
+        rate.on_loss(at(0), 0.30);
+        assert_eq!(rate.allowed(), Some(850_000));
+        // The same second's loss again: no second cut.
+        rate.on_loss(at(200), 0.30);
+        assert_eq!(rate.allowed(), Some(850_000));
+        rate.on_loss(at(1_000), 0.20);
+        assert_eq!(rate.allowed(), Some(765_000));
+        // Moderate loss holds; light loss grows 8 % a second until the estimate rules again.
+        rate.on_loss(at(2_000), 0.05);
+        assert_eq!(rate.allowed(), Some(765_000));
+        rate.on_loss(at(3_000), 0.0);
+        assert_eq!(rate.allowed(), Some(826_200));
+        for second in 4..10 {
+            rate.on_loss(at(second * 1_000), 0.0);
+        }
+        assert_eq!(rate.allowed(), Some(1_000_000));
+        // Loss the path always has (5 %) never cuts.
+        for second in 10..20 {
+            rate.on_loss(at(second * 1_000), 0.05);
+        }
+        assert_eq!(rate.allowed(), Some(1_000_000));
+    }
+
+    #[test]
+    fn a_lower_estimate_rules_over_the_cap() {
+        let mut rate = PathRate::default();
+        rate.on_estimate(2_000_000);
+        rate.on_loss(Instant::now(), 0.2);
+        rate.on_estimate(500_000);
+        assert_eq!(rate.allowed(), Some(500_000));
+    }
+}
