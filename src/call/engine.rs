@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::liveness::{Liveness, Verdict};
+use super::liveness::{Liveness, RESTART_AFTER, Verdict};
 use super::rate::{PathRate, video_share};
 use super::stats::RemoteStats;
 use crate::invite::Invite;
@@ -51,11 +51,39 @@ pub struct CallConfig {
 }
 
 /// What the call reports as it runs (the headless runner writes them; the window will draw them).
+#[derive(Debug, Clone, PartialEq)]
 pub enum CallReport {
-    /// A line of stats for one remote participant, every second.
+    /// A line of stats for one remote participant, every second (the `--stats` JSON line).
     Stats(String),
     Notice(String),
+    /// A participant's connection changed. `id` stays the same for the whole connection,
+    /// even when the signaling server restarts and hands out new ones.
+    Participant {
+        id: String,
+        name: String,
+        state: PeerState,
+    },
+    /// Audio levels (RMS, 0 to 1) ten times a second: our microphone's before processing, and
+    /// what each participant's playout last played (for meters and the active speaker).
+    Levels {
+        local: f32,
+        remotes: Vec<(String, f32)>,
+    },
 }
+
+/// Where a participant's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    Connecting,
+    Connected,
+    /// Nothing heard for a few seconds: a new path is being looked for.
+    Reconnecting,
+    Left,
+    /// Given up on: unreachable.
+    Unreachable,
+}
+
+const LEVELS_EVERY: Duration = Duration::from_millis(100);
 
 struct Remote {
     name: String,
@@ -75,6 +103,8 @@ struct Remote {
     decode_stats: Arc<DecodeStats>,
     /// What the path to them can carry.
     rate: PathRate,
+    /// The state last reported.
+    shown: Option<PeerState>,
     /// What the remote reports losing of what we send (0 to 1).
     loss_out: Option<f32>,
     last_pli: Option<Instant>,
@@ -142,6 +172,7 @@ pub async fn run(
     let joined_at = Instant::now();
     let mut in_room: Option<Instant> = None;
     let mut last_report = Instant::now();
+    let mut last_levels = Instant::now();
     let mut last_keyframe: Option<Instant> = None;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -188,6 +219,7 @@ pub async fn run(
                             remote.peer.close();
                             let _ = audio.incoming.try_send(PlayoutInput::PeerLeft(remote.key.clone()));
                             report(CallReport::Notice(format!("{} left", remote.name)));
+                            report(CallReport::Participant { id: remote.key, name: remote.name, state: PeerState::Left });
                         }
                     }
                     Event::Signal { from, data } => {
@@ -406,7 +438,45 @@ pub async fn run(
                     "{} cannot be reached; dropped",
                     remote.name
                 )));
+                report(CallReport::Participant {
+                    id: remote.key,
+                    name: remote.name,
+                    state: PeerState::Unreachable,
+                });
             }
+        }
+        for remote in remotes.values_mut() {
+            let state = if !remote.peer.is_connected() {
+                PeerState::Connecting
+            } else if remote
+                .peer
+                .last_heard()
+                .is_some_and(|t| now - t > RESTART_AFTER)
+            {
+                PeerState::Reconnecting
+            } else {
+                PeerState::Connected
+            };
+            if remote.shown != Some(state) {
+                remote.shown = Some(state);
+                report(CallReport::Participant {
+                    id: remote.key.clone(),
+                    name: remote.name.clone(),
+                    state,
+                });
+            }
+        }
+        if now - last_levels >= LEVELS_EVERY {
+            last_levels = now;
+            let heard = audio.playout.control().peers();
+            let remotes = remotes
+                .values()
+                .map(|r| (r.key.clone(), heard.get(&r.key).map_or(0.0, |p| p.level)))
+                .collect();
+            report(CallReport::Levels {
+                local: audio.send.control().level(),
+                remotes,
+            });
         }
         // Opus protects against the loss of the worst path (in-band FEC sized by it).
         let worst_loss = remotes
@@ -496,6 +566,7 @@ fn new_remote(
         stats: RemoteStats::new(name.to_string()),
         decode_stats,
         rate: PathRate::default(),
+        shown: None,
         loss_out: None,
         last_pli: None,
     })

@@ -71,6 +71,8 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
                 }
             }
             CallReport::Notice(text) => tracing::info!("{text}"),
+            CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
+            CallReport::Levels { .. } => {}
         })
         .await
     })
