@@ -47,6 +47,7 @@ async fn participants_states_and_audio_levels_are_reported() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop_alice.send(true).unwrap();
     alice.await.unwrap().unwrap();
+    server.server.shutdown().await;
 
     let seen = seen.lock().unwrap();
     // Bob's connection as Alice saw it: connecting, connected, left, under one id.
@@ -82,5 +83,4 @@ async fn participants_states_and_audio_levels_are_reported() {
     assert!(levels.iter().any(|(local, _)| *local > 0.01));
     let loudest_bob = levels.iter().filter_map(|(_, b)| *b).fold(0.0, f32::max);
     assert!(loudest_bob > 0.01, "bob's level at most {loudest_bob}");
-    server.server.shutdown().await;
 }
