@@ -2,20 +2,28 @@
 # A 1:1 call on loopback between two headless participants (release build, synthetic 720p30
 # camera and tone), measured from their own stats files: frames a second received,
 # glass-to-glass latency from the pattern's stripe, join to first remote picture, and the CPU
-# both processes use together.
+# both processes use together. Then the same call between two headless Chromiums (Debian's,
+# driven by playwright-core from benches/.tools, the page in benches/browser/), measured the
+# same way, and the ratio of the two.
 #
-#   benches/call.sh            # 20 s call
+#   benches/call.sh            # 20 s calls
 #   SECONDS_CALL=40 benches/call.sh
 #
-# Everything runs on loopback and is stopped by pid. The comparison with two Chromium pages
-# on the same call comes with the browser client (not yet built).
+# Everything runs on loopback and is stopped by pid; the calls run one after the other so
+# that neither takes CPU from the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_CALL=${SECONDS_CALL:-20}
 OUT=${OUT:-target/bench-call}
 
+TOOLS=benches/.tools
+
 source scripts/lib.sh
 ensure_build_deps
+ensure_debs chromium
+if [ ! -f "$TOOLS/node_modules/playwright-core/package.json" ]; then
+    npm install --prefix "$TOOLS" --no-audit --no-fund playwright-core@1 >/dev/null
+fi
 cargo build --release --locked
 CONFER=$PWD/target/release/confer
 mkdir -p "$OUT"
@@ -64,11 +72,26 @@ for who in ("first", "second"):
     freezes = lines[-1]["freezes"]
     syncs = [l["av_sync_ms"] for l in steady if l.get("av_sync_ms") is not None]
     sync = statistics.median(syncs) if syncs else None
-    rows.append((who, fps, p50, p95, first, freezes, sync))
-print(f"{'':8}{'fps in':>8}{'g2g p50':>10}{'g2g p95':>10}{'join->1st frame':>17}{'freezes':>9}{'A/V sync':>10}")
-for who, fps, p50, p95, first, freezes, sync in rows:
+    kbps = statistics.mean(l["bitrate_in_bps"] for l in steady) / 1000
+    rows.append((who, fps, p50, p95, first, freezes, sync, kbps))
+print(f"{'':8}{'fps in':>8}{'g2g p50':>10}{'g2g p95':>10}{'join->1st frame':>17}{'freezes':>9}{'A/V sync':>10}{'kbit/s in':>11}")
+for who, fps, p50, p95, first, freezes, sync, kbps in rows:
     sync_text = f"{sync:+.1f}ms" if sync is not None else "-"
-    print(f"{who:8}{fps:8.1f}{p50:8.1f}ms{p95:8.1f}ms{first if first is not None else '-':>15}ms{freezes:>9}{sync_text:>10}")
+    print(f"{who:8}{fps:8.1f}{p50:8.1f}ms{p95:8.1f}ms{first if first is not None else '-':>15}ms{freezes:>9}{sync_text:>10}{kbps:>11.0f}")
 print("A/V sync: audio's latency less video's, from the beep and flash marked at each second")
 print(f"CPU of both participants together: {cpu * 100:.0f}% of one core")
+open(f"{out}/native_cpu", "w").write(str(cpu))
+PY
+
+# The same call between two Chromiums.
+node benches/browser/call.mjs "ws://127.0.0.1:$port/ws" "$SECONDS_CALL" >"$OUT/chromium.json"
+python3 - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+native = float(open(f"{out}/native_cpu").read())
+browser = json.load(open(f"{out}/chromium.json"))
+for who, r in zip(("first", "second"), browser["received"]):
+    print(f"chromium {who}: {r['fps']} fps in at {r['width']}x{r['height']} {r['codec']}, {r['kbps']} kbit/s, {r['freezes']} freezes")
+print(f"CPU of both Chromiums together: {browser['cpu'] * 100:.0f}% of one core")
+print(f"Confer / Chromium CPU: {native / browser['cpu']:.2f} (target: at most 0.5)")
 PY
