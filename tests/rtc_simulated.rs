@@ -461,6 +461,23 @@ impl Call {
         }
     }
 
+    /// `who` leaves the room: the server tells everyone, who close their connections.
+    fn leave(&mut self, who: usize) {
+        let name = self.participants[who].name.clone();
+        for (i, p) in self.participants.iter_mut().enumerate() {
+            if i == who {
+                for peer in p.peers.values_mut() {
+                    peer.close();
+                }
+                p.peers.clear();
+                p.wake.clear();
+            } else if let Some(mut peer) = p.peers.remove(&name) {
+                peer.close();
+                p.wake.remove(&name);
+            }
+        }
+    }
+
     fn seen(&self, who: usize, of: usize) -> &Seen {
         &self.participants[who].seen[&self.participants[of].name]
     }
@@ -703,4 +720,29 @@ fn an_800_kbit_bottleneck_brings_the_send_rate_under_it_without_a_growing_queue(
         fps >= 25.0 && longest < Duration::from_millis(500),
         "{fps} {longest:?}"
     );
+}
+
+#[test]
+fn six_peers_mesh_with_people_joining_and_leaving() {
+    let names = ["ann", "ben", "cat", "dan", "eve", "fay"];
+    let mut call = Call::new(&names, clean(), 9);
+    // They arrive one at a time; each newcomer offers to everyone already there.
+    for late in 1..names.len() {
+        for early in 0..late {
+            call.connect(late, early);
+        }
+        call.run(Duration::from_millis(700));
+    }
+    call.run_until_connected(Duration::from_secs(5));
+    // Cat leaves: the others close their connections to her and carry on.
+    call.leave(2);
+    let start = call.now;
+    call.run(Duration::from_secs(3));
+    for who in (0..names.len()).filter(|w| *w != 2) {
+        assert!(!call.participants[who].peers.contains_key("cat"));
+        for of in (0..names.len()).filter(|o| *o != who && *o != 2) {
+            let (fps, _) = video_quality(call.seen(who, of), start, call.now);
+            assert!(fps >= 29.0, "{who} sees {of} at {fps:.1} fps");
+        }
+    }
 }
