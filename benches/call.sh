@@ -84,7 +84,9 @@ open(f"{out}/native_cpu", "w").write(str(cpu))
 PY
 
 # The same call between two Chromiums.
-node benches/browser/call.mjs "ws://127.0.0.1:$port/ws" "$SECONDS_CALL" >"$OUT/chromium.json"
+# Their fake camera plays the synthetic camera's scene, so both sides encode the same motion.
+python3 benches/browser/pattern_y4m.py "$OUT/pattern.y4m"
+node benches/browser/call.mjs "ws://127.0.0.1:$port/ws" "$SECONDS_CALL" "$PWD/$OUT/pattern.y4m" >"$OUT/chromium.json"
 python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]

@@ -2,7 +2,10 @@
 // browser of its own: prints what they received and the CPU both process trees used over the
 // steady part of the call, as JSON. Run by benches/call.sh beside the native call.
 //
-//   node call.mjs WS_URL SECONDS
+//   node call.mjs WS_URL SECONDS [Y4M]
+//
+// With Y4M (benches/browser/pattern_y4m.py), the fake camera shows the same moving scene as
+// Confer's synthetic camera, so both encoders get the same work.
 import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 
@@ -10,7 +13,7 @@ import { createRequire } from "node:module";
 const tools = new URL("../.tools/package.json", import.meta.url);
 const { chromium } = createRequire(tools)("playwright-core");
 
-const [wsUrl, seconds] = [process.argv[2], Number(process.argv[3] || 20)];
+const [wsUrl, seconds, y4m] = [process.argv[2], Number(process.argv[3] || 20), process.argv[4]];
 const page = readFileSync(new URL("./call.html", import.meta.url), "utf8");
 const args = [
   "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -20,6 +23,7 @@ const args = [
   // The page is handed over by Playwright, not loaded from the loopback server, so Chromium
   // counts it as public and blocks its WebSocket to loopback (Local Network Access).
   "--disable-features=LocalNetworkAccessChecks",
+  ...(y4m ? [`--use-file-for-fake-video-capture=${y4m}`] : []),
 ];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,7 +59,7 @@ async function participant(name) {
   // The page comes from the signaling server's own origin (served from here, not by it).
   const origin = new URL(wsUrl.replace(/^ws/, "http")).origin;
   await tab.route(`${origin}/bench*`, (route) => route.fulfill({ contentType: "text/html", body: page }));
-  const url = `${origin}/bench?ws=${encodeURIComponent(wsUrl)}&room=bench&name=${name}`;
+  const url = `${origin}/bench?ws=${encodeURIComponent(wsUrl)}&room=chromium&name=${name}`;
   await tab.goto(url);
   return { name, server, browser, tab, pid: server.process().pid };
 }

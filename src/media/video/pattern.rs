@@ -17,6 +17,8 @@ const MAGIC: u8 = 0xC5;
 const PAYLOAD_BITS: usize = 128;
 const FLAG_FLASH: u8 = 1;
 const WHITE: u8 = 235;
+/// The gradient rises over 256 pixels and falls over the next 256.
+const RAMP_PERIOD: usize = 512;
 const BLACK: u8 = 16;
 
 /// What the stripe says about a picture.
@@ -35,6 +37,11 @@ pub struct TestPattern {
     height: usize,
     counter: u32,
     last_second: Option<u64>,
+    /// The gradient's values along a diagonal, long enough that any row is one slice of it,
+    /// and the chroma planes, which do not move: drawing a picture is then copying (a camera
+    /// stand-in must not cost more than the camera).
+    ramp: Vec<u8>,
+    chroma: (Vec<u8>, Vec<u8>),
 }
 
 impl TestPattern {
@@ -42,11 +49,31 @@ impl TestPattern {
     pub const MIN_SIZE: (usize, usize) = (BLOCKS_PER_ROW * 4, BLOCK_ROWS * 4 * 4);
 
     pub fn new(width: usize, height: usize) -> Self {
+        let width = width.max(Self::MIN_SIZE.0) & !1;
+        let height = height.max(Self::MIN_SIZE.1) & !1;
+        let ramp = (0..RAMP_PERIOD + width)
+            .map(|i| {
+                let ramp = i % RAMP_PERIOD;
+                let ramp = if ramp < 256 { ramp } else { 511 - ramp };
+                16 + (ramp * 219 / 255) as u8
+            })
+            .collect();
+        let (cw, ch) = (width / 2, height / 2);
+        let mut u = vec![0u8; cw * ch];
+        let mut v = vec![0u8; cw * ch];
+        for row in 0..ch {
+            for col in 0..cw {
+                u[row * cw + col] = 96 + ((col * 64) / cw) as u8;
+                v[row * cw + col] = 96 + ((row * 64) / ch) as u8;
+            }
+        }
         Self {
-            width: width.max(Self::MIN_SIZE.0) & !1,
-            height: height.max(Self::MIN_SIZE.1) & !1,
+            width,
+            height,
             counter: 0,
             last_second: None,
+            ramp,
+            chroma: (u, v),
         }
     }
 
@@ -80,19 +107,11 @@ impl TestPattern {
         let (y, u, v) = frame.planes_mut();
         // A diagonal gradient that scrolls: motion everywhere, as a camera gives.
         for row in 0..h {
-            let line = &mut y[row * w..(row + 1) * w];
-            for (col, px) in line.iter_mut().enumerate() {
-                let ramp = (col + row + 4 * t) % 512;
-                let ramp = if ramp < 256 { ramp } else { 511 - ramp };
-                *px = 16 + (ramp * 219 / 255) as u8;
-            }
+            let start = (row + 4 * t) % RAMP_PERIOD;
+            y[row * w..(row + 1) * w].copy_from_slice(&self.ramp[start..start + w]);
         }
-        for row in 0..h / 2 {
-            for col in 0..w / 2 {
-                u[row * w / 2 + col] = 96 + ((col * 64) / (w / 2)) as u8;
-                v[row * w / 2 + col] = 96 + ((row * 64) / (h / 2)) as u8;
-            }
-        }
+        u.copy_from_slice(&self.chroma.0);
+        v.copy_from_slice(&self.chroma.1);
         // A square bouncing across the picture, bright and coloured.
         let side = (h / 4) & !1;
         let span_x = (w - side).max(1);
@@ -225,6 +244,33 @@ mod tests {
     #[test]
     fn crc_matches_the_standard_check_value() {
         assert_eq!(crc16(b"123456789"), 0x29B1);
+    }
+
+    #[test]
+    fn the_scene_scrolls_four_pixels_a_picture_along_the_diagonal() {
+        let mut pattern = TestPattern::new(640, 360);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let first = pattern.frame(t0);
+        let second = pattern.frame(t0 + Duration::from_millis(33));
+        let (w, rows) = (640, 100..360);
+        // Below the stripe and away from the square: the gradient's value at a point is the
+        // previous picture's value four pixels further along the row.
+        let luma = |f: &I420Frame, row: usize, col: usize| f.y()[row * w + col];
+        let mut compared = 0;
+        for row in rows.step_by(37) {
+            for col in (0..600).step_by(13) {
+                let (a, b) = (luma(&first, row, col + 4), luma(&second, row, col));
+                if a != 180 && b != 180 {
+                    assert_eq!(a, b, "row {row} col {col}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 200);
+        // The gradient spans black to white.
+        let values = first.y()[100 * w..101 * w].iter();
+        assert_eq!(values.clone().min(), Some(&16));
+        assert!(values.max() >= Some(&230));
     }
 
     #[test]
