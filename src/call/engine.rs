@@ -84,6 +84,10 @@ pub enum PeerState {
 }
 
 const LEVELS_EVERY: Duration = Duration::from_millis(100);
+/// Lip sync: pictures wait for the sound that waits in the audio jitter buffer and the
+/// device, less this much (sound a little after the picture is what people notice least, and
+/// every millisecond held is glass-to-glass latency).
+const AUDIO_MAY_LAG: Duration = Duration::from_millis(10);
 
 struct Remote {
     name: String,
@@ -376,7 +380,7 @@ pub async fn run(
                     picture.image.width,
                     picture.image.height,
                     picture.stripe.map(|s| s.captured),
-                    picture.decoded_at,
+                    picture.shown_at,
                 );
             }
             if let Some(bps) = remote.rate.allowed() {
@@ -469,6 +473,16 @@ pub async fn run(
         if now - last_levels >= LEVELS_EVERY {
             last_levels = now;
             let heard = audio.playout.control().peers();
+            for remote in remotes.values_mut() {
+                let hold = heard.get(&remote.key).map_or(Duration::ZERO, |p| {
+                    p.playout_delay.saturating_sub(AUDIO_MAY_LAG)
+                });
+                remote
+                    .decode_stats
+                    .hold_us
+                    .store(hold.as_micros() as u64, Relaxed);
+                remote.stats.video_hold = hold;
+            }
             let remotes = remotes
                 .values()
                 .map(|r| (r.key.clone(), heard.get(&r.key).map_or(0.0, |p| p.level)))

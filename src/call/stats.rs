@@ -28,6 +28,8 @@ pub struct RemoteStats {
     /// Loudness of what was last played from this participant, RMS in [0, 1] (the window's
     /// speaker highlight reads the same figure).
     pub audio_level: f32,
+    /// How long pictures wait after decoding for the sound to catch up (lip sync).
+    pub video_hold: Duration,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -56,6 +58,7 @@ impl RemoteStats {
             first_frame: None,
             audio_latency_ms: None,
             audio_level: 0.0,
+            video_hold: Duration::ZERO,
             g2g_ms: Vec::new(),
             last_picture: None,
             frame_interval_avg: None,
@@ -135,6 +138,7 @@ impl RemoteStats {
             "audio_latency_ms": self.audio_latency_ms,
             "audio_level": (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
             "av_sync_ms": av_sync,
+            "video_hold_ms": (self.video_hold.as_secs_f64() * 10_000.0).round() / 10.0,
             "codec_video": "H264",
             "codec_audio": "opus",
         })

@@ -373,6 +373,9 @@ pub enum PlayoutInput {
 pub struct PeerAudio {
     pub jitter: JitterStats,
     pub delay: Duration,
+    /// How long a packet takes from arriving to reaching the speaker: the jitter buffer's
+    /// wait and the device's queue (what video waits for, for lip sync).
+    pub playout_delay: Duration,
     /// RMS of the last frame played, in [0, 1].
     pub level: f32,
     pub frames_played: u64,
@@ -643,6 +646,7 @@ fn produce(
         }
         remote.stats.jitter = remote.jitter.stats();
         remote.stats.delay = remote.jitter.delay();
+        remote.stats.playout_delay = remote.stats.delay + plays_at.saturating_duration_since(now);
         remote.stats.frames_played += 1;
     }
     for m in mix.iter_mut() {

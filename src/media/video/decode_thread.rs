@@ -2,12 +2,15 @@
 //! queue (full: the unit is dropped and a keyframe asked for, since what follows cannot decode),
 //! decodes straight into RGBA, and leaves the newest picture in a mailbox for the screen. A
 //! picture that does not decode raises the keyframe flag the network side turns into a PLI.
+//! Pictures can be held back a set time after decoding, so that they show with the sound that
+//! waited in the audio jitter buffer (lip sync).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::frame::RgbaImage;
 use super::h264::{CodecError, H264Decoder};
@@ -16,13 +19,16 @@ use super::pattern::Stripe;
 
 /// Access units waiting to be decoded: a few frames; more means the decoder cannot keep up.
 const QUEUE: usize = 8;
+/// The longest a picture is held for lip sync.
+pub const MAX_HOLD: Duration = Duration::from_millis(200);
 
 /// A picture for the screen, with what the synthetic camera's stripe said (for latency).
 #[derive(Debug, Clone)]
 pub struct Picture {
     pub image: RgbaImage,
     pub stripe: Option<Stripe>,
-    pub decoded_at: SystemTime,
+    /// When it was handed to the screen (after decoding and any hold).
+    pub shown_at: SystemTime,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +40,8 @@ pub struct DecodeStats {
     /// Set when the stream is broken until the next keyframe; the network side clears it
     /// when it sends a PLI.
     pub keyframe_needed: AtomicBool,
+    /// How long to hold each picture after decoding, in µs (at most [`MAX_HOLD`]).
+    pub hold_us: AtomicU64,
 }
 
 /// The network side's end: hands units to the decoder without ever waiting.
@@ -102,8 +110,23 @@ fn run(
     stats: &DecodeStats,
 ) {
     let mut rgba = Vec::new();
+    let mut held: VecDeque<(Instant, RgbaImage, Option<Stripe>)> = VecDeque::new();
     loop {
-        let unit = match queue.recv_timeout(Duration::from_millis(200)) {
+        // Pictures whose hold is over go to the screen, in order.
+        let now = Instant::now();
+        while held.front().is_some_and(|(due, _, _)| *due <= now) {
+            if let Some((_, image, stripe)) = held.pop_front() {
+                pictures.send(Picture {
+                    image,
+                    stripe,
+                    shown_at: SystemTime::now(),
+                });
+            }
+        }
+        let wait = held
+            .front()
+            .map_or(Duration::from_millis(200), |(due, _, _)| *due - now);
+        let unit = match queue.recv_timeout(wait) {
             Ok(unit) => unit,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
@@ -116,16 +139,14 @@ fn run(
         match decoded {
             Ok(Some(decoded)) => {
                 stats.decoded.fetch_add(1, Relaxed);
-                pictures.send(Picture {
-                    image: RgbaImage {
-                        width: decoded.width,
-                        height: decoded.height,
-                        // Handed over, not copied: the next picture gets a fresh buffer.
-                        pixels: std::mem::take(&mut rgba),
-                    },
-                    stripe: decoded.stripe,
-                    decoded_at: SystemTime::now(),
-                });
+                let image = RgbaImage {
+                    width: decoded.width,
+                    height: decoded.height,
+                    // Handed over, not copied: the next picture gets a fresh buffer.
+                    pixels: std::mem::take(&mut rgba),
+                };
+                let hold = Duration::from_micros(stats.hold_us.load(Relaxed)).min(MAX_HOLD);
+                held.push_back((Instant::now() + hold, image, decoded.stripe));
             }
             Ok(None) => {}
             Err(e) => {
@@ -164,6 +185,26 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "no keyframe request");
             std::thread::sleep(Duration::from_millis(5));
         }
+        drop(input);
+        drop(thread);
+    }
+
+    #[test]
+    fn a_held_picture_is_not_shown_before_its_hold_is_over() {
+        let (input, screen, thread) = start_decoder(false).unwrap();
+        input.stats().hold_us.store(150_000, Relaxed);
+        let mut pattern = TestPattern::new(640, 360);
+        let mut encoder = H264Encoder::new(EncoderSettings::default()).unwrap();
+        let unit = encoder
+            .encode(&pattern.frame(SystemTime::now()))
+            .unwrap()
+            .unwrap();
+        let pushed = SystemTime::now();
+        input.push(unit.data);
+        let picture = screen.wait(Duration::from_secs(10)).expect("a picture");
+        let waited = picture.shown_at.duration_since(pushed).unwrap_or_default();
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        assert_eq!(input.stats().decoded.load(Relaxed), 1);
         drop(input);
         drop(thread);
     }
