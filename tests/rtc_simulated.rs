@@ -554,7 +554,8 @@ fn three_peers_form_a_mesh() {
 
 #[test]
 fn five_percent_loss_keeps_video_flowing() {
-    for seed in [3, 4] {
+    let mut freezes = Vec::new();
+    for seed in 3..13 {
         let conditions = Conditions {
             one_way: Duration::from_millis(20),
             jitter: Duration::from_millis(5),
@@ -570,16 +571,24 @@ fn five_percent_loss_keeps_video_flowing() {
         for (who, of) in [(0, 1), (1, 0)] {
             let (fps, longest) = video_quality(call.seen(who, of), start, call.now);
             assert!(fps >= 27.0, "seed {seed}: {who} sees {of} at {fps:.1} fps");
-            // The target is no freeze over 300 ms; not met yet: a packet lost again on
-            // retransmission, or a keyframe that loses packets, still freezes the picture for
-            // up to about 0.6 s now and then (str0m's NACK retries at RTT + 5 ms, 100 ms
-            // before it knows the RTT).
-            assert!(
-                longest <= Duration::from_secs(1),
-                "seed {seed}: a freeze of {longest:?}"
-            );
+            freezes.push(longest);
         }
     }
+    // The target is no freeze over 300 ms. Most of these 20 ten-second windows stay under
+    // 250 ms, but a packet lost three times over (or its NACK lost) still takes a little over
+    // 300 ms now and then (str0m NACKs every 33 ms and retries after an RTT). Until the resend
+    // cap was raised (rtc::peer), str0m dropped queued resends and froze pictures for 0.5 to
+    // 0.8 s in one window of six.
+    // (A window over 450 ms is rare now: at most one of the twenty is allowed; before, three
+    // in twenty was usual.)
+    freezes.sort();
+    let long = freezes
+        .iter()
+        .filter(|f| **f > Duration::from_millis(450))
+        .count();
+    assert!(long <= 1, "{freezes:?}");
+    let typical = freezes[freezes.len() / 2];
+    assert!(typical <= Duration::from_millis(300), "{freezes:?}");
 }
 
 #[test]
