@@ -4,30 +4,30 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::liveness::{Liveness, RESTART_AFTER, Verdict};
-use super::rate::{PathRate, video_share};
-use super::stats::RemoteStats;
+pub use super::events::{CallReport, PeerState};
+use super::liveness::{RESTART_AFTER, Verdict};
+use super::network::{add_new_hosts, deliver, gather};
+use super::rate::video_share;
+use super::remote::{Remote, new_remote};
+use super::signals::{SignalContext, announce, on_signal, send_signal};
 use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, PlayoutInput};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::camera::{CameraHandle, VideoWanted, start_camera, start_test_pattern};
-use crate::media::video::decode_thread::{DecodeInput, DecodeStats, DecodeThread, Picture};
 use crate::media::video::encode_thread::EncodeThread;
-use crate::media::video::mailbox::{Receiver as Mailbox, frame_mailbox};
+use crate::media::video::mailbox::frame_mailbox;
 use crate::media::video::{EncodedFrame, EncoderSettings};
-use crate::rtc::driver::{Datagram, Sockets, datagram_queue, local_addresses};
-use crate::rtc::gather::{Gatherer, Inbound, Route, parse_ice_url};
-use crate::rtc::peer::{Peer, PeerEvent};
+use crate::rtc::driver::{Sockets, datagram_queue, local_addresses};
+use crate::rtc::gather::{Gatherer, Route};
+use crate::rtc::peer::PeerEvent;
 use crate::signal::client::{ClientConfig, Command, Event, SignalingClient};
-use crate::signal::proto::IceServer;
 use crate::token::random_id;
 use str0m::Candidate;
 
@@ -50,69 +50,11 @@ pub struct CallConfig {
     pub relay_only: bool,
 }
 
-/// What the call reports as it runs (the headless runner writes them; the window will draw them).
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallReport {
-    /// A line of stats for one remote participant, every second (the `--stats` JSON line).
-    Stats(String),
-    Notice(String),
-    /// A participant's connection changed. `id` stays the same for the whole connection,
-    /// even when the signaling server restarts and hands out new ones.
-    Participant {
-        id: String,
-        name: String,
-        state: PeerState,
-    },
-    /// Audio levels (RMS, 0 to 1) ten times a second: our microphone's before processing, and
-    /// what each participant's playout last played (for meters and the active speaker).
-    Levels {
-        local: f32,
-        remotes: Vec<(String, f32)>,
-    },
-}
-
-/// Where a participant's connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerState {
-    Connecting,
-    Connected,
-    /// Nothing heard for a few seconds: a new path is being looked for.
-    Reconnecting,
-    Left,
-    /// Given up on: unreachable.
-    Unreachable,
-}
-
 const LEVELS_EVERY: Duration = Duration::from_millis(100);
 /// Lip sync: pictures wait for the sound that waits in the audio jitter buffer and the
 /// device, less this much (sound a little after the picture is what people notice least, and
 /// every millisecond held is glass-to-glass latency).
 const AUDIO_MAY_LAG: Duration = Duration::from_millis(10);
-
-struct Remote {
-    name: String,
-    /// The id this participant had when the connection was made: their audio stays under it
-    /// when the signaling server gives them a new one (see `resume`).
-    key: String,
-    /// The remote's call session, from its offer or answer: the same person under a new id
-    /// after a signaling server restart has the same session.
-    session: Option<String>,
-    peer: Peer,
-    liveness: Liveness,
-    wake: Instant,
-    decode: DecodeInput,
-    pictures: Mailbox<Picture>,
-    _decoder: DecodeThread,
-    stats: RemoteStats,
-    decode_stats: Arc<DecodeStats>,
-    /// What the path to them can carry.
-    rate: PathRate,
-    /// The state last reported.
-    shown: Option<PeerState>,
-    /// What the remote reports losing of what we send (0 to 1).
-    loss_out: Option<f32>,
-    last_pli: Option<Instant>,
-}
 
 /// Runs the meeting until `stop` turns true (Ok) or it cannot go on (Err with the reason).
 pub async fn run(
@@ -549,280 +491,4 @@ pub async fn run(
     }
     drop(sockets);
     result
-}
-
-/// A connection to a participant; `hosts` and `gathered` are our candidates so far.
-fn new_remote(
-    (hosts, gathered): (&[SocketAddr], &[Candidate]),
-    id: &str,
-    name: &str,
-    render: bool,
-    offerer: bool,
-) -> Result<Remote, String> {
-    let now = Instant::now();
-    let mut peer = Peer::new(now, hosts);
-    for candidate in gathered {
-        peer.add_local_candidate(candidate.clone());
-    }
-    let (decode, pictures, decoder) =
-        crate::media::video::decode_thread::start_decoder(render).map_err(|e| e.to_string())?;
-    let decode_stats = Arc::clone(decode.stats());
-    Ok(Remote {
-        name: name.to_string(),
-        key: id.to_string(),
-        session: None,
-        peer,
-        liveness: Liveness::new(now, offerer),
-        wake: now,
-        decode,
-        pictures,
-        _decoder: decoder,
-        stats: RemoteStats::new(name.to_string()),
-        decode_stats,
-        rate: PathRate::default(),
-        shown: None,
-        loss_out: None,
-        last_pli: None,
-    })
-}
-
-async fn send_signal(signaling: &mpsc::Sender<Command>, to: &str, data: serde_json::Value) {
-    let _ = signaling
-        .send(Command::Signal {
-            to: to.to_string(),
-            data,
-        })
-        .await;
-}
-
-/// What answering a signal needs besides the remotes.
-struct SignalContext<'a> {
-    signaling: &'a mpsc::Sender<Command>,
-    hosts: &'a [SocketAddr],
-    gathered: &'a [Candidate],
-    render: bool,
-    session: &'a str,
-}
-
-/// An offer, answer, resume or candidate from a remote participant. Ok(Some) is worth telling.
-async fn on_signal(
-    cx: &SignalContext<'_>,
-    remotes: &mut HashMap<String, Remote>,
-    from: &str,
-    name: &str,
-    data: &serde_json::Value,
-) -> Result<Option<String>, String> {
-    let kind = data.get("type").and_then(|t| t.as_str()).unwrap_or("");
-    let their_session = data.get("session").and_then(|s| s.as_str());
-    match kind {
-        "offer" => {
-            let sdp = data
-                .get("sdp")
-                .and_then(|s| s.as_str())
-                .ok_or("an offer without sdp")?;
-            // Someone we are connected to, back under a new id: keep the connection.
-            if let Some(old) = their_session.and_then(|s| same_session(remotes, from, s)) {
-                let kept = remotes.remove(&old).filter(|r| r.peer.is_connected());
-                if let Some(remote) = kept {
-                    if let Some(mut replaced) = remotes.insert(from.to_string(), remote) {
-                        replaced.peer.close();
-                    }
-                    send_signal(
-                        cx.signaling,
-                        from,
-                        json!({"type": "resume", "session": cx.session}),
-                    )
-                    .await;
-                    return Ok(Some(format!("{name} is back; the connection carried on")));
-                }
-            }
-            // The same connection's ICE restart: it goes on with new credentials.
-            if let Some(remote) = remotes.get_mut(from)
-                && their_session.is_some()
-                && remote.session.as_deref() == their_session
-            {
-                let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
-                send_signal(
-                    cx.signaling,
-                    from,
-                    json!({"type": "answer", "sdp": answer, "session": cx.session}),
-                )
-                .await;
-                return Ok(Some(format!("{name} is looking for a new path")));
-            }
-            // A new offer otherwise replaces their connection (they came back).
-            let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render, false)?;
-            remote.session = their_session.map(str::to_string);
-            let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
-            send_signal(
-                cx.signaling,
-                from,
-                json!({"type": "answer", "sdp": answer, "session": cx.session}),
-            )
-            .await;
-            if let Some(mut old) = remotes.insert(from.to_string(), remote) {
-                old.peer.close();
-            }
-            Ok(None)
-        }
-        "answer" => {
-            let sdp = data
-                .get("sdp")
-                .and_then(|s| s.as_str())
-                .ok_or("an answer without sdp")?;
-            let remote = remotes.get_mut(from).ok_or("an answer to no offer")?;
-            remote.session = their_session.map(str::to_string);
-            remote.peer.accept_answer(sdp).map_err(|e| e.to_string())?;
-            Ok(None)
-        }
-        // Our offer reached someone who still has a working connection with us: it goes on
-        // under their new id, and the offer's connection is not needed.
-        "resume" => {
-            let session = their_session.ok_or("a resume without a session")?;
-            let old = same_session(remotes, from, session).ok_or("a resume of no connection")?;
-            let remote = remotes.remove(&old).ok_or("a resume of no connection")?;
-            if let Some(mut offered) = remotes.insert(from.to_string(), remote) {
-                offered.peer.close();
-            }
-            Ok(Some(format!("{name} is back; the connection carried on")))
-        }
-        "candidate" => {
-            let Some(line) = data
-                .get("candidate")
-                .and_then(|c| c.get("candidate"))
-                .and_then(|c| c.as_str())
-            else {
-                return Ok(None); // end of candidates
-            };
-            if line.is_empty() {
-                return Ok(None);
-            }
-            let remote = remotes
-                .get_mut(from)
-                .ok_or("a candidate for no connection")?;
-            remote
-                .peer
-                .add_remote_candidate(line)
-                .map_err(|e| e.to_string())?;
-            Ok(None)
-        }
-        other => Err(format!("unknown signal type \"{other}\"")),
-    }
-}
-
-/// The id under which we hold a connection with `session`, other than `id` itself.
-fn same_session(remotes: &HashMap<String, Remote>, id: &str, session: &str) -> Option<String> {
-    remotes
-        .iter()
-        .find(|(other, r)| other.as_str() != id && r.session.as_deref() == Some(session))
-        .map(|(other, _)| other.clone())
-}
-
-/// Adds a local candidate to every peer and trickles it to them.
-async fn announce(
-    remotes: &mut HashMap<String, Remote>,
-    candidate: &Candidate,
-    signaling: &mpsc::Sender<Command>,
-) {
-    for (id, remote) in remotes.iter_mut() {
-        if let Some(line) = remote.peer.add_local_candidate(candidate.clone()) {
-            let mid = remote.peer.candidate_mid().unwrap_or_default();
-            let trickled = json!({"type": "candidate", "candidate": {
-                "candidate": line, "sdpMid": mid, "sdpMLineIndex": 0}});
-            send_signal(signaling, id, trickled).await;
-        }
-    }
-}
-
-/// Opens sockets on addresses this machine gained since the call began, and announces them
-/// (unless the call is relay-only); returns them, if any.
-async fn add_new_hosts(
-    sockets: &mut Sockets,
-    remotes: &mut HashMap<String, Remote>,
-    signaling: &mpsc::Sender<Command>,
-    relay_only: bool,
-) -> Option<Vec<SocketAddr>> {
-    let added = sockets.bind_new(&local_addresses()).await;
-    if added.is_empty() || relay_only {
-        return None;
-    }
-    for addr in &added {
-        if let Ok(candidate) = Candidate::host(*addr, "udp") {
-            announce(remotes, &candidate, signaling).await;
-        }
-    }
-    Some(added)
-}
-
-/// Hands a datagram to the STUN or TURN client it answers, or to the peer it belongs to.
-fn deliver(remotes: &mut HashMap<String, Remote>, gatherer: &mut Gatherer, d: &Datagram) {
-    let unwrapped;
-    let (source, destination, data) = match gatherer.handle(d.at, d.source, d.destination, &d.data)
-    {
-        Inbound::Consumed => return,
-        Inbound::Unchanged => (d.source, d.destination, &d.data[..]),
-        Inbound::Peer {
-            source,
-            destination,
-            data,
-        } => {
-            unwrapped = data;
-            (source, destination, &unwrapped[..])
-        }
-    };
-    if let Some(remote) = remotes
-        .values_mut()
-        .find(|r| r.peer.accepts(d.at, source, destination, data))
-    {
-        let _ = remote.peer.handle_datagram(d.at, source, destination, data);
-    }
-}
-
-/// Starts asking the STUN and TURN servers of `welcome` for candidates, from the sockets that
-/// can reach them (a loopback server only from loopback, others from anything but).
-async fn gather(
-    gatherer: &mut Gatherer,
-    servers: &[IceServer],
-    local: &[SocketAddr],
-    report: &mut impl FnMut(CallReport),
-) {
-    for server in servers {
-        for url in &server.urls {
-            let parsed = match parse_ice_url(url) {
-                Ok(parsed) => parsed,
-                Err(e) => {
-                    report(CallReport::Notice(e));
-                    continue;
-                }
-            };
-            let address = match tokio::net::lookup_host((parsed.host.as_str(), parsed.port)).await {
-                Ok(mut found) => found.next(),
-                Err(e) => {
-                    report(CallReport::Notice(format!("{url}: {e}")));
-                    continue;
-                }
-            };
-            let Some(address) = address else { continue };
-            let usable = local.iter().filter(|l| {
-                l.is_ipv4() == address.is_ipv4()
-                    && l.ip().is_loopback() == address.ip().is_loopback()
-            });
-            let now = Instant::now();
-            if parsed.relay {
-                // One allocation serves every peer of the call.
-                let (Some(user), Some(pass)) = (&server.username, &server.credential) else {
-                    report(CallReport::Notice(format!("{url}: no credentials given")));
-                    continue;
-                };
-                match usable.clone().next() {
-                    Some(socket) => gatherer.add_turn(now, *socket, address, user, pass),
-                    None => report(CallReport::Notice(format!("{url}: no socket can reach it"))),
-                }
-            } else {
-                for socket in usable {
-                    gatherer.add_stun(now, *socket, address);
-                }
-            }
-        }
-    }
 }

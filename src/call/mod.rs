@@ -2,7 +2,11 @@
 //! two users.
 
 pub mod engine;
+pub mod events;
 pub mod headless;
 pub mod liveness;
+mod network;
 pub mod rate;
+mod remote;
+mod signals;
 pub mod stats;

@@ -1,0 +1,34 @@
+//! What the call engine tells its user (the window, the headless runner) as the call runs.
+
+/// What the call reports as it runs (the headless runner writes them; the window will draw them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallReport {
+    /// A line of stats for one remote participant, every second (the `--stats` JSON line).
+    Stats(String),
+    Notice(String),
+    /// A participant's connection changed. `id` stays the same for the whole connection,
+    /// even when the signaling server restarts and hands out new ones.
+    Participant {
+        id: String,
+        name: String,
+        state: PeerState,
+    },
+    /// Audio levels (RMS, 0 to 1) ten times a second: our microphone's before processing, and
+    /// what each participant's playout last played (for meters and the active speaker).
+    Levels {
+        local: f32,
+        remotes: Vec<(String, f32)>,
+    },
+}
+
+/// Where a participant's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    Connecting,
+    Connected,
+    /// Nothing heard for a few seconds: a new path is being looked for.
+    Reconnecting,
+    Left,
+    /// Given up on: unreachable.
+    Unreachable,
+}

@@ -1,0 +1,164 @@
+//! The signals a call exchanges through the signaling server: offers, answers, ICE restarts,
+//! resumes after a server restart, and trickled candidates (docs/PROTOCOL.md).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use serde_json::json;
+use str0m::Candidate;
+use tokio::sync::mpsc;
+
+use super::remote::{Remote, new_remote};
+use crate::signal::client::Command;
+
+pub(super) async fn send_signal(
+    signaling: &mpsc::Sender<Command>,
+    to: &str,
+    data: serde_json::Value,
+) {
+    let _ = signaling
+        .send(Command::Signal {
+            to: to.to_string(),
+            data,
+        })
+        .await;
+}
+
+/// What answering a signal needs besides the remotes.
+pub(super) struct SignalContext<'a> {
+    pub(super) signaling: &'a mpsc::Sender<Command>,
+    pub(super) hosts: &'a [SocketAddr],
+    pub(super) gathered: &'a [Candidate],
+    pub(super) render: bool,
+    pub(super) session: &'a str,
+}
+
+/// An offer, answer, resume or candidate from a remote participant. Ok(Some) is worth telling.
+pub(super) async fn on_signal(
+    cx: &SignalContext<'_>,
+    remotes: &mut HashMap<String, Remote>,
+    from: &str,
+    name: &str,
+    data: &serde_json::Value,
+) -> Result<Option<String>, String> {
+    let kind = data.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let their_session = data.get("session").and_then(|s| s.as_str());
+    match kind {
+        "offer" => {
+            let sdp = data
+                .get("sdp")
+                .and_then(|s| s.as_str())
+                .ok_or("an offer without sdp")?;
+            // Someone we are connected to, back under a new id: keep the connection.
+            if let Some(old) = their_session.and_then(|s| same_session(remotes, from, s)) {
+                let kept = remotes.remove(&old).filter(|r| r.peer.is_connected());
+                if let Some(remote) = kept {
+                    if let Some(mut replaced) = remotes.insert(from.to_string(), remote) {
+                        replaced.peer.close();
+                    }
+                    send_signal(
+                        cx.signaling,
+                        from,
+                        json!({"type": "resume", "session": cx.session}),
+                    )
+                    .await;
+                    return Ok(Some(format!("{name} is back; the connection carried on")));
+                }
+            }
+            // The same connection's ICE restart: it goes on with new credentials.
+            if let Some(remote) = remotes.get_mut(from)
+                && their_session.is_some()
+                && remote.session.as_deref() == their_session
+            {
+                let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
+                send_signal(
+                    cx.signaling,
+                    from,
+                    json!({"type": "answer", "sdp": answer, "session": cx.session}),
+                )
+                .await;
+                return Ok(Some(format!("{name} is looking for a new path")));
+            }
+            // A new offer otherwise replaces their connection (they came back).
+            let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render, false)?;
+            remote.session = their_session.map(str::to_string);
+            let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
+            send_signal(
+                cx.signaling,
+                from,
+                json!({"type": "answer", "sdp": answer, "session": cx.session}),
+            )
+            .await;
+            if let Some(mut old) = remotes.insert(from.to_string(), remote) {
+                old.peer.close();
+            }
+            Ok(None)
+        }
+        "answer" => {
+            let sdp = data
+                .get("sdp")
+                .and_then(|s| s.as_str())
+                .ok_or("an answer without sdp")?;
+            let remote = remotes.get_mut(from).ok_or("an answer to no offer")?;
+            remote.session = their_session.map(str::to_string);
+            remote.peer.accept_answer(sdp).map_err(|e| e.to_string())?;
+            Ok(None)
+        }
+        // Our offer reached someone who still has a working connection with us: it goes on
+        // under their new id, and the offer's connection is not needed.
+        "resume" => {
+            let session = their_session.ok_or("a resume without a session")?;
+            let old = same_session(remotes, from, session).ok_or("a resume of no connection")?;
+            let remote = remotes.remove(&old).ok_or("a resume of no connection")?;
+            if let Some(mut offered) = remotes.insert(from.to_string(), remote) {
+                offered.peer.close();
+            }
+            Ok(Some(format!("{name} is back; the connection carried on")))
+        }
+        "candidate" => {
+            let Some(line) = data
+                .get("candidate")
+                .and_then(|c| c.get("candidate"))
+                .and_then(|c| c.as_str())
+            else {
+                return Ok(None); // end of candidates
+            };
+            if line.is_empty() {
+                return Ok(None);
+            }
+            let remote = remotes
+                .get_mut(from)
+                .ok_or("a candidate for no connection")?;
+            remote
+                .peer
+                .add_remote_candidate(line)
+                .map_err(|e| e.to_string())?;
+            Ok(None)
+        }
+        other => Err(format!("unknown signal type \"{other}\"")),
+    }
+}
+
+/// The id under which we hold a connection with `session`, other than `id` itself.
+fn same_session(remotes: &HashMap<String, Remote>, id: &str, session: &str) -> Option<String> {
+    remotes
+        .iter()
+        .find(|(other, r)| other.as_str() != id && r.session.as_deref() == Some(session))
+        .map(|(other, _)| other.clone())
+}
+
+/// Adds a local candidate to every peer and trickles it to them.
+pub(super) async fn announce(
+    remotes: &mut HashMap<String, Remote>,
+    candidate: &Candidate,
+    signaling: &mpsc::Sender<Command>,
+) {
+    for (id, remote) in remotes.iter_mut() {
+        if let Some(line) = remote.peer.add_local_candidate(candidate.clone()) {
+            let mid = remote.peer.candidate_mid().unwrap_or_default();
+            let trickled = json!({"type": "candidate", "candidate": {
+                "candidate": line, "sdpMid": mid, "sdpMLineIndex": 0}});
+            send_signal(signaling, id, trickled).await;
+        }
+    }
+}
