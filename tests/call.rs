@@ -78,6 +78,11 @@ fn check(seen: &serde_json::Value, who: &str, of: &str, seconds: f64) {
         "{context}"
     );
     assert!(seen["g2g_ms_p50"].as_f64().is_some(), "{context}");
+    // Loopback adds little jitter, but it is measured.
+    assert!(
+        seen["jitter_ms"].as_f64().is_some_and(|j| j < 100.0),
+        "{context}"
+    );
     // Lip sync is measured (the beep and the flash were both found).
     assert!(seen["av_sync_ms"].as_f64().is_some(), "{context}");
     assert!(

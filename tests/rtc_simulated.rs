@@ -141,6 +141,8 @@ struct Seen {
     audio_packets: u64,
     broken: u64,
     keyframe_requests_sent: u64,
+    /// The audio jitter last reported.
+    jitter: Option<Duration>,
 }
 
 struct Participant {
@@ -388,6 +390,9 @@ impl Call {
                             }
                         }
                         PeerEvent::Audio { .. } => seen.audio_packets += 1,
+                        PeerEvent::Stats(stats) if stats.jitter.is_some() => {
+                            seen.jitter = stats.jitter;
+                        }
                         PeerEvent::KeyframeRequested => keyframe = true,
                         PeerEvent::BitrateEstimate(bps) => {
                             p.estimates.push((now, bps));
@@ -610,6 +615,12 @@ fn at_200_ms_rtt_with_1_percent_loss_lost_video_is_recovered() {
         // Lost packets are retransmitted or, past that, a keyframe is asked for: the picture
         // keeps coming.
         assert!(fps >= 25.0, "{who} sees {of} at {fps:.1} fps");
+        // Delays spread over 5 ms: RFC 3550's jitter of that is a couple of milliseconds.
+        let jitter = seen.jitter.expect("jitter reported");
+        assert!(
+            jitter > Duration::from_micros(200) && jitter < Duration::from_millis(5),
+            "{jitter:?}"
+        );
         assert!(longest <= Duration::from_secs(1), "a freeze of {longest:?}");
     }
 }

@@ -306,6 +306,7 @@ pub async fn run(
                         remote.stats.bytes_in = s.bytes_in;
                         remote.stats.bytes_out = s.bytes_out;
                         remote.stats.candidate_pair = s.candidate_pair;
+                        remote.stats.jitter = s.jitter;
                         remote.loss_out = s.loss_out;
                         if let Some(loss) = s.loss_out {
                             remote.rate.on_loss(now, loss);

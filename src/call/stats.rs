@@ -21,6 +21,8 @@ pub struct RemoteStats {
     pub loss_in: Option<f32>,
     pub freezes: u64,
     pub candidate_pair: Option<&'static str>,
+    /// Interarrival jitter of their audio.
+    pub jitter: Option<Duration>,
     /// From joining the meeting to this participant's first decoded picture.
     pub first_frame: Option<Duration>,
     /// From the synthetic microphone's latest beep to its playing here.
@@ -55,6 +57,7 @@ impl RemoteStats {
             loss_in: None,
             freezes: 0,
             candidate_pair: None,
+            jitter: None,
             first_frame: None,
             audio_latency_ms: None,
             audio_level: 0.0,
@@ -134,6 +137,7 @@ impl RemoteStats {
             "g2g_ms_p50": p50,
             "g2g_ms_p95": p95,
             "candidate": self.candidate_pair,
+            "jitter_ms": self.jitter.map(|j| (j.as_secs_f64() * 10_000.0).round() / 10.0),
             "first_frame_ms": self.first_frame.map(|d| d.as_millis() as u64),
             "audio_latency_ms": self.audio_latency_ms,
             "audio_level": (f64::from(self.audio_level) * 1000.0).round() / 1000.0,

@@ -84,6 +84,8 @@ pub struct PeerStats {
     pub bytes_out: u64,
     /// "host", "srflx", "prflx" or "relay" for the local side of the pair in use.
     pub candidate_pair: Option<&'static str>,
+    /// Interarrival jitter of the incoming audio (RFC 3550), from our latest receiver report.
+    pub jitter: Option<Duration>,
 }
 
 /// A datagram to send.
@@ -114,6 +116,7 @@ pub struct Peer {
     last_heard: Option<Instant>,
     /// The latest incoming loss fractions, one per stats interval.
     loss_in: VecDeque<f32>,
+    audio_jitter: Option<Duration>,
 }
 
 impl Peer {
@@ -150,6 +153,7 @@ impl Peer {
             local_kinds,
             last_heard: None,
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
+            audio_jitter: None,
         }
     }
 
@@ -341,6 +345,11 @@ impl Peer {
                 }
             }
             Event::KeyframeRequest(_) => self.events.push_back(PeerEvent::KeyframeRequested),
+            // str0m counts jitter in RTP units: 48 a millisecond for Opus.
+            Event::MediaIngressStats(stats) if Some(stats.mid) == self.audio => {
+                self.audio_jitter =
+                    Some(Duration::from_micros(u64::from(stats.jitter) * 1000 / 48));
+            }
             Event::PeerStats(stats) => {
                 if let Some(estimate) = stats.bwe_tx {
                     self.events
@@ -368,6 +377,7 @@ impl Peer {
                     bytes_in: stats.bytes_rx,
                     bytes_out: stats.bytes_tx,
                     candidate_pair,
+                    jitter: self.audio_jitter,
                 }));
             }
             _ => {}
