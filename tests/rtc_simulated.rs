@@ -390,9 +390,6 @@ impl Call {
                             }
                         }
                         PeerEvent::Audio { .. } => seen.audio_packets += 1,
-                        PeerEvent::Stats(stats) if stats.jitter.is_some() => {
-                            seen.jitter = stats.jitter;
-                        }
                         PeerEvent::KeyframeRequested => keyframe = true,
                         PeerEvent::BitrateEstimate(bps) => {
                             p.estimates.push((now, bps));
@@ -402,6 +399,7 @@ impl Call {
                             if let Some(loss) = stats.loss_out {
                                 p.rate.on_loss(now, loss);
                             }
+                            seen.jitter = stats.jitter.or(seen.jitter);
                         }
                         _ => {}
                     }
