@@ -202,6 +202,11 @@ pub async fn run(
             datagram = datagrams.recv() => {
                 let Some(datagram) = datagram else { break Err("the network sockets closed".into()) };
                 deliver(&mut remotes, &mut gatherer, &datagram);
+                // Whatever else has arrived goes in before one turn of the peers, not one turn
+                // each (a 720p frame is a burst of a dozen datagrams).
+                while let Ok(datagram) = datagrams.try_recv() {
+                    deliver(&mut remotes, &mut gatherer, &datagram);
+                }
             }
             _ = tick.tick() => {}
         }
