@@ -105,11 +105,7 @@ pub struct Peer {
     video_pt: Option<Pt>,
     connected: bool,
     events: VecDeque<PeerEvent>,
-    /// When the remote vanished (no path) and since when.
-    disconnected_since: Option<Instant>,
     video_base: Option<SystemTime>,
-    /// The time of the latest input: events are stamped with it (no clock is read here).
-    now: Instant,
     /// Each local candidate's address and kind, to name the pair in use.
     local_kinds: Vec<(SocketAddr, &'static str)>,
     /// When the remote was last heard from (any datagram str0m took).
@@ -147,9 +143,7 @@ impl Peer {
             video_pt: None,
             connected: false,
             events: VecDeque::new(),
-            disconnected_since: None,
             video_base: None,
-            now,
             local_kinds,
             last_heard: None,
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
@@ -235,11 +229,6 @@ impl Peer {
         self.connected
     }
 
-    /// Since when no path to the remote has worked, if none does now.
-    pub fn disconnected_since(&self) -> Option<Instant> {
-        self.disconnected_since
-    }
-
     /// Whether a datagram from `source` to `destination` belongs to this peer.
     pub fn accepts(
         &self,
@@ -260,7 +249,6 @@ impl Peer {
         destination: SocketAddr,
         data: &[u8],
     ) -> Result<(), PeerError> {
-        self.now = self.now.max(now);
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
             return Ok(());
         };
@@ -276,7 +264,6 @@ impl Peer {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), PeerError> {
-        self.now = self.now.max(now);
         self.rtc.handle_input(Input::Timeout(now))?;
         Ok(())
     }
@@ -310,16 +297,11 @@ impl Peer {
                 self.find_payload_types();
                 self.events.push_back(PeerEvent::Connected);
             }
-            Event::IceConnectionStateChange(state) => match state {
-                IceConnectionState::Disconnected => {
-                    self.disconnected_since.get_or_insert(self.now);
-                    self.events.push_back(PeerEvent::Disconnected);
-                }
-                IceConnectionState::Connected | IceConnectionState::Completed => {
-                    self.disconnected_since = None;
-                }
-                _ => {}
-            },
+            // The call engine judges a path by silence (`call::liveness`), long before ICE
+            // gives up on it; this only feeds the stats' state.
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.events.push_back(PeerEvent::Disconnected);
+            }
             // On the answering side, after `Connected` as often as before it.
             Event::MediaAdded(added) => {
                 match added.kind {

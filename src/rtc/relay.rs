@@ -76,27 +76,13 @@ impl Relay {
         relay
     }
 
-    pub fn server(&self) -> SocketAddr {
-        self.server
-    }
-
     pub fn local(&self) -> SocketAddr {
         self.local
-    }
-
-    /// The relayed address, once the server allocated it.
-    pub fn relayed(&self) -> Option<SocketAddr> {
-        self.relayed
     }
 
     /// Why the allocation failed or ended, once (then the relay is useless).
     pub fn take_failure(&mut self) -> Option<String> {
         self.failed.take()
-    }
-
-    /// Whether the relay gave up (it says why once, through `take_failure`).
-    pub fn gave_up(&self) -> bool {
-        self.gave_up
     }
 
     /// Relayed addresses allocated since last asked (to announce as candidates).
