@@ -70,25 +70,13 @@ pub(super) async fn on_signal(
                 && their_session.is_some()
                 && remote.session.as_deref() == their_session
             {
-                let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
-                send_signal(
-                    cx.signaling,
-                    from,
-                    json!({"type": "answer", "sdp": answer, "session": cx.session}),
-                )
-                .await;
+                answer(cx, remote, from, sdp).await?;
                 return Ok(Some(format!("{name} is looking for a new path")));
             }
             // A new offer otherwise replaces their connection (they came back).
             let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render, false)?;
             remote.session = their_session.map(str::to_string);
-            let answer = remote.peer.accept_offer(sdp).map_err(|e| e.to_string())?;
-            send_signal(
-                cx.signaling,
-                from,
-                json!({"type": "answer", "sdp": answer, "session": cx.session}),
-            )
-            .await;
+            answer(cx, &mut remote, from, sdp).await?;
             if let Some(mut old) = remotes.insert(from.to_string(), remote) {
                 old.peer.close();
             }
@@ -137,6 +125,19 @@ pub(super) async fn on_signal(
         }
         other => Err(format!("unknown signal type \"{other}\"")),
     }
+}
+
+/// Accepts `from`'s offer on `remote` and sends the answer, with our session.
+async fn answer(
+    cx: &SignalContext<'_>,
+    remote: &mut Remote,
+    from: &str,
+    offer: &str,
+) -> Result<(), String> {
+    let sdp = remote.peer.accept_offer(offer).map_err(|e| e.to_string())?;
+    let answer = json!({"type": "answer", "sdp": sdp, "session": cx.session});
+    send_signal(cx.signaling, from, answer).await;
+    Ok(())
 }
 
 /// The id under which we hold a connection with `session`, other than `id` itself.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::Candidate;
 
 use super::peer::Transmit;
-use super::relay::{Relay, Relayed};
+use super::relay::Relay;
 use super::stun::{TransactionId, answers, binding_request, mapped_address};
 
 /// Binding requests go out at 0.5, 1 and 2 s gaps, then the server is given up.
@@ -217,24 +217,10 @@ impl Gatherer {
             return Inbound::Consumed;
         }
         for relay in &mut self.relays {
-            match relay.handle(now, source, destination, data) {
-                Relayed::NotMine => continue,
-                Relayed::Consumed => {
-                    self.collect();
-                    return Inbound::Consumed;
-                }
-                Relayed::Peer {
-                    source,
-                    destination,
-                    data,
-                } => {
-                    self.collect();
-                    return Inbound::Peer {
-                        source,
-                        destination,
-                        data,
-                    };
-                }
+            let inbound = relay.handle(now, source, destination, data);
+            if !matches!(inbound, Inbound::Unchanged) {
+                self.collect();
+                return inbound;
             }
         }
         Inbound::Unchanged

@@ -14,26 +14,12 @@ use turn_client_proto::stun::agent::Transmit as TurnTransmit;
 use turn_client_proto::types::{Instant as TurnInstant, TransportType, TurnCredentials};
 use turn_client_proto::udp::TurnClientUdp;
 
+use super::gather::Inbound;
 use super::peer::Transmit;
 
 /// The client retries a refused allocation for half a minute and then closes without saying
 /// why (a wrong password looks like that): give up sooner, with a reason.
 const ALLOCATE_LIMIT: Duration = Duration::from_secs(10);
-
-/// What became of a datagram offered to the relay.
-pub enum Relayed {
-    /// A TURN message for the allocation itself.
-    Consumed,
-    /// Data from a peer, to hand to str0m as arriving from `source` at `destination` (the
-    /// relayed address).
-    Peer {
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: Vec<u8>,
-    },
-    /// Not from this TURN server.
-    NotMine,
-}
 
 pub struct Relay {
     client: TurnClientUdp,
@@ -161,30 +147,32 @@ impl Relay {
         }
     }
 
-    /// A datagram that arrived on our socket `destination` from `source`.
+    /// A datagram that arrived on our socket `destination` from `source`: a TURN message
+    /// (consumed), data a peer sent to the relayed address (as if it had arrived there), or not
+    /// from this server (unchanged).
     pub fn handle(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
-    ) -> Relayed {
+    ) -> Inbound {
         if self.gave_up || source != self.server || destination != self.local {
-            return Relayed::NotMine;
+            return Inbound::Unchanged;
         }
         let clock = self.clock(now);
         let transmit = TurnTransmit::new(data, TransportType::Udp, source, destination);
         let result = match self.client.recv(transmit, clock) {
             TurnRecvRet::PeerData(peer) => match self.relayed {
-                Some(relayed) => Relayed::Peer {
+                Some(relayed) => Inbound::Peer {
                     source: peer.peer,
                     destination: relayed,
                     data: peer.data().to_vec(),
                 },
-                None => Relayed::Consumed,
+                None => Inbound::Consumed,
             },
-            TurnRecvRet::Ignored(_) => Relayed::NotMine,
-            _ => Relayed::Consumed,
+            TurnRecvRet::Ignored(_) => Inbound::Unchanged,
+            _ => Inbound::Consumed,
         };
         self.handle_timeout(now);
         result
