@@ -88,25 +88,31 @@ fn a_relay_carries_datagrams_both_ways() {
     assert_ne!(relayed, local);
 
     // Out: what str0m sends from the relayed address reaches the peer from the relayed
-    // address (the first attempt asks for the permission).
+    // address. The first datagram to a peer waits while the permission is asked for, then
+    // goes out with the gatherer's transmits: it is sent once, not lost.
     let hello = Transmit {
         source: relayed,
         destination: peer_addr,
         data: b"hello through the relay".to_vec(),
     };
+    assert!(matches!(
+        gatherer.route(Instant::now(), &hello),
+        Route::Relayed(None)
+    ));
     let mut buffer = [0u8; 2048];
     let mut arrived = None;
-    drive(&mut gatherer, &socket, |g, _| {
-        if let Route::Relayed(Some(t)) = g.route(Instant::now(), &hello) {
-            assert_eq!(t.destination, coturn.addr);
-            socket.send_to(&t.data, t.destination).unwrap();
-        }
+    drive(&mut gatherer, &socket, |_, _| {
         arrived = peer.recv_from(&mut buffer).ok();
         arrived.is_some()
     });
     let (n, from) = arrived.unwrap();
     assert_eq!(&buffer[..n], b"hello through the relay");
     assert_eq!(from, relayed);
+    // With the permission in place, the next one is wrapped at once.
+    let Route::Relayed(Some(t)) = gatherer.route(Instant::now(), &hello) else {
+        panic!("not wrapped with the permission granted");
+    };
+    assert_eq!(t.destination, coturn.addr);
 
     // In: the peer's answer comes out as arriving at the relayed address from the peer.
     peer.send_to(b"and back", relayed).unwrap();

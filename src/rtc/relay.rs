@@ -20,6 +20,9 @@ use super::peer::Transmit;
 /// The client retries a refused allocation for half a minute and then closes without saying
 /// why (a wrong password looks like that): give up sooner, with a reason.
 const ALLOCATE_LIMIT: Duration = Duration::from_secs(10);
+/// Datagrams held while the server grants a permission (the first ICE checks and DTLS
+/// packets to a peer); more than this are dropped, as a full network queue would.
+const WAITING_LIMIT: usize = 64;
 
 pub struct Relay {
     client: TurnClientUdp,
@@ -35,6 +38,8 @@ pub struct Relay {
     /// Datagrams for the server, and relayed addresses to announce.
     outgoing: Vec<Transmit>,
     allocated: Vec<SocketAddr>,
+    /// Datagrams for peers whose permission the server has not granted yet.
+    waiting: Vec<Transmit>,
 }
 
 impl Relay {
@@ -57,6 +62,7 @@ impl Relay {
             gave_up: false,
             outgoing: Vec::new(),
             allocated: Vec::new(),
+            waiting: Vec::new(),
         };
         relay.handle_timeout(now);
         relay
@@ -118,6 +124,17 @@ impl Relay {
                 _ => {}
             }
         }
+        // What waited for a permission goes once it is granted.
+        if !self.waiting.is_empty() {
+            let waiting = std::mem::take(&mut self.waiting);
+            for t in waiting {
+                match self.send_to_peer(clock, &t) {
+                    Ok(wrapped) => self.outgoing.push(wrapped),
+                    Err(SendError::NoPermission) => self.waiting.push(t),
+                    Err(_) => {}
+                }
+            }
+        }
         if self.relayed.is_none() && now - self.started > ALLOCATE_LIMIT {
             self.fail("no allocation from the TURN server (wrong credentials, or unreachable)");
         }
@@ -142,6 +159,7 @@ impl Relay {
             }
             TurnEvent::PermissionCreateFailed(_, ip) => {
                 tracing::debug!("TURN {}: no permission for {ip}", self.server);
+                self.waiting.retain(|t| t.destination.ip() != ip);
             }
             _ => {}
         }
@@ -179,35 +197,43 @@ impl Relay {
     }
 
     /// The datagram for the server that carries `t` (sent by str0m from the relayed address);
-    /// None when `t` is not ours or must wait for a permission (ICE sends its checks again).
+    /// None when `t` is not ours, or waits for a permission (it goes out with the transmits
+    /// once the server grants it: losing the first checks would make ICE back off).
     pub fn wrap(&mut self, now: Instant, t: &Transmit) -> Option<Transmit> {
         if Some(t.source) != self.relayed {
             return None;
         }
         let clock = self.clock(now);
-        match self
-            .client
-            .send_to(TransportType::Udp, t.destination, &t.data[..], clock)
-        {
-            Ok(Some(built)) => {
-                let built = built.build();
-                Some(Transmit {
-                    source: self.local,
-                    destination: built.to,
-                    data: built.data,
-                })
-            }
+        match self.send_to_peer(clock, t) {
+            Ok(wrapped) => Some(wrapped),
             Err(SendError::NoPermission) => {
-                // The first packet to a peer asks for the permission; until the server grants
-                // it, packets to that peer are lost like on a network still coming up.
+                // The first packet to a peer asks for the permission (later ones find it
+                // pending); all of them wait for it.
                 let _ =
                     self.client
                         .create_permission(TransportType::Udp, t.destination.ip(), clock);
+                if self.waiting.len() < WAITING_LIMIT {
+                    self.waiting.push(t.clone());
+                }
                 self.handle_timeout(now);
                 None
             }
             _ => None,
         }
+    }
+
+    /// `t` wrapped for the server (a Send indication, or channel data once a channel is bound).
+    fn send_to_peer(&mut self, clock: TurnInstant, t: &Transmit) -> Result<Transmit, SendError> {
+        let built = self
+            .client
+            .send_to(TransportType::Udp, t.destination, &t.data[..], clock)?
+            .ok_or(SendError::NoAllocation)?
+            .build();
+        Ok(Transmit {
+            source: self.local,
+            destination: built.to,
+            data: built.data,
+        })
     }
 
     /// Whether `address` is this relay's relayed address.
