@@ -370,9 +370,12 @@ async fn http_endpoints_on_the_same_port() {
     let (status, page) = server.get("/j/team-42").await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("team-42") && page.contains("confer://"),
+        page.contains("team-42") && page.contains(r#"<script src="/web/room.js">"#),
         "{page}"
     );
+    let (status, script) = server.get("/web/room.js").await;
+    assert_eq!(status, 200);
+    assert!(script.contains("\"confer://\""), "{script}");
     assert_eq!(server.get("/j/bad%20room").await.0, 404);
     assert_eq!(server.get("/nowhere").await.0, 404);
     assert_eq!(server.get("/ws").await.0, 426);

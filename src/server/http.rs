@@ -1,5 +1,5 @@
-//! The HTTP side of the one port: reads a request head, answers `/healthz`, `/metrics`, `/j/ROOM`
-//! and `/`, and hands `/ws` upgrades on as WebSocket streams.
+//! The HTTP side of the one port: reads a request head, answers `/healthz`, `/metrics`, `/j/ROOM`,
+//! the browser client's files and `/`, and hands `/ws` upgrades on as WebSocket streams.
 //!
 //! Written on httparse rather than a framework so that a connection costs a few KiB: the head
 //! is read into a small buffer, the WebSocket handshake is answered here, and tungstenite takes
@@ -24,8 +24,14 @@ pub enum Route {
     },
     Health,
     Metrics,
-    Landing {
+    /// The browser client's page for a room.
+    Room {
         room: String,
+    },
+    /// One of the page's own files.
+    Asset {
+        content_type: &'static str,
+        body: &'static str,
     },
     Index,
     /// Answer with this status and text, then close.
@@ -103,12 +109,15 @@ fn route(request: &httparse::Request, leftover: Vec<u8>) -> Route {
         "/metrics" => Route::Metrics,
         "/" => Route::Index,
         _ => match path.strip_prefix("/j/") {
-            Some(room) if validate_room(room.trim_end_matches('/')).is_ok() => Route::Landing {
+            Some(room) if validate_room(room.trim_end_matches('/')).is_ok() => Route::Room {
                 room: room.trim_end_matches('/').to_string(),
             },
-            _ => Route::Refuse {
-                status: 404,
-                reason: "no such page",
+            _ => match super::web::asset(path) {
+                Some((content_type, body)) => Route::Asset { content_type, body },
+                None => Route::Refuse {
+                    status: 404,
+                    reason: "no such page",
+                },
             },
         },
     }
@@ -161,6 +170,17 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     content_type: &str,
     body: &str,
 ) -> std::io::Result<()> {
+    respond_with(stream, status, content_type, &[], body).await
+}
+
+/// `respond`, with more headers.
+pub async fn respond_with<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -173,11 +193,15 @@ pub async fn respond<S: AsyncWrite + Unpin>(
         503 => "Service Unavailable",
         _ => "Error",
     };
-    let head = format!(
+    let mut head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n",
         body.len()
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.flush().await?;
@@ -222,13 +246,18 @@ mod tests {
         );
         assert_eq!(
             parse("GET /j/team-1?x=1 HTTP/1.1\r\n\r\n").await.unwrap(),
-            Route::Landing {
+            Route::Room {
                 room: "team-1".into()
             }
         );
+        assert!(matches!(
+            parse("GET /web/room.js HTTP/1.1\r\n\r\n").await.unwrap(),
+            Route::Asset { content_type, .. } if content_type.starts_with("text/javascript")
+        ));
         for (raw, status) in [
             ("GET /j/bad%20room HTTP/1.1\r\n\r\n", 404),
             ("GET /nothing HTTP/1.1\r\n\r\n", 404),
+            ("GET /web/../web/room.js HTTP/1.1\r\n\r\n", 404),
             ("POST /ws HTTP/1.1\r\n\r\n", 405),
             ("GET /ws HTTP/1.1\r\nHost: h\r\n\r\n", 426),
         ] {

@@ -1,5 +1,5 @@
 //! `confer serve`: the signaling server (docs/PROTOCOL.md). One port serves WebSocket signaling
-//! at `/ws`, `/healthz`, `/metrics` and the invite landing page `/j/ROOM`.
+//! at `/ws`, `/healthz`, `/metrics` and the browser client at `/j/ROOM`.
 //!
 //! The same server runs standalone (`confer serve`) or embedded in the app ([`Server::start`]),
 //! for a meeting on the local network. It imports only `signal::proto` and leaf modules.
@@ -9,12 +9,12 @@ mod conn;
 pub mod embedded;
 mod http;
 mod hub;
-mod landing;
 mod limits;
 mod metrics;
 mod outbox;
 mod ratelimit;
 pub mod tls;
+mod web;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -305,12 +305,23 @@ where
             let text = metrics.render();
             http::respond(&mut stream, 200, "text/plain; version=0.0.4", &text).await
         }
-        http::Route::Landing { room } => {
-            let page = landing::page(&room);
-            http::respond(&mut stream, 200, "text/html; charset=utf-8", &page).await
+        http::Route::Room { room } => {
+            let page = web::page(&room);
+            let policy = ("Content-Security-Policy", web::PAGE_POLICY);
+            http::respond_with(
+                &mut stream,
+                200,
+                "text/html; charset=utf-8",
+                &[policy],
+                &page,
+            )
+            .await
+        }
+        http::Route::Asset { content_type, body } => {
+            http::respond(&mut stream, 200, content_type, body).await
         }
         http::Route::Index => {
-            http::respond(&mut stream, 200, "text/html; charset=utf-8", landing::INDEX).await
+            http::respond(&mut stream, 200, "text/html; charset=utf-8", web::INDEX).await
         }
         http::Route::Refuse { status, reason } => {
             http::respond(&mut stream, status, "text/plain; charset=utf-8", reason).await

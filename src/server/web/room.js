@@ -1,0 +1,473 @@
+// Confer's browser client: joins a room over PROTOCOL.md exactly as the native client does
+// (the newcomer offers, the others answer, trickle ICE, H.264 and Opus), with a grid, mute,
+// camera and leave. Plain JavaScript served by `confer serve`: no build step.
+"use strict";
+
+const room = document.body.dataset.room;
+const query = new URLSearchParams(location.search);
+// The token travels in the fragment, which the browser never sends to a server.
+const token = new URLSearchParams(location.hash.slice(1)).get("t");
+const $ = (id) => document.getElementById(id);
+
+const RECONNECT_TRIES = 8;
+// What a person sees for each refusal the server can give (PROTOCOL.md, Errors).
+const REFUSALS = {
+  "bad-token": "This invite link is not valid or has expired. Ask the person who invited you for a new one.",
+  "room-full": "This meeting is full. Try again when someone leaves.",
+  version: "This server speaks another version of Confer. Reload the page.",
+};
+
+// A random string for our connections (PROTOCOL.md, Confer's additions): it outlives our peer
+// id, so a native peer recognises our ICE restarts after the server gave us back our id.
+function newSession() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const call = {
+  socket: null,
+  id: null,
+  resume: null,
+  iceServers: [],
+  session: newSession(),
+  names: new Map(),
+  stream: new MediaStream(),
+  micOn: true,
+  cameraOn: true,
+  name: "",
+  peers: new Map(),
+  left: false,
+  refused: null,
+  tries: 0,
+};
+// For tests and curious people: the peer connections and what the page knows.
+window.confer = call;
+
+// ---- The lobby ----
+
+$("name").value = (query.get("name") || localStorage.getItem("confer.name") || "").slice(0, 64);
+$("open-app").href = "confer://" + location.host + "/" + room +
+  (location.protocol === "http:" ? "?insecure=1" : "") + location.hash;
+$("join-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  join().catch((e) => problem(`Could not join: ${e.message || e}`));
+});
+$("rejoin").addEventListener("click", () => location.reload());
+
+function problem(text) {
+  const p = $("problem");
+  p.textContent = text;
+  p.hidden = !text;
+}
+
+function show(screen) {
+  for (const id of ["lobby", "meeting", "left"]) $(id).hidden = id !== screen;
+}
+
+async function join() {
+  const name = $("name").value.trim();
+  if (!name) return problem("Type your name first.");
+  if (/[\u0000-\u001f\u007f]/.test(name)) return problem("A name cannot hold control characters.");
+  problem("");
+  $("join").disabled = true;
+  call.name = name;
+  localStorage.setItem("confer.name", name);
+  call.stream = await openDevices();
+  show("meeting");
+  addTile("self", `${name} (you)`, call.stream, true);
+  updateControls();
+  connect();
+}
+
+// Camera and microphone when they can be had; a guest without them still sees and hears.
+async function openDevices() {
+  const video = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+  for (const want of [{ audio, video }, { audio }, { video }]) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(want);
+    } catch (e) {
+      console.warn("getUserMedia", want, e);
+    }
+  }
+  banner("No camera or microphone could be opened: others will not see or hear you.", 8000);
+  return new MediaStream();
+}
+
+// ---- Signaling ----
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  call.socket = socket;
+  socket.onopen = () => {
+    const join = { type: "join", room, name: call.name, v: 1 };
+    if (token) join.token = token;
+    if (call.resume) join.resume = call.resume;
+    send(join);
+  };
+  let chain = Promise.resolve();
+  socket.onmessage = (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return console.warn("not JSON from the server", event.data);
+    }
+    // One at a time, in order: offers and candidates depend on what came before.
+    chain = chain.then(() => onMessage(message)).catch((e) => console.error("signaling", message, e));
+  };
+  socket.onclose = () => {
+    if (call.socket !== socket || call.left) return;
+    if (call.refused) return refused(call.refused);
+    if (call.tries >= RECONNECT_TRIES) return leave("The connection to the meeting server was lost.");
+    call.tries += 1;
+    const after = Math.min(500 * 2 ** call.tries, 8000);
+    banner(`Reconnecting to the meeting server (try ${call.tries})…`);
+    setTimeout(() => !call.left && connect(), after);
+  };
+}
+
+function send(message) {
+  if (call.socket && call.socket.readyState === WebSocket.OPEN) call.socket.send(JSON.stringify(message));
+}
+
+function signal(to, data) {
+  send({ type: "signal", to, data });
+}
+
+async function onMessage(message) {
+  switch (message.type) {
+    case "welcome": {
+      const resumed = message.id === call.id;
+      call.tries = 0;
+      banner("");
+      call.id = message.id;
+      call.resume = message.resume;
+      call.iceServers = message.ice_servers || [];
+      if (!resumed) {
+        // A new id (the server lost us): everyone is a new peer again, and we are the newcomer.
+        // The page keeps no connection across ids, so a new session tells the others not to
+        // look for the old ones.
+        for (const id of [...call.peers.keys()]) removePeer(id);
+        call.session = newSession();
+        for (const peer of message.peers) {
+          call.names.set(peer.id, peer.name);
+          await offerTo(peer.id, peer.name);
+        }
+      }
+      announceMediaState();
+      break;
+    }
+    case "peer-joined":
+      // They will offer; our mute state reaches them as a broadcast.
+      call.names.set(message.id, message.name);
+      announceMediaState();
+      break;
+    case "peer-left":
+      removePeer(message.id);
+      break;
+    case "signal":
+      await onSignal(message.from, message.data || {});
+      break;
+    case "broadcast":
+      onBroadcast(message.from, message.data || {});
+      break;
+    case "error":
+      if (REFUSALS[message.code]) {
+        call.refused = REFUSALS[message.code];
+      } else {
+        console.warn("server error", message.code, message.message);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+function refused(text) {
+  for (const id of [...call.peers.keys()]) removePeer(id);
+  for (const track of call.stream.getTracks()) track.stop();
+  $("grid").replaceChildren();
+  show("lobby");
+  $("join").disabled = false;
+  problem(text);
+}
+
+function announceMediaState() {
+  send({ type: "broadcast", data: { type: "media-state", audio: call.micOn, video: call.cameraOn } });
+}
+
+function onBroadcast(from, data) {
+  if (data.type !== "media-state") return;
+  const peer = call.peers.get(from);
+  const state = { audio: data.audio !== false, video: data.video !== false };
+  if (peer) peer.media = state;
+  const tile = tileOf(from);
+  if (tile) {
+    tile.dataset.audio = state.audio ? "on" : "off";
+    tile.dataset.video = state.video ? "on" : "off";
+  } else {
+    // Their tile comes with their connection.
+    call.early = call.early || new Map();
+    call.early.set(from, state);
+  }
+}
+
+// ---- Peer connections (the mesh) ----
+
+function newPeer(id, name, offering) {
+  call.peers.get(id)?.pc.close();
+  const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
+  const peer = { id, name, pc, offering, media: { audio: true, video: true }, restartTimer: null };
+  call.peers.set(id, peer);
+  addTile(id, name, new MediaStream(), false);
+  const early = call.early?.get(id);
+  if (early) onBroadcast(id, { type: "media-state", ...early });
+  pc.onicecandidate = (event) => signal(id, {
+    type: "candidate",
+    candidate: event.candidate ? event.candidate.toJSON() : null,
+  });
+  pc.ontrack = (event) => {
+    const tile = tileOf(id);
+    if (!tile) return;
+    if (event.track.kind === "video") {
+      tile.querySelector("video").srcObject = new MediaStream([event.track]);
+    } else {
+      // Audio plays through its own element: a muted <video> would not play it.
+      tile.querySelector("audio").srcObject = new MediaStream([event.track]);
+    }
+  };
+  pc.onconnectionstatechange = () => onConnectionState(peer);
+  return peer;
+}
+
+function preferH264(transceiver) {
+  if (!RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
+  const codecs = RTCRtpReceiver.getCapabilities("video").codecs;
+  const rank = (c) => {
+    if (c.mimeType !== "video/H264") return /rtx|red|ulpfec/i.test(c.mimeType) ? 2 : 3;
+    // Constrained Baseline with packetization mode 1 first: what every peer decodes.
+    return /profile-level-id=42e01f/.test(c.sdpFmtpLine) && /packetization-mode=1/.test(c.sdpFmtpLine) ? 0 : 1;
+  };
+  transceiver.setCodecPreferences([...codecs].sort((a, b) => rank(a) - rank(b)));
+}
+
+// Sends our tracks on the connection: new transceivers when offering, the offer's when answering.
+async function attachTracks(pc, offering) {
+  for (const kind of ["audio", "video"]) {
+    const track = call.stream.getTracks().find((t) => t.kind === kind) || null;
+    let transceiver;
+    if (offering) {
+      transceiver = pc.addTransceiver(track || kind, {
+        direction: track ? "sendrecv" : "recvonly",
+        streams: track ? [call.stream] : [],
+      });
+    } else {
+      transceiver = pc.getTransceivers().find((t) => t.receiver.track.kind === kind && !t.stopped);
+      if (!transceiver) continue;
+      if (track) {
+        transceiver.direction = "sendrecv";
+        await transceiver.sender.replaceTrack(track);
+        transceiver.sender.setStreams(call.stream);
+      } else {
+        transceiver.direction = "recvonly";
+      }
+    }
+    if (kind === "video") preferH264(transceiver);
+  }
+}
+
+async function offerTo(id, name) {
+  const peer = newPeer(id, name, true);
+  await attachTracks(peer.pc, true);
+  await peer.pc.setLocalDescription();
+  signal(id, { type: "offer", sdp: peer.pc.localDescription.sdp, session: call.session });
+}
+
+async function onSignal(from, data) {
+  let peer = call.peers.get(from);
+  switch (data.type) {
+    case "offer": {
+      const sameCall = peer && data.session && peer.session === data.session &&
+        peer.pc.signalingState !== "closed";
+      if (!sameCall) {
+        const name = peer?.name || nameOf(from);
+        peer = newPeer(from, name, false);
+        peer.session = data.session;
+        await peer.pc.setRemoteDescription({ type: "offer", sdp: data.sdp });
+        await attachTracks(peer.pc, false);
+      } else {
+        // An ICE restart on the connection we have.
+        await peer.pc.setRemoteDescription({ type: "offer", sdp: data.sdp });
+      }
+      await peer.pc.setLocalDescription();
+      signal(from, { type: "answer", sdp: peer.pc.localDescription.sdp, session: call.session });
+      break;
+    }
+    case "answer":
+      if (!peer || peer.pc.signalingState !== "have-local-offer") return;
+      peer.session = data.session;
+      await peer.pc.setRemoteDescription({ type: "answer", sdp: data.sdp });
+      break;
+    case "resume":
+      // Only for a session we still had, and ours is new with every id: nothing to keep.
+      console.warn("a resume the page did not ask for", from);
+      break;
+    case "candidate":
+      if (!peer || !data.candidate || !data.candidate.candidate) return;
+      try {
+        await peer.pc.addIceCandidate(data.candidate);
+      } catch (e) {
+        console.warn("a candidate we cannot use", data.candidate, e);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+function nameOf(id) {
+  return call.names.get(id) || "Guest";
+}
+
+// A path that died comes back through an ICE restart, offered by the side that offered first.
+function onConnectionState(peer) {
+  const tile = tileOf(peer.id);
+  const state = peer.pc.connectionState;
+  if (tile) {
+    tile.dataset.state = state;
+    tile.querySelector(".state").textContent =
+      state === "connected" ? "" : state === "disconnected" || state === "failed" ? "reconnecting…" : `${state}…`;
+  }
+  clearTimeout(peer.restartTimer);
+  if ((state === "disconnected" || state === "failed") && peer.offering) {
+    peer.restartTimer = setTimeout(async () => {
+      if (call.peers.get(peer.id) !== peer || peer.pc.connectionState === "connected") return;
+      peer.pc.restartIce();
+      await peer.pc.setLocalDescription();
+      signal(peer.id, { type: "offer", sdp: peer.pc.localDescription.sdp, session: call.session });
+    }, state === "failed" ? 0 : 3000);
+  }
+}
+
+function removePeer(id) {
+  const peer = call.peers.get(id);
+  if (peer) {
+    clearTimeout(peer.restartTimer);
+    peer.pc.close();
+    call.peers.delete(id);
+  }
+  call.early?.delete(id);
+  call.names.delete(id);
+  tileOf(id)?.remove();
+  layout();
+}
+
+// ---- The grid ----
+
+function tileOf(id) {
+  return document.querySelector(`.tile[data-peer="${CSS.escape(id)}"]`);
+}
+
+function addTile(id, name, stream, self) {
+  tileOf(id)?.remove();
+  const tile = document.createElement("div");
+  tile.className = "tile";
+  tile.dataset.peer = id;
+  tile.dataset.name = name;
+  tile.dataset.audio = "on";
+  tile.dataset.video = "on";
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  video.muted = true;
+  video.srcObject = stream;
+  const initial = document.createElement("div");
+  initial.className = "initial";
+  initial.textContent = [...name][0]?.toUpperCase() || "?";
+  const label = document.createElement("div");
+  label.className = "label";
+  label.textContent = name; // never innerHTML: names come from other people
+  const micOff = document.createElement("span");
+  micOff.className = "mic-off";
+  micOff.textContent = "muted";
+  micOff.title = "Microphone off";
+  label.append(micOff);
+  const state = document.createElement("div");
+  state.className = "state";
+  tile.append(video, initial, label, state);
+  if (!self) {
+    const audio = document.createElement("audio");
+    audio.autoplay = true;
+    tile.append(audio);
+  }
+  $("grid").append(tile);
+  layout();
+  return tile;
+}
+
+function layout() {
+  const count = $("grid").children.length;
+  const columns = count <= 1 ? 1 : count <= 4 ? 2 : 3;
+  $("grid").style.setProperty("--columns", columns);
+}
+
+let bannerTimer = null;
+function banner(text, forMs) {
+  const b = $("banner");
+  b.textContent = text;
+  b.hidden = !text;
+  clearTimeout(bannerTimer);
+  if (text && forMs) bannerTimer = setTimeout(() => banner(""), forMs);
+}
+
+// ---- Controls ----
+
+function updateControls() {
+  const hasAudio = call.stream.getAudioTracks().length > 0;
+  const hasVideo = call.stream.getVideoTracks().length > 0;
+  $("mic").disabled = !hasAudio;
+  $("camera").disabled = !hasVideo;
+  $("mic").textContent = call.micOn ? "Mute" : "Unmute";
+  $("mic").setAttribute("aria-pressed", String(!call.micOn));
+  $("camera").textContent = call.cameraOn ? "Stop video" : "Start video";
+  $("camera").setAttribute("aria-pressed", String(!call.cameraOn));
+  const self = tileOf("self");
+  if (self) {
+    self.dataset.audio = call.micOn && hasAudio ? "on" : "off";
+    self.dataset.video = call.cameraOn && hasVideo ? "on" : "off";
+  }
+}
+
+function toggle(kind) {
+  if (kind === "audio") call.micOn = !call.micOn;
+  else call.cameraOn = !call.cameraOn;
+  const on = kind === "audio" ? call.micOn : call.cameraOn;
+  // A disabled track sends silence or black: the connection and its bandwidth stay.
+  for (const track of call.stream.getTracks()) if (track.kind === kind) track.enabled = on;
+  updateControls();
+  announceMediaState();
+}
+
+$("mic").addEventListener("click", () => toggle("audio"));
+$("camera").addEventListener("click", () => toggle("video"));
+$("leave").addEventListener("click", () => leave(""));
+document.addEventListener("keydown", (event) => {
+  if (!(event.ctrlKey || event.metaKey) || $("meeting").hidden) return;
+  if (event.key === "d") toggle("audio");
+  else if (event.key === "e") toggle("video");
+  else return;
+  event.preventDefault();
+});
+
+function leave(why) {
+  call.left = true;
+  send({ type: "leave" });
+  for (const id of [...call.peers.keys()]) removePeer(id);
+  for (const track of call.stream.getTracks()) track.stop();
+  call.socket?.close();
+  $("grid").replaceChildren();
+  banner("");
+  $("left-why").textContent = why;
+  show("left");
+}

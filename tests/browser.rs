@@ -1,0 +1,164 @@
+//! Browser guests: Debian's headless Chromium opens `confer serve`'s page for a room, joins with
+//! its fake camera and microphone, and calls native `confer join --headless` participants (a
+//! WebRTC stack nobody here wrote, on the other end of every call). Each test runs in a network
+//! namespace with only loopback, so the candidates are predictable; the browser tests run one
+//! at a time (a Chromium and native 720p encoders fill both cores).
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::browser::{Browser, NetNs, RECEIVED};
+use support::serve::Serve;
+use support::{Owned, confer};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const ROOM: &str = "guests";
+const CALL_SECONDS: u32 = 20;
+
+fn page_url(server: &Serve, name: &str, fragment: &str) -> String {
+    format!("http://{}/j/{ROOM}?name={name}{fragment}", server.addr)
+}
+
+fn native(home: &Path, server: &Serve, name: &str, seconds: u32) -> Owned {
+    Owned(
+        confer(home)
+            .arg("join")
+            .arg(format!("confer://{}/{ROOM}?insecure=1", server.addr))
+            .args(["--headless", "--name", name])
+            .args(["--camera", "test-pattern", "--mic", "tone"])
+            .args(["--duration", &seconds.to_string()])
+            .arg("--stats")
+            .arg(home.join(format!("{name}.jsonl")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start confer join"),
+    )
+}
+
+/// Fills the name from the address (`?name=`), checks it, and presses "Join".
+fn join_page(browser: &mut Browser, page: &str, url: &str, name: &str) {
+    browser.open(page, url);
+    assert_eq!(
+        browser.eval(page, "document.getElementById('name').value"),
+        name
+    );
+    assert_eq!(
+        browser.eval(page, "document.getElementById('join').textContent"),
+        "Join"
+    );
+    browser.click(page, "#join");
+}
+
+/// Waits for a native participant to end by itself, and returns its last stats line about
+/// each remote, by name.
+fn finish(home: &Path, mut participant: Owned, name: &str) -> HashMap<String, Value> {
+    let status = participant
+        .wait_for_exit(Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("{name} did not end"));
+    let mut stderr = String::new();
+    if let Some(mut pipe) = participant.0.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "{name} failed: {status}\n{stderr}");
+    let text = std::fs::read_to_string(home.join(format!("{name}.jsonl"))).unwrap_or_default();
+    let mut last = HashMap::new();
+    for line in text.lines() {
+        let value: Value = serde_json::from_str(line).expect("a JSON line");
+        last.insert(value["name"].as_str().unwrap_or("").to_string(), value);
+    }
+    last
+}
+
+/// What the native side must have had from a browser over `seconds`.
+fn check_native_saw_browser(seen: Option<&Value>, who: &str, seconds: f64) {
+    let seen = seen.unwrap_or_else(|| panic!("{who} has no stats about the browser"));
+    let context = format!("{who} about the browser: {seen}");
+    assert_eq!(seen["state"], "connected", "{context}");
+    assert_eq!(seen["codec_video"], "H264", "{context}");
+    assert!(
+        seen["width_in"].as_u64().is_some_and(|w| w > 0),
+        "{context}"
+    );
+    // Chromium's fake camera runs at 20 to 30 fps; the debug build decodes less on two cores.
+    let frames = seen["frames_decoded"].as_u64().unwrap_or(0);
+    assert!(frames as f64 >= 5.0 * seconds, "{context}");
+    let audio = seen["audio_packets_in"].as_u64().unwrap_or(0);
+    assert!(audio as f64 >= 40.0 * seconds, "{context}");
+}
+
+/// What a page must have had from a native participant over `seconds`.
+fn check_browser_saw(received: &Value, name: &str, seconds: f64) {
+    let seen = &received[name];
+    let context = format!("the browser about {name}: {received}");
+    assert_eq!(seen["state"], "connected", "{context}");
+    assert_eq!(seen["codec"], "video/H264", "{context}");
+    assert_eq!(seen["width"], 1280, "{context}");
+    let frames = seen["frames"].as_u64().unwrap_or(0);
+    assert!(frames as f64 >= 5.0 * seconds, "{context}");
+    assert_eq!(seen["audio_codec"], "audio/opus", "{context}");
+    // 48,000 samples a second when played; most of the call.
+    let samples = seen["samples"].as_u64().unwrap_or(0);
+    assert!(samples as f64 >= 30_000.0 * seconds, "{context}");
+}
+
+fn one_to_one(browser_first: bool) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _ns = NetNs::enter();
+    let home = tempfile::tempdir().unwrap();
+    let server = Serve::start(home.path(), &["--open"]);
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    let url = page_url(&server, "Ann", "");
+    let nat;
+    let ends;
+    if browser_first {
+        join_page(&mut browser, "ann", &url, "Ann");
+        browser.wait_for("ann", "window.confer.id", Duration::from_secs(10), "joined");
+        nat = native(home.path(), &server, "nat", CALL_SECONDS);
+        ends = Instant::now() + Duration::from_secs(CALL_SECONDS.into());
+    } else {
+        nat = native(home.path(), &server, "nat", CALL_SECONDS + 3);
+        ends = Instant::now() + Duration::from_secs((CALL_SECONDS + 3).into());
+        std::thread::sleep(Duration::from_secs(3));
+        join_page(&mut browser, "ann", &url, "Ann");
+    }
+    browser.wait_for(
+        "ann",
+        &format!("{RECEIVED}.then(r => r.nat && r.nat.frames > 0)"),
+        Duration::from_secs(15),
+        "no picture from the native participant",
+    );
+    // The page's view just before the native participant leaves.
+    let before_end = ends.saturating_duration_since(Instant::now());
+    std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
+    let received = browser.eval("ann", RECEIVED);
+    let seen = finish(home.path(), nat, "nat");
+    check_browser_saw(&received, "nat", f64::from(CALL_SECONDS) - 8.0);
+    check_native_saw_browser(seen.get("Ann"), "nat", f64::from(CALL_SECONDS) - 8.0);
+    // The page shows the native participant's tile, with its name.
+    assert_eq!(
+        browser.eval(
+            "ann",
+            "[...document.querySelectorAll('.tile .label')].map(l => l.firstChild.textContent).sort().join(',')"
+        ),
+        "Ann (you),nat"
+    );
+}
+
+#[test]
+fn a_browser_guest_joins_a_native_participant_who_was_there_first() {
+    one_to_one(false);
+}
+
+#[test]
+fn a_native_participant_joins_a_browser_guest_who_was_there_first() {
+    one_to_one(true);
+}
