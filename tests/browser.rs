@@ -105,6 +105,8 @@ fn check_browser_saw(received: &Value, name: &str, seconds: f64) {
     let frames = seen["frames"].as_u64().unwrap_or(0);
     assert!(frames as f64 >= 5.0 * seconds, "{context}");
     assert_eq!(seen["audio_codec"], "audio/opus", "{context}");
+    // Chromium offers DTLS 1.3 and Confer takes it (FEFC: 1.3's wire version; 1.2 is FEFD).
+    assert_eq!(seen["dtls"], "FEFC", "{context}");
     // 48,000 samples a second when played; most of the call.
     let samples = seen["samples"].as_u64().unwrap_or(0);
     assert!(samples as f64 >= 30_000.0 * seconds, "{context}");

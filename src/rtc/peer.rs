@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use str0m::bwe::Bitrate;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::config::DtlsVersion;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -123,6 +124,9 @@ impl Peer {
             .enable_h264(true)
             .enable_opus(true, false)
             .enable_bwe(Some(START_BITRATE))
+            // DTLS 1.3 with peers that offer it (Chromium does), 1.2 with those that do not: as
+            // a client it sends a hello both accept, as a server it follows the peer's hello.
+            .set_dtls_version(DtlsVersion::Auto)
             .set_stats_interval(Some(STATS_EVERY));
         let mut rtc = config.build(now);
         rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
@@ -216,13 +220,18 @@ impl Peer {
         Ok(())
     }
 
-    /// A trickled candidate line (`candidate:...`, with or without the `a=` prefix).
-    pub fn add_remote_candidate(&mut self, line: &str) -> Result<(), PeerError> {
+    /// A trickled candidate line (`candidate:...`, with or without the `a=` prefix, with any
+    /// extensions such as Chromium's `network-id` and `network-cost`). Ok(false): a candidate
+    /// left out on purpose (see [`unusable_candidate`]).
+    pub fn add_remote_candidate(&mut self, line: &str) -> Result<bool, PeerError> {
         let line = line.trim().trim_start_matches("a=");
+        if unusable_candidate(line) {
+            return Ok(false);
+        }
         let candidate =
             Candidate::from_sdp_string(line).map_err(|e| PeerError::Candidate(e.to_string()))?;
         self.rtc.add_remote_candidate(candidate);
-        Ok(())
+        Ok(true)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -461,5 +470,52 @@ impl Peer {
     /// Ends the connection at once (nothing more is sent).
     pub fn close(&mut self) {
         self.rtc.disconnect();
+    }
+}
+
+/// Candidates Confer leaves out: ICE over TCP (browsers list `tcptype active` ones on port 9,
+/// which only ever connect to a TCP listener, and Confer's sockets are UDP), and mDNS names
+/// (`UUID.local`), which a browser gives out before it has camera or microphone permission.
+/// Those browsers still connect: their checks reach our host candidates, and str0m answers the
+/// address they come from (a peer-reflexive candidate).
+pub fn unusable_candidate(line: &str) -> bool {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // Shorter than `candidate:F C TRANSPORT PRIORITY ADDRESS PORT typ TYPE`: the parser says why.
+    let [_, _, transport, _, address, _, _, _, ..] = fields[..] else {
+        return false;
+    };
+    !transport.eq_ignore_ascii_case("udp") || address.to_ascii_lowercase().ends_with(".local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chromium_candidate_lines_are_taken_or_left_out_on_purpose() {
+        let now = Instant::now();
+        let mut peer = Peer::new(now, &["127.0.0.1:5000".parse().unwrap()]);
+        let taken = [
+            "candidate:3684617590 1 udp 2122260223 127.0.0.1 50028 typ host generation 0 \
+             ufrag Zx1a network-id 1 network-cost 10",
+            "a=candidate:1 1 UDP 1686052607 198.51.100.7 31267 typ srflx raddr 10.0.0.2 rport \
+             50028 generation 0 network-id 1 network-cost 900",
+            "candidate:3936339338 1 udp 2122265343 ::1 59125 typ host generation 0 network-id 4",
+        ];
+        for line in taken {
+            assert!(peer.add_remote_candidate(line).unwrap(), "{line}");
+        }
+        let left_out = [
+            "candidate:2501718406 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active \
+             generation 0 network-id 1 network-cost 10",
+            "candidate:1 1 udp 2122260223 5c6b2f4e-8f1a-4f3b-9f61-0a6c1b7d2e11.local 53540 typ \
+             host generation 0 network-id 1",
+        ];
+        for line in left_out {
+            assert!(!peer.add_remote_candidate(line).unwrap(), "{line}");
+        }
+        for garbage in ["candidate:", "candidate:1 1 udp x 127.0.0.1 5 typ host", "hello"] {
+            assert!(peer.add_remote_candidate(garbage).is_err(), "{garbage}");
+        }
     }
 }
