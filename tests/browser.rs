@@ -164,3 +164,189 @@ fn a_browser_guest_joins_a_native_participant_who_was_there_first() {
 fn a_native_participant_joins_a_browser_guest_who_was_there_first() {
     one_to_one(true);
 }
+
+#[test]
+fn a_browser_guest_joins_a_mesh_of_two_native_participants() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _ns = NetNs::enter();
+    let home = tempfile::tempdir().unwrap();
+    let server = Serve::start(home.path(), &["--open"]);
+    let seconds = CALL_SECONDS + 6;
+    let first = native(home.path(), &server, "nat1", seconds);
+    std::thread::sleep(Duration::from_secs(2));
+    let second = native(home.path(), &server, "nat2", seconds - 2);
+    let ends = Instant::now() + Duration::from_secs((seconds - 2).into());
+    std::thread::sleep(Duration::from_secs(2));
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    // The newcomer offers to both natives at once.
+    join_page(&mut browser, "ann", &page_url(&server, "Ann", ""), "Ann");
+    browser.wait_for(
+        "ann",
+        &format!("{RECEIVED}.then(r => r.nat1?.frames > 0 && r.nat2?.frames > 0)"),
+        Duration::from_secs(20),
+        "no picture from both natives",
+    );
+    let before_end = ends.saturating_duration_since(Instant::now());
+    std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
+    let received = browser.eval("ann", RECEIVED);
+    let span = f64::from(CALL_SECONDS) - 10.0;
+    let seen_second = finish(home.path(), second, "nat2");
+    let seen_first = finish(home.path(), first, "nat1");
+    for (who, seen) in [("nat1", &seen_first), ("nat2", &seen_second)] {
+        check_browser_saw(&received, who, span);
+        check_native_saw_browser(seen.get("Ann"), who, span);
+    }
+    // And the natives, each other, all along.
+    let other = &seen_second["nat1"];
+    assert_eq!(other["state"], "connected", "{other}");
+    assert!(
+        other["frames_decoded"].as_u64().unwrap_or(0) as f64 >= 5.0 * span,
+        "{other}"
+    );
+}
+
+/// The tile of the participant called `name` on a page, as `{audio, video}`, or null.
+fn tile_of(name: &str) -> String {
+    format!(
+        "(() => {{ const t = [...document.querySelectorAll('.tile')].find(t => t.dataset.name === {name:?}); \
+         return t ? {{ audio: t.dataset.audio, video: t.dataset.video }} : null; }})()"
+    )
+}
+
+#[test]
+fn the_page_admits_a_valid_invite_and_explains_a_bad_one_and_a_full_room() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _ns = NetNs::enter();
+    let home = tempfile::tempdir().unwrap();
+    // Tokens checked (the server's own secret), and room for one.
+    let server = Serve::start(home.path(), &["--max-peers-per-room", "1"]);
+    let out = support::run(confer(home.path()).args([
+        "invite",
+        "--server",
+        &format!("http://{}", server.addr),
+        "--room",
+        ROOM,
+    ]));
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let stdout = support::stdout(&out);
+    let link = stdout
+        .lines()
+        .find(|l| l.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no browser link in {stdout}"));
+    let (page, fragment) = link.split_once('#').expect("the token in the fragment");
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+
+    let problem = "(() => { const p = document.getElementById('problem'); \
+                   return !p.hidden && !document.getElementById('lobby').hidden && p.textContent; })()";
+    for (who, fragment) in [("forged", "#t=1999999999.Zm9yZ2Vk"), ("none", "")] {
+        join_page(
+            &mut browser,
+            who,
+            &format!("{page}?name={who}{fragment}"),
+            who,
+        );
+        let text = browser.wait_for(who, problem, Duration::from_secs(10), "no problem shown");
+        assert!(
+            text.as_str().is_some_and(|t| t.contains("not valid")),
+            "{who}: {text}"
+        );
+        browser.close(who);
+    }
+
+    join_page(
+        &mut browser,
+        "ann",
+        &format!("{page}?name=Ann#{fragment}"),
+        "Ann",
+    );
+    browser.wait_for(
+        "ann",
+        "window.confer.id",
+        Duration::from_secs(10),
+        "not admitted",
+    );
+    join_page(
+        &mut browser,
+        "bo",
+        &format!("{page}?name=Bo#{fragment}"),
+        "Bo",
+    );
+    let text = browser.wait_for("bo", problem, Duration::from_secs(10), "no problem shown");
+    assert!(text.as_str().is_some_and(|t| t.contains("full")), "{text}");
+    // The one inside is not disturbed.
+    assert!(browser.eval("ann", "!document.getElementById('meeting').hidden") == true);
+}
+
+#[test]
+fn mute_camera_and_leaving_are_shown_to_the_others() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _ns = NetNs::enter();
+    let home = tempfile::tempdir().unwrap();
+    let server = Serve::start(home.path(), &["--open"]);
+    let nat = native(home.path(), &server, "nat", 15);
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    join_page(&mut browser, "ann", &page_url(&server, "Ann", ""), "Ann");
+    join_page(&mut browser, "bo", &page_url(&server, "Bo", ""), "Bo");
+    browser.wait_for(
+        "bo",
+        &format!("{RECEIVED}.then(r => r.Ann?.frames > 0 && r.nat?.frames > 0)"),
+        Duration::from_secs(20),
+        "Bo does not see Ann and the native participant",
+    );
+    assert_eq!(browser.eval("bo", &tile_of("Ann"))["audio"], "on");
+
+    browser.click("ann", "#mic");
+    assert_eq!(
+        browser.eval("ann", "document.getElementById('mic').textContent"),
+        "Unmute"
+    );
+    assert_eq!(
+        browser.eval("ann", "window.confer.stream.getAudioTracks()[0].enabled"),
+        false
+    );
+    browser.wait_for(
+        "bo",
+        &format!("{}?.audio === 'off'", tile_of("Ann")),
+        Duration::from_secs(5),
+        "Ann's mute is not shown",
+    );
+    browser.click("ann", "#camera");
+    browser.wait_for(
+        "bo",
+        &format!("{}?.video === 'off'", tile_of("Ann")),
+        Duration::from_secs(5),
+        "Ann's camera-off is not shown",
+    );
+    browser.click("ann", "#mic");
+    browser.wait_for(
+        "bo",
+        &format!("{}?.audio === 'on'", tile_of("Ann")),
+        Duration::from_secs(5),
+        "Ann's unmute is not shown",
+    );
+
+    // The native participant's call ends: its tile goes.
+    let seen = finish(home.path(), nat, "nat");
+    assert!(
+        seen.contains_key("Ann") && seen.contains_key("Bo"),
+        "{seen:?}"
+    );
+    browser.wait_for(
+        "bo",
+        &format!("{} === null", tile_of("nat")),
+        Duration::from_secs(10),
+        "the native participant's tile stays after it left",
+    );
+    // Ann leaves: her page says so, and her tile goes from Bo's.
+    browser.click("ann", "#leave");
+    assert_eq!(
+        browser.eval("ann", "!document.getElementById('left').hidden"),
+        true
+    );
+    browser.wait_for(
+        "bo",
+        &format!("{} === null", tile_of("Ann")),
+        Duration::from_secs(5),
+        "Ann's tile stays after she left",
+    );
+}

@@ -33,6 +33,8 @@ use str0m::Candidate;
 
 /// How often the engine turns over when nothing wakes it: the media queues are read then.
 const TICK: Duration = Duration::from_millis(5);
+/// How long leaving waits for the server to have our `leave`.
+const LEAVE_LIMIT: Duration = Duration::from_secs(1);
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
 const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
 
@@ -492,6 +494,16 @@ pub async fn run(
     };
 
     let _ = signaling.commands.send(Command::Leave).await;
+    // The leave must reach the server before the process ends: otherwise the others see us go
+    // only after the server's grace period for dropped connections (20 s).
+    let _ = tokio::time::timeout(LEAVE_LIMIT, async {
+        while let Some(event) = signaling.events.recv().await {
+            if matches!(event, Event::Closed { .. }) {
+                break;
+            }
+        }
+    })
+    .await;
     for remote in remotes.values_mut() {
         remote.peer.close();
     }

@@ -514,7 +514,11 @@ mod tests {
         for line in left_out {
             assert!(!peer.add_remote_candidate(line).unwrap(), "{line}");
         }
-        for garbage in ["candidate:", "candidate:1 1 udp x 127.0.0.1 5 typ host", "hello"] {
+        for garbage in [
+            "candidate:",
+            "candidate:1 1 udp x 127.0.0.1 5 typ host",
+            "hello",
+        ] {
             assert!(peer.add_remote_candidate(garbage).is_err(), "{garbage}");
         }
     }
