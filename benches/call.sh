@@ -3,7 +3,7 @@
 # camera and tone), measured from their own stats files: frames a second received,
 # glass-to-glass latency from the pattern's stripe, join to first remote picture, and the CPU
 # both processes use together. Then the same call between two headless Chromiums (Debian's,
-# driven by playwright-core from benches/.tools, the page in benches/browser/), measured the
+# driven by playwright-core from tests/browser, the page in benches/browser/), measured the
 # same way, and the ratio of the two.
 #
 #   benches/call.sh            # 20 s calls
@@ -16,14 +16,10 @@ cd "$(dirname "$0")/.."
 SECONDS_CALL=${SECONDS_CALL:-20}
 OUT=${OUT:-target/bench-call}
 
-TOOLS=benches/.tools
-
 source scripts/lib.sh
 ensure_build_deps
 ensure_debs chromium
-if [ ! -f "$TOOLS/node_modules/playwright-core/package.json" ]; then
-    npm install --prefix "$TOOLS" --no-audit --no-fund playwright-core@1 >/dev/null
-fi
+ensure_browser_tools
 cargo build --release --locked
 CONFER=$PWD/target/release/confer
 mkdir -p "$OUT"

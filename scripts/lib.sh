@@ -16,7 +16,9 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # xvfb: the real-window test; x11-apps (xwd) and netpbm (xwdtopnm): its screenshots;
 # pulseaudio and pulseaudio-utils (pactl): `confer devices` against a real audio server.
 # redis-server: two `confer serve` sharing rooms. coturn: calls through a real TURN relay.
-TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn)
+# chromium: the browser guest tests (Debian's, never a downloaded one); iproute2 (ip): their
+# loopback-only network namespace.
+TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn chromium iproute2)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 
@@ -82,4 +84,15 @@ ensure_build_deps() {
         exit 1
     }
     ensure_debs "${BUILD_PACKAGES[@]}"
+}
+
+# Node.js and playwright-core (pinned in tests/browser/package-lock.json), which drive Chromium
+# for the browser tests and the call bench. A machine without Node gets Debian's.
+ensure_browser_tools() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ensure_debs nodejs npm
+    if [ ! -f tests/browser/node_modules/playwright-core/package.json ] ||
+        [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+        say "installing playwright-core for the browser tests (tests/browser)"
+        npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
+    fi
 }

@@ -9,8 +9,8 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 
-// playwright-core lives in benches/.tools (installed by benches/call.sh), not beside this file.
-const tools = new URL("../.tools/package.json", import.meta.url);
+// playwright-core is the browser tests' (tests/browser, installed by benches/call.sh).
+const tools = new URL("../../tests/browser/package.json", import.meta.url);
 const { chromium } = createRequire(tools)("playwright-core");
 
 const [wsUrl, seconds, y4m] = [process.argv[2], Number(process.argv[3] || 20), process.argv[4]];
