@@ -350,3 +350,76 @@ fn mute_camera_and_leaving_are_shown_to_the_others() {
         "Ann's tile stays after she left",
     );
 }
+
+/// What a page's one connection shows of repair and congestion control: NACKs, PLIs and
+/// resends each way (`getStats`), the estimate the sender works from, and what the native
+/// side's session description agreed to.
+const REPAIR: &str = r#"(async () => {
+  const pc = [...window.confer.peers.values()][0].pc;
+  const stats = await pc.getStats();
+  const out = {};
+  for (const r of stats.values()) {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      Object.assign(out, { frames: r.framesDecoded, nacks_sent: r.nackCount, plis_sent: r.pliCount,
+        resent_in: r.retransmittedPacketsReceived, lost_in: r.packetsLost });
+    }
+    if (r.type === "outbound-rtp" && r.kind === "video") {
+      Object.assign(out, { nacks_in: r.nackCount, plis_in: r.pliCount, resent_out: r.retransmittedPacketsSent });
+    }
+    if (r.type === "candidate-pair" && r.nominated) out.estimate_out = r.availableOutgoingBitrate;
+  }
+  const sdp = pc.currentRemoteDescription.sdp;
+  out.agreed = {
+    bundle: /^a=group:BUNDLE \S+ \S+/m.test(sdp),
+    rtcp_mux: /^a=rtcp-mux/m.test(sdp),
+    transport_cc: /^a=extmap:\d+ http:\/\/www\.ietf\.org\/id\/draft-holmer-rmcat-transport-wide-cc-extensions-01/m.test(sdp)
+      && /^a=rtcp-fb:\d+ transport-cc/m.test(sdp),
+    nack: /^a=rtcp-fb:\d+ nack\r?$/m.test(sdp),
+    pli: /^a=rtcp-fb:\d+ nack pli/m.test(sdp),
+  };
+  return out;
+})()"#;
+
+#[test]
+fn under_loss_a_guest_and_a_native_repair_each_others_video() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = NetNs::enter();
+    let home = tempfile::tempdir().unwrap();
+    let server = Serve::start(home.path(), &["--open"]);
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    join_page(&mut browser, "ann", &page_url(&server, "Ann", ""), "Ann");
+    browser.wait_for("ann", "window.confer.id", Duration::from_secs(10), "joined");
+    let nat = native(home.path(), &server, "nat", CALL_SECONDS);
+    let ends = Instant::now() + Duration::from_secs(CALL_SECONDS.into());
+    browser.wait_for(
+        "ann",
+        &format!("{RECEIVED}.then(r => r.nat && r.nat.frames > 0)"),
+        Duration::from_secs(15),
+        "no picture from the native participant",
+    );
+    // 3 % of the media lost each way from here on.
+    ns.drop_udp(0.03);
+    let before = browser.eval("ann", REPAIR);
+    let before_end = ends.saturating_duration_since(Instant::now());
+    std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
+    let after = browser.eval("ann", REPAIR);
+    let seen = finish(home.path(), nat, "nat");
+    let context = format!("before the loss {before}\nat the end {after}");
+    for (what, agreed) in after["agreed"].as_object().expect("agreed").iter() {
+        assert_eq!(agreed, true, "{what} not agreed: {context}");
+    }
+    let grew = |key: &str| after[key].as_u64().unwrap_or(0) > before[key].as_u64().unwrap_or(0);
+    // Chromium asked for what it lost and the native side resent it (RTX), and the other way.
+    assert!(grew("nacks_sent") && grew("resent_in"), "{context}");
+    assert!(grew("nacks_in") && grew("resent_out"), "{context}");
+    // Chromium's sender works from an estimate, which needs the native side's transport-wide
+    // feedback.
+    assert!(
+        after["estimate_out"].as_f64().is_some_and(|b| b > 0.0),
+        "{context}"
+    );
+    // Video went on: most of what the loss window should hold was decoded, both ways.
+    let frames = after["frames"].as_u64().unwrap_or(0) - before["frames"].as_u64().unwrap_or(0);
+    assert!(frames >= 60, "{frames} frames under loss: {context}");
+    check_native_saw_browser(seen.get("Ann"), "nat", f64::from(CALL_SECONDS) - 10.0);
+}

@@ -56,6 +56,23 @@ impl NetNs {
         assert!(up.success(), "ip link set lo up failed");
         NetNs { original }
     }
+
+    /// Drops this share of the UDP datagrams that loopback carries in the namespace (each way;
+    /// TCP, so signaling, is spared), with iptables' `statistic` match.
+    pub fn drop_udp(&self, probability: f64) {
+        let status = Command::new("iptables")
+            .args(["-A", "INPUT", "-i", "lo", "-p", "udp", "-m", "statistic"])
+            .args([
+                "--mode",
+                "random",
+                "--probability",
+                &probability.to_string(),
+            ])
+            .args(["-j", "DROP"])
+            .status()
+            .expect("cannot run iptables (package iptables)");
+        assert!(status.success(), "iptables could not add the drop rule");
+    }
 }
 
 impl Drop for NetNs {
