@@ -259,6 +259,11 @@ fn the_page_admits_a_valid_invite_and_explains_a_bad_one_and_a_full_room() {
         &format!("{page}?name=Ann#{fragment}"),
         "Ann",
     );
+    // The app's form of the same invite, token and all.
+    assert_eq!(
+        browser.eval("ann", "document.getElementById('open-app').href"),
+        format!("confer://{}/{ROOM}?insecure=1#{fragment}", server.addr)
+    );
     browser.wait_for(
         "ann",
         "window.confer.id",
