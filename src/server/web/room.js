@@ -69,6 +69,8 @@ async function join() {
   if (/[\u0000-\u001f\u007f]/.test(name)) return problem("A name cannot hold control characters.");
   problem("");
   $("join").disabled = true;
+  // A second try after a refusal starts clean.
+  Object.assign(call, { refused: null, tries: 0, left: false, id: null, resume: null });
   call.name = name;
   localStorage.setItem("confer.name", name);
   call.stream = await openDevices();
@@ -387,7 +389,7 @@ function addTile(id, name, stream, self) {
   initial.textContent = [...name][0]?.toUpperCase() || "?";
   const label = document.createElement("div");
   label.className = "label";
-  label.textContent = name; // never innerHTML: names come from other people
+  label.textContent = name; // as text, never markup: names come from other people
   const micOff = document.createElement("span");
   micOff.className = "mic-off";
   micOff.textContent = "muted";
