@@ -315,6 +315,8 @@ fn mute_camera_and_leaving_are_shown_to_the_others() {
         Duration::from_secs(5),
         "Ann's mute is not shown",
     );
+    // Long enough for a stats line of the native participant's.
+    std::thread::sleep(Duration::from_millis(1500));
     browser.click("ann", "#camera");
     browser.wait_for(
         "bo",
@@ -332,9 +334,22 @@ fn mute_camera_and_leaving_are_shown_to_the_others() {
 
     // The native participant's call ends: its tile goes.
     let seen = finish(home.path(), nat, "nat");
+    assert!(seen.contains_key("Bo"), "{seen:?}");
+    // The native side heard it too (its stats, and events for a window).
+    let about_ann: Vec<Value> = std::fs::read_to_string(home.path().join("nat.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["name"] == "Ann")
+        .collect();
     assert!(
-        seen.contains_key("Ann") && seen.contains_key("Bo"),
-        "{seen:?}"
+        about_ann.iter().any(|l| l["mic_on"] == false),
+        "{about_ann:?}"
+    );
+    let last = about_ann.last().expect("lines about Ann");
+    assert!(
+        last["mic_on"] == true && last["camera_on"] == false,
+        "{last}"
     );
     browser.wait_for(
         "bo",

@@ -15,7 +15,7 @@ use super::liveness::{RESTART_AFTER, Verdict};
 use super::network::{add_new_hosts, deliver, gather};
 use super::rate::video_share;
 use super::remote::{Remote, new_remote};
-use super::signals::{SignalContext, announce, on_signal, send_signal};
+use super::signals::{SignalContext, announce, media_state, on_signal, send_signal};
 use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, PlayoutInput};
 use crate::media::audio::processing::ProcessingSettings;
@@ -117,6 +117,9 @@ pub async fn run(
     // that restarts cannot give back.
     let session = random_id(9);
     let mut names: HashMap<String, String> = HashMap::new();
+    // What each participant last said of their microphone and camera (it may come before
+    // their connection does).
+    let mut media: HashMap<String, (bool, bool)> = HashMap::new();
     let joined_at = Instant::now();
     let mut in_room: Option<Instant> = None;
     let mut last_report = Instant::now();
@@ -163,6 +166,7 @@ pub async fn run(
                         names.insert(peer.id, peer.name);
                     }
                     Event::PeerLeft(id) => {
+                        media.remove(&id);
                         if let Some(mut remote) = remotes.remove(&id) {
                             remote.peer.close();
                             let _ = audio.incoming.try_send(PlayoutInput::PeerLeft(remote.key.clone()));
@@ -191,7 +195,13 @@ pub async fn run(
                             hosts.extend(added);
                         }
                     }
-                    Event::Broadcast { .. } => {}
+                    Event::Broadcast { from, data } => {
+                        if let Some((mic_on, camera_on)) = media_state(&data) {
+                            media.insert(from.clone(), (mic_on, camera_on));
+                            let id = remotes.get(&from).map_or(from, |r| r.key.clone());
+                            report(CallReport::Media { id, mic_on, camera_on });
+                        }
+                    }
                     Event::Refused { code, message } => {
                         report(CallReport::Notice(format!("the server refused: {code}: {message}")));
                     }
@@ -482,6 +492,7 @@ pub async fn run(
                         .subsec_micros();
                     remote.stats.audio_latency_ms = Some(f64::from(into_second / 100) / 10.0);
                 }
+                remote.stats.media = media.get(id).copied();
                 let frames = remote.decode_stats.decoded.load(Relaxed);
                 report(CallReport::Stats(remote.stats.report(
                     t,

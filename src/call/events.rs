@@ -19,6 +19,13 @@ pub enum CallReport {
         local: f32,
         remotes: Vec<(String, f32)>,
     },
+    /// A participant said their microphone or camera is on or off (`media-state`,
+    /// PROTOCOL.md); `id` as in `Participant`.
+    Media {
+        id: String,
+        mic_on: bool,
+        camera_on: bool,
+    },
 }
 
 /// Where a participant's connection stands.

@@ -73,6 +73,11 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             CallReport::Notice(text) => tracing::info!("{text}"),
             CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
             CallReport::Levels { .. } => {}
+            CallReport::Media {
+                id,
+                mic_on,
+                camera_on,
+            } => tracing::info!("{id}: microphone on {mic_on}, camera on {camera_on}"),
         })
         .await
     })

@@ -33,6 +33,16 @@ pub(super) struct SignalContext<'a> {
     pub(super) session: &'a str,
 }
 
+/// A `media-state` broadcast (PROTOCOL.md): whether the sender's microphone and camera are on.
+/// A missing field means on; anything else is not one.
+pub(super) fn media_state(data: &serde_json::Value) -> Option<(bool, bool)> {
+    if data.get("type").and_then(|t| t.as_str()) != Some("media-state") {
+        return None;
+    }
+    let on = |key: &str| data.get(key).and_then(|v| v.as_bool()).unwrap_or(true);
+    Some((on("audio"), on("video")))
+}
+
 /// An offer, answer, resume or candidate from a remote participant. Ok(Some) is worth telling.
 pub(super) async fn on_signal(
     cx: &SignalContext<'_>,
@@ -161,5 +171,29 @@ pub(super) async fn announce(
                 "candidate": line, "sdpMid": mid, "sdpMLineIndex": 0}});
             send_signal(signaling, id, trickled).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_media_state_is_read_with_missing_fields_on_and_anything_else_ignored() {
+        let read = |v| super::media_state(&v);
+        assert_eq!(
+            read(json!({"type": "media-state", "audio": false, "video": true})),
+            Some((false, true))
+        );
+        assert_eq!(
+            read(json!({"type": "media-state", "video": false})),
+            Some((true, false))
+        );
+        assert_eq!(
+            read(json!({"type": "media-state", "audio": "no"})),
+            Some((true, true))
+        );
+        assert_eq!(read(json!({"type": "chat", "text": "hi"})), None);
+        assert_eq!(read(json!(["media-state"])), None);
     }
 }

@@ -32,6 +32,8 @@ pub struct RemoteStats {
     pub audio_level: f32,
     /// How long pictures wait after decoding for the sound to catch up (lip sync).
     pub video_hold: Duration,
+    /// Their microphone and camera, as they last said (None: not said; both on).
+    pub media: Option<(bool, bool)>,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -62,6 +64,7 @@ impl RemoteStats {
             audio_latency_ms: None,
             audio_level: 0.0,
             video_hold: Duration::ZERO,
+            media: None,
             g2g_ms: Vec::new(),
             last_picture: None,
             frame_interval_avg: None,
@@ -143,6 +146,8 @@ impl RemoteStats {
             "audio_level": (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
             "av_sync_ms": av_sync,
             "video_hold_ms": (self.video_hold.as_secs_f64() * 10_000.0).round() / 10.0,
+            "mic_on": self.media.is_none_or(|(mic, _)| mic),
+            "camera_on": self.media.is_none_or(|(_, camera)| camera),
             "codec_video": "H264",
             "codec_audio": "opus",
         })
