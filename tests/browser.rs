@@ -142,9 +142,6 @@ fn one_to_one(browser_first: bool) {
     let before_end = ends.saturating_duration_since(Instant::now());
     std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
     let received = browser.eval("ann", RECEIVED);
-    let seen = finish(home.path(), nat, "nat");
-    check_browser_saw(&received, "nat", f64::from(CALL_SECONDS) - 8.0);
-    check_native_saw_browser(seen.get("Ann"), "nat", f64::from(CALL_SECONDS) - 8.0);
     // The page shows the native participant's tile, with its name.
     assert_eq!(
         browser.eval(
@@ -152,6 +149,17 @@ fn one_to_one(browser_first: bool) {
             "[...document.querySelectorAll('.tile .label')].map(l => l.firstChild.textContent).sort().join(',')"
         ),
         "Ann (you),nat"
+    );
+    let seen = finish(home.path(), nat, "nat");
+    check_browser_saw(&received, "nat", f64::from(CALL_SECONDS) - 8.0);
+    check_native_saw_browser(seen.get("Ann"), "nat", f64::from(CALL_SECONDS) - 8.0);
+    // Its call ended: it said so, and its tile goes at once (not after the server's grace
+    // period for dropped connections).
+    browser.wait_for(
+        "ann",
+        &format!("{} === null", tile_of("nat")),
+        Duration::from_secs(5),
+        "the native participant's tile stays after it left",
     );
 }
 
