@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use confer::call::engine::{CallConfig, CallReport, PeerState, run};
+use confer::call::engine::{CallConfig, CallControl, CallReport, PeerState, run};
 use confer::media::audio::processing::ProcessingSettings;
 use confer::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use confer::server::embedded::EmbeddedServer;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 fn config(server: &EmbeddedServer, name: &str) -> CallConfig {
     CallConfig {
@@ -31,17 +31,28 @@ async fn participants_states_and_audio_levels_are_reported() {
         .unwrap();
     let seen: Arc<Mutex<Vec<CallReport>>> = Arc::default();
     let (stop_alice, alice_stop) = watch::channel(false);
+    let (_alice_controls, controls) = mpsc::unbounded_channel();
     let alice = {
         let seen = Arc::clone(&seen);
         let config = config(&server, "alice");
-        tokio::spawn(
-            async move { run(config, alice_stop, move |r| seen.lock().unwrap().push(r)).await },
-        )
+        tokio::spawn(async move {
+            run(config, alice_stop, controls, move |r| {
+                seen.lock().unwrap().push(r)
+            })
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (stop_bob, bob_stop) = watch::channel(false);
-    let bob = tokio::spawn(run(config(&server, "bob"), bob_stop, |_| {}));
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (bob_controls, controls) = mpsc::unbounded_channel();
+    let bob = tokio::spawn(run(config(&server, "bob"), bob_stop, controls, |_| {}));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Bob turns his microphone off, then his camera, then his microphone back on.
+    bob_controls.send(CallControl::Mic(false)).unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bob_controls.send(CallControl::Camera(false)).unwrap();
+    bob_controls.send(CallControl::Mic(true)).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
     stop_bob.send(true).unwrap();
     bob.await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -83,4 +94,40 @@ async fn participants_states_and_audio_levels_are_reported() {
     assert!(levels.iter().any(|(local, _)| *local > 0.01));
     let loudest_bob = levels.iter().filter_map(|(_, b)| *b).fold(0.0, f32::max);
     assert!(loudest_bob > 0.01, "bob's level at most {loudest_bob}");
+    // What Bob said of his microphone and camera, in order, under his connection's id.
+    let media: Vec<(bool, bool)> = seen
+        .iter()
+        .filter_map(|r| match r {
+            CallReport::Media {
+                id,
+                mic_on,
+                camera_on,
+            } if id == bob_id => Some((*mic_on, *camera_on)),
+            _ => None,
+        })
+        .collect();
+    let changes: Vec<(bool, bool)> = media.iter().copied().fold(Vec::new(), |mut changes, m| {
+        if changes.last() != Some(&m) {
+            changes.push(m);
+        }
+        changes
+    });
+    assert_eq!(
+        changes,
+        [(true, true), (false, true), (false, false), (true, false)],
+        "{media:?}"
+    );
+    // The stats lines say it too (the `--stats` file of a headless run).
+    let stats: Vec<serde_json::Value> = seen
+        .iter()
+        .filter_map(|r| match r {
+            CallReport::Stats(line) => serde_json::from_str(line).ok(),
+            _ => None,
+        })
+        .filter(|l: &serde_json::Value| l["name"] == "bob")
+        .collect();
+    assert!(
+        stats.iter().any(|l| l["mic_on"] == false),
+        "no stats line with bob muted: {stats:?}"
+    );
 }

@@ -396,6 +396,9 @@ impl Call {
                             p.rate.on_estimate(bps);
                         }
                         PeerEvent::Stats(stats) => {
+                            if let Some(rtt) = stats.rtt {
+                                p.rate.on_rtt(now, rtt);
+                            }
                             if let Some(loss) = stats.loss_out {
                                 p.rate.on_loss(now, loss);
                             }

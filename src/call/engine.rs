@@ -8,14 +8,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-pub use super::events::{CallReport, PeerState};
+pub use super::events::{CallControl, CallReport, PeerState};
 use super::liveness::{RESTART_AFTER, Verdict};
 use super::network::{add_new_hosts, deliver, gather};
 use super::rate::video_share;
 use super::remote::{Remote, new_remote};
-use super::signals::{SignalContext, announce, media_state, on_signal, send_signal};
+use super::signals::{
+    SignalContext, announce, announce_media, media_state, on_signal, send_signal,
+};
 use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, PlayoutInput};
 use crate::media::audio::processing::ProcessingSettings;
@@ -58,10 +60,12 @@ const LEVELS_EVERY: Duration = Duration::from_millis(100);
 /// every millisecond held is glass-to-glass latency).
 const AUDIO_MAY_LAG: Duration = Duration::from_millis(10);
 
-/// Runs the meeting until `stop` turns true (Ok) or it cannot go on (Err with the reason).
+/// Runs the meeting until `stop` turns true (Ok) or it cannot go on (Err with the reason),
+/// doing what `controls` asks on the way.
 pub async fn run(
     config: CallConfig,
     mut stop: watch::Receiver<bool>,
+    mut controls: mpsc::UnboundedReceiver<CallControl>,
     mut report: impl FnMut(CallReport),
 ) -> Result<(), String> {
     let mut signaling = SignalingClient::start(ClientConfig {
@@ -125,6 +129,8 @@ pub async fn run(
     let mut last_report = Instant::now();
     let mut last_levels = Instant::now();
     let mut last_keyframe: Option<Instant> = None;
+    let mut mic_on = true;
+    let mut camera_on = !matches!(config.camera, CameraChoice::Off);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -147,6 +153,7 @@ pub async fn run(
                             // ids, and connections that still work are kept (`resume`).
                             (true, false) => format!("rejoined, {} here", peers.len()),
                         }));
+                        announce_media(&signaling.commands, mic_on, camera_on).await;
                         if !resumed {
                             for peer in peers {
                                 names.insert(peer.id.clone(), peer.name.clone());
@@ -163,6 +170,8 @@ pub async fn run(
                         }
                     }
                     Event::PeerJoined(peer) => {
+                        // The newcomer learns whether our microphone and camera are on.
+                        announce_media(&signaling.commands, mic_on, camera_on).await;
                         names.insert(peer.id, peer.name);
                     }
                     Event::PeerLeft(id) => {
@@ -220,6 +229,21 @@ pub async fn run(
                     deliver(&mut remotes, &mut gatherer, &datagram);
                 }
             }
+            Some(control) = controls.recv() => {
+                match control {
+                    CallControl::Mic(on) => {
+                        mic_on = on;
+                        audio.send.control().muted.store(!on, Relaxed);
+                    }
+                    CallControl::Camera(on) => {
+                        if on && !camera_on {
+                            encoder.control().request_keyframe();
+                        }
+                        camera_on = on && !matches!(config.camera, CameraChoice::Off);
+                    }
+                }
+                announce_media(&signaling.commands, mic_on, camera_on).await;
+            }
             _ = tick.tick() => {}
         }
 
@@ -233,6 +257,9 @@ pub async fn run(
             }
         }
         while let Ok(frame) = encoded.try_recv() {
+            if !camera_on {
+                continue;
+            }
             for remote in remotes.values_mut() {
                 let _ = remote
                     .peer
@@ -319,6 +346,9 @@ pub async fn run(
                     PeerEvent::BitrateEstimate(bps) => remote.rate.on_estimate(bps),
                     PeerEvent::Stats(s) => {
                         remote.stats.rtt = s.rtt;
+                        if let Some(rtt) = s.rtt {
+                            remote.rate.on_rtt(now, rtt);
+                        }
                         remote.stats.loss_in = s.loss_in;
                         remote.stats.bytes_in = s.bytes_in;
                         remote.stats.bytes_out = s.bytes_out;

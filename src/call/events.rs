@@ -28,6 +28,16 @@ pub enum CallReport {
     },
 }
 
+/// What a running call is asked to do (the window's buttons and shortcuts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallControl {
+    /// Microphone on or off. Off sends silence, so the others' buffers stay calm and turning
+    /// it back on is instant.
+    Mic(bool),
+    /// Camera on or off. Off sends no pictures; back on starts with a keyframe.
+    Camera(bool),
+}
+
 /// Where a participant's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerState {

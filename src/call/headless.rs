@@ -60,7 +60,9 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
                 let _ = stop_tx.send(true);
             });
         }
-        run_call(config, stop, |report| match report {
+        // A window's buttons; nobody presses them here, but the sender stays for the call.
+        let (_controls, controls) = tokio::sync::mpsc::unbounded_channel();
+        run_call(config, stop, controls, |report| match report {
             CallReport::Stats(line) => {
                 if let Some(file) = stats_file.as_mut()
                     && writeln!(file, "{line}")

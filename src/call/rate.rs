@@ -3,6 +3,11 @@
 //! calm, and str0m's loss side forgives up to about 17 % loss at 800 kbit/s. So each path also
 //! gets the classic loss rule of Google Congestion Control (draft-ietf-rmcat-gcc, section 6):
 //! over 10 % loss cuts the rate by half the loss, under 2 % lets it grow back.
+//!
+//! Between 2 and 10 % that rule holds the rate, which leaves a sender a little over the path's
+//! capacity with the queue full for good (half a second of delay behind a 500 ms buffer). The
+//! round trip tells that case apart: far above the lowest seen, with loss, the queue is standing,
+//! and the rate drops to 85 % of what gets through (GCC's decrease on overuse) so that it drains.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +23,12 @@ const LIGHT_LOSS: f32 = 0.02;
 /// same loss.
 const LOSS_EVERY: Duration = Duration::from_secs(1);
 const RECOVERY: f64 = 1.08;
+/// A round trip this far above the lowest seen, with loss, is a router queue that stays full.
+const STANDING_QUEUE: Duration = Duration::from_millis(100);
+/// GCC's decrease on overuse: 85 % of the rate that gets through.
+const OVERUSE_DECREASE: f64 = 0.85;
+/// The lowest round trip is forgotten after this long (the path may have changed).
+const MIN_RTT_KEPT: Duration = Duration::from_secs(30);
 
 /// What video may use of a path's allowance: what is left after audio, less a margin.
 pub fn video_share(allowed_bps: u64) -> u32 {
@@ -34,11 +45,31 @@ pub struct PathRate {
     estimate: Option<u64>,
     loss_cap: Option<f64>,
     last_loss_step: Option<Instant>,
+    rtt: Option<Duration>,
+    /// The lowest round trip lately, and since when it stands.
+    min_rtt: Option<(Duration, Instant)>,
 }
 
 impl PathRate {
     pub fn on_estimate(&mut self, bps: u64) {
         self.estimate = Some(bps);
+    }
+
+    /// The latest round trip to the remote (from its receiver reports).
+    pub fn on_rtt(&mut self, now: Instant, rtt: Duration) {
+        self.rtt = Some(rtt);
+        let keep = self
+            .min_rtt
+            .is_some_and(|(min, since)| min <= rtt && now - since < MIN_RTT_KEPT);
+        if !keep {
+            self.min_rtt = Some((rtt, now));
+        }
+    }
+
+    fn standing_queue(&self) -> bool {
+        self.rtt
+            .zip(self.min_rtt)
+            .is_some_and(|(rtt, (min, _))| rtt > min + STANDING_QUEUE)
     }
 
     /// The fraction of what we sent that the remote reports lost over the last second.
@@ -50,9 +81,14 @@ impl PathRate {
             return;
         };
         let estimate = estimate as f64;
-        if loss > HEAVY_LOSS {
+        let queued = loss >= LIGHT_LOSS && self.standing_queue();
+        if loss > HEAVY_LOSS || queued {
             let base = self.loss_cap.unwrap_or(estimate).min(estimate);
-            self.loss_cap = Some(base * (1.0 - 0.5 * f64::from(loss)));
+            let mut cap = base * (1.0 - 0.5 * f64::from(loss));
+            if queued {
+                cap = cap.min(base * (1.0 - f64::from(loss)) * OVERUSE_DECREASE);
+            }
+            self.loss_cap = Some(cap);
             self.last_loss_step = Some(now);
         } else if loss < LIGHT_LOSS
             && let Some(cap) = self.loss_cap
@@ -113,6 +149,26 @@ mod tests {
             rate.on_loss(at(second * 1_000), 0.05);
         }
         assert_eq!(rate.allowed(), Some(1_000_000));
+    }
+
+    #[test]
+    fn moderate_loss_behind_a_standing_queue_drains_it_and_random_loss_does_not() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut rate = PathRate::default();
+        rate.on_estimate(1_000_000);
+        rate.on_rtt(at(0), Duration::from_millis(40));
+        // 5 % loss on a calm path: held.
+        rate.on_loss(at(0), 0.05);
+        assert_eq!(rate.allowed(), Some(1_000_000));
+        // The same loss with the round trip half a second up: 85 % of what got through.
+        rate.on_rtt(at(1_000), Duration::from_millis(540));
+        rate.on_loss(at(1_000), 0.05);
+        assert_eq!(rate.allowed(), Some(807_500));
+        // A lowest round trip that old is forgotten: the higher one is the path's now.
+        rate.on_rtt(at(40_000), Duration::from_millis(540));
+        rate.on_loss(at(40_000), 0.05);
+        assert_eq!(rate.allowed(), Some(807_500));
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub(super) struct SignalContext<'a> {
     pub(super) session: &'a str,
 }
 
+/// Tells everyone whether our microphone and camera are on (`media-state`, PROTOCOL.md).
+pub(super) async fn announce_media(
+    signaling: &mpsc::Sender<Command>,
+    mic_on: bool,
+    camera_on: bool,
+) {
+    let data = serde_json::json!({"type": "media-state", "audio": mic_on, "video": camera_on});
+    let _ = signaling.send(Command::Broadcast { data }).await;
+}
+
 /// A `media-state` broadcast (PROTOCOL.md): whether the sender's microphone and camera are on.
 /// A missing field means on; anything else is not one.
 pub(super) fn media_state(data: &serde_json::Value) -> Option<(bool, bool)> {
