@@ -17,9 +17,10 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # pulseaudio and pulseaudio-utils (pactl): `confer devices` against a real audio server.
 # redis-server: two `confer serve` sharing rooms. coturn: calls through a real TURN relay.
 # chromium: the browser guest tests (Debian's, never a downloaded one); iproute2 (ip): their
-# loopback-only network namespace; iptables: loss in that namespace.
+# loopback-only network namespace; iptables: loss in that namespace. xdotool: keys and clicks
+# for the real window in a call.
 TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn chromium iproute2
-    iptables)
+    iptables xdotool)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 

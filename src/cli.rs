@@ -45,6 +45,18 @@ pub struct AppArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
+    /// Camera: a device id from `confer devices`, `test-pattern`, or `off`.
+    #[arg(long, value_name = "CAMERA")]
+    pub camera: Option<String>,
+
+    /// Microphone: a device id from `confer devices`, `tone`, a WAV file, or `off`.
+    #[arg(long, value_name = "MIC")]
+    pub mic: Option<String>,
+
+    /// Join the link's meeting at once, without stopping at the lobby (tests, kiosks).
+    #[arg(long, requires = "link")]
+    pub auto_join: bool,
+
     /// Close the window after this many seconds, as if the user had closed it (tests, demos).
     #[arg(long, value_name = "SECONDS")]
     pub quit_after: Option<f64>,

@@ -67,6 +67,7 @@ fn parse_link(link: &str) -> Result<Invite, Exit> {
 
 fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
     let invite = args.link.as_deref().map(parse_link).transpose()?;
+    let media = media_choices(args.camera.as_deref(), args.mic.as_deref())?;
     if let Some(secs) = args.quit_after
         && !(secs.is_finite() && secs >= 0.0)
     {
@@ -94,9 +95,29 @@ fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
     if let Some(invite) = &invite {
         tracing::info!(%invite, "opening invite");
     }
-    open_window(settings, settings_path, invite, args.quit_after)?;
+    open_window(
+        settings,
+        settings_path,
+        invite,
+        media,
+        args.auto_join,
+        args.quit_after,
+    )?;
     tracing::info!("Confer closed");
     Ok(())
+}
+
+/// `--camera` and `--mic`, as `confer join` reads them.
+fn media_choices(
+    camera: Option<&str>,
+    mic: Option<&str>,
+) -> Result<(CameraChoice, MicChoice), Exit> {
+    let camera = match camera {
+        Some(text) => CameraChoice::parse(text).map_err(|e| Exit::Usage(e.to_string()))?,
+        None => CameraChoice::Default,
+    };
+    let mic = mic.map_or(MicChoice::Default, MicChoice::parse);
+    Ok((camera, mic))
 }
 
 #[cfg(feature = "gui")]
@@ -104,12 +125,17 @@ fn open_window(
     settings: Settings,
     settings_path: std::path::PathBuf,
     invite: Option<Invite>,
+    (camera, mic): (CameraChoice, MicChoice),
+    auto_join: bool,
     quit_after: Option<f64>,
 ) -> Result<(), Exit> {
     confer::ui::run(confer::ui::Options {
         settings,
         settings_path,
         invite,
+        camera,
+        mic,
+        auto_join,
         quit_after: quit_after.map(std::time::Duration::from_secs_f64),
     })?;
     Ok(())
@@ -120,6 +146,8 @@ fn open_window(
     _: Settings,
     _: std::path::PathBuf,
     _: Option<Invite>,
+    _: (CameraChoice, MicChoice),
+    _: bool,
     _: Option<f64>,
 ) -> Result<(), Exit> {
     Err(Exit::Failed(
@@ -308,14 +336,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
                 .into(),
         ));
     }
-    let camera = match args.camera.as_deref() {
-        Some(text) => CameraChoice::parse(text).map_err(|e| Exit::Usage(e.to_string()))?,
-        None => CameraChoice::Default,
-    };
-    let mic = args
-        .mic
-        .as_deref()
-        .map_or(MicChoice::Default, MicChoice::parse);
+    let (camera, mic) = media_choices(args.camera.as_deref(), args.mic.as_deref())?;
     let duration = match args.duration {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         Some(s) => {

@@ -1,7 +1,9 @@
 #![cfg(all(target_os = "linux", feature = "gui"))]
 
 //! The real window under Xvfb: it opens, draws the lobby (checked from a screenshot of the
-//! X server, not from inside the app), and closes cleanly when asked.
+//! X server, not from inside the app), and closes cleanly when asked; and it joins a real call
+//! with a headless participant, shows that participant's synthetic camera, and its mute and
+//! leave reach the other side.
 
 mod support;
 
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::serve::Serve;
 use support::{Owned, confer, require_tool};
 
 const SCREEN: (usize, usize) = (1280, 800);
@@ -156,6 +159,53 @@ impl Image {
             .len()
     }
 
+    /// Whether the synthetic camera's stripe is on screen: a row with many runs of near-white
+    /// and near-black pixels (its 16-pixel blocks, scaled into a tile). Text and the app's
+    /// dark grey surfaces do not make such runs.
+    fn shows_the_pattern_stripe(&self) -> bool {
+        (0..self.height).any(|y| {
+            let row = &self.rgb[y * self.width * 3..(y + 1) * self.width * 3];
+            // Alternations between a white run and a black run, each at least 6 pixels long.
+            let mut runs = 0;
+            let mut last_run = None;
+            let mut current = None;
+            let mut length = 0;
+            for pixel in row.chunks_exact(3) {
+                let class = if pixel.iter().all(|c| *c >= 200) {
+                    Some(true)
+                } else if pixel.iter().all(|c| *c <= 35) {
+                    Some(false)
+                } else {
+                    None
+                };
+                if class == current {
+                    length += 1;
+                } else {
+                    if current.is_some() && length >= 6 && current != last_run {
+                        runs += 1;
+                        last_run = current;
+                    }
+                    current = class;
+                    length = 1;
+                }
+            }
+            runs >= 30
+        })
+    }
+
+    /// The middle of the pixels of one colour (give or take 8 a channel), if any.
+    fn find(&self, colour: [u8; 3]) -> Option<(usize, usize)> {
+        let (mut xs, mut ys, mut n) = (0, 0, 0);
+        for (i, pixel) in self.pixels().enumerate() {
+            if pixel.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 8) {
+                xs += i % self.width;
+                ys += i / self.width;
+                n += 1;
+            }
+        }
+        (n > 20).then(|| (xs / n, ys / n))
+    }
+
     /// Saves as 8-bit PPM under target/tmp, for a person to look at.
     fn save(&self, name: &str) -> PathBuf {
         let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -242,6 +292,8 @@ fn the_window_draws_the_lobby_and_closes_on_sigterm() {
         ],
     );
     shot.save("window-lobby.ppm");
+    // The lobby is not taken for a camera's picture (the call test below relies on that).
+    assert!(!shot.shows_the_pattern_stripe());
 
     app.signal("TERM");
     let status = app
@@ -280,5 +332,170 @@ fn the_window_closes_by_itself_with_quit_after() {
     let status = app
         .wait_for_exit(Duration::from_secs(30))
         .expect("--quit-after did not close the app");
+    assert!(status.success(), "the app exited with {status}");
+}
+
+fn xdotool(xvfb: &Xvfb, args: &[&str]) {
+    require_tool("xdotool", "xdotool");
+    let status = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", &xvfb.display)
+        .status()
+        .expect("cannot run xdotool");
+    assert!(status.success(), "xdotool {args:?} failed");
+}
+
+/// The headless participant's stats lines about `name`.
+fn lines_about(path: &Path, name: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["name"] == name)
+        .collect()
+}
+
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
+    let _alone = ONE_WINDOW_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let xvfb = Xvfb::start();
+    let home = tempfile::tempdir().unwrap();
+    let server = Serve::start(home.path(), &["--open"]);
+    let link = format!("confer://{}/window?insecure=1", server.addr);
+    let stats = home.path().join("nat.jsonl");
+    let _nat = Owned(
+        confer(home.path())
+            .args(["join", &link, "--headless", "--name", "nat"])
+            .args([
+                "--camera",
+                "test-pattern",
+                "--mic",
+                "tone",
+                "--duration",
+                "90",
+            ])
+            .arg("--stats")
+            .arg(&stats)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start the headless participant"),
+    );
+    let (mut app, _) = start_app(
+        &xvfb,
+        home.path(),
+        &[
+            "--name",
+            "Win",
+            "--auto-join",
+            "--camera",
+            "test-pattern",
+            "--mic",
+            "tone",
+            &link,
+        ],
+    );
+
+    // The other participant's picture is drawn in the grid...
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shot = xvfb.screenshot();
+        if shot.shows_the_pattern_stripe() {
+            shot.save("window-call.ppm");
+            break;
+        }
+        if Instant::now() > deadline {
+            let path = shot.save("window-call-timeout.ppm");
+            panic!(
+                "no remote picture on screen (screenshot: {})",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // ...and the app's own camera reaches them.
+    wait_until(
+        Duration::from_secs(30),
+        "the other side decodes no video from the app",
+        || {
+            lines_about(&stats, "Win")
+                .last()
+                .is_some_and(|l| l["frames_decoded"].as_u64().unwrap_or(0) > 30)
+        },
+    );
+
+    // Ctrl+D mutes: the other side is told. (No window manager gives the window focus.)
+    xdotool(
+        &xvfb,
+        &["search", "--name", "^Confer$", "windowfocus", "--sync"],
+    );
+    xdotool(&xvfb, &["key", "ctrl+d"]);
+    wait_until(
+        Duration::from_secs(10),
+        "the mute did not reach the other side",
+        || {
+            lines_about(&stats, "Win")
+                .last()
+                .is_some_and(|l| l["mic_on"] == false)
+        },
+    );
+
+    // Leave (the red button): the other side stops seeing the app, and the lobby is back.
+    let shot = xvfb.screenshot();
+    let (x, y) = shot.find([0xd1, 0x24, 0x2f]).unwrap_or_else(|| {
+        panic!(
+            "no Leave button ({})",
+            shot.save("window-no-leave.ppm").display()
+        )
+    });
+    xdotool(
+        &xvfb,
+        &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
+    );
+    let lines = || lines_about(&stats, "Win").len();
+    let mut seen = lines();
+    let mut still = Instant::now();
+    wait_until(
+        Duration::from_secs(15),
+        "the other side still reports the app after leave",
+        || {
+            let now = lines();
+            if now != seen {
+                seen = now;
+                still = Instant::now();
+            }
+            still.elapsed() > Duration::from_secs(3)
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shot = xvfb.screenshot();
+        if !shot.shows_the_pattern_stripe() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let path = shot.save("window-after-leave.ppm");
+            panic!(
+                "the lobby did not come back (screenshot: {})",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    app.signal("TERM");
+    let status = app
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the app did not exit after SIGTERM");
     assert!(status.success(), "the app exited with {status}");
 }

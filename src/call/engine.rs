@@ -372,6 +372,10 @@ pub async fn run(
                     picture.stripe.map(|s| s.captured),
                     picture.shown_at,
                 );
+                if config.render_video {
+                    let id = remote.key.clone();
+                    report(CallReport::Picture { id, picture });
+                }
             }
             if let Some(bps) = remote.rate.allowed() {
                 lowest_estimate = Some(lowest_estimate.map_or(bps, |l| l.min(bps)));

@@ -1,5 +1,7 @@
 //! What the call engine tells its user (the window, the headless runner) as the call runs.
 
+use crate::media::video::decode_thread::Picture;
+
 /// What the call reports as it runs (the headless runner writes them; the window will draw them).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallReport {
@@ -18,6 +20,12 @@ pub enum CallReport {
     Levels {
         local: f32,
         remotes: Vec<(String, f32)>,
+    },
+    /// A participant's newest picture, ready for a texture (only when the call renders video:
+    /// a window). `id` as in `Participant`.
+    Picture {
+        id: String,
+        picture: Picture,
     },
     /// A participant said their microphone or camera is on or off (`media-state`,
     /// PROTOCOL.md); `id` as in `Participant`.

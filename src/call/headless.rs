@@ -74,7 +74,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             }
             CallReport::Notice(text) => tracing::info!("{text}"),
             CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
-            CallReport::Levels { .. } => {}
+            CallReport::Levels { .. } | CallReport::Picture { .. } => {}
             CallReport::Media {
                 id,
                 mic_on,

@@ -8,5 +8,6 @@ pub mod liveness;
 mod network;
 pub mod rate;
 mod remote;
+pub mod running;
 mod signals;
 pub mod stats;

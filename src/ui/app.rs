@@ -1,19 +1,30 @@
-//! The app: which screen is up, and the window's life cycle.
+//! The app: which screen is up (the lobby or a meeting), and the window's life cycle.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::call::engine::CallConfig;
+use crate::call::running::RunningCall;
 use crate::config::{Settings, Theme};
+use crate::invite::Invite;
+use crate::media::audio::processing::ProcessingSettings;
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 
 use super::Options;
 use super::lobby::Lobby;
+use super::meeting::{Meeting, MeetingOutcome};
 
 pub struct ConferApp {
     settings: Settings,
     settings_path: PathBuf,
     lobby: Lobby,
+    meeting: Option<Meeting>,
+    camera: CameraChoice,
+    mic: MicChoice,
+    /// Join this at the first frame (`--auto-join`).
+    join_at_start: Option<Invite>,
     /// When to close by itself (`--quit-after`).
     close_at: Option<Instant>,
     /// Set from outside the UI thread (a signal) to close the window.
@@ -24,11 +35,16 @@ pub struct ConferApp {
 impl ConferApp {
     pub fn new(ctx: &egui::Context, options: Options) -> Self {
         apply_theme(ctx, options.settings.appearance.theme);
+        let join_at_start = options.invite.clone().filter(|_| options.auto_join);
         let lobby = Lobby::new(options.invite);
         Self {
             settings: options.settings,
             settings_path: options.settings_path,
             lobby,
+            meeting: None,
+            camera: options.camera,
+            mic: options.mic,
+            join_at_start,
             close_at: options.quit_after.map(|d| Instant::now() + d),
             close_request: Arc::new(AtomicBool::new(false)),
             closing: false,
@@ -42,6 +58,29 @@ impl ConferApp {
 
     fn should_close(&self, now: Instant) -> bool {
         self.close_request.load(Ordering::SeqCst) || self.close_at.is_some_and(|at| now >= at)
+    }
+
+    fn join(&mut self, ctx: &egui::Context, invite: Invite) {
+        let name = match self.settings.profile.name.trim() {
+            "" => "Guest".to_string(),
+            name => name.to_string(),
+        };
+        let room = invite.room.clone();
+        let config = CallConfig {
+            invite,
+            name,
+            camera: self.camera.clone(),
+            mic: self.mic.clone(),
+            speaker: SpeakerChoice::Default,
+            processing: ProcessingSettings::default(),
+            render_video: true,
+            relay_only: false,
+        };
+        let repaint = ctx.clone();
+        match RunningCall::start(config, move || repaint.request_repaint()) {
+            Ok(call) => self.meeting = Some(Meeting::new(Box::new(call), room)),
+            Err(e) => self.lobby.set_problem(Some(e)),
+        }
     }
 }
 
@@ -70,9 +109,23 @@ impl eframe::App for ConferApp {
             );
         }
 
-        egui::CentralPanel::default().show(ui, |ui| {
-            self.lobby.lobby_ui(ui, &mut self.settings);
-        });
+        if let Some(invite) = self.join_at_start.take() {
+            self.join(ui.ctx(), invite);
+        }
+        if let Some(meeting) = self.meeting.as_mut() {
+            if let Some(MeetingOutcome::Ended(result)) = meeting.meeting_ui(ui) {
+                tracing::info!("the meeting ended: {result:?}");
+                self.lobby.set_problem(result.err());
+                self.meeting = None;
+            }
+            return;
+        }
+        let join = egui::CentralPanel::default()
+            .show(ui, |ui| self.lobby.lobby_ui(ui, &mut self.settings))
+            .inner;
+        if let Some(invite) = join {
+            self.join(ui.ctx(), invite);
+        }
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

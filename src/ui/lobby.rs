@@ -1,5 +1,6 @@
-//! The lobby: paste an invite link, say who you are. Pre-join, the meeting and "New meeting"
-//! arrive with the app issue; until then the lobby checks the link and says what it points to.
+//! The lobby: paste an invite link, say who you are, join. It checks the link as it is typed and
+//! says where it leads before anything connects. (Pre-join, recent meetings and "New meeting"
+//! are still to come.)
 
 use crate::config::Settings;
 use crate::invite::{Invite, InviteError};
@@ -8,6 +9,8 @@ pub struct Lobby {
     link: String,
     /// The link as last checked: what it points to, or why it is wrong.
     checked: Option<Result<Invite, InviteError>>,
+    /// Why the last meeting ended or could not start.
+    problem: Option<String>,
 }
 
 impl Lobby {
@@ -16,15 +19,19 @@ impl Lobby {
             Some(invite) => Self {
                 link: invite.app_link(),
                 checked: Some(Ok(invite)),
+                problem: None,
             },
             None => Self {
                 link: String::new(),
                 checked: None,
+                problem: None,
             },
         }
     }
 
-    pub fn lobby_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) {
+    /// Draws the lobby; Some(invite) when the person asks to join it.
+    pub fn lobby_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<Invite> {
+        let mut join = None;
         ui.vertical_centered(|ui| {
             ui.add_space(ui.available_height() * 0.15);
             ui.heading(egui::RichText::new("Confer").size(40.0).strong());
@@ -36,13 +43,19 @@ impl Lobby {
                 .show(ui, |ui| {
                     ui.set_max_width(520.0);
                     ui.with_layout(egui::Layout::top_down(egui::Align::LEFT), |ui| {
-                        self.form_ui(ui, settings);
+                        join = self.form_ui(ui, settings);
                     });
                 });
         });
+        join
     }
 
-    fn form_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) {
+    /// Shows why joining failed (a refused token, a full room, an unreachable server).
+    pub fn set_problem(&mut self, problem: Option<String>) {
+        self.problem = problem;
+    }
+
+    fn form_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<Invite> {
         let label = ui.label("Your name");
         ui.add(
             egui::TextEdit::singleline(&mut settings.profile.name)
@@ -77,7 +90,6 @@ impl Lobby {
                         " (local network, unencrypted signaling)"
                     }
                 ));
-                ui.weak("Joining from the app arrives in the next release.");
             }
             Some(Err(e)) => {
                 ui.colored_label(ui.visuals().error_fg_color, e.to_string());
@@ -86,6 +98,21 @@ impl Lobby {
                 ui.weak("Paste the link someone sent you.");
             }
         }
+        if let Some(problem) = &self.problem {
+            ui.colored_label(ui.visuals().error_fg_color, problem);
+        }
+        ui.add_space(8.0);
+        let invite = self.checked.as_ref().and_then(|c| c.as_ref().ok());
+        let named = !settings.profile.name.trim().is_empty();
+        let button = ui.add_enabled(invite.is_some() && named, egui::Button::new("Join"));
+        if invite.is_some() && !named {
+            ui.weak("Type your name to join.");
+        }
+        if button.clicked() {
+            self.problem = None;
+            return invite.cloned();
+        }
+        None
     }
 }
 
@@ -98,7 +125,9 @@ mod tests {
 
     fn lobby_harness(invite: Option<Invite>) -> Harness<'static, (Lobby, Settings)> {
         Harness::new_ui_state(
-            |ui, (lobby, settings): &mut (Lobby, Settings)| lobby.lobby_ui(ui, settings),
+            |ui, (lobby, settings): &mut (Lobby, Settings)| {
+                lobby.lobby_ui(ui, settings);
+            },
             (Lobby::new(invite), Settings::default()),
         )
     }

@@ -1,8 +1,9 @@
 //! The window (egui/eframe). Draws state and sends commands; no tokio, str0m, cpal or nokhwa
-//! here (DESIGN.md). So far the lobby.
+//! here (DESIGN.md). The lobby and the meeting so far.
 
 mod app;
 mod lobby;
+mod meeting;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use thiserror::Error;
 
 use crate::config::Settings;
 use crate::invite::Invite;
+use crate::media::source::{CameraChoice, MicChoice};
 
 pub use app::ConferApp;
 
@@ -43,6 +45,10 @@ pub struct Options {
     pub settings_path: PathBuf,
     /// A link given on the command line, shown in the lobby.
     pub invite: Option<Invite>,
+    pub camera: CameraChoice,
+    pub mic: MicChoice,
+    /// Join `invite`'s meeting at once (`--auto-join`).
+    pub auto_join: bool,
     /// Close the window after this long (tests, demos).
     pub quit_after: Option<Duration>,
 }

@@ -23,7 +23,7 @@ const QUEUE: usize = 8;
 pub const MAX_HOLD: Duration = Duration::from_millis(200);
 
 /// A picture for the screen, with what the synthetic camera's stripe said (for latency).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Picture {
     pub image: RgbaImage,
     pub stripe: Option<Stripe>,
