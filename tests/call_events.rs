@@ -52,6 +52,9 @@ async fn participants_states_and_audio_levels_are_reported() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     bob_controls.send(CallControl::Camera(false)).unwrap();
     bob_controls.send(CallControl::Mic(true)).unwrap();
+    bob_controls
+        .send(CallControl::Chat("hello from bob \u{7}".into()))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop_bob.send(true).unwrap();
     bob.await.unwrap().unwrap();
@@ -117,11 +120,18 @@ async fn participants_states_and_audio_levels_are_reported() {
         [(true, true), (false, true), (false, false), (true, false)],
         "{media:?}"
     );
+    // His chat message, cleaned of the control character, with his name.
+    assert!(
+        seen.iter()
+            .any(|r| matches!(r, CallReport::Chat { id, name, text }
+            if id == bob_id && name == "bob" && text == "hello from bob")),
+        "no chat from bob"
+    );
     // The stats lines say it too (the `--stats` file of a headless run).
     let stats: Vec<serde_json::Value> = seen
         .iter()
         .filter_map(|r| match r {
-            CallReport::Stats(line) => serde_json::from_str(line).ok(),
+            CallReport::Stats { line, .. } => serde_json::from_str(line).ok(),
             _ => None,
         })
         .filter(|l: &serde_json::Value| l["name"] == "bob")

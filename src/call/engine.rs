@@ -16,7 +16,8 @@ use super::network::{add_new_hosts, deliver, gather};
 use super::rate::video_share;
 use super::remote::{Remote, new_remote};
 use super::signals::{
-    SignalContext, announce, announce_media, media_state, on_signal, send_signal,
+    SignalContext, announce, announce_media, chat_text, media_state, on_signal, send_chat,
+    send_signal,
 };
 use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, PlayoutInput};
@@ -205,10 +206,13 @@ pub async fn run(
                         }
                     }
                     Event::Broadcast { from, data } => {
+                        let id = remotes.get(&from).map_or(from.clone(), |r| r.key.clone());
                         if let Some((mic_on, camera_on)) = media_state(&data) {
-                            media.insert(from.clone(), (mic_on, camera_on));
-                            let id = remotes.get(&from).map_or(from, |r| r.key.clone());
+                            media.insert(from, (mic_on, camera_on));
                             report(CallReport::Media { id, mic_on, camera_on });
+                        } else if let Some(text) = chat_text(&data) {
+                            let name = names.get(&from).cloned().unwrap_or_else(|| from.clone());
+                            report(CallReport::Chat { id, name, text });
                         }
                     }
                     Event::Refused { code, message } => {
@@ -231,6 +235,10 @@ pub async fn run(
             }
             Some(control) = controls.recv() => {
                 match control {
+                    CallControl::Chat(text) => {
+                        send_chat(&signaling.commands, &text).await;
+                        continue;
+                    }
                     CallControl::Mic(on) => {
                         mic_on = on;
                         audio.send.control().muted.store(!on, Relaxed);
@@ -528,12 +536,11 @@ pub async fn run(
                 }
                 remote.stats.media = media.get(id).copied();
                 let frames = remote.decode_stats.decoded.load(Relaxed);
-                report(CallReport::Stats(remote.stats.report(
-                    t,
-                    id,
-                    frames,
-                    since.as_secs_f64(),
-                )));
+                let key = remote.key.clone();
+                report(CallReport::Stats {
+                    id: key,
+                    line: remote.stats.report(t, id, frames, since.as_secs_f64()),
+                });
             }
         }
     };

@@ -5,8 +5,12 @@ use crate::media::video::decode_thread::Picture;
 /// What the call reports as it runs (the headless runner writes them; the window will draw them).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallReport {
-    /// A line of stats for one remote participant, every second (the `--stats` JSON line).
-    Stats(String),
+    /// A line of stats for one remote participant, every second (the `--stats` JSON line);
+    /// `id` as in `Participant`.
+    Stats {
+        id: String,
+        line: String,
+    },
     Notice(String),
     /// A participant's connection changed. `id` stays the same for the whole connection,
     /// even when the signaling server restarts and hands out new ones.
@@ -27,6 +31,13 @@ pub enum CallReport {
         id: String,
         picture: Picture,
     },
+    /// A chat message from a participant (`id` as in `Participant`; the name is the one they
+    /// joined with). The text has been cleaned of control characters and cut to length.
+    Chat {
+        id: String,
+        name: String,
+        text: String,
+    },
     /// A participant said their microphone or camera is on or off (`media-state`,
     /// PROTOCOL.md); `id` as in `Participant`.
     Media {
@@ -37,13 +48,15 @@ pub enum CallReport {
 }
 
 /// What a running call is asked to do (the window's buttons and shortcuts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallControl {
     /// Microphone on or off. Off sends silence, so the others' buffers stay calm and turning
     /// it back on is instant.
     Mic(bool),
     /// Camera on or off. Off sends no pictures; back on starts with a keyframe.
     Camera(bool),
+    /// A chat message to everyone in the meeting.
+    Chat(String),
 }
 
 /// Where a participant's connection stands.

@@ -63,7 +63,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         // A window's buttons; nobody presses them here, but the sender stays for the call.
         let (_controls, controls) = tokio::sync::mpsc::unbounded_channel();
         run_call(config, stop, controls, |report| match report {
-            CallReport::Stats(line) => {
+            CallReport::Stats { line, .. } => {
                 if let Some(file) = stats_file.as_mut()
                     && writeln!(file, "{line}")
                         .and_then(|()| file.flush())
@@ -75,6 +75,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             CallReport::Notice(text) => tracing::info!("{text}"),
             CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
             CallReport::Levels { .. } | CallReport::Picture { .. } => {}
+            CallReport::Chat { name, text, .. } => tracing::info!("chat from {name}: {text}"),
             CallReport::Media {
                 id,
                 mic_on,

@@ -43,6 +43,32 @@ pub(super) async fn announce_media(
     let _ = signaling.send(Command::Broadcast { data }).await;
 }
 
+/// The longest chat message passed on, in characters; longer ones are cut.
+pub const CHAT_LIMIT: usize = 2000;
+
+/// A `chat` broadcast's text, cleaned for showing: control characters (other than new lines)
+/// removed, cut to [`CHAT_LIMIT`]. None for anything else, or nothing left to show.
+pub(super) fn chat_text(data: &serde_json::Value) -> Option<String> {
+    if data.get("type").and_then(|t| t.as_str()) != Some("chat") {
+        return None;
+    }
+    let text: String = data
+        .get("text")?
+        .as_str()?
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .take(CHAT_LIMIT)
+        .collect();
+    let text = text.trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Sends a chat message to everyone.
+pub(super) async fn send_chat(signaling: &mpsc::Sender<Command>, text: &str) {
+    let data = serde_json::json!({"type": "chat", "text": text});
+    let _ = signaling.send(Command::Broadcast { data }).await;
+}
+
 /// A `media-state` broadcast (PROTOCOL.md): whether the sender's microphone and camera are on.
 /// A missing field means on; anything else is not one.
 pub(super) fn media_state(data: &serde_json::Value) -> Option<(bool, bool)> {
@@ -205,5 +231,26 @@ mod tests {
         );
         assert_eq!(read(json!({"type": "chat", "text": "hi"})), None);
         assert_eq!(read(json!(["media-state"])), None);
+    }
+
+    #[test]
+    fn chat_text_is_cleaned_and_cut() {
+        let read = |v| super::chat_text(&v);
+        assert_eq!(
+            read(json!({"type": "chat", "text": " 你好\u{7}, world\n "})),
+            Some("你好, world".into())
+        );
+        assert_eq!(
+            read(json!({"type": "chat", "text": "a\nb"})),
+            Some("a\nb".into())
+        );
+        assert_eq!(read(json!({"type": "chat", "text": "\u{1b}\u{0}"})), None);
+        assert_eq!(read(json!({"type": "chat", "text": 5})), None);
+        assert_eq!(read(json!({"type": "media-state"})), None);
+        let long = "x".repeat(super::CHAT_LIMIT + 10);
+        assert_eq!(
+            read(json!({"type": "chat", "text": long})).unwrap().len(),
+            super::CHAT_LIMIT
+        );
     }
 }

@@ -65,7 +65,7 @@ impl ConferApp {
             "" => "Guest".to_string(),
             name => name.to_string(),
         };
-        let room = invite.room.clone();
+        let shown = invite.clone();
         let config = CallConfig {
             invite,
             name,
@@ -78,7 +78,7 @@ impl ConferApp {
         };
         let repaint = ctx.clone();
         match RunningCall::start(config, move || repaint.request_repaint()) {
-            Ok(call) => self.meeting = Some(Meeting::new(Box::new(call), room)),
+            Ok(call) => self.meeting = Some(Meeting::new(Box::new(call), shown)),
             Err(e) => self.lobby.set_problem(Some(e)),
         }
     }

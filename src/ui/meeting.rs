@@ -1,6 +1,7 @@
-//! The meeting: a grid of the others' video with their names, muted and camera-off marks and
-//! connection state, the active speaker outlined, and the control bar (microphone, camera,
-//! leave; Ctrl/Cmd+D and Ctrl/Cmd+E). It draws what the call reports and sends it controls; it
+//! The meeting: a grid of the others' video with their names, muted and camera-off marks,
+//! connection state and a network quality mark, the active speaker outlined; the control bar
+//! (microphone, camera, invite, participants, chat, stats, leave; Ctrl/Cmd+D, Ctrl/Cmd+E, and
+//! Space held to talk while muted). It draws what the call reports and sends it controls; it
 //! never waits on the call.
 
 use std::collections::VecDeque;
@@ -10,6 +11,7 @@ use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextureO
 
 use crate::call::engine::{CallControl, CallReport, PeerState};
 use crate::call::running::CallLink;
+use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
 
 const MIC_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
@@ -18,6 +20,40 @@ const CAMERA_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMA
 const SPEAKING: f32 = 0.02;
 /// How long a notice stays on screen.
 const NOTICE_FOR: Duration = Duration::from_secs(6);
+/// Chat lines kept on screen.
+const CHAT_KEPT: usize = 500;
+
+/// How well a participant's path carries their media, from their stats line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quality {
+    Good,
+    Weak,
+    Poor,
+}
+
+impl Quality {
+    /// Loss and round trip as people feel them: a little loss is hidden by resends and
+    /// concealment, a long round trip makes talking over each other likely.
+    fn of(stats: &serde_json::Value) -> Option<Quality> {
+        let loss = stats["loss_in"].as_f64()?;
+        let rtt = stats["rtt_ms"].as_f64().unwrap_or(0.0);
+        Some(if loss > 0.08 || rtt > 400.0 {
+            Quality::Poor
+        } else if loss > 0.02 || rtt > 150.0 {
+            Quality::Weak
+        } else {
+            Quality::Good
+        })
+    }
+
+    fn colour(self) -> Color32 {
+        match self {
+            Quality::Good => Color32::from_rgb(0x3f, 0xb9, 0x50),
+            Quality::Weak => Color32::from_rgb(0xd2, 0x99, 0x22),
+            Quality::Poor => Color32::from_rgb(0xf8, 0x51, 0x49),
+        }
+    }
+}
 
 struct Person {
     id: String,
@@ -27,15 +63,31 @@ struct Person {
     camera_on: bool,
     level: f32,
     video: Option<egui::TextureHandle>,
+    /// Their latest stats line.
+    stats: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    People,
+    Chat,
 }
 
 pub struct Meeting {
     call: Box<dyn CallLink>,
-    room: String,
+    invite: Invite,
     people: Vec<Person>,
     mic_on: bool,
     camera_on: bool,
+    /// Space is held while muted: the microphone is on until it is let go.
+    talking: bool,
     notices: VecDeque<(Instant, String)>,
+    /// (who, text); "You" for ours.
+    chat: VecDeque<(String, String)>,
+    draft: String,
+    unread: usize,
+    side: Option<Side>,
+    show_stats: bool,
     /// Leave was pressed; the call is saying goodbye.
     leaving: bool,
 }
@@ -48,14 +100,20 @@ pub enum MeetingOutcome {
 }
 
 impl Meeting {
-    pub fn new(call: Box<dyn CallLink>, room: String) -> Self {
+    pub fn new(call: Box<dyn CallLink>, invite: Invite) -> Self {
         Self {
             call,
-            room,
+            invite,
             people: Vec::new(),
             mic_on: true,
             camera_on: true,
+            talking: false,
             notices: VecDeque::new(),
+            chat: VecDeque::new(),
+            draft: String::new(),
+            unread: 0,
+            side: None,
+            show_stats: false,
             leaving: false,
         }
     }
@@ -86,6 +144,7 @@ impl Meeting {
                         camera_on: true,
                         level: 0.0,
                         video: None,
+                        stats: None,
                     }),
                 },
             },
@@ -106,8 +165,26 @@ impl Meeting {
                     }
                 }
             }
+            CallReport::Stats { id, line } => {
+                if let Some(person) = self.person(&id) {
+                    person.stats = serde_json::from_str(&line).ok();
+                }
+            }
+            CallReport::Chat { name, text, .. } => {
+                if self.side != Some(Side::Chat) {
+                    self.unread += 1;
+                }
+                self.push_chat(name, text);
+            }
             CallReport::Notice(text) => self.notice(now, text),
-            CallReport::Stats(_) | CallReport::Picture { .. } => {}
+            CallReport::Picture { .. } => {}
+        }
+    }
+
+    fn push_chat(&mut self, who: String, text: String) {
+        self.chat.push_back((who, text));
+        while self.chat.len() > CHAT_KEPT {
+            self.chat.pop_front();
         }
     }
 
@@ -139,11 +216,27 @@ impl Meeting {
     }
 
     fn set(&mut self, control: CallControl) {
-        match control {
-            CallControl::Mic(on) => self.mic_on = on,
-            CallControl::Camera(on) => self.camera_on = on,
+        match &control {
+            CallControl::Mic(on) => {
+                self.mic_on = *on;
+                self.talking = false;
+            }
+            CallControl::Camera(on) => self.camera_on = *on,
+            CallControl::Chat(_) => {}
         }
         self.call.control(control);
+    }
+
+    /// Space held while muted talks; letting go mutes again. Not while typing.
+    fn push_to_talk(&mut self, ui: &egui::Ui) {
+        let held = ui.input(|i| i.key_down(Key::Space)) && !ui.ctx().egui_wants_keyboard_input();
+        if !self.mic_on && held && !self.talking {
+            self.talking = true;
+            self.call.control(CallControl::Mic(true));
+        } else if self.talking && !held {
+            self.talking = false;
+            self.call.control(CallControl::Mic(false));
+        }
     }
 
     /// Draws the meeting; Some when it is over.
@@ -175,45 +268,26 @@ impl Meeting {
         if ui.input_mut(|i| i.consume_shortcut(&CAMERA_SHORTCUT)) {
             self.set(CallControl::Camera(!self.camera_on));
         }
+        self.push_to_talk(ui);
 
         let mut leave = false;
         egui::Panel::bottom("controls").show(ui, |ui| {
             ui.add_space(6.0);
-            ui.horizontal(|ui| {
-                let mic = if self.mic_on { "Mute" } else { "Unmute" };
-                if ui
-                    .button(mic)
-                    .on_hover_text("Microphone (Ctrl+D)")
-                    .clicked()
-                {
-                    self.set(CallControl::Mic(!self.mic_on));
-                }
-                let camera = if self.camera_on {
-                    "Stop video"
-                } else {
-                    "Start video"
-                };
-                if ui.button(camera).on_hover_text("Camera (Ctrl+E)").clicked() {
-                    self.set(CallControl::Camera(!self.camera_on));
-                }
-                ui.separator();
-                ui.label(format!("{} · {} here", self.room, self.people.len() + 1));
-                if ui
-                    .add(
-                        egui::Button::new(RichText::new("Leave").color(Color32::WHITE))
-                            .fill(Color32::from_rgb(0xd1, 0x24, 0x2f)),
-                    )
-                    .clicked()
-                {
-                    leave = true;
-                }
-            });
+            ui.horizontal(|ui| leave = self.controls_ui(ui, now));
             ui.add_space(6.0);
         });
         if leave && !self.leaving {
             self.leaving = true;
             self.call.leave();
             ui.ctx().request_repaint();
+        }
+        if let Some(side) = self.side {
+            egui::Panel::right("side")
+                .default_size(280.0)
+                .show(ui, |ui| match side {
+                    Side::People => self.people_ui(ui),
+                    Side::Chat => self.chat_ui(ui),
+                });
         }
 
         egui::CentralPanel::default().show(ui, |ui| {
@@ -229,6 +303,112 @@ impl Meeting {
             self.grid_ui(ui);
         });
         None
+    }
+
+    /// The control bar; true when Leave was pressed.
+    fn controls_ui(&mut self, ui: &mut egui::Ui, now: Instant) -> bool {
+        let mic = if self.mic_on { "Mute" } else { "Unmute" };
+        if ui
+            .button(mic)
+            .on_hover_text("Microphone (Ctrl+D; hold Space to talk while muted)")
+            .clicked()
+        {
+            self.set(CallControl::Mic(!self.mic_on));
+        }
+        let camera = if self.camera_on {
+            "Stop video"
+        } else {
+            "Start video"
+        };
+        if ui.button(camera).on_hover_text("Camera (Ctrl+E)").clicked() {
+            self.set(CallControl::Camera(!self.camera_on));
+        }
+        ui.separator();
+        if ui
+            .button("Invite")
+            .on_hover_text("Copy the invite link")
+            .clicked()
+        {
+            ui.ctx().copy_text(self.invite.web_link());
+            self.notice(now, "Invite link copied".into());
+        }
+        let people = format!("People ({})", self.people.len() + 1);
+        if ui
+            .selectable_label(self.side == Some(Side::People), people)
+            .clicked()
+        {
+            self.side = (self.side != Some(Side::People)).then_some(Side::People);
+        }
+        let chat = match self.unread {
+            0 => "Chat".to_string(),
+            n => format!("Chat ({n} new)"),
+        };
+        if ui
+            .selectable_label(self.side == Some(Side::Chat), chat)
+            .clicked()
+        {
+            self.side = (self.side != Some(Side::Chat)).then_some(Side::Chat);
+            self.unread = 0;
+        }
+        ui.toggle_value(&mut self.show_stats, "Stats");
+        ui.separator();
+        ui.label(format!("Room {}", self.invite.room));
+        ui.add(
+            egui::Button::new(RichText::new("Leave").color(Color32::WHITE))
+                .fill(Color32::from_rgb(0xd1, 0x24, 0x2f)),
+        )
+        .clicked()
+    }
+
+    fn people_ui(&self, ui: &mut egui::Ui) {
+        ui.heading("People");
+        let you = if self.mic_on { "You" } else { "You · muted" };
+        ui.label(you);
+        for person in &self.people {
+            ui.label(person_label(person));
+        }
+    }
+
+    fn chat_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Chat");
+        let send = egui::Panel::bottom("chat-input").show(ui, |ui| {
+            let label = ui.label("Message");
+            let edit = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.draft)
+                        .hint_text("Say something to everyone")
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(label.id);
+            let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+            let clicked = ui.button("Send").clicked();
+            if entered {
+                edit.request_focus();
+            }
+            entered || clicked
+        });
+        if send.inner {
+            let text = self.draft.trim().to_string();
+            if !text.is_empty() {
+                self.draft.clear();
+                self.call.control(CallControl::Chat(text.clone()));
+                self.push_chat("You".into(), text);
+            }
+        }
+        egui::ScrollArea::vertical()
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                if self.chat.is_empty() {
+                    ui.weak("No messages yet.");
+                }
+                for (who, text) in &self.chat {
+                    // Text from other people is shown as text, never interpreted.
+                    ui.label(RichText::new(who).strong());
+                    ui.label(text);
+                    ui.add_space(4.0);
+                }
+            });
     }
 
     fn grid_ui(&self, ui: &mut egui::Ui) {
@@ -248,13 +428,66 @@ impl Meeting {
                 origin + egui::vec2(column as f32 * (tile.x + gap), row as f32 * (tile.y + gap));
             let rect = egui::Rect::from_min_size(min, tile);
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
-                tile_ui(ui, person, rect);
+                tile_ui(ui, person, rect, self.show_stats);
             });
         }
     }
 }
 
-fn tile_ui(ui: &mut egui::Ui, person: &Person, rect: egui::Rect) {
+/// What a tile's label says: the name, then what is worth knowing (muted, connecting, a weak
+/// path).
+fn person_label(person: &Person) -> String {
+    let mut label = person.name.clone();
+    if !person.mic_on {
+        label.push_str(" · muted");
+    }
+    if !person.camera_on {
+        label.push_str(" · camera off");
+    }
+    match person.state {
+        PeerState::Connecting => label.push_str(" · connecting…"),
+        PeerState::Reconnecting => label.push_str(" · reconnecting…"),
+        _ => {}
+    }
+    match person.stats.as_ref().and_then(Quality::of) {
+        Some(Quality::Weak) => label.push_str(" · weak connection"),
+        Some(Quality::Poor) => label.push_str(" · poor connection"),
+        _ => {}
+    }
+    label
+}
+
+/// The stats overlay's text for one participant: what comes in from them and what goes out.
+fn stats_text(stats: &serde_json::Value) -> String {
+    let kbps = |key: &str| {
+        stats[key]
+            .as_f64()
+            .map_or("-".into(), |b| format!("{:.0}", b / 1000.0))
+    };
+    let number = |key: &str, unit: &str| {
+        stats[key]
+            .as_f64()
+            .map_or("-".into(), |v| format!("{v:.1}{unit}"))
+    };
+    format!(
+        "in {} kbit/s · out {} kbit/s\n{}x{} at {} fps · {}/{}\nrtt {} · loss {} · jitter {}\npath {}",
+        kbps("bitrate_in_bps"),
+        kbps("bitrate_out_bps"),
+        stats["width_in"].as_u64().unwrap_or(0),
+        stats["height_in"].as_u64().unwrap_or(0),
+        number("fps_in", ""),
+        stats["codec_video"].as_str().unwrap_or("-"),
+        stats["codec_audio"].as_str().unwrap_or("-"),
+        number("rtt_ms", " ms"),
+        stats["loss_in"]
+            .as_f64()
+            .map_or("-".into(), |l| format!("{:.1} %", l * 100.0)),
+        number("jitter_ms", " ms"),
+        stats["candidate"].as_str().unwrap_or("-"),
+    )
+}
+
+fn tile_ui(ui: &mut egui::Ui, person: &Person, rect: egui::Rect, show_stats: bool) {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 8.0, Color32::from_gray(0x2a));
     match (&person.video, person.camera_on) {
@@ -288,15 +521,26 @@ fn tile_ui(ui: &mut egui::Ui, person: &Person, rect: egui::Rect) {
             egui::StrokeKind::Inside,
         );
     }
-    let mut label = person.name.clone();
-    if !person.mic_on {
-        label.push_str(" · muted");
+    if let Some(quality) = person.stats.as_ref().and_then(Quality::of) {
+        painter.circle_filled(
+            rect.right_top() + egui::vec2(-16.0, 16.0),
+            6.0,
+            quality.colour(),
+        );
     }
-    match person.state {
-        PeerState::Connecting => label.push_str(" · connecting…"),
-        PeerState::Reconnecting => label.push_str(" · reconnecting…"),
-        _ => {}
+    if show_stats && let Some(stats) = &person.stats {
+        let corner = rect.left_top() + egui::vec2(8.0, 8.0);
+        let area = egui::Rect::from_min_size(corner, egui::vec2(rect.width() - 40.0, 80.0));
+        ui.scope_builder(egui::UiBuilder::new().max_rect(area), |ui| {
+            ui.label(
+                RichText::new(stats_text(stats))
+                    .monospace()
+                    .color(Color32::WHITE)
+                    .background_color(Color32::from_black_alpha(180)),
+            );
+        });
     }
+    let label = person_label(person);
     let strip = egui::Rect::from_min_size(
         rect.left_bottom() + egui::vec2(8.0, -28.0),
         egui::vec2(rect.width() - 16.0, 22.0),
@@ -375,7 +619,10 @@ mod tests {
                     }
                 },
                 (
-                    Meeting::new(Box::new(script.clone()), "standup".into()),
+                    Meeting::new(
+                        Box::new(script.clone()),
+                        Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
+                    ),
                     None,
                 ),
             )
@@ -391,7 +638,7 @@ mod tests {
         harness.run();
         harness.get_by_label("Ana · connecting…");
         harness.get_by_label("Lei");
-        harness.get_by_label_contains("3 here");
+        harness.get_by_label("People (3)");
         script.person("a", "Ana", PeerState::Connected);
         script.person("b", "Lei", PeerState::Reconnecting);
         harness.run();
@@ -473,5 +720,108 @@ mod tests {
         harness.run();
         assert!(*script.left.lock().unwrap());
         assert_eq!(harness.state().1, Some(MeetingOutcome::Ended(Ok(()))));
+    }
+
+    /// The meeting with Ana in it, connected.
+    fn with_ana(script: &Script) -> Harness<'static, State> {
+        let mut harness = harness(script);
+        script.person("a", "Ana", PeerState::Connected);
+        harness.run();
+        harness
+    }
+
+    #[test]
+    fn chat_goes_out_as_typed_and_comes_in_with_names() {
+        let script = Script::default();
+        let mut harness = with_ana(&script);
+        script.reports.lock().unwrap().push(CallReport::Chat {
+            id: "a".into(),
+            name: "Ana".into(),
+            text: "<b>hello</b>".into(),
+        });
+        harness.run();
+        // Unread while the chat is closed; shown as sent, never as markup.
+        harness
+            .get_by_role_and_label(Role::Button, "Chat (1 new)")
+            .click();
+        harness.run();
+        harness.get_by_label("<b>hello</b>");
+        harness
+            .get_by_role_and_label(Role::TextInput, "Message")
+            .focus();
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::TextInput, "Message")
+            .type_text("hi Ana");
+        harness.run();
+        harness.get_by_role_and_label(Role::Button, "Send").click();
+        harness.run();
+        assert_eq!(
+            *script.controls.lock().unwrap(),
+            [CallControl::Chat("hi Ana".into())]
+        );
+        harness.get_by_label("hi Ana");
+        harness.get_by_label("You");
+    }
+
+    #[test]
+    fn stats_show_on_request_and_a_weak_path_is_marked() {
+        let script = Script::default();
+        let mut harness = with_ana(&script);
+        let line = serde_json::json!({
+            "bitrate_in_bps": 1_500_000, "bitrate_out_bps": 900_000, "width_in": 1280,
+            "height_in": 720, "fps_in": 29.7, "codec_video": "H264", "codec_audio": "opus",
+            "rtt_ms": 42.0, "loss_in": 0.05, "jitter_ms": 3.1, "candidate": "relay",
+        });
+        script.reports.lock().unwrap().push(CallReport::Stats {
+            id: "a".into(),
+            line: line.to_string(),
+        });
+        harness.run();
+        harness.get_by_label("Ana · weak connection");
+        assert!(harness.query_by_label_contains("1280x720").is_none());
+        harness.get_by_role_and_label(Role::Button, "Stats").click();
+        harness.run();
+        harness.get_by_label_contains("1280x720 at 29.7 fps · H264/opus");
+        harness.get_by_label_contains("rtt 42.0 ms · loss 5.0 % · jitter 3.1 ms");
+        harness.get_by_label_contains("path relay");
+    }
+
+    #[test]
+    fn space_held_talks_while_muted() {
+        let script = Script::default();
+        let mut harness = with_ana(&script);
+        harness.get_by_role_and_label(Role::Button, "Mute").click();
+        harness.run();
+        harness.key_down(Key::Space);
+        harness.run();
+        harness.key_up(Key::Space);
+        harness.run();
+        assert_eq!(
+            *script.controls.lock().unwrap(),
+            [
+                CallControl::Mic(false),
+                CallControl::Mic(true),
+                CallControl::Mic(false)
+            ]
+        );
+        // Still muted afterwards.
+        harness.get_by_role_and_label(Role::Button, "Unmute");
+    }
+
+    #[test]
+    fn the_people_list_includes_us() {
+        let script = Script::default();
+        let mut harness = with_ana(&script);
+        harness
+            .get_by_role_and_label(Role::Button, "People (2)")
+            .click();
+        harness.run();
+        harness.get_by_label("You");
+        assert_eq!(
+            harness.query_all_by_label("Ana").count(),
+            2,
+            "the tile and the list"
+        );
     }
 }
