@@ -291,7 +291,7 @@ fn the_page_admits_a_valid_invite_and_explains_a_bad_one_and_a_full_room() {
 }
 
 #[test]
-fn mute_camera_and_leaving_are_shown_to_the_others() {
+fn mute_camera_chat_and_leaving_reach_the_others() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _ns = NetNs::enter();
     let home = tempfile::tempdir().unwrap();
@@ -307,6 +307,30 @@ fn mute_camera_and_leaving_are_shown_to_the_others() {
         "Bo does not see Ann and the native participant",
     );
     assert_eq!(browser.eval("bo", &tile_of("Ann"))["audio"], "on");
+
+    // Chat: Ann writes, Bo is told there is something new and reads it as text.
+    browser.click("ann", "#chat-toggle");
+    browser.fill("ann", "#chat-text", "<b>hi</b> Bo");
+    browser.click("ann", "#send");
+    browser.wait_for(
+        "bo",
+        "document.getElementById('chat-toggle').textContent === 'Chat (1 new)'",
+        Duration::from_secs(5),
+        "Bo is not told of Ann's message",
+    );
+    browser.click("bo", "#chat-toggle");
+    assert_eq!(
+        browser.eval(
+            "bo",
+            "[...document.querySelectorAll('#messages li')].map(l => \
+             l.querySelector('.who').textContent + ': ' + l.querySelector('.text').textContent).join('|')"
+        ),
+        "Ann: <b>hi</b> Bo"
+    );
+    assert_eq!(
+        browser.eval("bo", "document.querySelectorAll('#messages b').length"),
+        0
+    );
 
     browser.click("ann", "#mic");
     assert_eq!(

@@ -199,7 +199,55 @@ function announceMediaState() {
   send({ type: "broadcast", data: { type: "media-state", audio: call.micOn, video: call.cameraOn } });
 }
 
+const CHAT_LIMIT = 2000;
+let unread = 0;
+
+function addMessage(who, text) {
+  const item = document.createElement("li");
+  const name = document.createElement("span");
+  name.className = "who";
+  name.textContent = who;
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text; // as text, never markup: it comes from other people
+  item.append(name, body);
+  $("messages").append(item);
+  item.scrollIntoView({ block: "end" });
+  if ($("chat").hidden) {
+    unread += 1;
+    $("chat-toggle").textContent = `Chat (${unread} new)`;
+  }
+}
+
+function onChat(from, data) {
+  // Control characters other than new lines are dropped, as the native client does.
+  const text = String(data.text || "").replace(/[\u0000-\u0009\u000b-\u001f\u007f]/g, "")
+    .slice(0, CHAT_LIMIT).trim();
+  if (text) addMessage(call.names.get(from) || nameOf(from), text);
+}
+
+$("chat-toggle").addEventListener("click", () => {
+  const open = $("chat").hidden;
+  $("chat").hidden = !open;
+  $("chat-toggle").setAttribute("aria-pressed", String(open));
+  if (open) {
+    unread = 0;
+    $("chat-toggle").textContent = "Chat";
+    $("chat-text").focus();
+  }
+});
+
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("chat-text").value.trim().slice(0, CHAT_LIMIT);
+  if (!text) return;
+  send({ type: "broadcast", data: { type: "chat", text } });
+  addMessage("You", text);
+  $("chat-text").value = "";
+});
+
 function onBroadcast(from, data) {
+  if (data.type === "chat") return onChat(from, data);
   if (data.type !== "media-state") return;
   const peer = call.peers.get(from);
   const state = { audio: data.audio !== false, video: data.video !== false };
