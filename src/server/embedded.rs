@@ -5,9 +5,12 @@
 //! on it. Signaling is plain `ws://` (`confer://...?insecure=1` links), which PROTOCOL.md allows on
 //! the local network; media is DTLS-SRTP regardless.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use super::{Access, Limits, Server, ServerConfig, ServerError};
 use crate::invite::Invite;
@@ -76,6 +79,78 @@ impl EmbeddedServer {
             room: room.to_string(),
             token: Some(self.secret.mint(room, unix_now() + ttl.as_secs().max(1))),
             secure: false,
+        }
+    }
+}
+
+/// How long a "New meeting" invite stays valid.
+const LAN_INVITE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The embedded server on a thread of its own, for the window (which has no async runtime):
+/// it serves one meeting until dropped.
+pub struct LanMeeting {
+    invite: Invite,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LanMeeting {
+    /// Starts a server on this machine's LAN address (loopback when there is none) and mints
+    /// the invite to `room`.
+    pub fn start(room: &str) -> Result<LanMeeting, String> {
+        let ip = lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let room = room.to_string();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lan-server".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("cannot start the server: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match EmbeddedServer::start(ip, 0).await {
+                        Ok(embedded) => {
+                            let _ = ready_tx.send(Ok(embedded.invite(&room, LAN_INVITE_TTL)));
+                            let _ = stopped.await;
+                            embedded.server.shutdown().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("cannot start the server: {e}")));
+                        }
+                    }
+                });
+            })
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let invite = ready
+            .recv()
+            .map_err(|_| "the server stopped while starting".to_string())??;
+        Ok(LanMeeting {
+            invite,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn invite(&self) -> &Invite {
+        &self.invite
+    }
+}
+
+impl Drop for LanMeeting {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

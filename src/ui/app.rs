@@ -11,9 +11,11 @@ use crate::config::{Settings, Theme};
 use crate::invite::Invite;
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+use crate::server::embedded::LanMeeting;
+use crate::token::random_id;
 
 use super::Options;
-use super::lobby::Lobby;
+use super::lobby::{Lobby, LobbyAction};
 use super::meeting::{Meeting, MeetingOutcome};
 
 pub struct ConferApp {
@@ -21,6 +23,8 @@ pub struct ConferApp {
     settings_path: PathBuf,
     lobby: Lobby,
     meeting: Option<Meeting>,
+    /// The meeting this machine serves ("New meeting"), for as long as the app runs.
+    hosting: Option<LanMeeting>,
     camera: CameraChoice,
     mic: MicChoice,
     /// Join this at the first frame (`--auto-join`).
@@ -42,6 +46,7 @@ impl ConferApp {
             settings_path: options.settings_path,
             lobby,
             meeting: None,
+            hosting: None,
             camera: options.camera,
             mic: options.mic,
             join_at_start,
@@ -120,11 +125,21 @@ impl eframe::App for ConferApp {
             }
             return;
         }
-        let join = egui::CentralPanel::default()
+        let action = egui::CentralPanel::default()
             .show(ui, |ui| self.lobby.lobby_ui(ui, &mut self.settings))
             .inner;
-        if let Some(invite) = join {
-            self.join(ui.ctx(), invite);
+        match action {
+            Some(LobbyAction::Join(invite)) => self.join(ui.ctx(), invite),
+            Some(LobbyAction::NewMeeting) => {
+                match LanMeeting::start(&format!("meeting-{}", random_id(6))) {
+                    Ok(hosted) => {
+                        self.lobby.hosting(hosted.invite());
+                        self.hosting = Some(hosted);
+                    }
+                    Err(e) => self.lobby.set_problem(Some(e)),
+                }
+            }
+            None => {}
         }
     }
 

@@ -1,9 +1,17 @@
-//! The lobby: paste an invite link, say who you are, join. It checks the link as it is typed and
-//! says where it leads before anything connects. (Pre-join, recent meetings and "New meeting"
-//! are still to come.)
+//! The lobby: paste an invite link, say who you are, join; or start a new meeting on this
+//! machine and pass its link on. It checks a link as it is typed and says where it leads before
+//! anything connects. (Pre-join and recent meetings are still to come.)
 
 use crate::config::Settings;
 use crate::invite::{Invite, InviteError};
+
+/// What the lobby asks of the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LobbyAction {
+    Join(Invite),
+    /// Start a meeting on this machine's server ("New meeting").
+    NewMeeting,
+}
 
 pub struct Lobby {
     link: String,
@@ -11,6 +19,8 @@ pub struct Lobby {
     checked: Option<Result<Invite, InviteError>>,
     /// Why the last meeting ended or could not start.
     problem: Option<String>,
+    /// The link of a meeting this machine serves, to pass on.
+    hosted: Option<String>,
 }
 
 impl Lobby {
@@ -20,17 +30,27 @@ impl Lobby {
                 link: invite.app_link(),
                 checked: Some(Ok(invite)),
                 problem: None,
+                hosted: None,
             },
             None => Self {
                 link: String::new(),
                 checked: None,
                 problem: None,
+                hosted: None,
             },
         }
     }
 
-    /// Draws the lobby; Some(invite) when the person asks to join it.
-    pub fn lobby_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<Invite> {
+    /// A meeting this machine now serves: its link is shown to pass on, and is the one to join.
+    pub fn hosting(&mut self, invite: &Invite) {
+        self.hosted = Some(invite.web_link());
+        self.link = invite.app_link();
+        self.checked = Some(Ok(invite.clone()));
+        self.problem = None;
+    }
+
+    /// Draws the lobby; Some when the person asks for something.
+    pub fn lobby_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<LobbyAction> {
         let mut join = None;
         ui.vertical_centered(|ui| {
             ui.add_space(ui.available_height() * 0.15);
@@ -55,7 +75,7 @@ impl Lobby {
         self.problem = problem;
     }
 
-    fn form_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<Invite> {
+    fn form_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<LobbyAction> {
         let label = ui.label("Your name");
         ui.add(
             egui::TextEdit::singleline(&mut settings.profile.name)
@@ -101,18 +121,41 @@ impl Lobby {
         if let Some(problem) = &self.problem {
             ui.colored_label(ui.visuals().error_fg_color, problem);
         }
+        if let Some(link) = &self.hosted {
+            ui.add_space(8.0);
+            ui.label("Your meeting is ready. Send this link to the people you invite:");
+            ui.horizontal(|ui| {
+                ui.add(egui::Label::new(egui::RichText::new(link).monospace()).selectable(true));
+                if ui.button("Copy link").clicked() {
+                    ui.ctx().copy_text(link.clone());
+                }
+            });
+        }
         ui.add_space(8.0);
         let invite = self.checked.as_ref().and_then(|c| c.as_ref().ok());
         let named = !settings.profile.name.trim().is_empty();
-        let button = ui.add_enabled(invite.is_some() && named, egui::Button::new("Join"));
+        let mut action = None;
+        ui.horizontal(|ui| {
+            let join = ui.add_enabled(invite.is_some() && named, egui::Button::new("Join"));
+            if join.clicked() {
+                action = invite.cloned().map(LobbyAction::Join);
+            }
+            if self.hosted.is_none()
+                && ui
+                    .button("New meeting")
+                    .on_hover_text("Start a meeting on this machine, for the local network")
+                    .clicked()
+            {
+                action = Some(LobbyAction::NewMeeting);
+            }
+        });
         if invite.is_some() && !named {
             ui.weak("Type your name to join.");
         }
-        if button.clicked() {
+        if action.is_some() {
             self.problem = None;
-            return invite.cloned();
         }
-        None
+        action
     }
 }
 
@@ -176,6 +219,39 @@ mod tests {
         let harness = lobby_harness(Some(invite));
         harness.get_by_label_contains("Room \"lan-room\" on 10.0.0.7:7878");
         harness.get_by_label_contains("local network, unencrypted signaling");
+    }
+
+    #[test]
+    fn join_and_new_meeting_are_asked_for() {
+        let mut harness = Harness::new_ui_state(
+            |ui, state: &mut (Lobby, Settings, Vec<LobbyAction>)| {
+                if let Some(action) = state.0.lobby_ui(ui, &mut state.1) {
+                    state.2.push(action);
+                }
+            },
+            (Lobby::new(None), Settings::default(), Vec::new()),
+        );
+        harness.get_by_label("New meeting").click();
+        harness.run();
+        assert_eq!(harness.state().2, [LobbyAction::NewMeeting]);
+        // Once the app serves it, its link is shown to pass on, and Join joins it.
+        let invite = Invite::parse("confer://192.168.1.20:7878/lan-7?insecure=1#t=tok").unwrap();
+        harness.state_mut().0.hosting(&invite);
+        harness.state_mut().1.profile.name = "Ana".into();
+        harness.run();
+        harness.get_by_label("http://192.168.1.20:7878/j/lan-7#t=tok");
+        harness.get_by_label("Copy link");
+        assert!(harness.query_by_label("New meeting").is_none());
+        harness.get_by_label("Join").click();
+        harness.run();
+        assert_eq!(harness.state().2[1], LobbyAction::Join(invite));
+    }
+
+    #[test]
+    fn join_waits_for_a_name() {
+        let invite = Invite::parse("confer://10.0.0.7:7878/room?insecure=1").unwrap();
+        let harness = lobby_harness(Some(invite));
+        harness.get_by_label("Type your name to join.");
     }
 
     #[test]
