@@ -10,7 +10,9 @@ BUILD_PACKAGES=(g++ pkg-config make cmake libasound2-dev libclang-dev nasm)
 
 # What the window loads at run time (winit and glow open them with dlopen, so the build does not
 # need them). Every desktop has them; a bare server or container does not.
-WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1 libgl1-mesa-dri)
+# libfontconfig1 finds system fonts for what egui's own fonts lack (Chinese, for one).
+WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1 libgl1-mesa-dri
+    libfontconfig1)
 
 # Test-only packages, added here as the tests that need them arrive.
 # xvfb: the real-window test; x11-apps (xwd) and netpbm (xwdtopnm): its screenshots;
@@ -18,9 +20,9 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # redis-server: two `confer serve` sharing rooms. coturn: calls through a real TURN relay.
 # chromium: the browser guest tests (Debian's, never a downloaded one); iproute2 (ip): their
 # loopback-only network namespace; iptables: loss in that namespace. xdotool: keys and clicks
-# for the real window in a call.
+# for the real window in a call. fonts-wqy-microhei: a Chinese font for the UI tests.
 TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn chromium iproute2
-    iptables xdotool)
+    iptables xdotool fonts-wqy-microhei)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 

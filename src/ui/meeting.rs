@@ -824,4 +824,32 @@ mod tests {
             "the tile and the list"
         );
     }
+
+    #[test]
+    fn chinese_names_and_chat_render() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        // What the app gets from eframe (feature system_fonts); the harness panics on any
+        // character no font can draw.
+        harness.ctx.add_font_provider(std::sync::Arc::new(
+            egui_system_font_provider::SystemFontProvider::new(),
+        ));
+        script.person("b", "李雷", PeerState::Connected);
+        script.say(CallReport::Chat {
+            id: "b".into(),
+            name: "李雷".into(),
+            text: "大家好，我到了".into(),
+        });
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::Button, "Chat (1 new)")
+            .click();
+        harness.run();
+        harness.get_by_label("大家好，我到了");
+        assert_eq!(
+            harness.query_all_by_label("李雷").count(),
+            2,
+            "the tile and the chat"
+        );
+    }
 }
