@@ -25,7 +25,7 @@ use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::camera::{CameraHandle, VideoWanted, start_camera, start_test_pattern};
 use crate::media::video::encode_thread::EncodeThread;
-use crate::media::video::mailbox::frame_mailbox;
+use crate::media::video::mailbox::{frame_mailbox, mailbox};
 use crate::media::video::{EncodedFrame, EncoderSettings};
 use crate::rtc::driver::{Sockets, datagram_queue, local_addresses};
 use crate::rtc::gather::{Gatherer, Route};
@@ -98,7 +98,10 @@ pub async fn run(
         ),
     };
     let (encoded_tx, encoded) = std::sync::mpsc::sync_channel::<EncodedFrame>(8);
-    let encoder = EncodeThread::start(pictures, EncoderSettings::default(), encoded_tx)
+    // Our own camera for the self view, when a window shows it.
+    let (preview_tx, preview) = mailbox();
+    let preview_tx = config.render_video.then_some(preview_tx);
+    let encoder = EncodeThread::start(pictures, EncoderSettings::default(), encoded_tx, preview_tx)
         .map_err(|e| e.to_string())?;
     let audio = AudioEngine::start(&config.mic, config.speaker.clone(), config.processing)?;
 
@@ -273,6 +276,9 @@ pub async fn run(
                     .peer
                     .send_video(now, frame.captured, frame.data.clone());
             }
+        }
+        if let Some(image) = preview.take() {
+            report(CallReport::Preview(image));
         }
         while let Ok(event) = camera_reports.try_recv() {
             report(CallReport::Notice(format!("camera: {event:?}")));

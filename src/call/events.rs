@@ -1,6 +1,7 @@
 //! What the call engine tells its user (the window, the headless runner) as the call runs.
 
 use crate::media::video::decode_thread::Picture;
+use crate::media::video::frame::RgbaImage;
 
 /// What the call reports as it runs (the headless runner writes them; the window will draw them).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,8 @@ pub enum CallReport {
         id: String,
         picture: Picture,
     },
+    /// Our own camera, half size, 15 times a second (only when the call renders video).
+    Preview(RgbaImage),
     /// A chat message from a participant (`id` as in `Participant`; the name is the one they
     /// joined with). The text has been cleaned of control characters and cut to length.
     Chat {

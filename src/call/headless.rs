@@ -74,7 +74,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             }
             CallReport::Notice(text) => tracing::info!("{text}"),
             CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
-            CallReport::Levels { .. } | CallReport::Picture { .. } => {}
+            CallReport::Levels { .. } | CallReport::Picture { .. } | CallReport::Preview(_) => {}
             CallReport::Chat { name, text, .. } => tracing::info!("chat from {name}: {text}"),
             CallReport::Media {
                 id,

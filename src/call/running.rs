@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::engine::{CallConfig, run};
 use super::events::{CallControl, CallReport};
 use crate::media::video::decode_thread::Picture;
+use crate::media::video::frame::RgbaImage;
 
 /// What a window needs of a call; the running engine is one, a test's script another.
 pub trait CallLink {
@@ -23,17 +24,21 @@ pub trait CallLink {
     fn reports(&mut self) -> Vec<CallReport>;
     /// Each participant's newest picture since the last call, by id.
     fn pictures(&mut self) -> Vec<(String, Picture)>;
+    /// Our own camera's newest picture since the last call (the self view).
+    fn preview(&mut self) -> Option<RgbaImage>;
     /// None while the call runs; then Ok (left) or why it could not go on.
     fn ended(&mut self) -> Option<Result<(), String>>;
 }
 
 type Pictures = Arc<Mutex<HashMap<String, Picture>>>;
+type Preview = Arc<Mutex<Option<RgbaImage>>>;
 
 pub struct RunningCall {
     controls: mpsc::UnboundedSender<CallControl>,
     stop: watch::Sender<bool>,
     reports: Receiver<CallReport>,
     pictures: Pictures,
+    preview: Preview,
     thread: Option<JoinHandle<Result<(), String>>>,
     ended: Option<Result<(), String>>,
 }
@@ -46,6 +51,8 @@ impl RunningCall {
         let (report_tx, reports) = channel();
         let pictures: Pictures = Arc::default();
         let newest = Arc::clone(&pictures);
+        let preview: Preview = Arc::default();
+        let own = Arc::clone(&preview);
         let thread = std::thread::Builder::new()
             .name("call".into())
             .spawn(move || {
@@ -58,6 +65,11 @@ impl RunningCall {
                         CallReport::Picture { id, picture } => {
                             if let Ok(mut slot) = newest.lock() {
                                 slot.insert(id, picture);
+                            }
+                        }
+                        CallReport::Preview(image) => {
+                            if let Ok(mut slot) = own.lock() {
+                                *slot = Some(image);
                             }
                         }
                         other => {
@@ -75,6 +87,7 @@ impl RunningCall {
             stop,
             reports,
             pictures,
+            preview,
             thread: Some(thread),
             ended: None,
         })
@@ -99,6 +112,10 @@ impl CallLink for RunningCall {
             .lock()
             .map(|mut slot| slot.drain().collect())
             .unwrap_or_default()
+    }
+
+    fn preview(&mut self) -> Option<RgbaImage> {
+        self.preview.lock().ok().and_then(|mut slot| slot.take())
     }
 
     fn ended(&mut self) -> Option<Result<(), String>> {

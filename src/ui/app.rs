@@ -71,6 +71,7 @@ impl ConferApp {
             name => name.to_string(),
         };
         let shown = invite.clone();
+        let own_name = name.clone();
         let config = CallConfig {
             invite,
             name,
@@ -83,7 +84,7 @@ impl ConferApp {
         };
         let repaint = ctx.clone();
         match RunningCall::start(config, move || repaint.request_repaint()) {
-            Ok(call) => self.meeting = Some(Meeting::new(Box::new(call), shown)),
+            Ok(call) => self.meeting = Some(Meeting::new(Box::new(call), shown, &own_name)),
             Err(e) => self.lobby.set_problem(Some(e)),
         }
     }

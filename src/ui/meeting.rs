@@ -13,6 +13,7 @@ use crate::call::engine::{CallControl, CallReport, PeerState};
 use crate::call::running::CallLink;
 use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
+use crate::media::video::frame::RgbaImage;
 
 const MIC_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
 const CAMERA_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
@@ -76,6 +77,8 @@ enum Side {
 pub struct Meeting {
     call: Box<dyn CallLink>,
     invite: Invite,
+    /// Our own tile: our name, our camera, our level.
+    me: Person,
     people: Vec<Person>,
     mic_on: bool,
     camera_on: bool,
@@ -100,10 +103,20 @@ pub enum MeetingOutcome {
 }
 
 impl Meeting {
-    pub fn new(call: Box<dyn CallLink>, invite: Invite) -> Self {
+    pub fn new(call: Box<dyn CallLink>, invite: Invite, name: &str) -> Self {
         Self {
             call,
             invite,
+            me: Person {
+                id: String::new(),
+                name: format!("{name} (you)"),
+                state: PeerState::Connected,
+                mic_on: true,
+                camera_on: true,
+                level: 0.0,
+                video: None,
+                stats: None,
+            },
             people: Vec::new(),
             mic_on: true,
             camera_on: true,
@@ -158,7 +171,8 @@ impl Meeting {
                     person.camera_on = camera_on;
                 }
             }
-            CallReport::Levels { remotes, .. } => {
+            CallReport::Levels { local, remotes } => {
+                self.me.level = local;
                 for (id, level) in remotes {
                     if let Some(person) = self.person(&id) {
                         person.level = level;
@@ -177,7 +191,7 @@ impl Meeting {
                 self.push_chat(name, text);
             }
             CallReport::Notice(text) => self.notice(now, text),
-            CallReport::Picture { .. } => {}
+            CallReport::Picture { .. } | CallReport::Preview(_) => {}
         }
     }
 
@@ -196,22 +210,13 @@ impl Meeting {
     }
 
     fn show_picture(&mut self, ctx: &egui::Context, id: &str, picture: Picture) {
-        let image = &picture.image;
-        // Decoded pictures are opaque, so the RGBA bytes are already premultiplied.
-        if image.width == 0 || image.pixels.len() != image.width * image.height * 4 {
-            return;
-        }
-        let Some(person) = self.person(id) else {
-            return;
-        };
-        let colour =
-            egui::ColorImage::from_rgba_premultiplied([image.width, image.height], &image.pixels);
-        match &mut person.video {
-            Some(texture) => texture.set(colour, TextureOptions::LINEAR),
-            None => {
-                person.video =
-                    Some(ctx.load_texture(format!("video-{id}"), colour, TextureOptions::LINEAR));
-            }
+        if let Some(person) = self.person(id) {
+            show_image(
+                ctx,
+                &mut person.video,
+                &format!("video-{id}"),
+                &picture.image,
+            );
         }
     }
 
@@ -248,6 +253,11 @@ impl Meeting {
         for (id, picture) in self.call.pictures() {
             self.show_picture(ui.ctx(), &id, picture);
         }
+        if let Some(image) = self.call.preview() {
+            show_image(ui.ctx(), &mut self.me.video, "video-self", &image);
+        }
+        self.me.mic_on = self.mic_on || self.talking;
+        self.me.camera_on = self.camera_on;
         if let Some(result) = self.call.ended() {
             return Some(MeetingOutcome::Ended(result));
         }
@@ -295,10 +305,7 @@ impl Meeting {
                 ui.colored_label(ui.visuals().warn_fg_color, text);
             }
             if self.people.is_empty() {
-                ui.centered_and_justified(|ui| {
-                    ui.label("Waiting for others to join…");
-                });
-                return;
+                ui.label("Waiting for others to join…");
             }
             self.grid_ui(ui);
         });
@@ -411,8 +418,9 @@ impl Meeting {
             });
     }
 
+    /// Everyone's tiles, ours last.
     fn grid_ui(&self, ui: &mut egui::Ui) {
-        let count = self.people.len();
+        let count = self.people.len() + 1;
         let columns = (count as f32).sqrt().ceil() as usize;
         let rows = count.div_ceil(columns);
         let gap = 8.0;
@@ -422,7 +430,7 @@ impl Meeting {
             (full.y - gap * (rows - 1) as f32) / rows as f32,
         );
         let origin = ui.min_rect().min;
-        for (i, person) in self.people.iter().enumerate() {
+        for (i, person) in self.people.iter().chain([&self.me]).enumerate() {
             let (row, column) = (i / columns, i % columns);
             let min =
                 origin + egui::vec2(column as f32 * (tile.x + gap), row as f32 * (tile.y + gap));
@@ -431,6 +439,25 @@ impl Meeting {
                 tile_ui(ui, person, rect, self.show_stats);
             });
         }
+    }
+}
+
+/// Puts a picture into a texture, made on first use. Pictures are opaque, so their RGBA bytes
+/// are already premultiplied; one whose bytes do not match its size is skipped.
+fn show_image(
+    ctx: &egui::Context,
+    texture: &mut Option<egui::TextureHandle>,
+    name: &str,
+    image: &RgbaImage,
+) {
+    if image.width == 0 || image.pixels.len() != image.width * image.height * 4 {
+        return;
+    }
+    let colour =
+        egui::ColorImage::from_rgba_premultiplied([image.width, image.height], &image.pixels);
+    match texture {
+        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
+        None => *texture = Some(ctx.load_texture(name, colour, TextureOptions::LINEAR)),
     }
 }
 
@@ -571,6 +598,7 @@ mod tests {
         reports: Arc<Mutex<Vec<CallReport>>>,
         pictures: Arc<Mutex<Vec<(String, Picture)>>>,
         controls: Arc<Mutex<Vec<CallControl>>>,
+        preview: Arc<Mutex<Option<RgbaImage>>>,
         left: Arc<Mutex<bool>>,
         ended: Arc<Mutex<Option<Result<(), String>>>>,
     }
@@ -588,6 +616,9 @@ mod tests {
         }
         fn pictures(&mut self) -> Vec<(String, Picture)> {
             std::mem::take(&mut *self.pictures.lock().unwrap())
+        }
+        fn preview(&mut self) -> Option<RgbaImage> {
+            self.preview.lock().unwrap().take()
         }
         fn ended(&mut self) -> Option<Result<(), String>> {
             self.ended.lock().unwrap().clone()
@@ -622,6 +653,7 @@ mod tests {
                     Meeting::new(
                         Box::new(script.clone()),
                         Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
+                        "Tess",
                     ),
                     None,
                 ),
@@ -851,5 +883,28 @@ mod tests {
             2,
             "the tile and the chat"
         );
+    }
+
+    #[test]
+    fn our_own_tile_shows_our_camera_and_mute() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        harness.get_by_label("Tess (you)");
+        assert!(harness.state().0.me.video.is_none());
+        *script.preview.lock().unwrap() = Some(RgbaImage {
+            width: 2,
+            height: 2,
+            pixels: vec![90; 16],
+        });
+        harness.run();
+        assert!(harness.state().0.me.video.is_some());
+        harness.get_by_role_and_label(Role::Button, "Mute").click();
+        harness.run();
+        harness.get_by_label("Tess (you) · muted");
+        harness
+            .get_by_role_and_label(Role::Button, "Stop video")
+            .click();
+        harness.run();
+        harness.get_by_label("Tess (you) · muted · camera off");
     }
 }

@@ -9,8 +9,14 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::time::Instant;
+
+use super::frame::{RgbaImage, i420_to_rgba_half};
 use super::h264::{CodecError, EncodedFrame, EncoderSettings, H264Encoder};
-use super::mailbox::FrameReceiver;
+use super::mailbox::{FrameReceiver, Sender};
+
+/// How often our own camera is shown (the self view needs no more).
+const PREVIEW_EVERY: Duration = Duration::from_millis(66);
 
 /// How the call steers the encoder, and what it reports.
 #[derive(Debug, Default)]
@@ -40,10 +46,13 @@ pub struct EncodeThread {
 }
 
 impl EncodeThread {
+    /// `preview`: where a half-size copy of the camera goes for the self view, 15 times a second
+    /// (a window); None when nobody looks (headless).
     pub fn start(
         pictures: FrameReceiver,
         settings: EncoderSettings,
         out: SyncSender<EncodedFrame>,
+        preview: Option<Sender<RgbaImage>>,
     ) -> Result<Self, CodecError> {
         let mut encoder = H264Encoder::new(settings)?;
         let control = Arc::new(EncoderControl::default());
@@ -52,10 +61,17 @@ impl EncodeThread {
         let thread = std::thread::Builder::new()
             .name("video-encode".into())
             .spawn(move || {
+                let mut last_preview: Option<Instant> = None;
                 while !shared.stop.load(Relaxed) {
                     let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
                         continue;
                     };
+                    if let Some(preview) = &preview
+                        && last_preview.is_none_or(|t| t.elapsed() >= PREVIEW_EVERY)
+                    {
+                        last_preview = Some(Instant::now());
+                        preview.send(i420_to_rgba_half(&picture));
+                    }
                     encoder.set_bitrate(shared.bitrate_bps.load(Relaxed));
                     if shared.keyframe.swap(false, Relaxed) {
                         encoder.request_keyframe();
@@ -118,7 +134,7 @@ mod tests {
         };
         let camera = start_test_pattern(wanted, tx, events).unwrap();
         let (out, encoded) = std::sync::mpsc::sync_channel(4);
-        let encoder = EncodeThread::start(rx, EncoderSettings::default(), out).unwrap();
+        let encoder = EncodeThread::start(rx, EncoderSettings::default(), out, None).unwrap();
         let mut decoder = H264Decoder::new().unwrap();
         let mut counters = Vec::new();
         let mut keyframes = 0;

@@ -190,6 +190,35 @@ pub fn i420_to_rgba(
     }
 }
 
+/// A half-size RGBA copy of an I420 picture, every other pixel of every other row (a preview
+/// of our own camera: a quarter of the pixels to convert, and plenty for a small tile).
+pub fn i420_to_rgba_half(frame: &I420Frame) -> RgbaImage {
+    let (width, height) = (frame.width() / 2, frame.height() / 2);
+    let (y, u, v) = (frame.y(), frame.u(), frame.v());
+    let (stride_y, stride_c) = (frame.width(), frame.width() / 2);
+    let mut pixels = vec![0u8; width * height * 4];
+    for row in 0..height {
+        let y_line = &y[row * 2 * stride_y..];
+        let u_line = &u[row * stride_c..];
+        let v_line = &v[row * stride_c..];
+        let out_line = &mut pixels[row * width * 4..(row + 1) * width * 4];
+        for (col, px) in out_line.chunks_exact_mut(4).enumerate() {
+            let c = (i32::from(y_line[col * 2]) - 16) * 76_309;
+            let d = i32::from(u_line[col]) - 128;
+            let e = i32::from(v_line[col]) - 128;
+            px[0] = clamp_u8((c + 104_597 * e + 32_768) >> 16);
+            px[1] = clamp_u8((c - 25_675 * d - 53_279 * e + 32_768) >> 16);
+            px[2] = clamp_u8((c + 132_201 * d + 32_768) >> 16);
+            px[3] = 255;
+        }
+    }
+    RgbaImage {
+        width,
+        height,
+        pixels,
+    }
+}
+
 pub(crate) fn clamp_u8(v: i32) -> u8 {
     v.clamp(0, 255) as u8
 }
@@ -220,6 +249,31 @@ mod tests {
         let psnr = b.psnr_y(&a).unwrap();
         assert!((35.0..45.0).contains(&psnr), "{psnr}");
         assert_eq!(a.psnr_y(&I420Frame::black(32, 32)), None);
+    }
+
+    #[test]
+    fn the_half_size_preview_matches_the_full_conversion_at_even_pixels() {
+        let mut f = I420Frame::black(8, 4);
+        let (y, u, v) = f.planes_mut();
+        for (i, p) in y.iter_mut().enumerate() {
+            *p = 16 + (i * 7 % 200) as u8;
+        }
+        u.iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = 90 + i as u8 * 9);
+        v.iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = 200 - i as u8 * 11);
+        let full = f.to_rgba();
+        let half = i420_to_rgba_half(&f);
+        assert_eq!((half.width, half.height), (4, 2));
+        for row in 0..2 {
+            for col in 0..4 {
+                let h = &half.pixels[(row * 4 + col) * 4..][..4];
+                let o = &full.pixels[(row * 2 * 8 + col * 2) * 4..][..4];
+                assert_eq!(h, o, "at {col},{row}");
+            }
+        }
     }
 
     #[test]
