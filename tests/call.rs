@@ -248,3 +248,60 @@ fn two_participants_meet_through_a_turn_relay_only() {
         bob_saw["alice"]
     );
 }
+
+/// Refusals end `confer join` at once, non-zero, with a sentence for people.
+#[test]
+fn a_bad_invite_or_a_full_room_ends_the_join_with_a_clear_reason() {
+    let home = tempfile::tempdir().unwrap();
+    // Tokens checked, and room for one.
+    let server = Serve::start(home.path(), &["--max-peers-per-room", "1"]);
+    let forged = format!(
+        "confer://{}/standup?insecure=1#t=1999999999.Zm9yZ2Vk",
+        server.addr
+    );
+    let out = confer(home.path())
+        .args([
+            "join",
+            &forged,
+            "--headless",
+            "--camera",
+            "off",
+            "--mic",
+            "off",
+        ])
+        .args(["--duration", "20"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not valid or has expired"), "{stderr}");
+
+    let invite = confer(home.path())
+        .args([
+            "invite",
+            "--server",
+            &format!("http://{}", server.addr),
+            "--room",
+            "standup",
+        ])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&invite.stdout).to_string();
+    let link = links
+        .lines()
+        .find(|l| l.starts_with("confer://"))
+        .unwrap_or_else(|| panic!("no app link in {links}"))
+        .to_string();
+    let mut first = join_with(home.path(), &link, "first", 20, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let out = confer(home.path())
+        .args(["join", &link, "--headless", "--name", "second"])
+        .args(["--camera", "off", "--mic", "off", "--duration", "20"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("this meeting is full"), "{stderr}");
+    first.signal("TERM");
+    assert!(first.wait_for_exit(Duration::from_secs(10)).is_some());
+}

@@ -31,6 +31,7 @@ use crate::rtc::driver::{Sockets, datagram_queue, local_addresses};
 use crate::rtc::gather::{Gatherer, Route};
 use crate::rtc::peer::PeerEvent;
 use crate::signal::client::{ClientConfig, Command, Event, SignalingClient};
+use crate::signal::proto::ErrorCode;
 use crate::token::random_id;
 use str0m::Candidate;
 
@@ -60,6 +61,18 @@ const LEVELS_EVERY: Duration = Duration::from_millis(100);
 /// device, less this much (sound a little after the picture is what people notice least, and
 /// every millisecond held is glass-to-glass latency).
 const AUDIO_MAY_LAG: Duration = Duration::from_millis(10);
+
+/// What a person is told when the server will not let them in.
+fn refusal(code: ErrorCode) -> Option<&'static str> {
+    match code {
+        ErrorCode::BadToken => {
+            Some("this invite link is not valid or has expired: ask for a new one")
+        }
+        ErrorCode::RoomFull => Some("this meeting is full: try again when someone leaves"),
+        ErrorCode::Version => Some("the server speaks another version of Confer: update the app"),
+        _ => None,
+    }
+}
 
 /// Runs the meeting until `stop` turns true (Ok) or it cannot go on (Err with the reason),
 /// doing what `controls` asks on the way.
@@ -133,6 +146,8 @@ pub async fn run(
     let mut last_report = Instant::now();
     let mut last_levels = Instant::now();
     let mut last_keyframe: Option<Instant> = None;
+    // Why the server turned us away, in words for people (it closes the connection next).
+    let mut refused: Option<String> = None;
     let mut mic_on = true;
     let mut camera_on = !matches!(config.camera, CameraChoice::Off);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
@@ -220,11 +235,14 @@ pub async fn run(
                     }
                     Event::Refused { code, message } => {
                         report(CallReport::Notice(format!("the server refused: {code}: {message}")));
+                        if let Some(sentence) = refusal(code) {
+                            refused = Some(sentence.to_string());
+                        }
                     }
                     Event::Reconnecting { attempt, after } => {
                         report(CallReport::Notice(format!("signaling lost; retry {attempt} in {after:?}")));
                     }
-                    Event::Closed { reason } => break Err(reason),
+                    Event::Closed { reason } => break Err(refused.take().unwrap_or(reason)),
                 }
             }
             datagram = datagrams.recv() => {

@@ -248,6 +248,26 @@ mod tests {
     }
 
     #[test]
+    fn why_the_last_meeting_ended_is_shown_until_the_next_try() {
+        let invite = Invite::parse("confer://10.0.0.7:7878/room?insecure=1").unwrap();
+        let mut harness = Harness::new_ui_state(
+            |ui, state: &mut (Lobby, Settings)| {
+                state.0.lobby_ui(ui, &mut state.1);
+            },
+            (Lobby::new(Some(invite)), Settings::default()),
+        );
+        harness.state_mut().0.set_problem(Some(
+            "this meeting is full: try again when someone leaves".into(),
+        ));
+        harness.state_mut().1.profile.name = "Ana".into();
+        harness.run();
+        harness.get_by_label("this meeting is full: try again when someone leaves");
+        harness.get_by_label("Join").click();
+        harness.run();
+        assert!(harness.query_by_label_contains("meeting is full").is_none());
+    }
+
+    #[test]
     fn join_waits_for_a_name() {
         let invite = Invite::parse("confer://10.0.0.7:7878/room?insecure=1").unwrap();
         let harness = lobby_harness(Some(invite));
