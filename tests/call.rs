@@ -27,7 +27,11 @@ fn join_with(home: &Path, link: &str, name: &str, seconds: u32, extra: &[&str]) 
         confer(home)
             .args(["join", link, "--headless", "--name", name])
             .args(extra)
-            .args(["--camera", "test-pattern", "--mic", "tone"])
+            .args(if extra.contains(&"--camera") {
+                &["--mic", "tone"][..]
+            } else {
+                &["--camera", "test-pattern", "--mic", "tone"][..]
+            })
             .args(["--duration", &seconds.to_string()])
             .arg("--stats")
             .arg(home.join(format!("{name}.jsonl")))
@@ -304,4 +308,37 @@ fn a_bad_invite_or_a_full_room_ends_the_join_with_a_clear_reason() {
     assert!(stderr.contains("this meeting is full"), "{stderr}");
     first.signal("TERM");
     assert!(first.wait_for_exit(Duration::from_secs(10)).is_some());
+}
+
+/// A camera that cannot be opened does not keep anyone out of the meeting: the call goes on
+/// with sound only, and says why.
+#[test]
+fn a_participant_whose_camera_cannot_open_still_joins_with_sound() {
+    let home = tempfile::tempdir().unwrap();
+    let (_server, link) = start_server(home.path());
+    let seeing = join(home.path(), &link, "seeing", 14);
+    std::thread::sleep(Duration::from_secs(1));
+    // No such camera on this machine (it has none at all).
+    let mut blind = join_with(home.path(), &link, "blind", 10, &["--camera", "7"]);
+    let status = blind
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("blind did not end");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = blind.0.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Camera"),
+        "the reason is not said: {stderr}"
+    );
+    finish(seeing, "seeing");
+    let heard = &last_lines(home.path(), "seeing")["blind"];
+    assert!(
+        heard["audio_packets_in"].as_u64().unwrap_or(0) > 300,
+        "{heard}"
+    );
+    assert_eq!(heard["frames_decoded"], 0, "{heard}");
+    assert_eq!(heard["camera_on"], false, "{heard}");
 }

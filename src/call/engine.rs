@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-pub use super::events::{CallControl, CallReport, PeerState};
+pub use super::events::{CallControl, CallReport, Device, PeerState};
 use super::liveness::{RESTART_AFTER, Verdict};
 use super::network::{add_new_hosts, deliver, gather};
 use super::rate::video_share;
@@ -20,10 +20,12 @@ use super::signals::{
     send_signal,
 };
 use crate::invite::Invite;
-use crate::media::audio::engine::{AudioEngine, PlayoutInput};
+use crate::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
-use crate::media::video::camera::{CameraHandle, VideoWanted, start_camera, start_test_pattern};
+use crate::media::video::camera::{
+    CameraEvent, CameraHandle, VideoWanted, start_camera, start_test_pattern,
+};
 use crate::media::video::encode_thread::EncodeThread;
 use crate::media::video::mailbox::{frame_mailbox, mailbox};
 use crate::media::video::{EncodedFrame, EncoderSettings};
@@ -95,20 +97,23 @@ pub async fn run(
     // Media: camera -> encoder thread; microphone and speaker threads.
     let (frames, pictures) = frame_mailbox();
     let (camera_events, camera_reports) = std::sync::mpsc::channel();
-    let _camera: Option<CameraHandle> = match &config.camera {
-        CameraChoice::Off => None,
-        CameraChoice::TestPattern => Some(
-            start_test_pattern(VideoWanted::default(), frames, camera_events)
-                .map_err(|e| e.to_string())?,
-        ),
-        CameraChoice::Default => Some(
-            start_camera(0, VideoWanted::default(), frames, camera_events)
-                .map_err(|e| e.to_string())?,
-        ),
-        CameraChoice::Index(i) => Some(
-            start_camera(*i, VideoWanted::default(), frames, camera_events)
-                .map_err(|e| e.to_string())?,
-        ),
+    let started = match &config.camera {
+        CameraChoice::Off => Ok(None),
+        CameraChoice::TestPattern => {
+            start_test_pattern(VideoWanted::default(), frames, camera_events).map(Some)
+        }
+        CameraChoice::Default => {
+            start_camera(0, VideoWanted::default(), frames, camera_events).map(Some)
+        }
+        CameraChoice::Index(i) => {
+            start_camera(*i, VideoWanted::default(), frames, camera_events).map(Some)
+        }
+    };
+    // A camera that cannot be opened (missing, busy, access denied) is no reason to miss the
+    // meeting: it goes on without our video, and says why.
+    let (_camera, camera_problem): (Option<CameraHandle>, Option<String>) = match started {
+        Ok(camera) => (camera, None),
+        Err(e) => (None, Some(e.to_string())),
     };
     let (encoded_tx, encoded) = std::sync::mpsc::sync_channel::<EncodedFrame>(8);
     // Our own camera for the self view, when a window shows it.
@@ -149,7 +154,13 @@ pub async fn run(
     // Why the server turned us away, in words for people (it closes the connection next).
     let mut refused: Option<String> = None;
     let mut mic_on = true;
-    let mut camera_on = !matches!(config.camera, CameraChoice::Off);
+    let mut camera_on = !matches!(config.camera, CameraChoice::Off) && camera_problem.is_none();
+    if let Some(problem) = camera_problem {
+        report(CallReport::Device {
+            device: Device::Camera,
+            problem: Some(problem),
+        });
+    }
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -299,7 +310,32 @@ pub async fn run(
             report(CallReport::Preview(image));
         }
         while let Ok(event) = camera_reports.try_recv() {
-            report(CallReport::Notice(format!("camera: {event:?}")));
+            match event {
+                CameraEvent::Started { .. } => {
+                    report(CallReport::Device {
+                        device: Device::Camera,
+                        problem: None,
+                    });
+                }
+                CameraEvent::Stopped(e) => {
+                    camera_on = false;
+                    announce_media(&signaling.commands, mic_on, camera_on).await;
+                    report(CallReport::Device {
+                        device: Device::Camera,
+                        problem: Some(e.to_string()),
+                    });
+                }
+                CameraEvent::BadFrame(why) => tracing::debug!("camera: a picture skipped: {why}"),
+            }
+        }
+        while let Ok(event) = audio.events.try_recv() {
+            let (device, problem) = match event {
+                AudioEvent::MicStarted { .. } => (Device::Microphone, None),
+                AudioEvent::MicLost(why) => (Device::Microphone, Some(why)),
+                AudioEvent::SpeakerStarted { .. } => (Device::Speaker, None),
+                AudioEvent::SpeakerLost(why) => (Device::Speaker, Some(why)),
+            };
+            report(CallReport::Device { device, problem });
         }
 
         // STUN and TURN: requests, refreshes, and candidates to add to every peer and trickle.

@@ -34,6 +34,12 @@ pub enum CallReport {
     },
     /// Our own camera, half size, 15 times a second (only when the call renders video).
     Preview(RgbaImage),
+    /// A device started working (None) or stopped (why). The call goes on without it; the
+    /// microphone and speaker are reopened when they come back.
+    Device {
+        device: Device,
+        problem: Option<String>,
+    },
     /// A chat message from a participant (`id` as in `Participant`; the name is the one they
     /// joined with). The text has been cleaned of control characters and cut to length.
     Chat {
@@ -48,6 +54,14 @@ pub enum CallReport {
         mic_on: bool,
         camera_on: bool,
     },
+}
+
+/// A device the call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Device {
+    Camera,
+    Microphone,
+    Speaker,
 }
 
 /// What a running call is asked to do (the window's buttons and shortcuts).

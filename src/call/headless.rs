@@ -76,6 +76,10 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
             CallReport::Levels { .. } | CallReport::Picture { .. } | CallReport::Preview(_) => {}
             CallReport::Chat { name, text, .. } => tracing::info!("chat from {name}: {text}"),
+            CallReport::Device { device, problem } => match problem {
+                Some(why) => tracing::warn!("{device:?}: {why}"),
+                None => tracing::info!("{device:?} working"),
+            },
             CallReport::Media {
                 id,
                 mic_on,

@@ -4,12 +4,12 @@
 //! Space held to talk while muted). It draws what the call reports and sends it controls; it
 //! never waits on the call.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextureOptions};
 
-use crate::call::engine::{CallControl, CallReport, PeerState};
+use crate::call::engine::{CallControl, CallReport, Device, PeerState};
 use crate::call::running::CallLink;
 use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
@@ -91,6 +91,8 @@ pub struct Meeting {
     unread: usize,
     side: Option<Side>,
     show_stats: bool,
+    /// Our devices that are not working, and why.
+    device_problems: BTreeMap<Device, String>,
     /// Leave was pressed; the call is saying goodbye.
     leaving: bool,
 }
@@ -127,6 +129,7 @@ impl Meeting {
             unread: 0,
             side: None,
             show_stats: false,
+            device_problems: BTreeMap::new(),
             leaving: false,
         }
     }
@@ -191,6 +194,14 @@ impl Meeting {
                 self.push_chat(name, text);
             }
             CallReport::Notice(text) => self.notice(now, text),
+            CallReport::Device { device, problem } => match problem {
+                Some(why) => {
+                    self.device_problems.insert(device, why);
+                }
+                None => {
+                    self.device_problems.remove(&device);
+                }
+            },
             CallReport::Picture { .. } | CallReport::Preview(_) => {}
         }
     }
@@ -257,7 +268,7 @@ impl Meeting {
             show_image(ui.ctx(), &mut self.me.video, "video-self", &image);
         }
         self.me.mic_on = self.mic_on || self.talking;
-        self.me.camera_on = self.camera_on;
+        self.me.camera_on = self.camera_on && !self.device_problems.contains_key(&Device::Camera);
         if let Some(result) = self.call.ended() {
             return Some(MeetingOutcome::Ended(result));
         }
@@ -301,6 +312,9 @@ impl Meeting {
         }
 
         egui::CentralPanel::default().show(ui, |ui| {
+            for (device, why) in &self.device_problems {
+                ui.colored_label(ui.visuals().error_fg_color, device_problem(*device, why));
+            }
             for (_, text) in &self.notices {
                 ui.colored_label(ui.visuals().warn_fg_color, text);
             }
@@ -438,6 +452,20 @@ impl Meeting {
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                 tile_ui(ui, person, rect, self.show_stats);
             });
+        }
+    }
+}
+
+/// What a person is told of a device that stopped.
+fn device_problem(device: Device, why: &str) -> String {
+    match device {
+        Device::Camera => format!("Your camera is not working ({why}). The others cannot see you."),
+        Device::Microphone => format!(
+            "Your microphone is not working ({why}). The others cannot hear you; Confer keeps \
+             trying to reopen it."
+        ),
+        Device::Speaker => {
+            format!("Your speaker is not working ({why}). Confer keeps trying to reopen it.")
         }
     }
 }
@@ -906,5 +934,34 @@ mod tests {
             .click();
         harness.run();
         harness.get_by_label("Tess (you) · muted · camera off");
+    }
+
+    #[test]
+    fn a_device_that_stops_is_explained_until_it_works_again() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        script.say(CallReport::Device {
+            device: Device::Microphone,
+            problem: Some("the device was unplugged".into()),
+        });
+        script.say(CallReport::Device {
+            device: Device::Camera,
+            problem: Some("access denied".into()),
+        });
+        harness.run();
+        harness.get_by_label_contains("Your microphone is not working (the device was unplugged)");
+        harness.get_by_label_contains("Your camera is not working (access denied)");
+        harness.get_by_label("Tess (you) · camera off");
+        script.say(CallReport::Device {
+            device: Device::Microphone,
+            problem: None,
+        });
+        harness.run();
+        assert!(
+            harness
+                .query_by_label_contains("microphone is not working")
+                .is_none()
+        );
+        harness.get_by_label_contains("Your camera is not working");
     }
 }
