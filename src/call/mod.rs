@@ -1,6 +1,7 @@
 //! The call engine: one meeting from join to leave. The window and the headless runner are its
 //! two users.
 
+pub mod check;
 pub mod engine;
 pub mod events;
 pub mod headless;

@@ -1,4 +1,4 @@
-//! The app: which screen is up (the lobby or a meeting), and the window's life cycle.
+//! The app: which screen is up (the lobby, pre-join or a meeting), and the window's life cycle.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,12 +17,16 @@ use crate::token::random_id;
 use super::Options;
 use super::lobby::{Lobby, LobbyAction};
 use super::meeting::{Meeting, MeetingOutcome};
+use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
+use crate::call::check::DeviceCheck;
+use crate::call::engine::CallControl;
 
 pub struct ConferApp {
     settings: Settings,
     settings_path: PathBuf,
     lobby: Lobby,
     meeting: Option<Meeting>,
+    prejoin: Option<PreJoin>,
     /// The meeting this machine serves ("New meeting"), for as long as the app runs.
     hosting: Option<LanMeeting>,
     camera: CameraChoice,
@@ -46,6 +50,7 @@ impl ConferApp {
             settings_path: options.settings_path,
             lobby,
             meeting: None,
+            prejoin: None,
             hosting: None,
             camera: options.camera,
             mic: options.mic,
@@ -65,7 +70,42 @@ impl ConferApp {
         self.close_request.load(Ordering::SeqCst) || self.close_at.is_some_and(|at| now >= at)
     }
 
-    fn join(&mut self, ctx: &egui::Context, invite: Invite) {
+    /// The devices given on the command line, on.
+    fn default_choices(&self) -> Choices {
+        Choices {
+            camera: self.camera.clone(),
+            mic: self.mic.clone(),
+            speaker: SpeakerChoice::Default,
+            mic_on: true,
+            camera_on: true,
+        }
+    }
+
+    fn open_prejoin(&mut self, ctx: &egui::Context, invite: Invite) {
+        let mut lists = DeviceLists::default();
+        match crate::media::devices::cameras() {
+            Ok(cameras) => lists.cameras = cameras,
+            Err(e) => tracing::warn!("{e}"),
+        }
+        match crate::media::devices::audio() {
+            Ok(audio) => {
+                lists.microphones = audio.microphones;
+                lists.speakers = audio.speakers;
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+        let repaint = ctx.clone();
+        let start_check: super::prejoin::StartCheck = Box::new(move |camera, mic| {
+            let repaint = repaint.clone();
+            Box::new(DeviceCheck::start(camera, mic, move || {
+                repaint.request_repaint()
+            }))
+        });
+        let choices = self.default_choices();
+        self.prejoin = Some(PreJoin::new(invite, lists, choices, start_check));
+    }
+
+    fn join(&mut self, ctx: &egui::Context, invite: Invite, choices: Choices) {
         let name = match self.settings.profile.name.trim() {
             "" => "Guest".to_string(),
             name => name.to_string(),
@@ -75,16 +115,25 @@ impl ConferApp {
         let config = CallConfig {
             invite,
             name,
-            camera: self.camera.clone(),
-            mic: self.mic.clone(),
-            speaker: SpeakerChoice::Default,
+            camera: choices.camera,
+            mic: choices.mic,
+            speaker: choices.speaker,
             processing: ProcessingSettings::default(),
             render_video: true,
             relay_only: false,
         };
         let repaint = ctx.clone();
         match RunningCall::start(config, move || repaint.request_repaint()) {
-            Ok(call) => self.meeting = Some(Meeting::new(Box::new(call), shown, &own_name)),
+            Ok(call) => {
+                let mut meeting = Meeting::new(Box::new(call), shown, &own_name);
+                if !choices.mic_on {
+                    meeting.set(CallControl::Mic(false));
+                }
+                if !choices.camera_on {
+                    meeting.set(CallControl::Camera(false));
+                }
+                self.meeting = Some(meeting);
+            }
             Err(e) => self.lobby.set_problem(Some(e)),
         }
     }
@@ -116,7 +165,8 @@ impl eframe::App for ConferApp {
         }
 
         if let Some(invite) = self.join_at_start.take() {
-            self.join(ui.ctx(), invite);
+            let choices = self.default_choices();
+            self.join(ui.ctx(), invite, choices);
         }
         if let Some(meeting) = self.meeting.as_mut() {
             if let Some(MeetingOutcome::Ended(result)) = meeting.meeting_ui(ui) {
@@ -126,11 +176,22 @@ impl eframe::App for ConferApp {
             }
             return;
         }
+        if let Some(prejoin) = self.prejoin.as_mut() {
+            match prejoin.prejoin_ui(ui) {
+                Some(PreJoinAction::Join(invite, choices)) => {
+                    self.prejoin = None;
+                    self.join(ui.ctx(), invite, choices);
+                }
+                Some(PreJoinAction::Back) => self.prejoin = None,
+                None => {}
+            }
+            return;
+        }
         let action = egui::CentralPanel::default()
             .show(ui, |ui| self.lobby.lobby_ui(ui, &mut self.settings))
             .inner;
         match action {
-            Some(LobbyAction::Join(invite)) => self.join(ui.ctx(), invite),
+            Some(LobbyAction::Join(invite)) => self.open_prejoin(ui.ctx(), invite),
             Some(LobbyAction::NewMeeting) => {
                 match LanMeeting::start(&format!("meeting-{}", random_id(6))) {
                     Ok(hosted) => {

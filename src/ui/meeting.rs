@@ -231,7 +231,8 @@ impl Meeting {
         }
     }
 
-    fn set(&mut self, control: CallControl) {
+    /// Turns our microphone or camera on or off (the buttons, the shortcuts, pre-join's choice).
+    pub fn set(&mut self, control: CallControl) {
         match &control {
             CallControl::Mic(on) => {
                 self.mic_on = *on;

@@ -4,6 +4,7 @@
 mod app;
 mod lobby;
 mod meeting;
+mod prejoin;
 
 use std::path::PathBuf;
 use std::time::Duration;

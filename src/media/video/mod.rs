@@ -8,6 +8,7 @@ pub mod frame;
 pub mod h264;
 pub mod mailbox;
 pub mod pattern;
+pub mod preview_thread;
 
 pub use frame::{I420Frame, RgbaImage};
 pub use h264::{CodecError, EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};

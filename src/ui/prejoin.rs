@@ -1,0 +1,435 @@
+//! Pre-join: before anything connects, the meeting's room and host (a link is untrusted input:
+//! the person sees where it leads), our camera's picture, our microphone's level, a choice of
+//! camera, microphone and speaker, and whether to join with each on.
+
+use std::collections::BTreeMap;
+
+use egui::{Color32, RichText, TextureOptions};
+
+use crate::call::check::DeviceLink;
+use crate::call::engine::Device;
+use crate::invite::Invite;
+use crate::media::devices::Device as DeviceInfo;
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+use crate::media::video::RgbaImage;
+
+/// The devices to pick from, as the system listed them.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceLists {
+    pub cameras: Vec<DeviceInfo>,
+    pub microphones: Vec<DeviceInfo>,
+    pub speakers: Vec<DeviceInfo>,
+}
+
+/// What the person chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choices {
+    pub camera: CameraChoice,
+    pub mic: MicChoice,
+    pub speaker: SpeakerChoice,
+    pub mic_on: bool,
+    pub camera_on: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreJoinAction {
+    Join(Invite, Choices),
+    Back,
+}
+
+/// Starts a device check for the chosen camera and microphone.
+pub type StartCheck = Box<dyn FnMut(&CameraChoice, &MicChoice) -> Box<dyn DeviceLink>>;
+
+pub struct PreJoin {
+    invite: Invite,
+    lists: DeviceLists,
+    choices: Choices,
+    start_check: StartCheck,
+    check: Option<Box<dyn DeviceLink>>,
+    preview: Option<egui::TextureHandle>,
+    problems: BTreeMap<Device, String>,
+}
+
+impl PreJoin {
+    pub fn new(
+        invite: Invite,
+        lists: DeviceLists,
+        choices: Choices,
+        start_check: StartCheck,
+    ) -> Self {
+        let mut prejoin = Self {
+            invite,
+            lists,
+            choices,
+            start_check,
+            check: None,
+            preview: None,
+            problems: BTreeMap::new(),
+        };
+        prejoin.restart_check();
+        prejoin
+    }
+
+    fn restart_check(&mut self) {
+        // The devices are let go before they are opened again.
+        self.check = None;
+        self.preview = None;
+        self.check = Some((self.start_check)(&self.choices.camera, &self.choices.mic));
+    }
+
+    /// Draws the screen; Some when the person joins or goes back.
+    pub fn prejoin_ui(&mut self, ui: &mut egui::Ui) -> Option<PreJoinAction> {
+        if let Some(check) = self.check.as_mut() {
+            if let Some(image) = check.preview() {
+                show_preview(ui.ctx(), &mut self.preview, &image);
+            }
+            self.problems = check.problems();
+        }
+        // The meter moves with the voice: look again soon.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(100));
+        let mut action = None;
+        let mut changed = false;
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.heading(format!("Join \"{}\"", self.invite.room));
+            ui.label(format!(
+                "on {}{}",
+                self.invite.authority(),
+                if self.invite.secure {
+                    ""
+                } else {
+                    " (local network, unencrypted signaling)"
+                }
+            ));
+            ui.weak("Joining connects to this server. Join only if you expected this meeting.");
+            ui.add_space(12.0);
+            ui.horizontal_top(|ui| {
+                self.preview_ui(ui);
+                ui.add_space(16.0);
+                ui.vertical(|ui| {
+                    changed = self.devices_ui(ui);
+                    ui.add_space(12.0);
+                    ui.horizontal(|ui| {
+                        if ui.button("Join now").clicked() {
+                            action = Some(PreJoinAction::Join(
+                                self.invite.clone(),
+                                self.choices.clone(),
+                            ));
+                        }
+                        if ui.button("Back").clicked() {
+                            action = Some(PreJoinAction::Back);
+                        }
+                    });
+                });
+            });
+        });
+        if changed {
+            self.restart_check();
+        }
+        if action.is_some() {
+            // The call opens the devices itself.
+            self.check = None;
+        }
+        action
+    }
+
+    fn preview_ui(&self, ui: &mut egui::Ui) {
+        let size = egui::vec2(400.0, 225.0);
+        let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 8.0, Color32::from_gray(0x2a));
+        let text = match (&self.preview, self.problems.get(&Device::Camera)) {
+            (_, Some(why)) => Some(format!("Your camera is not working ({why})")),
+            (_, None) if !self.choices.camera_on || self.choices.camera == CameraChoice::Off => {
+                Some("Camera off".to_string())
+            }
+            (Some(texture), None) => {
+                let scale = (rect.width() / texture.size_vec2().x)
+                    .min(rect.height() / texture.size_vec2().y);
+                let shown =
+                    egui::Rect::from_center_size(rect.center(), texture.size_vec2() * scale);
+                painter.image(
+                    texture.id(),
+                    shown,
+                    egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                    Color32::WHITE,
+                );
+                None
+            }
+            (None, None) => Some("Starting the camera…".to_string()),
+        };
+        if let Some(text) = text {
+            ui.put(
+                rect,
+                egui::Label::new(RichText::new(text).color(Color32::LIGHT_GRAY)),
+            );
+        }
+    }
+
+    /// The pickers, the meter and the switches; true when a device changed.
+    fn devices_ui(&mut self, ui: &mut egui::Ui) -> bool {
+        let mut changed = false;
+        let camera_name = camera_label(&self.choices.camera, &self.lists.cameras);
+        let label = ui.label("Camera");
+        egui::ComboBox::from_id_salt("camera")
+            .selected_text(camera_name)
+            .show_ui(ui, |ui| {
+                let mut options = vec![(CameraChoice::Off, "None".to_string())];
+                for device in &self.lists.cameras {
+                    if let Ok(index) = device.id.parse() {
+                        options.push((CameraChoice::Index(index), device.name.clone()));
+                    }
+                }
+                options.push((CameraChoice::TestPattern, "Test pattern".to_string()));
+                for (choice, name) in options {
+                    changed |= ui
+                        .selectable_value(&mut self.choices.camera, choice, name)
+                        .changed();
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        ui.checkbox(&mut self.choices.camera_on, "Camera on when I join");
+        ui.add_space(8.0);
+
+        let label = ui.label("Microphone");
+        let mic_name = mic_label(&self.choices.mic, &self.lists.microphones);
+        egui::ComboBox::from_id_salt("microphone")
+            .selected_text(mic_name)
+            .show_ui(ui, |ui| {
+                let mut options = vec![(MicChoice::Default, "System default".to_string())];
+                for device in &self.lists.microphones {
+                    options.push((MicChoice::Device(device.id.clone()), device.name.clone()));
+                }
+                options.push((MicChoice::Tone, "Test tone".to_string()));
+                options.push((MicChoice::Off, "None".to_string()));
+                for (choice, name) in options {
+                    changed |= ui
+                        .selectable_value(&mut self.choices.mic, choice, name)
+                        .changed();
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        let level = self.check.as_ref().map_or(0.0, |c| c.mic_level());
+        // RMS of speech sits around 0.01 to 0.3: a square root spreads that over the bar.
+        ui.add(
+            egui::ProgressBar::new(level.clamp(0.0, 1.0).sqrt())
+                .desired_width(220.0)
+                .text("Microphone level"),
+        );
+        if let Some(why) = self.problems.get(&Device::Microphone) {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Your microphone is not working ({why})"),
+            );
+        }
+        ui.checkbox(&mut self.choices.mic_on, "Microphone on when I join");
+        ui.add_space(8.0);
+
+        let label = ui.label("Speaker");
+        let speaker_name = match &self.choices.speaker {
+            SpeakerChoice::Device(id) => name_of(id, &self.lists.speakers),
+            SpeakerChoice::Off => "None".to_string(),
+            SpeakerChoice::Default => "System default".to_string(),
+        };
+        egui::ComboBox::from_id_salt("speaker")
+            .selected_text(speaker_name)
+            .show_ui(ui, |ui| {
+                let mut options = vec![(SpeakerChoice::Default, "System default".to_string())];
+                for device in &self.lists.speakers {
+                    options.push((
+                        SpeakerChoice::Device(device.id.clone()),
+                        device.name.clone(),
+                    ));
+                }
+                for (choice, name) in options {
+                    ui.selectable_value(&mut self.choices.speaker, choice, name);
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        changed
+    }
+}
+
+fn name_of(id: &str, devices: &[DeviceInfo]) -> String {
+    devices
+        .iter()
+        .find(|d| d.id == id)
+        .map_or_else(|| id.to_string(), |d| d.name.clone())
+}
+
+fn camera_label(choice: &CameraChoice, cameras: &[DeviceInfo]) -> String {
+    match choice {
+        CameraChoice::Off => "None".into(),
+        CameraChoice::TestPattern => "Test pattern".into(),
+        CameraChoice::Default => cameras
+            .first()
+            .map_or("System default".into(), |d| d.name.clone()),
+        CameraChoice::Index(i) => name_of(&i.to_string(), cameras),
+    }
+}
+
+fn mic_label(choice: &MicChoice, microphones: &[DeviceInfo]) -> String {
+    match choice {
+        MicChoice::Default => "System default".into(),
+        MicChoice::Device(id) => name_of(id, microphones),
+        MicChoice::Tone => "Test tone".into(),
+        MicChoice::Wav(path) => path.display().to_string(),
+        MicChoice::Off => "None".into(),
+    }
+}
+
+fn show_preview(ctx: &egui::Context, texture: &mut Option<egui::TextureHandle>, image: &RgbaImage) {
+    if image.width == 0 || image.pixels.len() != image.width * image.height * 4 {
+        return;
+    }
+    let colour =
+        egui::ColorImage::from_rgba_premultiplied([image.width, image.height], &image.pixels);
+    match texture {
+        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
+        None => *texture = Some(ctx.load_texture("preview", colour, TextureOptions::LINEAR)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use egui::accesskit::Role;
+    use egui_kittest::{Harness, kittest::Queryable};
+
+    use super::*;
+
+    /// A device check that shows what the test says, and records what was opened.
+    struct FakeCheck {
+        level: f32,
+        problems: BTreeMap<Device, String>,
+        preview: Option<RgbaImage>,
+    }
+
+    impl DeviceLink for FakeCheck {
+        fn preview(&mut self) -> Option<RgbaImage> {
+            self.preview.take()
+        }
+        fn mic_level(&self) -> f32 {
+            self.level
+        }
+        fn problems(&mut self) -> BTreeMap<Device, String> {
+            self.problems.clone()
+        }
+    }
+
+    type Opened = Arc<Mutex<Vec<(CameraChoice, MicChoice)>>>;
+
+    fn harness(
+        opened: &Opened,
+        camera_works: bool,
+    ) -> Harness<'static, (PreJoin, Vec<PreJoinAction>)> {
+        let invite = Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap();
+        let lists = DeviceLists {
+            cameras: vec![DeviceInfo {
+                id: "0".into(),
+                name: "Front Camera".into(),
+                is_default: true,
+            }],
+            microphones: vec![DeviceInfo {
+                id: "pulseaudio:desk".into(),
+                name: "Desk Mic".into(),
+                is_default: true,
+            }],
+            speakers: Vec::new(),
+        };
+        let choices = Choices {
+            camera: CameraChoice::Default,
+            mic: MicChoice::Default,
+            speaker: SpeakerChoice::Default,
+            mic_on: true,
+            camera_on: true,
+        };
+        let record = Arc::clone(opened);
+        let start: StartCheck = Box::new(move |camera, mic| {
+            record.lock().unwrap().push((camera.clone(), mic.clone()));
+            let mut problems = BTreeMap::new();
+            if !camera_works {
+                problems.insert(Device::Camera, "access denied".to_string());
+            }
+            Box::new(FakeCheck {
+                level: 0.25,
+                problems,
+                preview: Some(RgbaImage {
+                    width: 2,
+                    height: 2,
+                    pixels: vec![200; 16],
+                }),
+            })
+        });
+        Harness::builder()
+            .with_size(egui::vec2(900.0, 600.0))
+            .build_ui_state(
+                |ui, (prejoin, actions): &mut (PreJoin, Vec<PreJoinAction>)| {
+                    if let Some(action) = prejoin.prejoin_ui(ui) {
+                        actions.push(action);
+                    }
+                },
+                (PreJoin::new(invite, lists, choices, start), Vec::new()),
+            )
+    }
+
+    #[test]
+    fn the_host_and_room_are_shown_and_join_carries_the_choices() {
+        let opened = Opened::default();
+        let mut harness = harness(&opened, true);
+        harness.get_by_label("Join \"standup\"");
+        harness.get_by_label("on meet.example.org");
+        assert!(
+            harness.state().0.preview.is_some(),
+            "the camera is previewed"
+        );
+        harness.get_by_label("Microphone level");
+        harness
+            .get_by_role_and_label(Role::CheckBox, "Microphone on when I join")
+            .click();
+        harness.run();
+        harness.get_by_label("Join now").click();
+        harness.run();
+        let invite = Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap();
+        assert_eq!(
+            harness.state().1,
+            [PreJoinAction::Join(
+                invite,
+                Choices {
+                    camera: CameraChoice::Default,
+                    mic: MicChoice::Default,
+                    speaker: SpeakerChoice::Default,
+                    mic_on: false,
+                    camera_on: true,
+                }
+            )]
+        );
+        // The devices were opened once, for the check, and let go for the call.
+        assert_eq!(opened.lock().unwrap().len(), 1);
+        assert!(harness.state().0.check.is_none());
+    }
+
+    #[test]
+    fn choosing_another_camera_opens_it_and_a_broken_one_is_explained() {
+        let opened = Opened::default();
+        let mut harness = harness(&opened, false);
+        harness.get_by_label_contains("Your camera is not working (access denied)");
+        harness
+            .get_by_role_and_label(Role::ComboBox, "Camera")
+            .click();
+        harness.run();
+        harness.get_by_label("Test pattern").click();
+        harness.run();
+        assert_eq!(
+            opened.lock().unwrap().last().unwrap().0,
+            CameraChoice::TestPattern
+        );
+        harness.get_by_label("Back").click();
+        harness.run();
+        assert_eq!(harness.state().1, [PreJoinAction::Back]);
+    }
+}
