@@ -172,6 +172,7 @@ pub async fn run(
                 match event {
                     Event::Joined { peers, resumed, ice_servers, .. } => {
                         let again = in_room.is_some();
+                        report(CallReport::Signaling { connected: true });
                         if !again {
                             gather(&mut gatherer, &ice_servers, &local, &mut report).await;
                         }
@@ -251,6 +252,7 @@ pub async fn run(
                         }
                     }
                     Event::Reconnecting { attempt, after } => {
+                        report(CallReport::Signaling { connected: false });
                         report(CallReport::Notice(format!("signaling lost; retry {attempt} in {after:?}")));
                     }
                     Event::Closed { reason } => break Err(refused.take().unwrap_or(reason)),

@@ -34,6 +34,11 @@ pub enum CallReport {
     },
     /// Our own camera, half size, 15 times a second (only when the call renders video).
     Preview(RgbaImage),
+    /// Whether we are in touch with the signaling server: false while it is being reached
+    /// again (media between participants goes on meanwhile).
+    Signaling {
+        connected: bool,
+    },
     /// A device started working (None) or stopped (why). The call goes on without it; the
     /// microphone and speaker are reopened when they come back.
     Device {

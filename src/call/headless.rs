@@ -76,6 +76,9 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
             CallReport::Levels { .. } | CallReport::Picture { .. } | CallReport::Preview(_) => {}
             CallReport::Chat { name, text, .. } => tracing::info!("chat from {name}: {text}"),
+            CallReport::Signaling { connected } => {
+                tracing::info!("signaling connected: {connected}")
+            }
             CallReport::Device { device, problem } => match problem {
                 Some(why) => tracing::warn!("{device:?}: {why}"),
                 None => tracing::info!("{device:?} working"),

@@ -91,6 +91,8 @@ pub struct Meeting {
     unread: usize,
     side: Option<Side>,
     show_stats: bool,
+    /// Out of touch with the signaling server (it is being reached again).
+    reconnecting: bool,
     /// Our devices that are not working, and why.
     device_problems: BTreeMap<Device, String>,
     /// Leave was pressed; the call is saying goodbye.
@@ -130,6 +132,7 @@ impl Meeting {
             side: None,
             show_stats: false,
             device_problems: BTreeMap::new(),
+            reconnecting: false,
             leaving: false,
         }
     }
@@ -194,6 +197,7 @@ impl Meeting {
                 self.push_chat(name, text);
             }
             CallReport::Notice(text) => self.notice(now, text),
+            CallReport::Signaling { connected } => self.reconnecting = !connected,
             CallReport::Device { device, problem } => match problem {
                 Some(why) => {
                     self.device_problems.insert(device, why);
@@ -313,6 +317,13 @@ impl Meeting {
         }
 
         egui::CentralPanel::default().show(ui, |ui| {
+            if self.reconnecting {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "Reconnecting to the meeting server… Those already here can still see and \
+                     hear you.",
+                );
+            }
             for (device, why) in &self.device_problems {
                 ui.colored_label(ui.visuals().error_fg_color, device_problem(*device, why));
             }
@@ -964,5 +975,21 @@ mod tests {
                 .is_none()
         );
         harness.get_by_label_contains("Your camera is not working");
+    }
+
+    #[test]
+    fn losing_the_server_is_shown_until_it_is_back() {
+        let script = Script::default();
+        let mut harness = with_ana(&script);
+        script.say(CallReport::Signaling { connected: false });
+        script.person("a", "Ana", PeerState::Reconnecting);
+        harness.run();
+        harness.get_by_label_contains("Reconnecting to the meeting server");
+        harness.get_by_label("Ana · reconnecting…");
+        script.say(CallReport::Signaling { connected: true });
+        script.person("a", "Ana", PeerState::Connected);
+        harness.run();
+        assert!(harness.query_by_label_contains("Reconnecting").is_none());
+        harness.get_by_label("Ana");
     }
 }
