@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke, TextureOptions};
+use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
 
+use super::texture::show_image;
 use crate::call::engine::{CallControl, CallReport, Device, PeerState};
 use crate::call::running::CallLink;
 use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
-use crate::media::video::frame::RgbaImage;
 
 const MIC_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
 const CAMERA_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
@@ -230,7 +230,7 @@ impl Meeting {
                 ctx,
                 &mut person.video,
                 &format!("video-{id}"),
-                &picture.image,
+                picture.image,
             );
         }
     }
@@ -270,7 +270,7 @@ impl Meeting {
             self.show_picture(ui.ctx(), &id, picture);
         }
         if let Some(image) = self.call.preview() {
-            show_image(ui.ctx(), &mut self.me.video, "video-self", &image);
+            show_image(ui.ctx(), &mut self.me.video, "video-self", image);
         }
         self.me.mic_on = self.mic_on || self.talking;
         self.me.camera_on = self.camera_on && !self.device_problems.contains_key(&Device::Camera);
@@ -479,25 +479,6 @@ fn device_problem(device: Device, why: &str) -> String {
         Device::Speaker => {
             format!("Your speaker is not working ({why}). Confer keeps trying to reopen it.")
         }
-    }
-}
-
-/// Puts a picture into a texture, made on first use. Pictures are opaque, so their RGBA bytes
-/// are already premultiplied; one whose bytes do not match its size is skipped.
-fn show_image(
-    ctx: &egui::Context,
-    texture: &mut Option<egui::TextureHandle>,
-    name: &str,
-    image: &RgbaImage,
-) {
-    if image.width == 0 || image.pixels.len() != image.width * image.height * 4 {
-        return;
-    }
-    let colour =
-        egui::ColorImage::from_rgba_premultiplied([image.width, image.height], &image.pixels);
-    match texture {
-        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
-        None => *texture = Some(ctx.load_texture(name, colour, TextureOptions::LINEAR)),
     }
 }
 

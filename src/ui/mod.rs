@@ -3,8 +3,9 @@
 
 mod app;
 mod lobby;
-mod meeting;
+pub mod meeting;
 mod prejoin;
+mod texture;
 
 use std::path::PathBuf;
 use std::time::Duration;

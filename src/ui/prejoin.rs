@@ -4,14 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use egui::{Color32, RichText, TextureOptions};
+use egui::{Color32, RichText};
+
+use super::texture::show_image;
 
 use crate::call::check::DeviceLink;
 use crate::call::engine::Device;
 use crate::invite::Invite;
 use crate::media::devices::Device as DeviceInfo;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
-use crate::media::video::RgbaImage;
 
 /// The devices to pick from, as the system listed them.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +82,7 @@ impl PreJoin {
     pub fn prejoin_ui(&mut self, ui: &mut egui::Ui) -> Option<PreJoinAction> {
         if let Some(check) = self.check.as_mut() {
             if let Some(image) = check.preview() {
-                show_preview(ui.ctx(), &mut self.preview, &image);
+                show_image(ui.ctx(), &mut self.preview, "preview", image);
             }
             self.problems = check.problems();
         }
@@ -281,18 +282,6 @@ fn mic_label(choice: &MicChoice, microphones: &[DeviceInfo]) -> String {
     }
 }
 
-fn show_preview(ctx: &egui::Context, texture: &mut Option<egui::TextureHandle>, image: &RgbaImage) {
-    if image.width == 0 || image.pixels.len() != image.width * image.height * 4 {
-        return;
-    }
-    let colour =
-        egui::ColorImage::from_rgba_premultiplied([image.width, image.height], &image.pixels);
-    match texture {
-        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
-        None => *texture = Some(ctx.load_texture("preview", colour, TextureOptions::LINEAR)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -301,6 +290,7 @@ mod tests {
     use egui_kittest::{Harness, kittest::Queryable};
 
     use super::*;
+    use crate::media::video::RgbaImage;
 
     /// A device check that shows what the test says, and records what was opened.
     struct FakeCheck {
