@@ -91,6 +91,10 @@ pub struct Meeting {
     unread: usize,
     side: Option<Side>,
     show_stats: bool,
+    /// The one speaking large, the others in a row below.
+    speaker_view: bool,
+    /// Who spoke last (the speaker view keeps them up through a pause).
+    last_speaker: Option<String>,
     /// Out of touch with the signaling server (it is being reached again).
     reconnecting: bool,
     /// Our devices that are not working, and why.
@@ -131,6 +135,8 @@ impl Meeting {
             unread: 0,
             side: None,
             show_stats: false,
+            speaker_view: false,
+            last_speaker: None,
             device_problems: BTreeMap::new(),
             reconnecting: false,
             leaving: false,
@@ -179,6 +185,13 @@ impl Meeting {
             }
             CallReport::Levels { local, remotes } => {
                 self.me.level = local;
+                let loudest = remotes
+                    .iter()
+                    .filter(|(_, level)| *level > SPEAKING)
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                if let Some((id, _)) = loudest {
+                    self.last_speaker = Some(id.clone());
+                }
                 for (id, level) in remotes {
                     if let Some(person) = self.person(&id) {
                         person.level = level;
@@ -383,6 +396,7 @@ impl Meeting {
             self.side = (self.side != Some(Side::Chat)).then_some(Side::Chat);
             self.unread = 0;
         }
+        ui.toggle_value(&mut self.speaker_view, "Speaker view");
         ui.toggle_value(&mut self.show_stats, "Stats");
         ui.separator();
         ui.label(format!("Room {}", self.invite.room));
@@ -444,8 +458,12 @@ impl Meeting {
             });
     }
 
-    /// Everyone's tiles, ours last.
+    /// Everyone's tiles, ours last; in the speaker view, the one speaking large.
     fn grid_ui(&self, ui: &mut egui::Ui) {
+        if self.speaker_view && !self.people.is_empty() {
+            self.speaker_ui(ui);
+            return;
+        }
         let count = self.people.len() + 1;
         let columns = (count as f32).sqrt().ceil() as usize;
         let rows = count.div_ceil(columns);
@@ -478,6 +496,46 @@ fn device_problem(device: Device, why: &str) -> String {
         ),
         Device::Speaker => {
             format!("Your speaker is not working ({why}). Confer keeps trying to reopen it.")
+        }
+    }
+}
+
+impl Meeting {
+    fn speaker_ui(&self, ui: &mut egui::Ui) {
+        let speaker = self
+            .last_speaker
+            .as_deref()
+            .and_then(|id| self.people.iter().position(|p| p.id == id))
+            .unwrap_or(0);
+        let gap = 8.0;
+        let full = egui::Rect::from_min_size(ui.min_rect().min, ui.available_size());
+        let strip_height = (full.height() * 0.22).max(60.0);
+        let big = egui::Rect::from_min_max(
+            full.min,
+            egui::pos2(full.max.x, full.max.y - strip_height - gap),
+        );
+        ui.scope_builder(egui::UiBuilder::new().max_rect(big), |ui| {
+            tile_ui(ui, &self.people[speaker], big, self.show_stats);
+        });
+        let others: Vec<&Person> = self
+            .people
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != speaker)
+            .map(|(_, p)| p)
+            .chain([&self.me])
+            .collect();
+        let width = (strip_height * 16.0 / 9.0)
+            .min((full.width() - gap * (others.len() - 1) as f32) / others.len() as f32);
+        for (i, person) in others.into_iter().enumerate() {
+            let min = egui::pos2(
+                full.min.x + i as f32 * (width + gap),
+                full.max.y - strip_height,
+            );
+            let rect = egui::Rect::from_min_size(min, egui::vec2(width, strip_height));
+            ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+                tile_ui(ui, person, rect, false);
+            });
         }
     }
 }
@@ -972,5 +1030,39 @@ mod tests {
         harness.run();
         assert!(harness.query_by_label_contains("Reconnecting").is_none());
         harness.get_by_label("Ana");
+    }
+
+    #[test]
+    fn the_speaker_view_shows_who_speaks_large() {
+        let script = Script::default();
+        let mut harness = with_ana(&script);
+        script.person("b", "Bo", PeerState::Connected);
+        script.say(CallReport::Levels {
+            local: 0.0,
+            remotes: vec![("a".into(), 0.001), ("b".into(), 0.2)],
+        });
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::Button, "Speaker view")
+            .click();
+        harness.run();
+        // Bo speaks: his label sits under the large tile, far below Ana's in the row.
+        let bo = harness.get_by_label("Bo").rect();
+        let ana = harness.get_by_label("Ana").rect();
+        assert!(bo.min.y < ana.min.y, "Bo {bo:?}, Ana {ana:?}");
+        // Then Ana speaks, and Bo goes quiet: she takes the large tile, and keeps it in a pause.
+        script.say(CallReport::Levels {
+            local: 0.0,
+            remotes: vec![("a".into(), 0.3), ("b".into(), 0.0)],
+        });
+        harness.run();
+        script.say(CallReport::Levels {
+            local: 0.0,
+            remotes: vec![("a".into(), 0.0), ("b".into(), 0.0)],
+        });
+        harness.run();
+        let bo = harness.get_by_label("Bo").rect();
+        let ana = harness.get_by_label("Ana").rect();
+        assert!(ana.min.y < bo.min.y, "Bo {bo:?}, Ana {ana:?}");
     }
 }
