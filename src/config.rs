@@ -33,7 +33,61 @@ pub struct Settings {
     pub profile: Profile,
     pub devices: Devices,
     pub audio: AudioProcessing,
+    pub video: Video,
     pub appearance: Appearance,
+    /// Meetings joined lately, newest first (their app links, tokens included: they are this
+    /// user's invites, kept in this user's settings).
+    pub recent: Vec<Recent>,
+}
+
+/// How many recent meetings are kept.
+pub const RECENT_KEPT: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Recent {
+    pub link: String,
+    pub room: String,
+    pub host: String,
+}
+
+impl Settings {
+    /// Puts a meeting first in the recent list (once), keeping the list short.
+    pub fn remember(&mut self, recent: Recent) {
+        self.recent
+            .retain(|r| !(r.room == recent.room && r.host == recent.host));
+        self.recent.insert(0, recent);
+        self.recent.truncate(RECENT_KEPT);
+    }
+}
+
+/// The most video we send: a cap for slow or metered connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoQuality {
+    /// About 500 kbit/s.
+    Low,
+    /// About 1.5 Mbit/s.
+    Standard,
+    /// What the path allows, up to 2.5 Mbit/s.
+    #[default]
+    High,
+}
+
+impl VideoQuality {
+    pub fn max_bitrate_bps(self) -> u32 {
+        match self {
+            VideoQuality::Low => 500_000,
+            VideoQuality::Standard => 1_500_000,
+            VideoQuality::High => 2_500_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Video {
+    pub quality: VideoQuality,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

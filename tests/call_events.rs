@@ -19,6 +19,7 @@ fn config(server: &EmbeddedServer, name: &str) -> CallConfig {
         mic: MicChoice::Tone,
         speaker: SpeakerChoice::Off,
         processing: ProcessingSettings::default(),
+        max_video_bps: confer::media::video::h264::MAX_BITRATE_BPS,
         render_video: false,
         relay_only: false,
     }

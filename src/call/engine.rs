@@ -51,6 +51,8 @@ pub struct CallConfig {
     pub mic: MicChoice,
     pub speaker: SpeakerChoice,
     pub processing: ProcessingSettings,
+    /// The most video we send (the settings' quality cap), bit/s.
+    pub max_video_bps: u32,
     /// Convert decoded pictures for a screen (a window shows them; a headless run does not).
     pub render_video: bool,
     /// Reach peers only through the TURN servers (a browser's iceTransportPolicy "relay"):
@@ -119,8 +121,13 @@ pub async fn run(
     // Our own camera for the self view, when a window shows it.
     let (preview_tx, preview) = mailbox();
     let preview_tx = config.render_video.then_some(preview_tx);
-    let encoder = EncodeThread::start(pictures, EncoderSettings::default(), encoded_tx, preview_tx)
-        .map_err(|e| e.to_string())?;
+    let start = EncoderSettings::default();
+    let start = EncoderSettings {
+        bitrate_bps: start.bitrate_bps.min(config.max_video_bps),
+        ..start
+    };
+    let encoder =
+        EncodeThread::start(pictures, start, encoded_tx, preview_tx).map_err(|e| e.to_string())?;
     let audio = AudioEngine::start(&config.mic, config.speaker.clone(), config.processing)?;
 
     let (datagram_tx, mut datagrams) = datagram_queue();
@@ -567,7 +574,9 @@ pub async fn run(
             .set_loss_percent((worst_loss * 100.0).round().clamp(0.0, 100.0) as u8);
         // The encoder follows the weakest path.
         if let Some(bps) = lowest_estimate {
-            encoder.control().set_bitrate(video_share(bps));
+            encoder
+                .control()
+                .set_bitrate(video_share(bps).min(config.max_video_bps));
         }
         if keyframe && last_keyframe.is_none_or(|t| now - t >= KEYFRAME_EVERY_AT_MOST) {
             last_keyframe = Some(now);

@@ -49,6 +49,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         mic: options.mic,
         speaker: SpeakerChoice::Off,
         processing: ProcessingSettings::default(),
+        max_video_bps: crate::media::video::h264::MAX_BITRATE_BPS,
         render_video: false,
         relay_only: options.relay_only,
     };

@@ -18,8 +18,10 @@ use super::Options;
 use super::lobby::{Lobby, LobbyAction};
 use super::meeting::{Meeting, MeetingOutcome};
 use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
+use super::settings::settings_ui;
 use crate::call::check::DeviceCheck;
 use crate::call::engine::CallControl;
+use crate::config::Recent;
 
 pub struct ConferApp {
     settings: Settings,
@@ -27,6 +29,8 @@ pub struct ConferApp {
     lobby: Lobby,
     meeting: Option<Meeting>,
     prejoin: Option<PreJoin>,
+    /// The settings screen is up.
+    in_settings: bool,
     /// The meeting this machine serves ("New meeting"), for as long as the app runs.
     hosting: Option<LanMeeting>,
     camera: CameraChoice,
@@ -51,6 +55,7 @@ impl ConferApp {
             lobby,
             meeting: None,
             prejoin: None,
+            in_settings: false,
             hosting: None,
             camera: options.camera,
             mic: options.mic,
@@ -111,6 +116,11 @@ impl ConferApp {
             name => name.to_string(),
         };
         let shown = invite.clone();
+        self.settings.remember(Recent {
+            link: invite.app_link(),
+            room: invite.room.clone(),
+            host: invite.authority(),
+        });
         let own_name = name.clone();
         let config = CallConfig {
             invite,
@@ -118,7 +128,13 @@ impl ConferApp {
             camera: choices.camera,
             mic: choices.mic,
             speaker: choices.speaker,
-            processing: ProcessingSettings::default(),
+            processing: ProcessingSettings {
+                echo_cancellation: self.settings.audio.echo_cancellation,
+                noise_suppression: self.settings.audio.noise_suppression,
+                auto_gain: self.settings.audio.auto_gain,
+                ..ProcessingSettings::default()
+            },
+            max_video_bps: self.settings.video.quality.max_bitrate_bps(),
             render_video: true,
             relay_only: false,
         };
@@ -176,6 +192,19 @@ impl eframe::App for ConferApp {
             }
             return;
         }
+        if self.in_settings {
+            let done = egui::CentralPanel::default()
+                .show(ui, |ui| settings_ui(ui, &mut self.settings))
+                .inner;
+            apply_theme(ui.ctx(), self.settings.appearance.theme);
+            if done {
+                self.in_settings = false;
+                if let Err(e) = self.settings.save(&self.settings_path) {
+                    self.lobby.set_problem(Some(e.to_string()));
+                }
+            }
+            return;
+        }
         if let Some(prejoin) = self.prejoin.as_mut() {
             match prejoin.prejoin_ui(ui) {
                 Some(PreJoinAction::Join(invite, choices)) => {
@@ -201,6 +230,7 @@ impl eframe::App for ConferApp {
                     Err(e) => self.lobby.set_problem(Some(e)),
                 }
             }
+            Some(LobbyAction::Settings) => self.in_settings = true,
             None => {}
         }
     }

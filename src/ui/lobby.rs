@@ -11,6 +11,7 @@ pub enum LobbyAction {
     Join(Invite),
     /// Start a meeting on this machine's server ("New meeting").
     NewMeeting,
+    Settings,
 }
 
 pub struct Lobby {
@@ -132,13 +133,13 @@ impl Lobby {
             });
         }
         ui.add_space(8.0);
-        let invite = self.checked.as_ref().and_then(|c| c.as_ref().ok());
+        let invite = self.checked.as_ref().and_then(|c| c.as_ref().ok()).cloned();
         let named = !settings.profile.name.trim().is_empty();
         let mut action = None;
         ui.horizontal(|ui| {
             let join = ui.add_enabled(invite.is_some() && named, egui::Button::new("Join"));
             if join.clicked() {
-                action = invite.cloned().map(LobbyAction::Join);
+                action = invite.clone().map(LobbyAction::Join);
             }
             if self.hosted.is_none()
                 && ui
@@ -148,7 +149,26 @@ impl Lobby {
             {
                 action = Some(LobbyAction::NewMeeting);
             }
+            if ui.button("Settings").clicked() {
+                action = Some(LobbyAction::Settings);
+            }
         });
+        let mut picked = None;
+        if !settings.recent.is_empty() {
+            ui.add_space(12.0);
+            ui.label(egui::RichText::new("Recent meetings").strong());
+            for recent in &settings.recent {
+                let text = format!("{} on {}", recent.room, recent.host);
+                if ui.link(text).clicked() {
+                    picked = Some(recent.link.clone());
+                }
+            }
+        }
+        if let Some(link) = picked {
+            self.checked = Some(Invite::parse(&link));
+            self.link = link;
+            self.hosted = None;
+        }
         if invite.is_some() && !named {
             ui.weak("Type your name to join.");
         }
@@ -265,6 +285,25 @@ mod tests {
         harness.get_by_label("Join").click();
         harness.run();
         assert!(harness.query_by_label_contains("meeting is full").is_none());
+    }
+
+    #[test]
+    fn a_recent_meeting_fills_the_link() {
+        let mut settings = Settings::default();
+        settings.remember(crate::config::Recent {
+            link: "confer://10.0.0.7:7878/weekly?insecure=1#t=abc".into(),
+            room: "weekly".into(),
+            host: "10.0.0.7:7878".into(),
+        });
+        let mut harness = Harness::new_ui_state(
+            |ui, (lobby, settings): &mut (Lobby, Settings)| {
+                lobby.lobby_ui(ui, settings);
+            },
+            (Lobby::new(None), settings),
+        );
+        harness.get_by_label("weekly on 10.0.0.7:7878").click();
+        harness.run();
+        harness.get_by_label_contains("Room \"weekly\" on 10.0.0.7:7878");
     }
 
     #[test]

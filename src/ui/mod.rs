@@ -5,6 +5,7 @@ mod app;
 mod lobby;
 pub mod meeting;
 mod prejoin;
+mod settings;
 mod texture;
 
 use std::path::PathBuf;
