@@ -5,11 +5,16 @@ use std::time::{Duration, Instant};
 
 use confer::call::check::{DeviceCheck, DeviceLink};
 use confer::call::engine::Device;
-use confer::media::source::{CameraChoice, MicChoice};
+use confer::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 
 #[test]
 fn the_check_previews_the_camera_and_measures_the_microphone() {
-    let mut check = DeviceCheck::start(&CameraChoice::TestPattern, &MicChoice::Tone, || {});
+    let mut check = DeviceCheck::start(
+        &CameraChoice::TestPattern,
+        &MicChoice::Tone,
+        &SpeakerChoice::Off,
+        || {},
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let (mut preview, mut level) = (None, 0.0f32);
     while Instant::now() < deadline && (preview.is_none() || level <= 0.01) {
@@ -29,7 +34,12 @@ fn the_check_previews_the_camera_and_measures_the_microphone() {
 
 #[test]
 fn a_camera_that_is_not_there_is_reported_and_the_microphone_still_works() {
-    let mut check = DeviceCheck::start(&CameraChoice::Index(7), &MicChoice::Tone, || {});
+    let mut check = DeviceCheck::start(
+        &CameraChoice::Index(7),
+        &MicChoice::Tone,
+        &SpeakerChoice::Off,
+        || {},
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && !check.problems().contains_key(&Device::Camera) {
         std::thread::sleep(Duration::from_millis(50));
@@ -40,4 +50,25 @@ fn a_camera_that_is_not_there_is_reported_and_the_microphone_still_works() {
     }
     assert!(check.mic_level() > 0.01);
     assert!(check.preview().is_none());
+}
+
+#[test]
+fn the_test_sound_is_played_through_the_speaker_path() {
+    let mut check = DeviceCheck::start(
+        &CameraChoice::Off,
+        &MicChoice::Off,
+        &SpeakerChoice::Off,
+        || {},
+    );
+    assert_eq!(check.test_sound_frames_played(), 0);
+    check.play_test_sound();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && check.test_sound_frames_played() < 30 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        check.test_sound_frames_played() >= 30,
+        "{} frames played",
+        check.test_sound_frames_played()
+    );
 }

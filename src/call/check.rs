@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::Receiver;
 
 use super::events::Device;
-use crate::media::audio::engine::{AudioEngine, AudioEvent};
+use crate::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
+use crate::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder, SAMPLE_RATE};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::RgbaImage;
@@ -24,7 +25,13 @@ pub trait DeviceLink {
     fn mic_level(&self) -> f32;
     /// Devices that do not work, and why.
     fn problems(&mut self) -> BTreeMap<Device, String>;
+    /// Plays a short chime through the chosen speaker.
+    fn play_test_sound(&mut self);
 }
+
+/// The chime's name in playout (it plays like a participant would).
+pub const TEST_SOUND: &str = "test-sound";
+const TEST_SOUND_FRAMES: usize = 40;
 
 pub struct DeviceCheck {
     // Dropped in this order: the preview stops before the camera.
@@ -37,8 +44,13 @@ pub struct DeviceCheck {
 }
 
 impl DeviceCheck {
-    /// Opens the camera and microphone chosen; what cannot open is reported, not fatal.
-    pub fn start(camera: &CameraChoice, mic: &MicChoice, wake: impl Fn() + Send + 'static) -> Self {
+    /// Opens the camera, microphone and speaker chosen; what cannot open is reported, not fatal.
+    pub fn start(
+        camera: &CameraChoice,
+        mic: &MicChoice,
+        speaker: &SpeakerChoice,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
         let mut problems = BTreeMap::new();
         let (frames, pictures) = frame_mailbox();
         let (events, camera_events) = std::sync::mpsc::channel();
@@ -60,14 +72,11 @@ impl DeviceCheck {
                 .ok(),
             None => None,
         };
-        // The microphone through the whole send path (what the others would hear), played
-        // nowhere.
-        let audio = match mic {
-            MicChoice::Off => None,
-            mic => AudioEngine::start(mic, SpeakerChoice::Off, ProcessingSettings::default())
-                .map_err(|e| problems.insert(Device::Microphone, e))
-                .ok(),
-        };
+        // The microphone through the whole send path (what the others would hear), and the
+        // speaker for the test sound.
+        let audio = AudioEngine::start(mic, speaker.clone(), ProcessingSettings::default())
+            .map_err(|e| problems.insert(Device::Microphone, e))
+            .ok();
         Self {
             _preview_thread: preview_thread,
             _camera: camera,
@@ -79,7 +88,73 @@ impl DeviceCheck {
     }
 }
 
+impl DeviceCheck {
+    /// How many 20 ms frames of the test sound playout has played.
+    pub fn test_sound_frames_played(&self) -> u64 {
+        self.audio
+            .as_ref()
+            .and_then(|a| {
+                a.playout
+                    .control()
+                    .peers()
+                    .get(TEST_SOUND)
+                    .map(|p| p.frames_played)
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// A rising two-note chime, 0.8 s, Opus-encoded as a participant's packets would be.
+fn chime() -> Vec<Vec<u8>> {
+    let Ok(mut encoder) = OpusEncoder::new(32_000) else {
+        return Vec::new();
+    };
+    let mut packets = Vec::with_capacity(TEST_SOUND_FRAMES);
+    let mut frame = [0.0f32; FRAME_SAMPLES];
+    for n in 0..TEST_SOUND_FRAMES {
+        let hz = if n < TEST_SOUND_FRAMES / 2 {
+            660.0
+        } else {
+            880.0
+        };
+        for (i, sample) in frame.iter_mut().enumerate() {
+            let t = (n * FRAME_SAMPLES + i) as f32 / SAMPLE_RATE as f32;
+            // Fade in and out so that it does not click.
+            let envelope = (t * 20.0).min(1.0) * ((0.8 - t) * 20.0).clamp(0.0, 1.0);
+            *sample = (t * hz * std::f32::consts::TAU).sin() * 0.3 * envelope;
+        }
+        if let Ok(packet) = encoder.encode(&frame) {
+            packets.push(packet.to_vec());
+        }
+    }
+    packets
+}
+
 impl DeviceLink for DeviceCheck {
+    fn play_test_sound(&mut self) {
+        let Some(audio) = &self.audio else { return };
+        let incoming = audio.incoming.clone();
+        // Paced like a network would deliver it: the jitter buffer plays what arrives in time.
+        let _ = std::thread::Builder::new()
+            .name("test-sound".into())
+            .spawn(move || {
+                for (seq, payload) in chime().into_iter().enumerate() {
+                    let packet = PlayoutInput::Packet {
+                        peer: TEST_SOUND.into(),
+                        seq: seq as u16,
+                        payload,
+                        arrived: std::time::Instant::now(),
+                    };
+                    if incoming.send(packet).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let _ = incoming.send(PlayoutInput::PeerLeft(TEST_SOUND.into()));
+            });
+    }
+
     fn preview(&mut self) -> Option<RgbaImage> {
         self.preview.take()
     }
@@ -113,7 +188,12 @@ impl DeviceLink for DeviceCheck {
                     AudioEvent::MicLost(why) => {
                         self.problems.insert(Device::Microphone, why);
                     }
-                    AudioEvent::SpeakerStarted { .. } | AudioEvent::SpeakerLost(_) => {}
+                    AudioEvent::SpeakerStarted { .. } => {
+                        self.problems.remove(&Device::Speaker);
+                    }
+                    AudioEvent::SpeakerLost(why) => {
+                        self.problems.insert(Device::Speaker, why);
+                    }
                 }
             }
         }

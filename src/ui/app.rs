@@ -100,9 +100,9 @@ impl ConferApp {
             Err(e) => tracing::warn!("{e}"),
         }
         let repaint = ctx.clone();
-        let start_check: super::prejoin::StartCheck = Box::new(move |camera, mic| {
+        let start_check: super::prejoin::StartCheck = Box::new(move |camera, mic, speaker| {
             let repaint = repaint.clone();
-            Box::new(DeviceCheck::start(camera, mic, move || {
+            Box::new(DeviceCheck::start(camera, mic, speaker, move || {
                 repaint.request_repaint()
             }))
         });

@@ -39,7 +39,8 @@ pub enum PreJoinAction {
 }
 
 /// Starts a device check for the chosen camera and microphone.
-pub type StartCheck = Box<dyn FnMut(&CameraChoice, &MicChoice) -> Box<dyn DeviceLink>>;
+pub type StartCheck =
+    Box<dyn FnMut(&CameraChoice, &MicChoice, &SpeakerChoice) -> Box<dyn DeviceLink>>;
 
 pub struct PreJoin {
     invite: Invite,
@@ -75,7 +76,11 @@ impl PreJoin {
         // The devices are let go before they are opened again.
         self.check = None;
         self.preview = None;
-        self.check = Some((self.start_check)(&self.choices.camera, &self.choices.mic));
+        self.check = Some((self.start_check)(
+            &self.choices.camera,
+            &self.choices.mic,
+            &self.choices.speaker,
+        ));
     }
 
     /// Draws the screen; Some when the person joins or goes back.
@@ -245,11 +250,24 @@ impl PreJoin {
                     ));
                 }
                 for (choice, name) in options {
-                    ui.selectable_value(&mut self.choices.speaker, choice, name);
+                    changed |= ui
+                        .selectable_value(&mut self.choices.speaker, choice, name)
+                        .changed();
                 }
             })
             .response
             .labelled_by(label.id);
+        if ui.button("Test speaker").clicked()
+            && let Some(check) = self.check.as_mut()
+        {
+            check.play_test_sound();
+        }
+        if let Some(why) = self.problems.get(&Device::Speaker) {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Your speaker is not working ({why})"),
+            );
+        }
         changed
     }
 }
@@ -294,6 +312,7 @@ mod tests {
 
     /// A device check that shows what the test says, and records what was opened.
     struct FakeCheck {
+        chimes: Arc<Mutex<u32>>,
         level: f32,
         problems: BTreeMap<Device, String>,
         preview: Option<RgbaImage>,
@@ -309,9 +328,14 @@ mod tests {
         fn problems(&mut self) -> BTreeMap<Device, String> {
             self.problems.clone()
         }
+        fn play_test_sound(&mut self) {
+            *self.chimes.lock().unwrap() += 1;
+        }
     }
 
     type Opened = Arc<Mutex<Vec<(CameraChoice, MicChoice)>>>;
+
+    static CHIMES: std::sync::LazyLock<Arc<Mutex<u32>>> = std::sync::LazyLock::new(Arc::default);
 
     fn harness(
         opened: &Opened,
@@ -339,13 +363,14 @@ mod tests {
             camera_on: true,
         };
         let record = Arc::clone(opened);
-        let start: StartCheck = Box::new(move |camera, mic| {
+        let start: StartCheck = Box::new(move |camera, mic, _speaker| {
             record.lock().unwrap().push((camera.clone(), mic.clone()));
             let mut problems = BTreeMap::new();
             if !camera_works {
                 problems.insert(Device::Camera, "access denied".to_string());
             }
             Box::new(FakeCheck {
+                chimes: Arc::clone(&CHIMES),
                 level: 0.25,
                 problems,
                 preview: Some(RgbaImage {
@@ -378,6 +403,13 @@ mod tests {
             "the camera is previewed"
         );
         harness.get_by_label("Microphone level");
+        let chimes = *CHIMES.lock().unwrap();
+        harness.get_by_label("Test speaker").click();
+        harness.run();
+        assert!(
+            *CHIMES.lock().unwrap() > chimes,
+            "the test sound was not asked for"
+        );
         harness
             .get_by_role_and_label(Role::CheckBox, "Microphone on when I join")
             .click();
