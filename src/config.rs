@@ -137,6 +137,17 @@ pub enum Theme {
 #[serde(default)]
 pub struct Appearance {
     pub theme: Theme,
+    pub language: Language,
+}
+
+/// The window's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Language {
+    #[default]
+    #[serde(rename = "en")]
+    English,
+    #[serde(rename = "zh-CN")]
+    SimplifiedChinese,
 }
 
 impl Settings {

@@ -47,6 +47,7 @@ pub struct ConferApp {
 impl ConferApp {
     pub fn new(ctx: &egui::Context, options: Options) -> Self {
         apply_theme(ctx, options.settings.appearance.theme);
+        super::i18n::set_language(options.settings.appearance.language);
         let join_at_start = options.invite.clone().filter(|_| options.auto_join);
         let lobby = Lobby::new(options.invite);
         Self {
@@ -197,6 +198,7 @@ impl eframe::App for ConferApp {
                 .show(ui, |ui| settings_ui(ui, &mut self.settings))
                 .inner;
             apply_theme(ui.ctx(), self.settings.appearance.theme);
+            super::i18n::set_language(self.settings.appearance.language);
             if done {
                 self.in_settings = false;
                 if let Err(e) = self.settings.save(&self.settings_path) {

@@ -2,6 +2,7 @@
 //! machine and pass its link on. It checks a link as it is typed and says where it leads before
 //! anything connects. (Pre-join and recent meetings are still to come.)
 
+use super::i18n::tr;
 use crate::config::Settings;
 use crate::invite::{Invite, InviteError};
 
@@ -56,7 +57,7 @@ impl Lobby {
         ui.vertical_centered(|ui| {
             ui.add_space(ui.available_height() * 0.15);
             ui.heading(egui::RichText::new("Confer").size(40.0).strong());
-            ui.label("Meetings that run on your own machines.");
+            ui.label(tr("Meetings that run on your own machines."));
             ui.add_space(24.0);
 
             egui::Frame::group(ui.style())
@@ -77,16 +78,16 @@ impl Lobby {
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<LobbyAction> {
-        let label = ui.label("Your name");
+        let label = ui.label(tr("Your name"));
         ui.add(
             egui::TextEdit::singleline(&mut settings.profile.name)
-                .hint_text("How others see you")
+                .hint_text(tr("How others see you"))
                 .desired_width(f32::INFINITY),
         )
         .labelled_by(label.id);
         ui.add_space(12.0);
 
-        let label = ui.label("Invite link");
+        let label = ui.label(tr("Invite link"));
         let edit = ui
             .add(
                 egui::TextEdit::singleline(&mut self.link)
@@ -116,7 +117,7 @@ impl Lobby {
                 ui.colored_label(ui.visuals().error_fg_color, e.to_string());
             }
             None => {
-                ui.weak("Paste the link someone sent you.");
+                ui.weak(tr("Paste the link someone sent you."));
             }
         }
         if let Some(problem) = &self.problem {
@@ -124,10 +125,12 @@ impl Lobby {
         }
         if let Some(link) = &self.hosted {
             ui.add_space(8.0);
-            ui.label("Your meeting is ready. Send this link to the people you invite:");
+            ui.label(tr(
+                "Your meeting is ready. Send this link to the people you invite:",
+            ));
             ui.horizontal(|ui| {
                 ui.add(egui::Label::new(egui::RichText::new(link).monospace()).selectable(true));
-                if ui.button("Copy link").clicked() {
+                if ui.button(tr("Copy link")).clicked() {
                     ui.ctx().copy_text(link.clone());
                 }
             });
@@ -137,26 +140,26 @@ impl Lobby {
         let named = !settings.profile.name.trim().is_empty();
         let mut action = None;
         ui.horizontal(|ui| {
-            let join = ui.add_enabled(invite.is_some() && named, egui::Button::new("Join"));
+            let join = ui.add_enabled(invite.is_some() && named, egui::Button::new(tr("Join")));
             if join.clicked() {
                 action = invite.clone().map(LobbyAction::Join);
             }
             if self.hosted.is_none()
                 && ui
-                    .button("New meeting")
-                    .on_hover_text("Start a meeting on this machine, for the local network")
+                    .button(tr("New meeting"))
+                    .on_hover_text(tr("Start a meeting on this machine, for the local network"))
                     .clicked()
             {
                 action = Some(LobbyAction::NewMeeting);
             }
-            if ui.button("Settings").clicked() {
+            if ui.button(tr("Settings")).clicked() {
                 action = Some(LobbyAction::Settings);
             }
         });
         let mut picked = None;
         if !settings.recent.is_empty() {
             ui.add_space(12.0);
-            ui.label(egui::RichText::new("Recent meetings").strong());
+            ui.label(egui::RichText::new(tr("Recent meetings")).strong());
             for recent in &settings.recent {
                 let text = format!("{} on {}", recent.room, recent.host);
                 if ui.link(text).clicked() {
@@ -170,7 +173,7 @@ impl Lobby {
             self.hosted = None;
         }
         if invite.is_some() && !named {
-            ui.weak("Type your name to join.");
+            ui.weak(tr("Type your name to join."));
         }
         if action.is_some() {
             self.problem = None;

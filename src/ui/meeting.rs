@@ -4,6 +4,7 @@
 //! Space held to talk while muted). It draws what the call reports and sends it controls; it
 //! never waits on the call.
 
+use super::i18n::tr;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,7 @@ pub struct Meeting {
     /// Space is held while muted: the microphone is on until it is let go.
     talking: bool,
     notices: VecDeque<(Instant, String)>,
-    /// (who, text); "You" for ours.
+    /// (who, text); "You" (in the window's language) for ours.
     chat: VecDeque<(String, String)>,
     draft: String,
     unread: usize,
@@ -344,7 +345,7 @@ impl Meeting {
                 ui.colored_label(ui.visuals().warn_fg_color, text);
             }
             if self.people.is_empty() {
-                ui.label("Waiting for others to join…");
+                ui.label(tr("Waiting for others to join…"));
             }
             self.grid_ui(ui);
         });
@@ -353,7 +354,11 @@ impl Meeting {
 
     /// The control bar; true when Leave was pressed.
     fn controls_ui(&mut self, ui: &mut egui::Ui, now: Instant) -> bool {
-        let mic = if self.mic_on { "Mute" } else { "Unmute" };
+        let mic = if self.mic_on {
+            tr("Mute")
+        } else {
+            tr("Unmute")
+        };
         if ui
             .button(mic)
             .on_hover_text("Microphone (Ctrl+D; hold Space to talk while muted)")
@@ -362,23 +367,23 @@ impl Meeting {
             self.set(CallControl::Mic(!self.mic_on));
         }
         let camera = if self.camera_on {
-            "Stop video"
+            tr("Stop video")
         } else {
-            "Start video"
+            tr("Start video")
         };
         if ui.button(camera).on_hover_text("Camera (Ctrl+E)").clicked() {
             self.set(CallControl::Camera(!self.camera_on));
         }
         ui.separator();
         if ui
-            .button("Invite")
+            .button(tr("Invite"))
             .on_hover_text("Copy the invite link")
             .clicked()
         {
             ui.ctx().copy_text(self.invite.web_link());
-            self.notice(now, "Invite link copied".into());
+            self.notice(now, tr("Invite link copied").into());
         }
-        let people = format!("People ({})", self.people.len() + 1);
+        let people = format!("{} ({})", tr("People"), self.people.len() + 1);
         if ui
             .selectable_label(self.side == Some(Side::People), people)
             .clicked()
@@ -386,8 +391,8 @@ impl Meeting {
             self.side = (self.side != Some(Side::People)).then_some(Side::People);
         }
         let chat = match self.unread {
-            0 => "Chat".to_string(),
-            n => format!("Chat ({n} new)"),
+            0 => tr("Chat").to_string(),
+            n => format!("{} ({n} {})", tr("Chat"), tr("new")),
         };
         if ui
             .selectable_label(self.side == Some(Side::Chat), chat)
@@ -396,20 +401,24 @@ impl Meeting {
             self.side = (self.side != Some(Side::Chat)).then_some(Side::Chat);
             self.unread = 0;
         }
-        ui.toggle_value(&mut self.speaker_view, "Speaker view");
-        ui.toggle_value(&mut self.show_stats, "Stats");
+        ui.toggle_value(&mut self.speaker_view, tr("Speaker view"));
+        ui.toggle_value(&mut self.show_stats, tr("Stats"));
         ui.separator();
         ui.label(format!("Room {}", self.invite.room));
         ui.add(
-            egui::Button::new(RichText::new("Leave").color(Color32::WHITE))
+            egui::Button::new(RichText::new(tr("Leave")).color(Color32::WHITE))
                 .fill(Color32::from_rgb(0xd1, 0x24, 0x2f)),
         )
         .clicked()
     }
 
     fn people_ui(&self, ui: &mut egui::Ui) {
-        ui.heading("People");
-        let you = if self.mic_on { "You" } else { "You · muted" };
+        ui.heading(tr("People"));
+        let you = if self.mic_on {
+            tr("You").to_string()
+        } else {
+            format!("{}{}", tr("You"), tr(" · muted"))
+        };
         ui.label(you);
         for person in &self.people {
             ui.label(person_label(person));
@@ -417,18 +426,18 @@ impl Meeting {
     }
 
     fn chat_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Chat");
+        ui.heading(tr("Chat"));
         let send = egui::Panel::bottom("chat-input").show(ui, |ui| {
-            let label = ui.label("Message");
+            let label = ui.label(tr("Message"));
             let edit = ui
                 .add(
                     egui::TextEdit::singleline(&mut self.draft)
-                        .hint_text("Say something to everyone")
+                        .hint_text(tr("Say something to everyone"))
                         .desired_width(f32::INFINITY),
                 )
                 .labelled_by(label.id);
             let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
-            let clicked = ui.button("Send").clicked();
+            let clicked = ui.button(tr("Send")).clicked();
             if entered {
                 edit.request_focus();
             }
@@ -439,7 +448,7 @@ impl Meeting {
             if !text.is_empty() {
                 self.draft.clear();
                 self.call.control(CallControl::Chat(text.clone()));
-                self.push_chat("You".into(), text);
+                self.push_chat(tr("You").into(), text);
             }
         }
         egui::ScrollArea::vertical()
@@ -447,7 +456,7 @@ impl Meeting {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 if self.chat.is_empty() {
-                    ui.weak("No messages yet.");
+                    ui.weak(tr("No messages yet."));
                 }
                 for (who, text) in &self.chat {
                     // Text from other people is shown as text, never interpreted.

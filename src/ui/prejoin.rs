@@ -2,6 +2,7 @@
 //! the person sees where it leads), our camera's picture, our microphone's level, a choice of
 //! camera, microphone and speaker, and whether to join with each on.
 
+use super::i18n::tr;
 use std::collections::BTreeMap;
 
 use egui::{Color32, RichText};
@@ -97,7 +98,7 @@ impl PreJoin {
         let mut action = None;
         let mut changed = false;
         egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading(format!("Join \"{}\"", self.invite.room));
+            ui.heading(format!("{} \"{}\"", tr("Join"), self.invite.room));
             ui.label(format!(
                 "on {}{}",
                 self.invite.authority(),
@@ -107,7 +108,9 @@ impl PreJoin {
                     " (local network, unencrypted signaling)"
                 }
             ));
-            ui.weak("Joining connects to this server. Join only if you expected this meeting.");
+            ui.weak(tr(
+                "Joining connects to this server. Join only if you expected this meeting.",
+            ));
             ui.add_space(12.0);
             ui.horizontal_top(|ui| {
                 self.preview_ui(ui);
@@ -116,13 +119,13 @@ impl PreJoin {
                     changed = self.devices_ui(ui);
                     ui.add_space(12.0);
                     ui.horizontal(|ui| {
-                        if ui.button("Join now").clicked() {
+                        if ui.button(tr("Join now")).clicked() {
                             action = Some(PreJoinAction::Join(
                                 self.invite.clone(),
                                 self.choices.clone(),
                             ));
                         }
-                        if ui.button("Back").clicked() {
+                        if ui.button(tr("Back")).clicked() {
                             action = Some(PreJoinAction::Back);
                         }
                     });
@@ -147,7 +150,7 @@ impl PreJoin {
         let text = match (&self.preview, self.problems.get(&Device::Camera)) {
             (_, Some(why)) => Some(format!("Your camera is not working ({why})")),
             (_, None) if !self.choices.camera_on || self.choices.camera == CameraChoice::Off => {
-                Some("Camera off".to_string())
+                Some(tr("Camera off").to_string())
             }
             (Some(texture), None) => {
                 let scale = (rect.width() / texture.size_vec2().x)
@@ -162,7 +165,7 @@ impl PreJoin {
                 );
                 None
             }
-            (None, None) => Some("Starting the camera…".to_string()),
+            (None, None) => Some(tr("Starting the camera…").to_string()),
         };
         if let Some(text) = text {
             ui.put(
@@ -176,17 +179,17 @@ impl PreJoin {
     fn devices_ui(&mut self, ui: &mut egui::Ui) -> bool {
         let mut changed = false;
         let camera_name = camera_label(&self.choices.camera, &self.lists.cameras);
-        let label = ui.label("Camera");
+        let label = ui.label(tr("Camera"));
         egui::ComboBox::from_id_salt("camera")
             .selected_text(camera_name)
             .show_ui(ui, |ui| {
-                let mut options = vec![(CameraChoice::Off, "None".to_string())];
+                let mut options = vec![(CameraChoice::Off, tr("None").to_string())];
                 for device in &self.lists.cameras {
                     if let Ok(index) = device.id.parse() {
                         options.push((CameraChoice::Index(index), device.name.clone()));
                     }
                 }
-                options.push((CameraChoice::TestPattern, "Test pattern".to_string()));
+                options.push((CameraChoice::TestPattern, tr("Test pattern").to_string()));
                 for (choice, name) in options {
                     changed |= ui
                         .selectable_value(&mut self.choices.camera, choice, name)
@@ -195,20 +198,20 @@ impl PreJoin {
             })
             .response
             .labelled_by(label.id);
-        ui.checkbox(&mut self.choices.camera_on, "Camera on when I join");
+        ui.checkbox(&mut self.choices.camera_on, tr("Camera on when I join"));
         ui.add_space(8.0);
 
-        let label = ui.label("Microphone");
+        let label = ui.label(tr("Microphone"));
         let mic_name = mic_label(&self.choices.mic, &self.lists.microphones);
         egui::ComboBox::from_id_salt("microphone")
             .selected_text(mic_name)
             .show_ui(ui, |ui| {
-                let mut options = vec![(MicChoice::Default, "System default".to_string())];
+                let mut options = vec![(MicChoice::Default, tr("System default").to_string())];
                 for device in &self.lists.microphones {
                     options.push((MicChoice::Device(device.id.clone()), device.name.clone()));
                 }
-                options.push((MicChoice::Tone, "Test tone".to_string()));
-                options.push((MicChoice::Off, "None".to_string()));
+                options.push((MicChoice::Tone, tr("Test tone").to_string()));
+                options.push((MicChoice::Off, tr("None").to_string()));
                 for (choice, name) in options {
                     changed |= ui
                         .selectable_value(&mut self.choices.mic, choice, name)
@@ -222,7 +225,7 @@ impl PreJoin {
         ui.add(
             egui::ProgressBar::new(level.clamp(0.0, 1.0).sqrt())
                 .desired_width(220.0)
-                .text("Microphone level"),
+                .text(tr("Microphone level")),
         );
         if let Some(why) = self.problems.get(&Device::Microphone) {
             ui.colored_label(
@@ -230,19 +233,19 @@ impl PreJoin {
                 format!("Your microphone is not working ({why})"),
             );
         }
-        ui.checkbox(&mut self.choices.mic_on, "Microphone on when I join");
+        ui.checkbox(&mut self.choices.mic_on, tr("Microphone on when I join"));
         ui.add_space(8.0);
 
-        let label = ui.label("Speaker");
+        let label = ui.label(tr("Speaker"));
         let speaker_name = match &self.choices.speaker {
             SpeakerChoice::Device(id) => name_of(id, &self.lists.speakers),
-            SpeakerChoice::Off => "None".to_string(),
-            SpeakerChoice::Default => "System default".to_string(),
+            SpeakerChoice::Off => tr("None").to_string(),
+            SpeakerChoice::Default => tr("System default").to_string(),
         };
         egui::ComboBox::from_id_salt("speaker")
             .selected_text(speaker_name)
             .show_ui(ui, |ui| {
-                let mut options = vec![(SpeakerChoice::Default, "System default".to_string())];
+                let mut options = vec![(SpeakerChoice::Default, tr("System default").to_string())];
                 for device in &self.lists.speakers {
                     options.push((
                         SpeakerChoice::Device(device.id.clone()),
@@ -257,7 +260,7 @@ impl PreJoin {
             })
             .response
             .labelled_by(label.id);
-        if ui.button("Test speaker").clicked()
+        if ui.button(tr("Test speaker")).clicked()
             && let Some(check) = self.check.as_mut()
         {
             check.play_test_sound();
@@ -281,22 +284,22 @@ fn name_of(id: &str, devices: &[DeviceInfo]) -> String {
 
 fn camera_label(choice: &CameraChoice, cameras: &[DeviceInfo]) -> String {
     match choice {
-        CameraChoice::Off => "None".into(),
-        CameraChoice::TestPattern => "Test pattern".into(),
+        CameraChoice::Off => tr("None").into(),
+        CameraChoice::TestPattern => tr("Test pattern").into(),
         CameraChoice::Default => cameras
             .first()
-            .map_or("System default".into(), |d| d.name.clone()),
+            .map_or(tr("System default").into(), |d| d.name.clone()),
         CameraChoice::Index(i) => name_of(&i.to_string(), cameras),
     }
 }
 
 fn mic_label(choice: &MicChoice, microphones: &[DeviceInfo]) -> String {
     match choice {
-        MicChoice::Default => "System default".into(),
+        MicChoice::Default => tr("System default").into(),
         MicChoice::Device(id) => name_of(id, microphones),
-        MicChoice::Tone => "Test tone".into(),
+        MicChoice::Tone => tr("Test tone").into(),
         MicChoice::Wav(path) => path.display().to_string(),
-        MicChoice::Off => "None".into(),
+        MicChoice::Off => tr("None").into(),
     }
 }
 

@@ -1,39 +1,47 @@
 //! Settings: theme, the microphone's processing, and how much video to send. Devices are chosen
 //! on the pre-join screen, which remembers them here.
 
-use crate::config::{Settings, Theme, VideoQuality};
+use super::i18n::tr;
+use crate::config::{Language, Settings, Theme, VideoQuality};
 
-/// Draws the settings; true when "Done" was pressed.
+/// Draws the settings; true when tr("Done") was pressed.
 pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings) -> bool {
-    ui.heading("Settings");
+    ui.heading(tr("Settings"));
     ui.add_space(8.0);
 
-    ui.label(egui::RichText::new("Appearance").strong());
+    ui.label(egui::RichText::new(tr("Appearance")).strong());
+    ui.horizontal(|ui| {
+        ui.label(tr("Language"));
+        let language = &mut settings.appearance.language;
+        // Each language is named in itself.
+        ui.radio_value(language, Language::English, "English");
+        ui.radio_value(language, Language::SimplifiedChinese, "简体中文");
+    });
     ui.horizontal(|ui| {
         let theme = &mut settings.appearance.theme;
-        ui.radio_value(theme, Theme::System, "Like the system");
-        ui.radio_value(theme, Theme::Dark, "Dark");
-        ui.radio_value(theme, Theme::Light, "Light");
+        ui.radio_value(theme, Theme::System, tr("Like the system"));
+        ui.radio_value(theme, Theme::Dark, tr("Dark"));
+        ui.radio_value(theme, Theme::Light, tr("Light"));
     });
     ui.add_space(8.0);
 
-    ui.label(egui::RichText::new("Microphone").strong());
+    ui.label(egui::RichText::new(tr("Microphone")).strong());
     let audio = &mut settings.audio;
-    ui.checkbox(&mut audio.echo_cancellation, "Echo cancellation");
-    ui.checkbox(&mut audio.noise_suppression, "Noise suppression");
-    ui.checkbox(&mut audio.auto_gain, "Automatic gain");
-    ui.weak("Applies from the next meeting.");
+    ui.checkbox(&mut audio.echo_cancellation, tr("Echo cancellation"));
+    ui.checkbox(&mut audio.noise_suppression, tr("Noise suppression"));
+    ui.checkbox(&mut audio.auto_gain, tr("Automatic gain"));
+    ui.weak(tr("Applies from the next meeting."));
     ui.add_space(8.0);
 
-    ui.label(egui::RichText::new("Video I send").strong());
+    ui.label(egui::RichText::new(tr("Video I send")).strong());
     ui.horizontal(|ui| {
         let quality = &mut settings.video.quality;
-        ui.radio_value(quality, VideoQuality::Low, "Low (slow connections)");
-        ui.radio_value(quality, VideoQuality::Standard, "Standard");
-        ui.radio_value(quality, VideoQuality::High, "High");
+        ui.radio_value(quality, VideoQuality::Low, tr("Low (slow connections)"));
+        ui.radio_value(quality, VideoQuality::Standard, tr("Standard"));
+        ui.radio_value(quality, VideoQuality::High, tr("High"));
     });
     ui.add_space(12.0);
-    ui.button("Done").clicked()
+    ui.button(tr("Done")).clicked()
 }
 
 #[cfg(test)]
@@ -43,10 +51,26 @@ mod tests {
 
     use super::*;
 
+    /// What the app gets from eframe (feature system_fonts): the screen names a language in
+    /// itself, so Chinese is drawn even in English. Installed in the first pass, before text.
+    fn with_system_fonts(ui: &egui::Ui) {
+        let installed = egui::Id::new("system fonts installed");
+        if !ui
+            .ctx()
+            .data(|d| d.get_temp::<bool>(installed).unwrap_or(false))
+        {
+            ui.ctx().add_font_provider(std::sync::Arc::new(
+                egui_system_font_provider::SystemFontProvider::new(),
+            ));
+            ui.ctx().data_mut(|d| d.insert_temp(installed, true));
+        }
+    }
+
     #[test]
     fn choices_go_into_the_settings() {
         let mut harness = Harness::new_ui_state(
             |ui, (settings, done): &mut (Settings, bool)| {
+                with_system_fonts(ui);
                 *done |= settings_ui(ui, settings);
             },
             (Settings::default(), false),
@@ -65,5 +89,29 @@ mod tests {
         harness.get_by_label("Done").click();
         harness.run();
         assert!(harness.state().1);
+    }
+
+    #[test]
+    fn choosing_chinese_turns_the_window_chinese() {
+        let mut harness = Harness::new_ui_state(
+            |ui, settings: &mut Settings| {
+                with_system_fonts(ui);
+                crate::ui::i18n::set_language(settings.appearance.language);
+                settings_ui(ui, settings);
+            },
+            Settings::default(),
+        );
+        harness.get_by_label("简体中文").click();
+        harness.run();
+        harness.run();
+        let chinese = harness.query_by_label("回声消除").is_some()
+            && harness.query_by_label("完成").is_some();
+        harness.get_by_label("English").click();
+        harness.run();
+        harness.run();
+        crate::ui::i18n::set_language(Language::English);
+        assert!(chinese, "the settings did not turn Chinese");
+        harness.get_by_label("Echo cancellation");
+        assert_eq!(harness.state().appearance.language, Language::English);
     }
 }
