@@ -54,7 +54,7 @@ mod tests {
     /// What the app gets from eframe (feature system_fonts): the screen names a language in
     /// itself, so Chinese is drawn even in English. Installed in the first pass, before text.
     fn with_system_fonts(ui: &egui::Ui) {
-        let installed = ui.id().with("system fonts installed");
+        let installed = ui.scope_id().with("system fonts installed");
         if !ui
             .ctx()
             .data(|d| d.get_temp::<bool>(installed).unwrap_or(false))
