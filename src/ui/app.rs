@@ -18,7 +18,7 @@ use super::Options;
 use super::lobby::{Lobby, LobbyAction};
 use super::meeting::{Meeting, MeetingOutcome};
 use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
-use super::settings::settings_ui;
+use super::settings::{camera_id, mic_id, settings_ui, speaker_id};
 use crate::call::check::DeviceCheck;
 use crate::call::engine::CallControl;
 use crate::config::Recent;
@@ -29,8 +29,8 @@ pub struct ConferApp {
     lobby: Lobby,
     meeting: Option<Meeting>,
     prejoin: Option<PreJoin>,
-    /// The settings screen is up.
-    in_settings: bool,
+    /// The settings screen is up, with the devices it offers.
+    in_settings: Option<DeviceLists>,
     /// The meeting this machine serves ("New meeting"), for as long as the app runs.
     hosting: Option<LanMeeting>,
     camera: CameraChoice,
@@ -56,7 +56,7 @@ impl ConferApp {
             lobby,
             meeting: None,
             prejoin: None,
-            in_settings: false,
+            in_settings: None,
             hosting: None,
             camera: options.camera,
             mic: options.mic,
@@ -76,30 +76,33 @@ impl ConferApp {
         self.close_request.load(Ordering::SeqCst) || self.close_at.is_some_and(|at| now >= at)
     }
 
-    /// The devices given on the command line, on.
+    /// The devices given on the command line, else those in the settings; on.
     fn default_choices(&self) -> Choices {
+        let saved = &self.settings.devices;
+        let camera = match (&self.camera, saved.camera.as_deref()) {
+            (CameraChoice::Default, Some(id)) => {
+                CameraChoice::parse(id).unwrap_or(CameraChoice::Default)
+            }
+            (given, _) => given.clone(),
+        };
+        let mic = match (&self.mic, saved.microphone.as_deref()) {
+            (MicChoice::Default, Some(id)) => MicChoice::parse(id),
+            (given, _) => given.clone(),
+        };
         Choices {
-            camera: self.camera.clone(),
-            mic: self.mic.clone(),
-            speaker: SpeakerChoice::Default,
+            camera,
+            mic,
+            speaker: saved
+                .speaker
+                .as_deref()
+                .map_or(SpeakerChoice::Default, SpeakerChoice::parse),
             mic_on: true,
             camera_on: true,
         }
     }
 
     fn open_prejoin(&mut self, ctx: &egui::Context, invite: Invite) {
-        let mut lists = DeviceLists::default();
-        match crate::media::devices::cameras() {
-            Ok(cameras) => lists.cameras = cameras,
-            Err(e) => tracing::warn!("{e}"),
-        }
-        match crate::media::devices::audio() {
-            Ok(audio) => {
-                lists.microphones = audio.microphones;
-                lists.speakers = audio.speakers;
-            }
-            Err(e) => tracing::warn!("{e}"),
-        }
+        let lists = DeviceLists::find();
         let repaint = ctx.clone();
         let start_check: super::prejoin::StartCheck = Box::new(move |camera, mic, speaker| {
             let repaint = repaint.clone();
@@ -193,14 +196,14 @@ impl eframe::App for ConferApp {
             }
             return;
         }
-        if self.in_settings {
+        if let Some(lists) = &self.in_settings {
             let done = egui::CentralPanel::default()
-                .show(ui, |ui| settings_ui(ui, &mut self.settings))
+                .show(ui, |ui| settings_ui(ui, &mut self.settings, lists))
                 .inner;
             apply_theme(ui.ctx(), self.settings.appearance.theme);
             super::i18n::set_language(self.settings.appearance.language);
             if done {
-                self.in_settings = false;
+                self.in_settings = None;
                 if let Err(e) = self.settings.save(&self.settings_path) {
                     self.lobby.set_problem(Some(e.to_string()));
                 }
@@ -211,6 +214,10 @@ impl eframe::App for ConferApp {
             match prejoin.prejoin_ui(ui) {
                 Some(PreJoinAction::Join(invite, choices)) => {
                     self.prejoin = None;
+                    // What was chosen is where the next meeting starts.
+                    self.settings.devices.camera = camera_id(&choices.camera);
+                    self.settings.devices.microphone = mic_id(&choices.mic);
+                    self.settings.devices.speaker = speaker_id(&choices.speaker);
                     self.join(ui.ctx(), invite, choices);
                 }
                 Some(PreJoinAction::Back) => self.prejoin = None,
@@ -232,7 +239,7 @@ impl eframe::App for ConferApp {
                     Err(e) => self.lobby.set_problem(Some(e)),
                 }
             }
-            Some(LobbyAction::Settings) => self.in_settings = true,
+            Some(LobbyAction::Settings) => self.in_settings = Some(DeviceLists::find()),
             None => {}
         }
     }

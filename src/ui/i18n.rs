@@ -100,6 +100,7 @@ const WORDS: &[(&str, &str)] = &[
     ("High", "高"),
     ("Done", "完成"),
     ("Language", "语言"),
+    ("Devices", "设备"),
     (" · muted", " · 已静音"),
     (" · camera off", " · 摄像头已关闭"),
     (" · connecting…", " · 正在连接…"),

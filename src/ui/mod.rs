@@ -2,6 +2,7 @@
 //! here (DESIGN.md). The lobby and the meeting so far.
 
 mod app;
+mod devices;
 pub mod i18n;
 mod lobby;
 pub mod meeting;

@@ -7,21 +7,14 @@ use std::collections::BTreeMap;
 
 use egui::{Color32, RichText};
 
+pub use super::devices::DeviceLists;
+use super::devices::{camera_picker, mic_picker, speaker_picker};
 use super::texture::show_image;
 
 use crate::call::check::DeviceLink;
 use crate::call::engine::Device;
 use crate::invite::Invite;
-use crate::media::devices::Device as DeviceInfo;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
-
-/// The devices to pick from, as the system listed them.
-#[derive(Debug, Clone, Default)]
-pub struct DeviceLists {
-    pub cameras: Vec<DeviceInfo>,
-    pub microphones: Vec<DeviceInfo>,
-    pub speakers: Vec<DeviceInfo>,
-}
 
 /// What the person chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,49 +170,11 @@ impl PreJoin {
 
     /// The pickers, the meter and the switches; true when a device changed.
     fn devices_ui(&mut self, ui: &mut egui::Ui) -> bool {
-        let mut changed = false;
-        let camera_name = camera_label(&self.choices.camera, &self.lists.cameras);
-        let label = ui.label(tr("Camera"));
-        egui::ComboBox::from_id_salt("camera")
-            .selected_text(camera_name)
-            .show_ui(ui, |ui| {
-                let mut options = vec![(CameraChoice::Off, tr("None").to_string())];
-                for device in &self.lists.cameras {
-                    if let Ok(index) = device.id.parse() {
-                        options.push((CameraChoice::Index(index), device.name.clone()));
-                    }
-                }
-                options.push((CameraChoice::TestPattern, tr("Test pattern").to_string()));
-                for (choice, name) in options {
-                    changed |= ui
-                        .selectable_value(&mut self.choices.camera, choice, name)
-                        .changed();
-                }
-            })
-            .response
-            .labelled_by(label.id);
+        let mut changed = camera_picker(ui, &mut self.choices.camera, &self.lists.cameras);
         ui.checkbox(&mut self.choices.camera_on, tr("Camera on when I join"));
         ui.add_space(8.0);
 
-        let label = ui.label(tr("Microphone"));
-        let mic_name = mic_label(&self.choices.mic, &self.lists.microphones);
-        egui::ComboBox::from_id_salt("microphone")
-            .selected_text(mic_name)
-            .show_ui(ui, |ui| {
-                let mut options = vec![(MicChoice::Default, tr("System default").to_string())];
-                for device in &self.lists.microphones {
-                    options.push((MicChoice::Device(device.id.clone()), device.name.clone()));
-                }
-                options.push((MicChoice::Tone, tr("Test tone").to_string()));
-                options.push((MicChoice::Off, tr("None").to_string()));
-                for (choice, name) in options {
-                    changed |= ui
-                        .selectable_value(&mut self.choices.mic, choice, name)
-                        .changed();
-                }
-            })
-            .response
-            .labelled_by(label.id);
+        changed |= mic_picker(ui, &mut self.choices.mic, &self.lists.microphones);
         let level = self.check.as_ref().map_or(0.0, |c| c.mic_level());
         // RMS of speech sits around 0.01 to 0.3: a square root spreads that over the bar.
         ui.add(
@@ -236,30 +191,7 @@ impl PreJoin {
         ui.checkbox(&mut self.choices.mic_on, tr("Microphone on when I join"));
         ui.add_space(8.0);
 
-        let label = ui.label(tr("Speaker"));
-        let speaker_name = match &self.choices.speaker {
-            SpeakerChoice::Device(id) => name_of(id, &self.lists.speakers),
-            SpeakerChoice::Off => tr("None").to_string(),
-            SpeakerChoice::Default => tr("System default").to_string(),
-        };
-        egui::ComboBox::from_id_salt("speaker")
-            .selected_text(speaker_name)
-            .show_ui(ui, |ui| {
-                let mut options = vec![(SpeakerChoice::Default, tr("System default").to_string())];
-                for device in &self.lists.speakers {
-                    options.push((
-                        SpeakerChoice::Device(device.id.clone()),
-                        device.name.clone(),
-                    ));
-                }
-                for (choice, name) in options {
-                    changed |= ui
-                        .selectable_value(&mut self.choices.speaker, choice, name)
-                        .changed();
-                }
-            })
-            .response
-            .labelled_by(label.id);
+        changed |= speaker_picker(ui, &mut self.choices.speaker, &self.lists.speakers);
         if ui.button(tr("Test speaker")).clicked()
             && let Some(check) = self.check.as_mut()
         {
@@ -275,34 +207,6 @@ impl PreJoin {
     }
 }
 
-fn name_of(id: &str, devices: &[DeviceInfo]) -> String {
-    devices
-        .iter()
-        .find(|d| d.id == id)
-        .map_or_else(|| id.to_string(), |d| d.name.clone())
-}
-
-fn camera_label(choice: &CameraChoice, cameras: &[DeviceInfo]) -> String {
-    match choice {
-        CameraChoice::Off => tr("None").into(),
-        CameraChoice::TestPattern => tr("Test pattern").into(),
-        CameraChoice::Default => cameras
-            .first()
-            .map_or(tr("System default").into(), |d| d.name.clone()),
-        CameraChoice::Index(i) => name_of(&i.to_string(), cameras),
-    }
-}
-
-fn mic_label(choice: &MicChoice, microphones: &[DeviceInfo]) -> String {
-    match choice {
-        MicChoice::Default => tr("System default").into(),
-        MicChoice::Device(id) => name_of(id, microphones),
-        MicChoice::Tone => tr("Test tone").into(),
-        MicChoice::Wav(path) => path.display().to_string(),
-        MicChoice::Off => tr("None").into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -311,6 +215,7 @@ mod tests {
     use egui_kittest::{Harness, kittest::Queryable};
 
     use super::*;
+    use crate::media::devices::Device as DeviceInfo;
     use crate::media::video::RgbaImage;
 
     /// A device check that shows what the test says, and records what was opened.

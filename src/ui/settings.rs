@@ -1,11 +1,14 @@
-//! Settings: theme, the microphone's processing, and how much video to send. Devices are chosen
-//! on the pre-join screen, which remembers them here.
+//! Settings: language and theme, the devices to start with, the microphone's processing, and
+//! how much video to send. The pre-join screen starts from these devices and remembers what is
+//! chosen there.
 
+use super::devices::{DeviceLists, camera_picker, mic_picker, speaker_picker};
 use super::i18n::tr;
 use crate::config::{Language, Settings, Theme, VideoQuality};
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 
-/// Draws the settings; true when tr("Done") was pressed.
-pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings) -> bool {
+/// Draws the settings; true when "Done" was pressed.
+pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings, lists: &DeviceLists) -> bool {
     ui.heading(tr("Settings"));
     ui.add_space(8.0);
 
@@ -25,6 +28,10 @@ pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings) -> bool {
     });
     ui.add_space(8.0);
 
+    ui.label(egui::RichText::new(tr("Devices")).strong());
+    devices_ui(ui, settings, lists);
+    ui.add_space(8.0);
+
     ui.label(egui::RichText::new(tr("Microphone")).strong());
     let audio = &mut settings.audio;
     ui.checkbox(&mut audio.echo_cancellation, tr("Echo cancellation"));
@@ -42,6 +49,61 @@ pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings) -> bool {
     });
     ui.add_space(12.0);
     ui.button(tr("Done")).clicked()
+}
+
+/// The devices to start with, kept as the ids `confer devices` prints (None: the default).
+fn devices_ui(ui: &mut egui::Ui, settings: &mut Settings, lists: &DeviceLists) {
+    let devices = &mut settings.devices;
+    let mut camera = devices
+        .camera
+        .as_deref()
+        .and_then(|id| CameraChoice::parse(id).ok())
+        .unwrap_or(CameraChoice::Default);
+    if camera_picker(ui, &mut camera, &lists.cameras) {
+        devices.camera = camera_id(&camera);
+    }
+    let mut mic = devices
+        .microphone
+        .as_deref()
+        .map_or(MicChoice::Default, MicChoice::parse);
+    if mic_picker(ui, &mut mic, &lists.microphones) {
+        devices.microphone = mic_id(&mic);
+    }
+    let mut speaker = devices
+        .speaker
+        .as_deref()
+        .map_or(SpeakerChoice::Default, SpeakerChoice::parse);
+    if speaker_picker(ui, &mut speaker, &lists.speakers) {
+        devices.speaker = speaker_id(&speaker);
+    }
+}
+
+/// A camera choice as the settings keep it (what `CameraChoice::parse` reads back).
+pub fn camera_id(camera: &CameraChoice) -> Option<String> {
+    match camera {
+        CameraChoice::Default => None,
+        CameraChoice::Off => Some("off".into()),
+        CameraChoice::TestPattern => Some("test-pattern".into()),
+        CameraChoice::Index(i) => Some(i.to_string()),
+    }
+}
+
+pub fn mic_id(mic: &MicChoice) -> Option<String> {
+    match mic {
+        MicChoice::Default => None,
+        MicChoice::Off => Some("off".into()),
+        MicChoice::Tone => Some("tone".into()),
+        MicChoice::Wav(path) => Some(path.display().to_string()),
+        MicChoice::Device(id) => Some(id.clone()),
+    }
+}
+
+pub fn speaker_id(speaker: &SpeakerChoice) -> Option<String> {
+    match speaker {
+        SpeakerChoice::Default => None,
+        SpeakerChoice::Off => Some("off".into()),
+        SpeakerChoice::Device(id) => Some(id.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -71,7 +133,7 @@ mod tests {
         let mut harness = Harness::new_ui_state(
             |ui, (settings, done): &mut (Settings, bool)| {
                 with_system_fonts(ui);
-                *done |= settings_ui(ui, settings);
+                *done |= settings_ui(ui, settings, &DeviceLists::default());
             },
             (Settings::default(), false),
         );
@@ -97,7 +159,7 @@ mod tests {
             |ui, settings: &mut Settings| {
                 with_system_fonts(ui);
                 crate::ui::i18n::set_language(settings.appearance.language);
-                settings_ui(ui, settings);
+                settings_ui(ui, settings, &DeviceLists::default());
             },
             Settings::default(),
         );
@@ -113,5 +175,50 @@ mod tests {
         assert!(chinese, "the settings did not turn Chinese");
         harness.get_by_label("Echo cancellation");
         assert_eq!(harness.state().appearance.language, Language::English);
+    }
+
+    #[test]
+    fn a_device_chosen_is_kept_by_the_id_it_is_read_back_from() {
+        let lists = DeviceLists {
+            cameras: vec![crate::media::devices::Device {
+                id: "2".into(),
+                name: "Desk Camera".into(),
+                is_default: true,
+            }],
+            ..DeviceLists::default()
+        };
+        let mut harness = Harness::new_ui_state(
+            move |ui, settings: &mut Settings| {
+                with_system_fonts(ui);
+                settings_ui(ui, settings, &lists);
+            },
+            Settings::default(),
+        );
+        harness
+            .get_by_role_and_label(Role::ComboBox, "Camera")
+            .click();
+        harness.run();
+        harness.get_by_label("Desk Camera").click();
+        harness.run();
+        let kept = harness.state().devices.camera.clone();
+        assert_eq!(kept.as_deref(), Some("2"));
+        assert_eq!(CameraChoice::parse("2").unwrap(), CameraChoice::Index(2));
+        for mic in [
+            MicChoice::Tone,
+            MicChoice::Off,
+            MicChoice::Device("alsa:hw0".into()),
+        ] {
+            assert_eq!(MicChoice::parse(&mic_id(&mic).unwrap()), mic);
+        }
+        for camera in [
+            CameraChoice::Off,
+            CameraChoice::TestPattern,
+            CameraChoice::Index(3),
+        ] {
+            assert_eq!(
+                CameraChoice::parse(&camera_id(&camera).unwrap()).unwrap(),
+                camera
+            );
+        }
     }
 }

@@ -1,0 +1,126 @@
+//! Pickers for camera, microphone and speaker, as the pre-join screen and the settings show
+//! them: each lists what the system found, plus the choices that need no device.
+
+use super::i18n::tr;
+use crate::media::devices::Device as DeviceInfo;
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+
+/// The devices to pick from, as the system listed them.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceLists {
+    pub cameras: Vec<DeviceInfo>,
+    pub microphones: Vec<DeviceInfo>,
+    pub speakers: Vec<DeviceInfo>,
+}
+
+impl DeviceLists {
+    /// What this machine has now (a device that cannot be listed is left out, and logged).
+    pub fn find() -> Self {
+        let mut lists = DeviceLists::default();
+        match crate::media::devices::cameras() {
+            Ok(cameras) => lists.cameras = cameras,
+            Err(e) => tracing::warn!("{e}"),
+        }
+        match crate::media::devices::audio() {
+            Ok(audio) => {
+                lists.microphones = audio.microphones;
+                lists.speakers = audio.speakers;
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+        lists
+    }
+}
+
+/// A labelled drop-down; true when the choice changed.
+fn picker<T: PartialEq + Clone>(
+    ui: &mut egui::Ui,
+    label: &str,
+    current: &mut T,
+    shown: String,
+    options: Vec<(T, String)>,
+) -> bool {
+    let mut changed = false;
+    let label = ui.label(label);
+    egui::ComboBox::from_id_salt(label.id)
+        .selected_text(shown)
+        .show_ui(ui, |ui| {
+            for (choice, name) in options {
+                changed |= ui.selectable_value(current, choice, name).changed();
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    changed
+}
+
+pub fn camera_picker(ui: &mut egui::Ui, camera: &mut CameraChoice, cameras: &[DeviceInfo]) -> bool {
+    let mut options = vec![(CameraChoice::Off, tr("None").to_string())];
+    for device in cameras {
+        if let Ok(index) = device.id.parse() {
+            options.push((CameraChoice::Index(index), device.name.clone()));
+        }
+    }
+    options.push((CameraChoice::TestPattern, tr("Test pattern").to_string()));
+    let shown = camera_label(camera, cameras);
+    picker(ui, tr("Camera"), camera, shown, options)
+}
+
+pub fn mic_picker(ui: &mut egui::Ui, mic: &mut MicChoice, microphones: &[DeviceInfo]) -> bool {
+    let mut options = vec![(MicChoice::Default, tr("System default").to_string())];
+    for device in microphones {
+        options.push((MicChoice::Device(device.id.clone()), device.name.clone()));
+    }
+    options.push((MicChoice::Tone, tr("Test tone").to_string()));
+    options.push((MicChoice::Off, tr("None").to_string()));
+    let shown = mic_label(mic, microphones);
+    picker(ui, tr("Microphone"), mic, shown, options)
+}
+
+pub fn speaker_picker(
+    ui: &mut egui::Ui,
+    speaker: &mut SpeakerChoice,
+    speakers: &[DeviceInfo],
+) -> bool {
+    let mut options = vec![(SpeakerChoice::Default, tr("System default").to_string())];
+    for device in speakers {
+        options.push((
+            SpeakerChoice::Device(device.id.clone()),
+            device.name.clone(),
+        ));
+    }
+    let shown = match &*speaker {
+        SpeakerChoice::Device(id) => name_of(id, speakers),
+        SpeakerChoice::Off => tr("None").to_string(),
+        SpeakerChoice::Default => tr("System default").to_string(),
+    };
+    picker(ui, tr("Speaker"), speaker, shown, options)
+}
+
+fn name_of(id: &str, devices: &[DeviceInfo]) -> String {
+    devices
+        .iter()
+        .find(|d| d.id == id)
+        .map_or_else(|| id.to_string(), |d| d.name.clone())
+}
+
+fn camera_label(choice: &CameraChoice, cameras: &[DeviceInfo]) -> String {
+    match choice {
+        CameraChoice::Off => tr("None").into(),
+        CameraChoice::TestPattern => tr("Test pattern").into(),
+        CameraChoice::Default => cameras
+            .first()
+            .map_or(tr("System default").into(), |d| d.name.clone()),
+        CameraChoice::Index(i) => name_of(&i.to_string(), cameras),
+    }
+}
+
+fn mic_label(choice: &MicChoice, microphones: &[DeviceInfo]) -> String {
+    match choice {
+        MicChoice::Default => tr("System default").into(),
+        MicChoice::Device(id) => name_of(id, microphones),
+        MicChoice::Tone => tr("Test tone").into(),
+        MicChoice::Wav(path) => path.display().to_string(),
+        MicChoice::Off => tr("None").into(),
+    }
+}
