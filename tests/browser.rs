@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::browser::{Browser, NetNs, RECEIVED};
 use support::serve::Serve;
-use support::{Owned, confer};
+use support::{Owned, confer, last_stats_by_name, stats_lines_about};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -60,22 +60,17 @@ fn join_page(browser: &mut Browser, page: &str, url: &str, name: &str) {
 /// Waits for a native participant to end by itself, and returns its last stats line about
 /// each remote, by name.
 fn finish(home: &Path, mut participant: Owned, name: &str) -> HashMap<String, Value> {
-    let status = participant
-        .wait_for_exit(Duration::from_secs(40))
+    let (status, stderr) = participant
+        .wait_with_stderr(Duration::from_secs(40))
         .unwrap_or_else(|| panic!("{name} did not end"));
-    let mut stderr = String::new();
-    if let Some(mut pipe) = participant.0.stderr.take() {
-        use std::io::Read;
-        let _ = pipe.read_to_string(&mut stderr);
-    }
     assert!(status.success(), "{name} failed: {status}\n{stderr}");
-    let text = std::fs::read_to_string(home.join(format!("{name}.jsonl"))).unwrap_or_default();
-    let mut last = HashMap::new();
-    for line in text.lines() {
-        let value: Value = serde_json::from_str(line).expect("a JSON line");
-        last.insert(value["name"].as_str().unwrap_or("").to_string(), value);
-    }
-    last
+    last_stats_by_name(&home.join(format!("{name}.jsonl")))
+}
+
+/// Sleeps until `margin` before `at`: the moment to look at a call about to end.
+fn sleep_until_before(at: Instant, margin: Duration) {
+    let left = at.saturating_duration_since(Instant::now());
+    std::thread::sleep(left.saturating_sub(margin));
 }
 
 /// What the native side must have had from a browser over `seconds`.
@@ -139,8 +134,7 @@ fn one_to_one(browser_first: bool) {
         "no picture from the native participant",
     );
     // The page's view just before the native participant leaves.
-    let before_end = ends.saturating_duration_since(Instant::now());
-    std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
+    sleep_until_before(ends, Duration::from_secs(2));
     let received = browser.eval("ann", RECEIVED);
     // The page shows the native participant's tile, with its name.
     assert_eq!(
@@ -194,8 +188,7 @@ fn a_browser_guest_joins_a_mesh_of_two_native_participants() {
         Duration::from_secs(20),
         "no picture from both natives",
     );
-    let before_end = ends.saturating_duration_since(Instant::now());
-    std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
+    sleep_until_before(ends, Duration::from_secs(2));
     let received = browser.eval("ann", RECEIVED);
     let span = f64::from(CALL_SECONDS) - 10.0;
     let seen_second = finish(home.path(), second, "nat2");
@@ -368,12 +361,7 @@ fn mute_camera_chat_and_leaving_reach_the_others() {
     let seen = finish(home.path(), nat, "nat");
     assert!(seen.contains_key("Bo"), "{seen:?}");
     // The native side heard it too (its stats, and events for a window).
-    let about_ann: Vec<Value> = std::fs::read_to_string(home.path().join("nat.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["name"] == "Ann")
-        .collect();
+    let about_ann = stats_lines_about(&home.path().join("nat.jsonl"), "Ann");
     assert!(
         about_ann.iter().any(|l| l["mic_on"] == false),
         "{about_ann:?}"
@@ -452,8 +440,7 @@ fn under_loss_a_guest_and_a_native_repair_each_others_video() {
     // 3 % of the media lost each way from here on.
     ns.drop_udp(0.03);
     let before = browser.eval("ann", REPAIR);
-    let before_end = ends.saturating_duration_since(Instant::now());
-    std::thread::sleep(before_end.saturating_sub(Duration::from_secs(2)));
+    sleep_until_before(ends, Duration::from_secs(2));
     let after = browser.eval("ann", REPAIR);
     let seen = finish(home.path(), nat, "nat");
     let context = format!("before the loss {before}\nat the end {after}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::coturn::{self, Coturn};
 use support::serve::Serve;
-use support::{Owned, confer};
+use support::{Owned, confer, last_stats_by_name, stats_lines_about};
 
 fn start_server(home: &Path) -> (Serve, String) {
     let server = Serve::start(home, &["--open"]);
@@ -44,24 +44,13 @@ fn join_with(home: &Path, link: &str, name: &str, seconds: u32, extra: &[&str]) 
 
 /// The last line of each remote participant in a stats file, by name.
 fn last_lines(home: &Path, name: &str) -> HashMap<String, serde_json::Value> {
-    let text = std::fs::read_to_string(home.join(format!("{name}.jsonl"))).unwrap_or_default();
-    let mut last = HashMap::new();
-    for line in text.lines() {
-        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-        last.insert(value["name"].as_str().unwrap().to_string(), value);
-    }
-    last
+    last_stats_by_name(&home.join(format!("{name}.jsonl")))
 }
 
 fn finish(mut participant: Owned, name: &str) {
-    let status = participant
-        .wait_for_exit(Duration::from_secs(30))
+    let (status, stderr) = participant
+        .wait_with_stderr(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("{name} did not end"));
-    let mut stderr = String::new();
-    if let Some(mut pipe) = participant.0.stderr.take() {
-        use std::io::Read;
-        let _ = pipe.read_to_string(&mut stderr);
-    }
     assert!(status.success(), "{name} failed: {stderr}");
 }
 
@@ -154,12 +143,7 @@ fn three_participants_form_a_mesh() {
 
 /// Every line about `of` in `who`'s stats file, in order.
 fn lines_about(home: &Path, who: &str, of: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(home.join(format!("{who}.jsonl")))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["name"] == of)
-        .collect()
+    stats_lines_about(&home.join(format!("{who}.jsonl")), of)
 }
 
 #[test]
@@ -320,14 +304,9 @@ fn a_participant_whose_camera_cannot_open_still_joins_with_sound() {
     std::thread::sleep(Duration::from_secs(1));
     // No such camera on this machine (it has none at all).
     let mut blind = join_with(home.path(), &link, "blind", 10, &["--camera", "7"]);
-    let status = blind
-        .wait_for_exit(Duration::from_secs(30))
+    let (status, stderr) = blind
+        .wait_with_stderr(Duration::from_secs(30))
         .expect("blind did not end");
-    let mut stderr = String::new();
-    if let Some(mut pipe) = blind.0.stderr.take() {
-        use std::io::Read;
-        let _ = pipe.read_to_string(&mut stderr);
-    }
     assert!(status.success(), "{stderr}");
     assert!(
         stderr.contains("Camera"),

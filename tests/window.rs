@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::serve::Serve;
-use support::{Owned, confer, require_tool};
+use support::{Owned, confer, require_tool, stats_lines_about as lines_about};
 
 const SCREEN: (usize, usize) = (1280, 800);
 /// The window asks for 960x640; a lobby is drawn when most of that is no longer the black root.
@@ -62,6 +62,30 @@ impl Xvfb {
         Xvfb {
             display: format!(":{number}"),
             _server: server,
+        }
+    }
+
+    /// Takes screenshots until one shows what `wanted` looks for, and saves it as `name` for a
+    /// person to look at; panics with `what` (and the last screenshot) after `limit`.
+    fn wait_for_screen(
+        &self,
+        limit: Duration,
+        name: &str,
+        what: &str,
+        wanted: impl Fn(&Image) -> bool,
+    ) -> Image {
+        let deadline = Instant::now() + limit;
+        loop {
+            let shot = self.screenshot();
+            if wanted(&shot) {
+                shot.save(name);
+                return shot;
+            }
+            if Instant::now() > deadline {
+                let path = shot.save(&format!("timeout-{name}"));
+                panic!("{what} (screenshot: {})", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 
@@ -352,16 +376,6 @@ fn xdotool(xvfb: &Xvfb, args: &[&str]) {
     assert!(status.success(), "xdotool {args:?} failed");
 }
 
-/// The headless participant's stats lines about `name`.
-fn lines_about(path: &Path, name: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["name"] == name)
-        .collect()
-}
-
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -415,22 +429,12 @@ fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
 
     // The other participant's picture is drawn in the grid (the left tile; ours, on the
     // right, shows our own camera)...
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let shot = xvfb.screenshot();
-        if shot.shows_the_pattern_stripe_in(0..480) {
-            shot.save("window-call.ppm");
-            break;
-        }
-        if Instant::now() > deadline {
-            let path = shot.save("window-call-timeout.ppm");
-            panic!(
-                "no remote picture on screen (screenshot: {})",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    xvfb.wait_for_screen(
+        Duration::from_secs(60),
+        "window-call.ppm",
+        "no remote picture on screen",
+        |shot| shot.shows_the_pattern_stripe_in(0..480),
+    );
     // ...and the app's own camera reaches them.
     wait_until(
         Duration::from_secs(30),
@@ -485,21 +489,12 @@ fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
             still.elapsed() > Duration::from_secs(3)
         },
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let shot = xvfb.screenshot();
-        if !shot.shows_the_pattern_stripe() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let path = shot.save("window-after-leave.ppm");
-            panic!(
-                "the lobby did not come back (screenshot: {})",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    xvfb.wait_for_screen(
+        Duration::from_secs(10),
+        "window-after-leave.ppm",
+        "the lobby did not come back",
+        |shot| !shot.shows_the_pattern_stripe(),
+    );
 
     app.signal("TERM");
     let status = app

@@ -47,6 +47,18 @@ impl Owned {
         self.0.id()
     }
 
+    /// Waits up to `limit` for the process to exit by itself, then reads what it wrote to its
+    /// stderr (when that was piped).
+    pub fn wait_with_stderr(&mut self, limit: Duration) -> Option<(ExitStatus, String)> {
+        let status = self.wait_for_exit(limit)?;
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.0.stderr.take() {
+            use std::io::Read;
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        Some((status, stderr))
+    }
+
     /// Waits up to `limit` for the process to exit by itself.
     pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
@@ -84,6 +96,32 @@ impl Drop for Owned {
         }
         let _ = self.0.wait();
     }
+}
+
+/// A `--stats` file's lines about the remote participant called `name`, in order (lines that
+/// are not JSON yet, being written, are skipped).
+pub fn stats_lines_about(path: &Path, name: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["name"] == name)
+        .collect()
+}
+
+/// A finished `--stats` file's last line about each remote participant, by name; every line
+/// must be JSON.
+pub fn last_stats_by_name(path: &Path) -> std::collections::HashMap<String, serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut last = std::collections::HashMap::new();
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let name = value["name"]
+            .as_str()
+            .expect("a stats line names its participant");
+        last.insert(name.to_string(), value);
+    }
+    last
 }
 
 /// Fails with a clear message when a tool the test needs is not installed.
