@@ -493,23 +493,7 @@ impl Meeting {
             });
         }
     }
-}
 
-/// What a person is told of a device that stopped.
-fn device_problem(device: Device, why: &str) -> String {
-    match device {
-        Device::Camera => format!("Your camera is not working ({why}). The others cannot see you."),
-        Device::Microphone => format!(
-            "Your microphone is not working ({why}). The others cannot hear you; Confer keeps \
-             trying to reopen it."
-        ),
-        Device::Speaker => {
-            format!("Your speaker is not working ({why}). Confer keeps trying to reopen it.")
-        }
-    }
-}
-
-impl Meeting {
     fn speaker_ui(&self, ui: &mut egui::Ui) {
         let speaker = self
             .last_speaker
@@ -545,6 +529,20 @@ impl Meeting {
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                 tile_ui(ui, person, rect, false);
             });
+        }
+    }
+}
+
+/// What a person is told of a device that stopped.
+fn device_problem(device: Device, why: &str) -> String {
+    match device {
+        Device::Camera => format!("Your camera is not working ({why}). The others cannot see you."),
+        Device::Microphone => format!(
+            "Your microphone is not working ({why}). The others cannot hear you; Confer keeps \
+             trying to reopen it."
+        ),
+        Device::Speaker => {
+            format!("Your speaker is not working ({why}). Confer keeps trying to reopen it.")
         }
     }
 }
@@ -854,7 +852,7 @@ mod tests {
     fn chat_goes_out_as_typed_and_comes_in_with_names() {
         let script = Script::default();
         let mut harness = with_ana(&script);
-        script.reports.lock().unwrap().push(CallReport::Chat {
+        script.say(CallReport::Chat {
             id: "a".into(),
             name: "Ana".into(),
             text: "<b>hello</b>".into(),
@@ -893,7 +891,7 @@ mod tests {
             "height_in": 720, "fps_in": 29.7, "codec_video": "H264", "codec_audio": "opus",
             "rtt_ms": 42.0, "loss_in": 0.05, "jitter_ms": 3.1, "candidate": "relay",
         });
-        script.reports.lock().unwrap().push(CallReport::Stats {
+        script.say(CallReport::Stats {
             id: "a".into(),
             line: line.to_string(),
         });
@@ -949,11 +947,8 @@ mod tests {
     fn chinese_names_and_chat_render() {
         let script = Script::default();
         let mut harness = harness(&script);
-        // What the app gets from eframe (feature system_fonts); the harness panics on any
-        // character no font can draw.
-        harness.ctx.add_font_provider(std::sync::Arc::new(
-            egui_system_font_provider::SystemFontProvider::new(),
-        ));
+        // The harness panics on any character no font can draw.
+        crate::ui::install_system_fonts(&harness.ctx);
         script.person("b", "李雷", PeerState::Connected);
         script.say(CallReport::Chat {
             id: "b".into(),

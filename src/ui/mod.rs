@@ -32,6 +32,19 @@ pub enum UiError {
     Window(String),
 }
 
+/// For UI tests: the system font fallback eframe gives the app (feature `system_fonts`), once
+/// per context. Safe to call from inside a pass, before text is laid out.
+#[cfg(test)]
+pub(crate) fn install_system_fonts(ctx: &egui::Context) {
+    let installed = egui::Id::NULL.with("system fonts installed");
+    if !ctx.data(|d| d.get_temp::<bool>(installed).unwrap_or(false)) {
+        ctx.add_font_provider(std::sync::Arc::new(
+            egui_system_font_provider::SystemFontProvider::new(),
+        ));
+        ctx.data_mut(|d| d.insert_temp(installed, true));
+    }
+}
+
 /// winit's own message for this names a source file of winit; say it plainly instead.
 fn check_display() -> Result<(), UiError> {
     if cfg!(all(unix, not(target_vendor = "apple")))

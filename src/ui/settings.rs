@@ -113,19 +113,10 @@ mod tests {
 
     use super::*;
 
-    /// What the app gets from eframe (feature system_fonts): the screen names a language in
-    /// itself, so Chinese is drawn even in English. Installed in the first pass, before text.
+    /// The screen names a language in itself, so Chinese is drawn even in English: fonts go
+    /// in during the first pass, before any text.
     fn with_system_fonts(ui: &egui::Ui) {
-        let installed = ui.scope_id().with("system fonts installed");
-        if !ui
-            .ctx()
-            .data(|d| d.get_temp::<bool>(installed).unwrap_or(false))
-        {
-            ui.ctx().add_font_provider(std::sync::Arc::new(
-                egui_system_font_provider::SystemFontProvider::new(),
-            ));
-            ui.ctx().data_mut(|d| d.insert_temp(installed, true));
-        }
+        crate::ui::install_system_fonts(ui.ctx());
     }
 
     #[test]
