@@ -427,13 +427,15 @@ fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
         ],
     );
 
-    // The other participant's picture is drawn in the grid (the left tile; ours, on the
-    // right, shows our own camera)...
+    // The other participant's picture is drawn in the grid (the left tile), and ours, from the
+    // encode thread's preview, on the right...
     xvfb.wait_for_screen(
         Duration::from_secs(60),
         "window-call.ppm",
-        "no remote picture on screen",
-        |shot| shot.shows_the_pattern_stripe_in(0..480),
+        "no remote picture, or no self view, on screen",
+        |shot| {
+            shot.shows_the_pattern_stripe_in(0..480) && shot.shows_the_pattern_stripe_in(480..960)
+        },
     );
     // ...and the app's own camera reaches them.
     wait_until(

@@ -9,14 +9,10 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use std::time::Instant;
-
-use super::frame::{RgbaImage, i420_to_rgba_half};
+use super::frame::RgbaImage;
 use super::h264::{CodecError, EncodedFrame, EncoderSettings, H264Encoder};
 use super::mailbox::{FrameReceiver, Sender};
-
-/// How often our own camera is shown (the self view needs no more).
-const PREVIEW_EVERY: Duration = Duration::from_millis(66);
+use super::preview_thread::Preview;
 
 /// How the call steers the encoder, and what it reports.
 #[derive(Debug, Default)]
@@ -61,16 +57,13 @@ impl EncodeThread {
         let thread = std::thread::Builder::new()
             .name("video-encode".into())
             .spawn(move || {
-                let mut last_preview: Option<Instant> = None;
+                let mut preview = preview.map(Preview::new);
                 while !shared.stop.load(Relaxed) {
                     let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
                         continue;
                     };
-                    if let Some(preview) = &preview
-                        && last_preview.is_none_or(|t| t.elapsed() >= PREVIEW_EVERY)
-                    {
-                        last_preview = Some(Instant::now());
-                        preview.send(i420_to_rgba_half(&picture));
+                    if let Some(preview) = preview.as_mut() {
+                        preview.offer(&picture);
                     }
                     encoder.set_bitrate(shared.bitrate_bps.load(Relaxed));
                     if shared.keyframe.swap(false, Relaxed) {

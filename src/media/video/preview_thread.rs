@@ -7,10 +7,34 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::frame::{RgbaImage, i420_to_rgba_half};
+use super::frame::{I420Frame, RgbaImage, i420_to_rgba_half};
 use super::mailbox::{FrameReceiver, Sender};
 
+/// How often our own camera is shown (a self view needs no more).
 const EVERY: Duration = Duration::from_millis(66);
+
+/// Half-size copies of our camera's pictures for a screen, at most 15 a second: the preview
+/// thread's before a call, the encode thread's in one.
+pub struct Preview {
+    out: Sender<RgbaImage>,
+    last: Option<Instant>,
+}
+
+impl Preview {
+    pub fn new(out: Sender<RgbaImage>) -> Self {
+        Self { out, last: None }
+    }
+
+    /// Shows `picture` if the last one shown is old enough; true when it did.
+    pub fn offer(&mut self, picture: &I420Frame) -> bool {
+        if self.last.is_some_and(|t| t.elapsed() < EVERY) {
+            return false;
+        }
+        self.last = Some(Instant::now());
+        self.out.send(i420_to_rgba_half(picture));
+        true
+    }
+}
 
 pub struct PreviewThread {
     stop: Arc<AtomicBool>,
@@ -29,17 +53,14 @@ impl PreviewThread {
         let thread = std::thread::Builder::new()
             .name("video-preview".into())
             .spawn(move || {
-                let mut last: Option<Instant> = None;
+                let mut preview = Preview::new(out);
                 while !stopping.load(Relaxed) {
                     let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
                         continue;
                     };
-                    if last.is_some_and(|t| t.elapsed() < EVERY) {
-                        continue;
+                    if preview.offer(&picture) {
+                        wake();
                     }
-                    last = Some(Instant::now());
-                    out.send(i420_to_rgba_half(&picture));
-                    wake();
                 }
             })?;
         Ok(Self {
