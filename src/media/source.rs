@@ -97,6 +97,54 @@ impl fmt::Display for MicChoice {
     }
 }
 
+/// How the settings file keeps a choice: the text `parse` reads back, None for the default.
+/// A kept text that no longer parses (edited by hand) falls back to the default.
+impl CameraChoice {
+    pub fn setting(&self) -> Option<String> {
+        match self {
+            Self::Default => None,
+            Self::Off => Some("off".into()),
+            Self::TestPattern => Some("test-pattern".into()),
+            Self::Index(i) => Some(i.to_string()),
+        }
+    }
+
+    pub fn from_setting(kept: Option<&str>) -> Self {
+        kept.and_then(|text| Self::parse(text).ok())
+            .unwrap_or(Self::Default)
+    }
+}
+
+impl MicChoice {
+    pub fn setting(&self) -> Option<String> {
+        match self {
+            Self::Default => None,
+            Self::Off => Some("off".into()),
+            Self::Tone => Some("tone".into()),
+            Self::Wav(path) => Some(path.display().to_string()),
+            Self::Device(id) => Some(id.clone()),
+        }
+    }
+
+    pub fn from_setting(kept: Option<&str>) -> Self {
+        kept.map_or(Self::Default, Self::parse)
+    }
+}
+
+impl SpeakerChoice {
+    pub fn setting(&self) -> Option<String> {
+        match self {
+            Self::Default => None,
+            Self::Off => Some("off".into()),
+            Self::Device(id) => Some(id.clone()),
+        }
+    }
+
+    pub fn from_setting(kept: Option<&str>) -> Self {
+        kept.map_or(Self::Default, Self::parse)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +173,42 @@ mod tests {
         );
         assert_eq!(SpeakerChoice::parse("default"), SpeakerChoice::Default);
         assert_eq!(SpeakerChoice::parse("off"), SpeakerChoice::Off);
+    }
+
+    #[test]
+    fn a_choice_kept_in_the_settings_reads_back_the_same() {
+        for mic in [
+            MicChoice::Default,
+            MicChoice::Tone,
+            MicChoice::Off,
+            MicChoice::Device("alsa:hw0".into()),
+        ] {
+            assert_eq!(MicChoice::from_setting(mic.setting().as_deref()), mic);
+        }
+        for camera in [
+            CameraChoice::Default,
+            CameraChoice::Off,
+            CameraChoice::TestPattern,
+            CameraChoice::Index(3),
+        ] {
+            assert_eq!(
+                CameraChoice::from_setting(camera.setting().as_deref()),
+                camera
+            );
+        }
+        for speaker in [
+            SpeakerChoice::Default,
+            SpeakerChoice::Off,
+            SpeakerChoice::Device("pulseaudio:desk".into()),
+        ] {
+            assert_eq!(
+                SpeakerChoice::from_setting(speaker.setting().as_deref()),
+                speaker
+            );
+        }
+        assert_eq!(
+            CameraChoice::from_setting(Some("front")),
+            CameraChoice::Default
+        );
     }
 }

@@ -18,7 +18,7 @@ use super::Options;
 use super::lobby::{Lobby, LobbyAction};
 use super::meeting::{Meeting, MeetingOutcome};
 use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
-use super::settings::{camera_id, mic_id, settings_ui, speaker_id};
+use super::settings::settings_ui;
 use crate::call::check::DeviceCheck;
 use crate::call::engine::CallControl;
 use crate::config::Recent;
@@ -79,23 +79,18 @@ impl ConferApp {
     /// The devices given on the command line, else those in the settings; on.
     fn default_choices(&self) -> Choices {
         let saved = &self.settings.devices;
-        let camera = match (&self.camera, saved.camera.as_deref()) {
-            (CameraChoice::Default, Some(id)) => {
-                CameraChoice::parse(id).unwrap_or(CameraChoice::Default)
-            }
-            (given, _) => given.clone(),
+        let camera = match &self.camera {
+            CameraChoice::Default => CameraChoice::from_setting(saved.camera.as_deref()),
+            given => given.clone(),
         };
-        let mic = match (&self.mic, saved.microphone.as_deref()) {
-            (MicChoice::Default, Some(id)) => MicChoice::parse(id),
-            (given, _) => given.clone(),
+        let mic = match &self.mic {
+            MicChoice::Default => MicChoice::from_setting(saved.microphone.as_deref()),
+            given => given.clone(),
         };
         Choices {
             camera,
             mic,
-            speaker: saved
-                .speaker
-                .as_deref()
-                .map_or(SpeakerChoice::Default, SpeakerChoice::parse),
+            speaker: SpeakerChoice::from_setting(saved.speaker.as_deref()),
             mic_on: true,
             camera_on: true,
         }
@@ -215,9 +210,9 @@ impl eframe::App for ConferApp {
                 Some(PreJoinAction::Join(invite, choices)) => {
                     self.prejoin = None;
                     // What was chosen is where the next meeting starts.
-                    self.settings.devices.camera = camera_id(&choices.camera);
-                    self.settings.devices.microphone = mic_id(&choices.mic);
-                    self.settings.devices.speaker = speaker_id(&choices.speaker);
+                    self.settings.devices.camera = choices.camera.setting();
+                    self.settings.devices.microphone = choices.mic.setting();
+                    self.settings.devices.speaker = choices.speaker.setting();
                     self.join(ui.ctx(), invite, choices);
                 }
                 Some(PreJoinAction::Back) => self.prejoin = None,

@@ -54,55 +54,17 @@ pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings, lists: &DeviceLis
 /// The devices to start with, kept as the ids `confer devices` prints (None: the default).
 fn devices_ui(ui: &mut egui::Ui, settings: &mut Settings, lists: &DeviceLists) {
     let devices = &mut settings.devices;
-    let mut camera = devices
-        .camera
-        .as_deref()
-        .and_then(|id| CameraChoice::parse(id).ok())
-        .unwrap_or(CameraChoice::Default);
+    let mut camera = CameraChoice::from_setting(devices.camera.as_deref());
     if camera_picker(ui, &mut camera, &lists.cameras) {
-        devices.camera = camera_id(&camera);
+        devices.camera = camera.setting();
     }
-    let mut mic = devices
-        .microphone
-        .as_deref()
-        .map_or(MicChoice::Default, MicChoice::parse);
+    let mut mic = MicChoice::from_setting(devices.microphone.as_deref());
     if mic_picker(ui, &mut mic, &lists.microphones) {
-        devices.microphone = mic_id(&mic);
+        devices.microphone = mic.setting();
     }
-    let mut speaker = devices
-        .speaker
-        .as_deref()
-        .map_or(SpeakerChoice::Default, SpeakerChoice::parse);
+    let mut speaker = SpeakerChoice::from_setting(devices.speaker.as_deref());
     if speaker_picker(ui, &mut speaker, &lists.speakers) {
-        devices.speaker = speaker_id(&speaker);
-    }
-}
-
-/// A camera choice as the settings keep it (what `CameraChoice::parse` reads back).
-pub fn camera_id(camera: &CameraChoice) -> Option<String> {
-    match camera {
-        CameraChoice::Default => None,
-        CameraChoice::Off => Some("off".into()),
-        CameraChoice::TestPattern => Some("test-pattern".into()),
-        CameraChoice::Index(i) => Some(i.to_string()),
-    }
-}
-
-pub fn mic_id(mic: &MicChoice) -> Option<String> {
-    match mic {
-        MicChoice::Default => None,
-        MicChoice::Off => Some("off".into()),
-        MicChoice::Tone => Some("tone".into()),
-        MicChoice::Wav(path) => Some(path.display().to_string()),
-        MicChoice::Device(id) => Some(id.clone()),
-    }
-}
-
-pub fn speaker_id(speaker: &SpeakerChoice) -> Option<String> {
-    match speaker {
-        SpeakerChoice::Default => None,
-        SpeakerChoice::Off => Some("off".into()),
-        SpeakerChoice::Device(id) => Some(id.clone()),
+        devices.speaker = speaker.setting();
     }
 }
 
@@ -194,22 +156,5 @@ mod tests {
         let kept = harness.state().devices.camera.clone();
         assert_eq!(kept.as_deref(), Some("2"));
         assert_eq!(CameraChoice::parse("2").unwrap(), CameraChoice::Index(2));
-        for mic in [
-            MicChoice::Tone,
-            MicChoice::Off,
-            MicChoice::Device("alsa:hw0".into()),
-        ] {
-            assert_eq!(MicChoice::parse(&mic_id(&mic).unwrap()), mic);
-        }
-        for camera in [
-            CameraChoice::Off,
-            CameraChoice::TestPattern,
-            CameraChoice::Index(3),
-        ] {
-            assert_eq!(
-                CameraChoice::parse(&camera_id(&camera).unwrap()).unwrap(),
-                camera
-            );
-        }
     }
 }
