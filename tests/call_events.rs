@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use confer::call::engine::{CallConfig, CallControl, CallReport, PeerState, run};
+use confer::call::engine::{CallConfig, CallControl, CallReport, Device, PeerState, run};
 use confer::media::audio::processing::ProcessingSettings;
 use confer::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use confer::server::embedded::EmbeddedServer;
@@ -18,6 +18,8 @@ fn config(server: &EmbeddedServer, name: &str) -> CallConfig {
         camera: CameraChoice::TestPattern,
         mic: MicChoice::Tone,
         speaker: SpeakerChoice::Off,
+        mic_on: true,
+        camera_on: true,
         processing: ProcessingSettings::default(),
         max_video_bps: confer::media::video::h264::MAX_BITRATE_BPS,
         render_video: false,
@@ -31,13 +33,23 @@ async fn participants_states_and_audio_levels_are_reported() {
         .await
         .unwrap();
     let seen: Arc<Mutex<Vec<CallReport>>> = Arc::default();
+    let stats_at: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
     let (stop_alice, alice_stop) = watch::channel(false);
     let (_alice_controls, controls) = mpsc::unbounded_channel();
     let alice = {
         let seen = Arc::clone(&seen);
+        let stats_at = Arc::clone(&stats_at);
         let config = config(&server, "alice");
         tokio::spawn(async move {
             run(config, alice_stop, controls, move |r| {
+                // When Bob's pictures were decoded.
+                if let CallReport::Stats { line, .. } = &r {
+                    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                    if line["name"] == "bob" {
+                        let decoded = line["frames_decoded"].as_u64().unwrap();
+                        stats_at.lock().unwrap().push((Instant::now(), decoded));
+                    }
+                }
                 seen.lock().unwrap().push(r)
             })
             .await
@@ -46,23 +58,75 @@ async fn participants_states_and_audio_levels_are_reported() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (stop_bob, bob_stop) = watch::channel(false);
     let (bob_controls, controls) = mpsc::unbounded_channel();
-    let bob = tokio::spawn(run(config(&server, "bob"), bob_stop, controls, |_| {}));
+    // Bob's window would show his own camera: when did it have a picture?
+    let previews: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let bob = {
+        let previews = Arc::clone(&previews);
+        let config = CallConfig {
+            render_video: true,
+            ..config(&server, "bob")
+        };
+        tokio::spawn(run(config, bob_stop, controls, move |r| {
+            if let CallReport::Preview(_) = r {
+                previews.lock().unwrap().push(Instant::now());
+            }
+        }))
+    };
     tokio::time::sleep(Duration::from_secs(5)).await;
-    // Bob turns his microphone off, then his camera, then his microphone back on.
+    // Bob turns his microphone off, then his camera, then his microphone back on, then his
+    // camera.
     bob_controls.send(CallControl::Mic(false)).unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     bob_controls.send(CallControl::Camera(false)).unwrap();
+    let camera_off = Instant::now();
     bob_controls.send(CallControl::Mic(true)).unwrap();
     bob_controls
         .send(CallControl::Chat("hello from bob \u{7}".into()))
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    bob_controls.send(CallControl::Camera(true)).unwrap();
+    let camera_on = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     stop_bob.send(true).unwrap();
     bob.await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop_alice.send(true).unwrap();
     alice.await.unwrap().unwrap();
     server.server.shutdown().await;
+
+    // With the camera off, nothing is captured (a real camera's light goes out): no picture
+    // of his own for Bob's window, none for Alice; both come back when he turns it on.
+    let margin = Duration::from_millis(300);
+    let previews = previews.lock().unwrap();
+    let while_off = |at: &&Instant| **at > camera_off + margin && **at < camera_on;
+    assert!(
+        previews.iter().any(|at| *at < camera_off),
+        "no preview at all"
+    );
+    assert_eq!(previews.iter().filter(while_off).count(), 0);
+    assert!(
+        previews.iter().any(|at| *at > camera_on),
+        "no preview once back on"
+    );
+    let decoded = stats_at.lock().unwrap();
+    let decoded_by = |until: Instant| {
+        decoded
+            .iter()
+            .filter(|(at, _)| *at <= until)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(decoded_by(camera_off) > 0, "{decoded:?}");
+    assert_eq!(
+        decoded_by(camera_off + margin * 2),
+        decoded_by(camera_on),
+        "pictures decoded while bob's camera was off: {decoded:?}"
+    );
+    assert!(
+        decoded_by(camera_on + Duration::from_secs(3)) > decoded_by(camera_on) + 10,
+        "bob's pictures did not come back: {decoded:?}"
+    );
 
     let seen = seen.lock().unwrap();
     // Bob's connection as Alice saw it: connecting, connected, left, under one id.
@@ -116,9 +180,20 @@ async fn participants_states_and_audio_levels_are_reported() {
         }
         changes
     });
+    // His camera counts as on once it gives pictures, which may be after he joined.
+    let changes = match changes.split_first() {
+        Some((&(true, false), rest)) => rest.to_vec(),
+        _ => changes,
+    };
     assert_eq!(
         changes,
-        [(true, true), (false, true), (false, false), (true, false)],
+        [
+            (true, true),
+            (false, true),
+            (false, false),
+            (true, false),
+            (true, true)
+        ],
         "{media:?}"
     );
     // His chat message, cleaned of the control character, with his name.
@@ -141,4 +216,75 @@ async fn participants_states_and_audio_levels_are_reported() {
         stats.iter().any(|l| l["mic_on"] == false),
         "no stats line with bob muted: {stats:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_fails_is_never_announced_as_on_even_when_tried_again() {
+    let server = EmbeddedServer::start(IpAddr::from([127, 0, 0, 1]), 0)
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<Vec<CallReport>>> = Arc::default();
+    let (stop_alice, alice_stop) = watch::channel(false);
+    let (_alice_controls, controls) = mpsc::unbounded_channel();
+    let alice = {
+        let seen = Arc::clone(&seen);
+        tokio::spawn(run(
+            config(&server, "alice"),
+            alice_stop,
+            controls,
+            move |r| seen.lock().unwrap().push(r),
+        ))
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (stop_bob, bob_stop) = watch::channel(false);
+    let (bob_controls, controls) = mpsc::unbounded_channel();
+    let bob_saw: Arc<Mutex<Vec<CallReport>>> = Arc::default();
+    let bob = {
+        let bob_saw = Arc::clone(&bob_saw);
+        let config = CallConfig {
+            // No such camera: it fails to open, at the start and at every try.
+            camera: CameraChoice::Index(97),
+            ..config(&server, "bob")
+        };
+        tokio::spawn(run(config, bob_stop, controls, move |r| {
+            bob_saw.lock().unwrap().push(r)
+        }))
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bob_controls.send(CallControl::Camera(false)).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bob_controls.send(CallControl::Camera(true)).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop_bob.send(true).unwrap();
+    bob.await.unwrap().unwrap();
+    stop_alice.send(true).unwrap();
+    alice.await.unwrap().unwrap();
+    server.server.shutdown().await;
+
+    let seen = seen.lock().unwrap();
+    let bob_media: Vec<bool> = seen
+        .iter()
+        .filter_map(|r| match r {
+            CallReport::Media { camera_on, .. } => Some(*camera_on),
+            _ => None,
+        })
+        .collect();
+    assert!(!bob_media.is_empty(), "alice heard nothing of bob's camera");
+    assert!(bob_media.iter().all(|on| !on), "{bob_media:?}");
+    // Bob was told, once at the start and once for the second try.
+    let problems = bob_saw
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                CallReport::Device {
+                    device: Device::Camera,
+                    problem: Some(_)
+                }
+            )
+        })
+        .count();
+    assert_eq!(problems, 2);
 }

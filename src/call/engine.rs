@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 pub use super::events::{CallControl, CallReport, Device, PeerState};
 use super::liveness::{RESTART_AFTER, Verdict};
 use super::network::{add_new_hosts, deliver, gather};
+use super::own_camera::OwnCamera;
 use super::rate::video_share;
 use super::remote::{Remote, new_remote};
 use super::signals::{
@@ -23,9 +24,7 @@ use crate::invite::Invite;
 use crate::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
-use crate::media::video::camera::{
-    CameraEvent, CameraHandle, VideoWanted, start_camera, start_test_pattern,
-};
+use crate::media::video::camera::CameraEvent;
 use crate::media::video::encode_thread::EncodeThread;
 use crate::media::video::mailbox::{frame_mailbox, mailbox};
 use crate::media::video::{EncodedFrame, EncoderSettings};
@@ -50,6 +49,10 @@ pub struct CallConfig {
     pub camera: CameraChoice,
     pub mic: MicChoice,
     pub speaker: SpeakerChoice,
+    /// Whether the microphone and the camera are on when the call starts (the pre-join
+    /// screen's switches). Off means never opened, not opened and then muted.
+    pub mic_on: bool,
+    pub camera_on: bool,
     pub processing: ProcessingSettings,
     /// The most video we send (the settings' quality cap), bit/s.
     pub max_video_bps: u32,
@@ -98,24 +101,13 @@ pub async fn run(
 
     // Media: camera -> encoder thread; microphone and speaker threads.
     let (frames, pictures) = frame_mailbox();
-    let (camera_events, camera_reports) = std::sync::mpsc::channel();
-    let started = match &config.camera {
-        CameraChoice::Off => Ok(None),
-        CameraChoice::TestPattern => {
-            start_test_pattern(VideoWanted::default(), frames, camera_events).map(Some)
-        }
-        CameraChoice::Default => {
-            start_camera(0, VideoWanted::default(), frames, camera_events).map(Some)
-        }
-        CameraChoice::Index(i) => {
-            start_camera(*i, VideoWanted::default(), frames, camera_events).map(Some)
-        }
-    };
+    let mut camera = OwnCamera::new(config.camera.clone(), frames);
     // A camera that cannot be opened (missing, busy, access denied) is no reason to miss the
     // meeting: it goes on without our video, and says why.
-    let (_camera, camera_problem): (Option<CameraHandle>, Option<String>) = match started {
-        Ok(camera) => (camera, None),
-        Err(e) => (None, Some(e.to_string())),
+    let camera_problem = if config.camera_on && config.camera != CameraChoice::Off {
+        camera.start().err()
+    } else {
+        None
     };
     let (encoded_tx, encoded) = std::sync::mpsc::sync_channel::<EncodedFrame>(8);
     // Our own camera for the self view, when a window shows it.
@@ -160,8 +152,10 @@ pub async fn run(
     let mut last_keyframe: Option<Instant> = None;
     // Why the server turned us away, in words for people (it closes the connection next).
     let mut refused: Option<String> = None;
-    let mut mic_on = true;
-    let mut camera_on = !matches!(config.camera, CameraChoice::Off) && camera_problem.is_none();
+    let mut mic_on = config.mic_on;
+    audio.send.control().muted.store(!mic_on, Relaxed);
+    // What the others were last told: pictures are coming.
+    let mut camera_on = false;
     if let Some(problem) = camera_problem {
         report(CallReport::Device {
             device: Device::Camera,
@@ -284,11 +278,15 @@ pub async fn run(
                         mic_on = on;
                         audio.send.control().muted.store(!on, Relaxed);
                     }
-                    CallControl::Camera(on) => {
-                        if on && !camera_on {
-                            encoder.control().request_keyframe();
+                    CallControl::Camera(true) => {
+                        // On once pictures come (below); if the device fails, it says so.
+                        if let Err(problem) = camera.start() {
+                            report(CallReport::Device { device: Device::Camera, problem: Some(problem) });
                         }
-                        camera_on = on && !matches!(config.camera, CameraChoice::Off);
+                    }
+                    CallControl::Camera(false) => {
+                        camera.stop();
+                        camera_on = false;
                     }
                 }
                 announce_media(&signaling.commands, mic_on, camera_on).await;
@@ -318,17 +316,17 @@ pub async fn run(
         if let Some(image) = preview.take() {
             report(CallReport::Preview(image));
         }
-        while let Ok(event) = camera_reports.try_recv() {
+        while let Some(event) = camera.next_event() {
             match event {
                 CameraEvent::Started { .. } => {
+                    // The first picture after a pause is one the others can decode.
+                    encoder.control().request_keyframe();
                     report(CallReport::Device {
                         device: Device::Camera,
                         problem: None,
                     });
                 }
                 CameraEvent::Stopped(e) => {
-                    camera_on = false;
-                    announce_media(&signaling.commands, mic_on, camera_on).await;
                     report(CallReport::Device {
                         device: Device::Camera,
                         problem: Some(e.to_string()),
@@ -336,6 +334,10 @@ pub async fn run(
                 }
                 CameraEvent::BadFrame(why) => tracing::debug!("camera: a picture skipped: {why}"),
             }
+        }
+        if camera.is_live() != camera_on {
+            camera_on = camera.is_live();
+            announce_media(&signaling.commands, mic_on, camera_on).await;
         }
         while let Ok(event) = audio.events.try_recv() {
             let (device, problem) = match event {

@@ -48,6 +48,8 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         camera: options.camera,
         mic: options.mic,
         speaker: SpeakerChoice::Off,
+        mic_on: true,
+        camera_on: true,
         processing: ProcessingSettings::default(),
         max_video_bps: crate::media::video::h264::MAX_BITRATE_BPS,
         render_video: false,

@@ -7,6 +7,7 @@ pub mod events;
 pub mod headless;
 pub mod liveness;
 mod network;
+mod own_camera;
 pub mod rate;
 mod remote;
 pub mod running;

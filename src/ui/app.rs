@@ -20,7 +20,6 @@ use super::meeting::{Meeting, MeetingOutcome};
 use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
 use super::settings::settings_ui;
 use crate::call::check::DeviceCheck;
-use crate::call::engine::CallControl;
 use crate::config::Recent;
 
 pub struct ConferApp {
@@ -127,6 +126,8 @@ impl ConferApp {
             camera: choices.camera,
             mic: choices.mic,
             speaker: choices.speaker,
+            mic_on: choices.mic_on,
+            camera_on: choices.camera_on,
             processing: ProcessingSettings {
                 echo_cancellation: self.settings.audio.echo_cancellation,
                 noise_suppression: self.settings.audio.noise_suppression,
@@ -140,14 +141,10 @@ impl ConferApp {
         let repaint = ctx.clone();
         match RunningCall::start(config, move || repaint.request_repaint()) {
             Ok(call) => {
-                let mut meeting = Meeting::new(Box::new(call), shown, &own_name);
-                if !choices.mic_on {
-                    meeting.set(CallControl::Mic(false));
-                }
-                if !choices.camera_on {
-                    meeting.set(CallControl::Camera(false));
-                }
-                self.meeting = Some(meeting);
+                self.meeting = Some(
+                    Meeting::new(Box::new(call), shown, &own_name)
+                        .switched(choices.mic_on, choices.camera_on),
+                );
             }
             Err(e) => self.lobby.set_problem(Some(e)),
         }

@@ -250,6 +250,13 @@ impl Meeting {
     }
 
     /// Turns our microphone or camera on or off (the buttons, the shortcuts, pre-join's choice).
+    /// How the microphone and camera start (the call was told the same in its config).
+    pub fn switched(mut self, mic_on: bool, camera_on: bool) -> Self {
+        self.mic_on = mic_on;
+        self.camera_on = camera_on;
+        self
+    }
+
     pub fn set(&mut self, control: CallControl) {
         match &control {
             CallControl::Mic(on) => {

@@ -38,6 +38,14 @@ impl<T> Drop for Slot<T> {
 
 pub struct Sender<T>(Arc<Slot<T>>);
 
+// Not derived: that would ask for `T: Clone`. Several senders share the slot (a camera that
+// is started again sends into the same encoder).
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
 pub struct Receiver<T>(Arc<Slot<T>>);
 
 /// Camera to encoder.
