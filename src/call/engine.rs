@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-pub use super::events::{CallControl, CallReport, Device, PeerState};
+pub use super::events::{CallControl, CallReport, Device, Notice, PeerState};
 use super::liveness::{RESTART_AFTER, Verdict};
 use super::network::{add_new_hosts, deliver, gather};
 use super::own_camera::OwnCamera;
@@ -179,11 +179,11 @@ pub async fn run(
                         }
                         in_room.get_or_insert_with(Instant::now);
                         report(CallReport::Notice(match (again, resumed) {
-                            (false, _) => format!("joined, {} already here", peers.len()),
-                            (true, true) => "back in the room".to_string(),
+                            (false, _) => Notice::Joined { already: peers.len() },
+                            (true, true) => Notice::BackInRoom,
                             // The server lost us (it restarted): everyone comes back under new
                             // ids, and connections that still work are kept (`resume`).
-                            (true, false) => format!("rejoined, {} here", peers.len()),
+                            (true, false) => Notice::Rejoined { here: peers.len() },
                         }));
                         announce_media(&signaling.commands, mic_on, camera_on).await;
                         if !resumed {
@@ -196,7 +196,7 @@ pub async fn run(
                                         send_signal(&signaling.commands, &peer.id, json!({"type": "offer", "sdp": sdp, "session": session})).await;
                                         remotes.insert(peer.id, remote);
                                     }
-                                    Err(e) => report(CallReport::Notice(format!("cannot offer to {}: {e}", peer.name))),
+                                    Err(e) => report(CallReport::Notice(Notice::Problem(format!("cannot offer to {}: {e}", peer.name)))),
                                 }
                             }
                         }
@@ -211,7 +211,7 @@ pub async fn run(
                         if let Some(mut remote) = remotes.remove(&id) {
                             remote.peer.close();
                             let _ = audio.incoming.try_send(PlayoutInput::PeerLeft(remote.key.clone()));
-                            report(CallReport::Notice(format!("{} left", remote.name)));
+                            report(CallReport::Notice(Notice::Left { name: remote.name.clone() }));
                             report(CallReport::Participant { id: remote.key, name: remote.name, state: PeerState::Left });
                         }
                     }
@@ -228,7 +228,7 @@ pub async fn run(
                         match on_signal(&cx, &mut remotes, &from, &name, &data).await {
                             Ok(Some(notice)) => report(CallReport::Notice(notice)),
                             Ok(None) => {}
-                            Err(e) => report(CallReport::Notice(format!("from {name}: {e}"))),
+                            Err(e) => report(CallReport::Notice(Notice::Problem(format!("from {name}: {e}")))),
                         }
                         // An offer may be an ICE restart after the path died: if this machine
                         // moved to another network, the peer needs its new addresses too.
@@ -247,14 +247,14 @@ pub async fn run(
                         }
                     }
                     Event::Refused { code, message } => {
-                        report(CallReport::Notice(format!("the server refused: {code}: {message}")));
+                        report(CallReport::Notice(Notice::Problem(format!("the server refused: {code}: {message}"))));
                         if let Some(sentence) = refusal(code) {
                             refused = Some(sentence.to_string());
                         }
                     }
                     Event::Reconnecting { attempt, after } => {
                         report(CallReport::Signaling { connected: false });
-                        report(CallReport::Notice(format!("signaling lost; retry {attempt} in {after:?}")));
+                        report(CallReport::Notice(Notice::SignalingLost { attempt, after }));
                     }
                     Event::Closed { reason } => break Err(refused.take().unwrap_or(reason)),
                 }
@@ -360,7 +360,7 @@ pub async fn run(
             gathered.push(candidate);
         }
         for notice in gatherer.take_notices() {
-            report(CallReport::Notice(notice));
+            report(CallReport::Notice(Notice::Problem(notice)));
         }
 
         // Timers, then everything the peers have to send and say.
@@ -488,10 +488,9 @@ pub async fn run(
             };
             match remote.peer.restart_ice() {
                 Ok(sdp) => {
-                    report(CallReport::Notice(format!(
-                        "{} went quiet; looking for a new path",
-                        remote.name
-                    )));
+                    report(CallReport::Notice(Notice::LookingForPath {
+                        name: remote.name.clone(),
+                    }));
                     send_signal(
                         &signaling.commands,
                         &id,
@@ -499,10 +498,10 @@ pub async fn run(
                     )
                     .await;
                 }
-                Err(e) => report(CallReport::Notice(format!(
+                Err(e) => report(CallReport::Notice(Notice::Problem(format!(
                     "cannot restart the path to {}: {e}",
                     remote.name
-                ))),
+                )))),
             }
         }
         for id in dropped {
@@ -511,10 +510,9 @@ pub async fn run(
                 let _ = audio
                     .incoming
                     .try_send(PlayoutInput::PeerLeft(remote.key.clone()));
-                report(CallReport::Notice(format!(
-                    "{} cannot be reached; dropped",
-                    remote.name
-                )));
+                report(CallReport::Notice(Notice::Dropped {
+                    name: remote.name.clone(),
+                }));
                 report(CallReport::Participant {
                     id: remote.key,
                     name: remote.name,

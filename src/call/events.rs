@@ -12,7 +12,7 @@ pub enum CallReport {
         id: String,
         line: String,
     },
-    Notice(String),
+    Notice(Notice),
     /// A participant's connection changed. `id` stays the same for the whole connection,
     /// even when the signaling server restarts and hands out new ones.
     Participant {
@@ -91,4 +91,66 @@ pub enum PeerState {
     Left,
     /// Given up on: unreachable.
     Unreachable,
+}
+
+/// Something worth telling people during a call. The window words it in their language;
+/// `Display` is the English of logs and the headless runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Joined {
+        already: usize,
+    },
+    /// The connection to the signaling server came back and the server still knew us.
+    BackInRoom,
+    /// The server had lost us (it restarted): everyone is back under new ids.
+    Rejoined {
+        here: usize,
+    },
+    Left {
+        name: String,
+    },
+    /// Their connection went quiet; we look for a new path to them (an ICE restart).
+    LookingForPath {
+        name: String,
+    },
+    /// They look for a new path to us.
+    TheyLookForPath {
+        name: String,
+    },
+    /// They came back under a new id and the connection carried on.
+    CarriedOn {
+        name: String,
+    },
+    /// No path to them was found again; their connection is closed.
+    Dropped {
+        name: String,
+    },
+    SignalingLost {
+        attempt: u32,
+        after: std::time::Duration,
+    },
+    /// A fault described by what lies below (a server's refusal, a STUN or TURN server, a
+    /// peer's message): told as it is.
+    Problem(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Joined { already } => write!(f, "joined, {already} already here"),
+            Self::BackInRoom => f.write_str("back in the room"),
+            Self::Rejoined { here } => write!(f, "rejoined, {here} here"),
+            Self::Left { name } => write!(f, "{name} left"),
+            Self::LookingForPath { name } => {
+                write!(f, "{name} went quiet; looking for a new path")
+            }
+            Self::TheyLookForPath { name } => write!(f, "{name} is looking for a new path"),
+            Self::CarriedOn { name } => write!(f, "{name} is back; the connection carried on"),
+            Self::Dropped { name } => write!(f, "{name} cannot be reached; dropped"),
+            Self::SignalingLost { attempt, after } => {
+                write!(f, "signaling lost; retry {attempt} in {after:?}")
+            }
+            Self::Problem(text) => f.write_str(text),
+        }
+    }
 }

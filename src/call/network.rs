@@ -8,7 +8,7 @@ use std::time::Instant;
 use str0m::Candidate;
 use tokio::sync::mpsc;
 
-use super::events::CallReport;
+use super::events::{CallReport, Notice};
 use super::remote::Remote;
 use super::signals::announce;
 use crate::rtc::driver::{Datagram, Sockets, local_addresses};
@@ -77,14 +77,14 @@ pub(super) async fn gather(
             let parsed = match parse_ice_url(url) {
                 Ok(parsed) => parsed,
                 Err(e) => {
-                    report(CallReport::Notice(e));
+                    report(CallReport::Notice(Notice::Problem(e)));
                     continue;
                 }
             };
             let address = match tokio::net::lookup_host((parsed.host.as_str(), parsed.port)).await {
                 Ok(mut found) => found.next(),
                 Err(e) => {
-                    report(CallReport::Notice(format!("{url}: {e}")));
+                    report(CallReport::Notice(Notice::Problem(format!("{url}: {e}"))));
                     continue;
                 }
             };
@@ -97,12 +97,16 @@ pub(super) async fn gather(
             if parsed.relay {
                 // One allocation serves every peer of the call.
                 let (Some(user), Some(pass)) = (&server.username, &server.credential) else {
-                    report(CallReport::Notice(format!("{url}: no credentials given")));
+                    report(CallReport::Notice(Notice::Problem(format!(
+                        "{url}: no credentials given"
+                    ))));
                     continue;
                 };
                 match usable.clone().next() {
                     Some(socket) => gatherer.add_turn(now, *socket, address, user, pass),
-                    None => report(CallReport::Notice(format!("{url}: no socket can reach it"))),
+                    None => report(CallReport::Notice(Notice::Problem(format!(
+                        "{url}: no socket can reach it"
+                    )))),
                 }
             } else {
                 for socket in usable {

@@ -8,6 +8,7 @@ use serde_json::json;
 use str0m::Candidate;
 use tokio::sync::mpsc;
 
+use super::events::Notice;
 use super::remote::{Remote, new_remote};
 use crate::signal::client::Command;
 
@@ -86,7 +87,7 @@ pub(super) async fn on_signal(
     from: &str,
     name: &str,
     data: &serde_json::Value,
-) -> Result<Option<String>, String> {
+) -> Result<Option<Notice>, String> {
     let kind = data.get("type").and_then(|t| t.as_str()).unwrap_or("");
     let their_session = data.get("session").and_then(|s| s.as_str());
     match kind {
@@ -108,7 +109,7 @@ pub(super) async fn on_signal(
                         json!({"type": "resume", "session": cx.session}),
                     )
                     .await;
-                    return Ok(Some(format!("{name} is back; the connection carried on")));
+                    return Ok(Some(Notice::CarriedOn { name: name.into() }));
                 }
             }
             // The same connection's ICE restart: it goes on with new credentials.
@@ -117,7 +118,7 @@ pub(super) async fn on_signal(
                 && remote.session.as_deref() == their_session
             {
                 answer(cx, remote, from, sdp).await?;
-                return Ok(Some(format!("{name} is looking for a new path")));
+                return Ok(Some(Notice::TheyLookForPath { name: name.into() }));
             }
             // A new offer otherwise replaces their connection (they came back).
             let mut remote = new_remote((cx.hosts, cx.gathered), from, name, cx.render, false)?;
@@ -147,7 +148,7 @@ pub(super) async fn on_signal(
             if let Some(mut offered) = remotes.insert(from.to_string(), remote) {
                 offered.peer.close();
             }
-            Ok(Some(format!("{name} is back; the connection carried on")))
+            Ok(Some(Notice::CarriedOn { name: name.into() }))
         }
         "candidate" => {
             let Some(line) = data

@@ -110,7 +110,7 @@ impl ConferApp {
 
     fn join(&mut self, ctx: &egui::Context, invite: Invite, choices: Choices) {
         let name = match self.settings.profile.name.trim() {
-            "" => "Guest".to_string(),
+            "" => super::i18n::tr("Guest").to_string(),
             name => name.to_string(),
         };
         let shown = invite.clone();

@@ -26,6 +26,50 @@ pub fn tr(english: &'static str) -> &'static str {
         .map_or(english, |(_, zh)| zh)
 }
 
+/// `english` in the current language with its holes filled from `parts`: `{}` takes the next
+/// part, `{N}` part N (a translation's grammar may want them in another order). A hole with
+/// no part stays empty.
+pub fn tr_fill(english: &'static str, parts: &[&dyn std::fmt::Display]) -> String {
+    let template = tr(english);
+    let mut filled = String::with_capacity(template.len() + 16);
+    let mut next = 0;
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        filled.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            rest = &rest[open..];
+            break;
+        };
+        let index = match &after[..close] {
+            "" => {
+                next += 1;
+                next - 1
+            }
+            n => n.parse().unwrap_or(usize::MAX),
+        };
+        if let Some(part) = parts.get(index) {
+            filled.push_str(&part.to_string());
+        }
+        rest = &after[close + 1..];
+    }
+    filled.push_str(rest);
+    filled
+}
+
+/// A text made elsewhere (the engine's reasons) in the current language when it is one this
+/// table knows, as it is otherwise.
+pub fn tr_known(text: &str) -> String {
+    if CURRENT.get() == Language::English {
+        return text.to_string();
+    }
+    WORDS
+        .iter()
+        .find(|(en, _)| *en == text)
+        .map_or(text, |(_, zh)| zh)
+        .to_string()
+}
+
 const WORDS: &[(&str, &str)] = &[
     ("Your name", "你的名字"),
     ("Invite link", "邀请链接"),
@@ -107,11 +151,110 @@ const WORDS: &[(&str, &str)] = &[
     (" · reconnecting…", " · 正在重新连接…"),
     (" · weak connection", " · 网络较弱"),
     (" · poor connection", " · 网络很差"),
+    ("Room \"{}\" on {}", "{1}上的会议室“{0}”"),
+    ("on {}", "服务器：{}"),
+    (
+        " (local network, unencrypted signaling)",
+        "（局域网，信令未加密）",
+    ),
+    ("{} on {}", "{1}上的{0}"),
+    ("This link cannot be used: {}", "这个链接无法使用：{}"),
+    ("Guest", "访客"),
+    ("{} (you)", "{}（你）"),
+    ("Room {}", "会议室 {}"),
+    (
+        "Your camera is not working ({})",
+        "你的摄像头无法工作（{}）",
+    ),
+    (
+        "Your microphone is not working ({})",
+        "你的麦克风无法工作（{}）",
+    ),
+    (
+        "Your speaker is not working ({})",
+        "你的扬声器无法工作（{}）",
+    ),
+    (
+        "Your camera is not working ({}). The others cannot see you.",
+        "你的摄像头无法工作（{}）。其他人看不到你。",
+    ),
+    (
+        "Your microphone is not working ({}). The others cannot hear you; Confer keeps trying to reopen it.",
+        "你的麦克风无法工作（{}）。其他人听不到你；Confer 会不断尝试重新打开它。",
+    ),
+    (
+        "Your speaker is not working ({}). Confer keeps trying to reopen it.",
+        "你的扬声器无法工作（{}）。Confer 会不断尝试重新打开它。",
+    ),
+    (
+        "Microphone (Ctrl+D; hold Space to talk while muted)",
+        "麦克风（Ctrl+D；静音时按住空格键说话）",
+    ),
+    ("Camera (Ctrl+E)", "摄像头（Ctrl+E）"),
+    ("Copy the invite link", "复制邀请链接"),
+    ("{} cannot be reached", "无法连接到{}"),
+    ("You joined; {} already here", "你已加入；已有 {} 人在这里"),
+    ("Back in the room", "已回到会议室"),
+    ("Rejoined; {} here", "已重新加入；这里有 {} 人"),
+    ("{} left", "{}已离开"),
+    (
+        "{} went quiet; looking for a new path",
+        "{}没有响应；正在寻找新的连接路径",
+    ),
+    ("{} is looking for a new path", "{}正在寻找新的连接路径"),
+    (
+        "{} is back; the connection carried on",
+        "{}回来了；连接没有中断",
+    ),
+    ("{} cannot be reached; dropped", "无法连接到{}；已断开"),
+    (
+        "Lost the server; trying again in {} s (attempt {})",
+        "与服务器的连接已断开；{} 秒后重试（第 {} 次）",
+    ),
+    (
+        "this invite link is not valid or has expired: ask for a new one",
+        "这个邀请链接无效或已过期：请索取新的链接",
+    ),
+    (
+        "this meeting is full: try again when someone leaves",
+        "这个会议已满：请在有人离开后再试",
+    ),
+    (
+        "the server speaks another version of Confer: update the app",
+        "服务器使用的是另一个版本的 Confer：请更新应用",
+    ),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holes_are_filled_in_order_or_by_number_in_either_language() {
+        set_language(Language::SimplifiedChinese);
+        let room = tr_fill("Room \"{}\" on {}", &[&"daily", &"example.org"]);
+        let left = tr_fill("{} left", &[&"小明"]);
+        let known = tr_known("this meeting is full: try again when someone leaves");
+        set_language(Language::English);
+        assert_eq!(room, "example.org上的会议室“daily”");
+        assert_eq!(left, "小明已离开");
+        assert_eq!(known, "这个会议已满：请在有人离开后再试");
+        assert_eq!(
+            tr_fill("Room \"{}\" on {}", &[&"daily", &"example.org"]),
+            "Room \"daily\" on example.org"
+        );
+        assert_eq!(tr_fill("{} left", &[]), " left");
+        assert_eq!(tr_fill("Unknown {} {", &[&1]), "Unknown 1 {");
+        assert_eq!(tr_known("not in the table"), "not in the table");
+    }
+
+    #[test]
+    fn every_translation_has_the_holes_of_its_english() {
+        let holes = |text: &str| text.matches('{').count();
+        for (en, zh) in WORDS {
+            assert_eq!(holes(en), holes(zh), "{en}");
+        }
+    }
 
     #[test]
     fn words_switch_with_the_language_and_unknown_ones_stay() {

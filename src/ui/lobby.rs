@@ -2,7 +2,7 @@
 //! machine and pass its link on. It checks a link as it is typed and says where it leads before
 //! anything connects. (Pre-join and recent meetings are still to come.)
 
-use super::i18n::tr;
+use super::i18n::{tr, tr_fill, tr_known};
 use crate::config::Settings;
 use crate::invite::{Invite, InviteError};
 
@@ -102,26 +102,22 @@ impl Lobby {
 
         match &self.checked {
             Some(Ok(invite)) => {
-                ui.label(format!(
-                    "Room \"{}\" on {}{}",
-                    invite.room,
-                    invite.authority(),
-                    if invite.secure {
-                        ""
-                    } else {
-                        " (local network, unencrypted signaling)"
-                    }
-                ));
+                let mut text = tr_fill("Room \"{}\" on {}", &[&invite.room, &invite.authority()]);
+                if !invite.secure {
+                    text.push_str(tr(" (local network, unencrypted signaling)"));
+                }
+                ui.label(text);
             }
             Some(Err(e)) => {
-                ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+                let text = tr_fill("This link cannot be used: {}", &[e]);
+                ui.colored_label(ui.visuals().error_fg_color, text);
             }
             None => {
                 ui.weak(tr("Paste the link someone sent you."));
             }
         }
         if let Some(problem) = &self.problem {
-            ui.colored_label(ui.visuals().error_fg_color, problem);
+            ui.colored_label(ui.visuals().error_fg_color, tr_known(problem));
         }
         if let Some(link) = &self.hosted {
             ui.add_space(8.0);
@@ -161,7 +157,7 @@ impl Lobby {
             ui.add_space(12.0);
             ui.label(egui::RichText::new(tr("Recent meetings")).strong());
             for recent in &settings.recent {
-                let text = format!("{} on {}", recent.room, recent.host);
+                let text = tr_fill("{} on {}", &[&recent.room, &recent.host]);
                 if ui.link(text).clicked() {
                     picked = Some(recent.link.clone());
                 }

@@ -4,14 +4,14 @@
 //! Space held to talk while muted). It draws what the call reports and sends it controls; it
 //! never waits on the call.
 
-use super::i18n::tr;
+use super::i18n::{tr, tr_fill};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
 
 use super::texture::show_image;
-use crate::call::engine::{CallControl, CallReport, Device, PeerState};
+use crate::call::engine::{CallControl, CallReport, Device, Notice, PeerState};
 use crate::call::running::CallLink;
 use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
@@ -118,7 +118,7 @@ impl Meeting {
             invite,
             me: Person {
                 id: String::new(),
-                name: format!("{name} (you)"),
+                name: tr_fill("{} (you)", &[&name]),
                 state: PeerState::Connected,
                 mic_on: true,
                 camera_on: true,
@@ -153,7 +153,7 @@ impl Meeting {
             CallReport::Participant { id, name, state } => match state {
                 PeerState::Left | PeerState::Unreachable => {
                     if state == PeerState::Unreachable {
-                        self.notice(now, format!("{name} cannot be reached"));
+                        self.notice(now, tr_fill("{} cannot be reached", &[&name]));
                     }
                     self.people.retain(|p| p.id != id);
                 }
@@ -210,7 +210,7 @@ impl Meeting {
                 }
                 self.push_chat(name, text);
             }
-            CallReport::Notice(text) => self.notice(now, text),
+            CallReport::Notice(notice) => self.notice(now, notice_words(&notice)),
             CallReport::Signaling { connected } => self.reconnecting = !connected,
             CallReport::Device { device, problem } => match problem {
                 Some(why) => {
@@ -368,7 +368,7 @@ impl Meeting {
         };
         if ui
             .button(mic)
-            .on_hover_text("Microphone (Ctrl+D; hold Space to talk while muted)")
+            .on_hover_text(tr("Microphone (Ctrl+D; hold Space to talk while muted)"))
             .clicked()
         {
             self.set(CallControl::Mic(!self.mic_on));
@@ -378,13 +378,17 @@ impl Meeting {
         } else {
             tr("Start video")
         };
-        if ui.button(camera).on_hover_text("Camera (Ctrl+E)").clicked() {
+        if ui
+            .button(camera)
+            .on_hover_text(tr("Camera (Ctrl+E)"))
+            .clicked()
+        {
             self.set(CallControl::Camera(!self.camera_on));
         }
         ui.separator();
         if ui
             .button(tr("Invite"))
-            .on_hover_text("Copy the invite link")
+            .on_hover_text(tr("Copy the invite link"))
             .clicked()
         {
             ui.ctx().copy_text(self.invite.web_link());
@@ -411,7 +415,7 @@ impl Meeting {
         ui.toggle_value(&mut self.speaker_view, tr("Speaker view"));
         ui.toggle_value(&mut self.show_stats, tr("Stats"));
         ui.separator();
-        ui.label(format!("Room {}", self.invite.room));
+        ui.label(tr_fill("Room {}", &[&self.invite.room]));
         ui.add(
             egui::Button::new(RichText::new(tr("Leave")).color(Color32::WHITE))
                 .fill(Color32::from_rgb(0xd1, 0x24, 0x2f)),
@@ -542,15 +546,34 @@ impl Meeting {
 
 /// What a person is told of a device that stopped.
 fn device_problem(device: Device, why: &str) -> String {
-    match device {
-        Device::Camera => format!("Your camera is not working ({why}). The others cannot see you."),
-        Device::Microphone => format!(
-            "Your microphone is not working ({why}). The others cannot hear you; Confer keeps \
-             trying to reopen it."
-        ),
-        Device::Speaker => {
-            format!("Your speaker is not working ({why}). Confer keeps trying to reopen it.")
+    let sentence = match device {
+        Device::Camera => "Your camera is not working ({}). The others cannot see you.",
+        Device::Microphone => {
+            "Your microphone is not working ({}). The others cannot hear you; Confer keeps trying to reopen it."
         }
+        Device::Speaker => "Your speaker is not working ({}). Confer keeps trying to reopen it.",
+    };
+    tr_fill(sentence, &[&why])
+}
+
+/// What a person is told of the call's news, in their language.
+fn notice_words(notice: &Notice) -> String {
+    match notice {
+        Notice::Joined { already } => tr_fill("You joined; {} already here", &[already]),
+        Notice::BackInRoom => tr("Back in the room").to_string(),
+        Notice::Rejoined { here } => tr_fill("Rejoined; {} here", &[here]),
+        Notice::Left { name } => tr_fill("{} left", &[name]),
+        Notice::LookingForPath { name } => {
+            tr_fill("{} went quiet; looking for a new path", &[name])
+        }
+        Notice::TheyLookForPath { name } => tr_fill("{} is looking for a new path", &[name]),
+        Notice::CarriedOn { name } => tr_fill("{} is back; the connection carried on", &[name]),
+        Notice::Dropped { name } => tr_fill("{} cannot be reached; dropped", &[name]),
+        Notice::SignalingLost { attempt, after } => tr_fill(
+            "Lost the server; trying again in {} s (attempt {})",
+            &[&format!("{:.1}", after.as_secs_f32()), attempt],
+        ),
+        Notice::Problem(text) => text.clone(),
     }
 }
 
@@ -559,19 +582,19 @@ fn device_problem(device: Device, why: &str) -> String {
 fn person_label(person: &Person) -> String {
     let mut label = person.name.clone();
     if !person.mic_on {
-        label.push_str(" · muted");
+        label.push_str(tr(" · muted"));
     }
     if !person.camera_on {
-        label.push_str(" · camera off");
+        label.push_str(tr(" · camera off"));
     }
     match person.state {
-        PeerState::Connecting => label.push_str(" · connecting…"),
-        PeerState::Reconnecting => label.push_str(" · reconnecting…"),
+        PeerState::Connecting => label.push_str(tr(" · connecting…")),
+        PeerState::Reconnecting => label.push_str(tr(" · reconnecting…")),
         _ => {}
     }
     match person.stats.as_ref().and_then(Quality::of) {
-        Some(Quality::Weak) => label.push_str(" · weak connection"),
-        Some(Quality::Poor) => label.push_str(" · poor connection"),
+        Some(Quality::Weak) => label.push_str(tr(" · weak connection")),
+        Some(Quality::Poor) => label.push_str(tr(" · poor connection")),
         _ => {}
     }
     label
@@ -973,6 +996,32 @@ mod tests {
             2,
             "the tile and the chat"
         );
+    }
+
+    #[test]
+    fn in_chinese_marks_news_and_device_problems_are_chinese_too() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        crate::ui::install_system_fonts(&harness.ctx);
+        crate::ui::i18n::set_language(crate::config::Language::SimplifiedChinese);
+        script.person("b", "李雷", PeerState::Connected);
+        script.say(CallReport::Media {
+            id: "b".into(),
+            mic_on: false,
+            camera_on: true,
+        });
+        script.say(CallReport::Notice(Notice::Left {
+            name: "韩梅梅".into(),
+        }));
+        script.say(CallReport::Device {
+            device: Device::Camera,
+            problem: Some("busy".into()),
+        });
+        harness.run();
+        crate::ui::i18n::set_language(crate::config::Language::English);
+        harness.get_by_label("李雷 · 已静音");
+        harness.get_by_label("韩梅梅已离开");
+        harness.get_by_label("你的摄像头无法工作（busy）。其他人看不到你。");
     }
 
     #[test]

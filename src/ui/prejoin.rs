@@ -2,7 +2,7 @@
 //! the person sees where it leads), our camera's picture, our microphone's level, a choice of
 //! camera, microphone and speaker, and whether to join with each on.
 
-use super::i18n::tr;
+use super::i18n::{tr, tr_fill};
 use std::collections::BTreeMap;
 
 use egui::{Color32, RichText};
@@ -92,15 +92,11 @@ impl PreJoin {
         let mut changed = false;
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading(format!("{} \"{}\"", tr("Join"), self.invite.room));
-            ui.label(format!(
-                "on {}{}",
-                self.invite.authority(),
-                if self.invite.secure {
-                    ""
-                } else {
-                    " (local network, unencrypted signaling)"
-                }
-            ));
+            let mut host = tr_fill("on {}", &[&self.invite.authority()]);
+            if !self.invite.secure {
+                host.push_str(tr(" (local network, unencrypted signaling)"));
+            }
+            ui.label(host);
             ui.weak(tr(
                 "Joining connects to this server. Join only if you expected this meeting.",
             ));
@@ -141,7 +137,7 @@ impl PreJoin {
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 8.0, Color32::from_gray(0x2a));
         let text = match (&self.preview, self.problems.get(&Device::Camera)) {
-            (_, Some(why)) => Some(format!("Your camera is not working ({why})")),
+            (_, Some(why)) => Some(tr_fill("Your camera is not working ({})", &[why])),
             (_, None) if !self.choices.camera_on || self.choices.camera == CameraChoice::Off => {
                 Some(tr("Camera off").to_string())
             }
@@ -185,7 +181,7 @@ impl PreJoin {
         if let Some(why) = self.problems.get(&Device::Microphone) {
             ui.colored_label(
                 ui.visuals().error_fg_color,
-                format!("Your microphone is not working ({why})"),
+                tr_fill("Your microphone is not working ({})", &[why]),
             );
         }
         ui.checkbox(&mut self.choices.mic_on, tr("Microphone on when I join"));
@@ -200,7 +196,7 @@ impl PreJoin {
         if let Some(why) = self.problems.get(&Device::Speaker) {
             ui.colored_label(
                 ui.visuals().error_fg_color,
-                format!("Your speaker is not working ({why})"),
+                tr_fill("Your speaker is not working ({})", &[why]),
             );
         }
         changed
