@@ -27,6 +27,11 @@ pub enum InviteError {
     NotALink(String),
     #[error("unknown scheme \"{0}\": an invite link starts with confer:// or https://")]
     UnknownScheme(String),
+    #[error(
+        "a plain http:// link is for a browser on the local network; the app opens confer:// \
+         and https:// links (the page at this link has an \"Open in Confer\" button)"
+    )]
+    PlainHttpFromOutside,
     #[error("the link has no host")]
     MissingHost,
     #[error("the link has a user name or password before the host; invite links never do")]
@@ -62,6 +67,20 @@ const HTTPS_FORM: &str = "https://HOST[:PORT]/j/ROOM#t=TOKEN";
 const CONFER_FORM: &str = "confer://HOST[:PORT]/ROOM#t=TOKEN";
 
 impl Invite {
+    /// A link that came from outside the app (a click in mail or chat that the system hands
+    /// to it, another start of the app): the app form or the secure web form, nothing else.
+    pub fn parse_handed_over(link: &str) -> Result<Self, InviteError> {
+        let invite = Self::parse(link)?;
+        if link
+            .trim_start()
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http:"))
+        {
+            return Err(InviteError::PlainHttpFromOutside);
+        }
+        Ok(invite)
+    }
+
     /// Parses either link form. Surrounding white space (as pasted from chat) is ignored.
     pub fn parse(link: &str) -> Result<Self, InviteError> {
         let link = link.trim();

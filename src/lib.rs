@@ -16,6 +16,7 @@ pub mod rlimit;
 pub mod rtc;
 pub mod server;
 pub mod signal;
+pub mod single_instance;
 pub mod token;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -12,6 +12,7 @@ use confer::invite::Invite;
 use confer::media::source::{CameraChoice, MicChoice};
 use confer::server::{Access, Limits, Server, ServerConfig};
 use confer::signal::proto::IceServer;
+use confer::single_instance::{self, Claim, Listener};
 use confer::token::{Secret, unix_now};
 use confer::{logging, media, paths, report};
 
@@ -51,7 +52,9 @@ fn main() -> ExitCode {
 }
 
 /// Parses a link from the command line; a bare word is more likely a mistyped command.
-fn parse_link(link: &str) -> Result<Invite, Exit> {
+/// `handed_over`: the link comes from outside (a click the system hands to the app), so only
+/// its two forms for the app are accepted (`Invite::parse_handed_over`).
+fn parse_link(link: &str, handed_over: bool) -> Result<Invite, Exit> {
     let word = !link.is_empty()
         && link
             .chars()
@@ -62,11 +65,20 @@ fn parse_link(link: &str) -> Result<Invite, Exit> {
              invite link; see 'confer --help'"
         )));
     }
-    Invite::parse(link).map_err(|e| Exit::Usage(format!("invalid invite link: {e}")))
+    let parsed = if handed_over {
+        Invite::parse_handed_over(link)
+    } else {
+        Invite::parse(link)
+    };
+    parsed.map_err(|e| Exit::Usage(format!("invalid invite link: {e}")))
 }
 
 fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
-    let invite = args.link.as_deref().map(parse_link).transpose()?;
+    let invite = args
+        .link
+        .as_deref()
+        .map(|link| parse_link(link, true))
+        .transpose()?;
     let media = media_choices(args.camera.as_deref(), args.mic.as_deref())?;
     if let Some(secs) = args.quit_after
         && !(secs.is_finite() && secs >= 0.0)
@@ -86,6 +98,22 @@ fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
         other => other?,
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Confer starting");
+    let instance = match single_instance::claim(&paths::data_dir()?, args.link.as_deref()) {
+        Ok(Claim::First(listener)) => Some(listener),
+        Ok(Claim::HandedOver) => {
+            tracing::info!("Confer already runs; the link went to it");
+            eprintln!("Confer is already running: it has the link now");
+            return Ok(());
+        }
+        Err(e @ single_instance::InstanceError::Refused(_)) => {
+            return Err(Exit::Usage(e.to_string()));
+        }
+        // Better a second window than none.
+        Err(e) => {
+            tracing::warn!("{e}; this window runs on its own");
+            None
+        }
+    };
 
     let settings_path = paths::settings_file()?;
     let mut settings = Settings::load_or_default(&settings_path);
@@ -102,6 +130,7 @@ fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
         media,
         args.auto_join,
         args.quit_after,
+        instance,
     )?;
     tracing::info!("Confer closed");
     Ok(())
@@ -128,6 +157,7 @@ fn open_window(
     (camera, mic): (CameraChoice, MicChoice),
     auto_join: bool,
     quit_after: Option<f64>,
+    instance: Option<Listener>,
 ) -> Result<(), Exit> {
     confer::ui::run(confer::ui::Options {
         settings,
@@ -137,6 +167,7 @@ fn open_window(
         mic,
         auto_join,
         quit_after: quit_after.map(std::time::Duration::from_secs_f64),
+        instance,
     })?;
     Ok(())
 }
@@ -149,6 +180,7 @@ fn open_window(
     _: (CameraChoice, MicChoice),
     _: bool,
     _: Option<f64>,
+    _: Option<Listener>,
 ) -> Result<(), Exit> {
     Err(Exit::Failed(
         "this build of Confer has no window (built without the `gui` feature); use \
@@ -328,7 +360,7 @@ fn invite(args: InviteArgs) -> Result<(), Exit> {
 }
 
 fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
-    let invite = parse_link(&args.link)?;
+    let invite = parse_link(&args.link, false)?;
     if !args.headless {
         return Err(Exit::Usage(
             "'confer join' runs without a window and needs --headless; to join with the \

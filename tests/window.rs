@@ -451,7 +451,7 @@ fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
     // Ctrl+D mutes: the other side is told. (No window manager gives the window focus.)
     xdotool(
         &xvfb,
-        &["search", "--name", "^Confer$", "windowfocus", "--sync"],
+        &["search", "--name", "^Confer", "windowfocus", "--sync"],
     );
     xdotool(&xvfb, &["key", "ctrl+d"]);
     wait_until(
@@ -502,5 +502,180 @@ fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
     let status = app
         .wait_for_exit(Duration::from_secs(30))
         .expect("the app did not exit after SIGTERM");
+    assert!(status.success(), "the app exited with {status}");
+}
+
+/// The title of the app's window, as the X server has it.
+fn window_title(xvfb: &Xvfb) -> Option<String> {
+    let out = Command::new("xdotool")
+        .args(["search", "--name", "^Confer", "getwindowname"])
+        .env("DISPLAY", &xvfb.display)
+        .output()
+        .expect("cannot run xdotool");
+    let title = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !title.is_empty()).then_some(title)
+}
+
+fn wait_for_title(xvfb: &Xvfb, title: &str) {
+    let mut last = None;
+    wait_until(
+        Duration::from_secs(30),
+        "the window title did not change",
+        || {
+            last = window_title(xvfb);
+            last.as_deref() == Some(title)
+        },
+    );
+}
+
+/// A later `confer` with `args` beside the running app; its exit status and stderr.
+fn start_again(xvfb: &Xvfb, home: &Path, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut again = Owned(
+        confer(home)
+            .args(args)
+            .env("DISPLAY", &xvfb.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start confer again"),
+    );
+    again
+        .wait_with_stderr(Duration::from_secs(60))
+        .expect("the second start did not exit")
+}
+
+#[test]
+fn a_second_start_hands_its_link_to_the_running_app_and_bad_links_are_refused() {
+    require_tool("xdotool", "xdotool");
+    let _alone = ONE_WINDOW_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let xvfb = Xvfb::start();
+    let home = tempfile::tempdir().unwrap();
+    let (mut app, _) = start_app(&xvfb, home.path(), &["--camera", "off", "--mic", "off"]);
+    wait_for_title(&xvfb, "Confer");
+
+    // The link goes to the running app, which shows pre-join for it (the title names the
+    // meeting and its host); the second start exits 0 at once.
+    let (status, stderr) = start_again(
+        &xvfb,
+        home.path(),
+        &["confer://meet.example.org/standup#t=tok"],
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("already running"), "{stderr}");
+    wait_for_title(&xvfb, "Confer · standup on meet.example.org");
+
+    // Malformed and foreign links are refused with a sentence, and the app is not disturbed.
+    for (link, said) in [
+        ("javascript:alert(1)", "unknown scheme \"javascript\""),
+        ("file:///etc/passwd", "unknown scheme \"file\""),
+        (
+            "http://meet.example.org/j/daily#t=tok",
+            "plain http:// link",
+        ),
+        ("https://meet.example.org/daily#t=tok", "is not a meeting"),
+        ("confer://meet.example.org/bad room#t=tok", "bad room name"),
+    ] {
+        let (status, stderr) = start_again(&xvfb, home.path(), &[link]);
+        assert_eq!(status.code(), Some(2), "{link}: {stderr}");
+        assert!(stderr.contains("invalid invite link"), "{link}: {stderr}");
+        assert!(stderr.contains(said), "{link}: {stderr}");
+    }
+    // What a program other than Confer sends down the socket is judged there too.
+    let socket = home.path().join("data/instance.sock");
+    let mut raw = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    use std::io::Write;
+    raw.write_all(b"\njavascript:fetch(1)\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&raw).read_line(&mut reply).unwrap();
+    assert!(reply.starts_with("refused invalid invite link:"), "{reply}");
+    assert_eq!(
+        window_title(&xvfb).as_deref(),
+        Some("Confer · standup on meet.example.org")
+    );
+
+    // Started again with no link: the running app comes forward, nothing else changes.
+    let (status, stderr) = start_again(&xvfb, home.path(), &[]);
+    assert!(status.success(), "{status}: {stderr}");
+
+    app.signal("TERM");
+    let status = app
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the app did not exit within 30 s of SIGTERM");
+    assert!(status.success(), "the app exited with {status}");
+    assert!(!socket.exists(), "the socket outlived the app");
+}
+
+#[test]
+fn xdg_open_of_a_confer_link_reaches_the_running_app() {
+    require_tool("xdg-open", "xdg-utils");
+    require_tool("xdotool", "xdotool");
+    let _alone = ONE_WINDOW_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let xvfb = Xvfb::start();
+    let home = tempfile::tempdir().unwrap();
+    // The desktop file the packages install, pointing at this build, in a home of the test's.
+    let desktop = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/linux/app.confer.Confer.desktop"),
+    )
+    .unwrap();
+    assert!(desktop.contains("\nExec=confer %u\n"), "{desktop}");
+    let desktop = desktop.replace("\nExec=confer ", &format!("\nExec={} ", support::CONFER));
+    let applications = home.path().join("share/applications");
+    std::fs::create_dir_all(&applications).unwrap();
+    std::fs::write(applications.join("app.confer.Confer.desktop"), desktop).unwrap();
+    let xdg = |tool: &str, args: &[&str]| {
+        // With Confer's own environment, which the app xdg-open starts inherits.
+        let mut cmd = Command::new(tool);
+        for (key, value) in confer(home.path()).get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let out = cmd
+            .env("DISPLAY", &xvfb.display)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("share"))
+            .env("XDG_CONFIG_HOME", home.path().join("xdg-config"))
+            .env_remove("XDG_CURRENT_DESKTOP")
+            .env_remove("DESKTOP_SESSION")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    xdg(
+        "xdg-mime",
+        &[
+            "default",
+            "app.confer.Confer.desktop",
+            "x-scheme-handler/confer",
+        ],
+    );
+    assert_eq!(
+        xdg("xdg-mime", &["query", "default", "x-scheme-handler/confer"]),
+        "app.confer.Confer.desktop"
+    );
+
+    let (mut app, _) = start_app(&xvfb, home.path(), &["--camera", "off", "--mic", "off"]);
+    wait_for_title(&xvfb, "Confer");
+    xdg("xdg-open", &["confer://meet.example.org:8443/daily#t=tok"]);
+    wait_for_title(&xvfb, "Confer · daily on meet.example.org:8443");
+
+    app.signal("TERM");
+    let status = app
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the app did not exit within 30 s of SIGTERM");
     assert!(status.success(), "the app exited with {status}");
 }

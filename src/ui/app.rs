@@ -15,12 +15,15 @@ use crate::server::embedded::LanMeeting;
 use crate::token::random_id;
 
 use super::Options;
+use super::i18n::{tr, tr_fill};
+use super::inbox::Inbox;
 use super::lobby::{Lobby, LobbyAction};
 use super::meeting::{Meeting, MeetingOutcome};
 use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
 use super::settings::settings_ui;
 use crate::call::check::DeviceCheck;
 use crate::config::Recent;
+use crate::single_instance::Arrival;
 
 pub struct ConferApp {
     settings: Settings,
@@ -41,15 +44,26 @@ pub struct ConferApp {
     /// Set from outside the UI thread (a signal) to close the window.
     close_request: Arc<AtomicBool>,
     closing: bool,
+    /// Links from outside the window (later starts, the system).
+    inbox: Inbox,
+    /// A link that arrived during a meeting, waiting for the person to say whether to leave.
+    arrived_in_meeting: Option<Invite>,
+    /// Pre-join for this once the meeting has ended.
+    after_meeting: Option<Invite>,
+    /// The window's title as last set.
+    title: String,
 }
 
 impl ConferApp {
-    pub fn new(ctx: &egui::Context, options: Options) -> Self {
+    pub fn new(ctx: &egui::Context, options: Options, inbox: Inbox) -> Self {
         apply_theme(ctx, options.settings.appearance.theme);
         super::i18n::set_language(options.settings.appearance.language);
         let join_at_start = options.invite.clone().filter(|_| options.auto_join);
+        // A link the app was started with (a click on it, mostly) goes to pre-join, where the
+        // person sees the host before anything connects.
+        let confirm_at_start = options.invite.clone().filter(|_| !options.auto_join);
         let lobby = Lobby::new(options.invite);
-        Self {
+        let mut app = Self {
             settings: options.settings,
             settings_path: options.settings_path,
             lobby,
@@ -63,6 +77,76 @@ impl ConferApp {
             close_at: options.quit_after.map(|d| Instant::now() + d),
             close_request: Arc::new(AtomicBool::new(false)),
             closing: false,
+            inbox,
+            arrived_in_meeting: None,
+            after_meeting: None,
+            title: "Confer".into(),
+        };
+        if let Some(invite) = confirm_at_start {
+            app.open_prejoin(ctx, invite);
+        }
+        app
+    }
+
+    /// A link or a nudge from outside: the window comes forward, and a link goes to pre-join
+    /// (after asking, when a meeting is on).
+    fn arrive(&mut self, ctx: &egui::Context, arrival: Arrival) {
+        ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        match arrival {
+            Arrival::Forward => {}
+            Arrival::Refused(why) if self.meeting.is_none() => {
+                self.prejoin = None;
+                self.in_settings = None;
+                let why = tr_fill("This link cannot be used: {}", &[&why]);
+                self.lobby.set_problem(Some(why));
+            }
+            Arrival::Refused(why) => tracing::warn!("a link from the system refused: {why}"),
+            Arrival::Link(invite) if self.meeting.is_some() => {
+                self.arrived_in_meeting = Some(invite);
+            }
+            Arrival::Link(invite) => {
+                self.in_settings = None;
+                self.open_prejoin(ctx, invite);
+            }
+        }
+    }
+
+    /// Asks whether to leave the meeting for a link that arrived; Some(true) to leave.
+    fn ask_to_leave_for(ui: &egui::Ui, invite: &Invite) -> Option<bool> {
+        let mut answer = None;
+        egui::Modal::new(egui::Id::NULL.with("arrived-in-meeting")).show(ui.ctx(), |ui| {
+            ui.set_max_width(420.0);
+            ui.label(tr_fill(
+                "Open the meeting \"{}\" on {}? You will leave this one.",
+                &[&invite.room, &invite.authority()],
+            ));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button(tr("Leave and open")).clicked() {
+                    answer = Some(true);
+                }
+                if ui.button(tr("Stay here")).clicked() {
+                    answer = Some(false);
+                }
+            });
+        });
+        answer
+    }
+
+    /// The title names the meeting on screen (and, before joining, its host).
+    fn retitle(&mut self, ctx: &egui::Context) {
+        let title = if let Some(meeting) = &self.meeting {
+            format!("Confer · {}", meeting.invite().room)
+        } else if let Some(prejoin) = &self.prejoin {
+            let invite = prejoin.invite();
+            format!("Confer · {} on {}", invite.room, invite.authority())
+        } else {
+            "Confer".to_string()
+        };
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
         }
     }
 
@@ -161,6 +245,22 @@ fn apply_theme(ctx: &egui::Context, theme: Theme) {
 
 impl eframe::App for ConferApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        for arrival in self.inbox.take() {
+            self.arrive(ui.ctx(), arrival);
+        }
+        self.screens(ui);
+        self.retitle(ui.ctx());
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let Err(e) = self.settings.save(&self.settings_path) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+impl ConferApp {
+    fn screens(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
         if self.should_close(now) {
             if !self.closing {
@@ -181,10 +281,23 @@ impl eframe::App for ConferApp {
             self.join(ui.ctx(), invite, choices);
         }
         if let Some(meeting) = self.meeting.as_mut() {
+            if let Some(invite) = &self.arrived_in_meeting {
+                match Self::ask_to_leave_for(ui, invite) {
+                    Some(true) => {
+                        self.after_meeting = self.arrived_in_meeting.take();
+                        meeting.leave(ui.ctx());
+                    }
+                    Some(false) => self.arrived_in_meeting = None,
+                    None => {}
+                }
+            }
             if let Some(MeetingOutcome::Ended(result)) = meeting.meeting_ui(ui) {
                 tracing::info!("the meeting ended: {result:?}");
                 self.lobby.set_problem(result.err());
                 self.meeting = None;
+                if let Some(invite) = self.after_meeting.take() {
+                    self.open_prejoin(ui.ctx(), invite);
+                }
             }
             return;
         }
@@ -233,12 +346,6 @@ impl eframe::App for ConferApp {
             }
             Some(LobbyAction::Settings) => self.in_settings = Some(DeviceLists::find()),
             None => {}
-        }
-    }
-
-    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        if let Err(e) = self.settings.save(&self.settings_path) {
-            tracing::warn!("{e}");
         }
     }
 }

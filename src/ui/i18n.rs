@@ -223,6 +223,12 @@ const WORDS: &[(&str, &str)] = &[
         "the server speaks another version of Confer: update the app",
         "服务器使用的是另一个版本的 Confer：请更新应用",
     ),
+    (
+        "Open the meeting \"{}\" on {}? You will leave this one.",
+        "打开{1}上的会议“{0}”？你将离开当前会议。",
+    ),
+    ("Leave and open", "离开并打开"),
+    ("Stay here", "留在这里"),
 ];
 
 #[cfg(test)]

@@ -250,6 +250,19 @@ impl Meeting {
     }
 
     /// Turns our microphone or camera on or off (the buttons, the shortcuts, pre-join's choice).
+    pub fn invite(&self) -> &Invite {
+        &self.invite
+    }
+
+    /// Leaves the call; `meeting_ui` says when it has ended.
+    pub fn leave(&mut self, ctx: &egui::Context) {
+        if !self.leaving {
+            self.leaving = true;
+            self.call.leave();
+            ctx.request_repaint();
+        }
+    }
+
     /// How the microphone and camera start (the call was told the same in its config).
     pub fn switched(mut self, mic_on: bool, camera_on: bool) -> Self {
         self.mic_on = mic_on;
@@ -323,10 +336,8 @@ impl Meeting {
             ui.horizontal(|ui| leave = self.controls_ui(ui, now));
             ui.add_space(6.0);
         });
-        if leave && !self.leaving {
-            self.leaving = true;
-            self.call.leave();
-            ui.ctx().request_repaint();
+        if leave {
+            self.leave(ui.ctx());
         }
         if let Some(side) = self.side {
             egui::Panel::right("side")

@@ -4,7 +4,10 @@
 mod app;
 mod devices;
 pub mod i18n;
+mod inbox;
 mod lobby;
+#[cfg(target_os = "macos")]
+mod macos_links;
 pub mod meeting;
 mod prejoin;
 mod settings;
@@ -69,11 +72,31 @@ pub struct Options {
     pub auto_join: bool,
     /// Close the window after this long (tests, demos).
     pub quit_after: Option<Duration>,
+    /// Where later starts of the app hand over their links (None: this one runs alone).
+    pub instance: Option<crate::single_instance::Listener>,
 }
 
 /// Opens the window and runs until it closes.
-pub fn run(options: Options) -> Result<(), UiError> {
+pub fn run(mut options: Options) -> Result<(), UiError> {
     check_display()?;
+    let inbox = inbox::Inbox::default();
+    // Before the event loop starts: the link a click launched the app with comes early.
+    #[cfg(target_os = "macos")]
+    macos_links::listen(inbox.post());
+    // Answered from before the window exists (arrivals wait for it) until it has closed.
+    let _serving = match options.instance.take() {
+        Some(instance) => {
+            let post = inbox.post();
+            match instance.serve(move |arrival| post.send(arrival)) {
+                Ok(serving) => Some(serving),
+                Err(e) => {
+                    tracing::warn!("links from later starts will not arrive: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Confer")
@@ -87,7 +110,8 @@ pub fn run(options: Options) -> Result<(), UiError> {
         native,
         Box::new(|cc| {
             let ctx = cc.egui_ctx.clone();
-            let app = ConferApp::new(&ctx, options);
+            inbox.wake(&ctx);
+            let app = ConferApp::new(&ctx, options, inbox);
             // A signal closes the window like its close button does, so settings are saved and
             // the exit code is 0.
             let close = app.close_request();

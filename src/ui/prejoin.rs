@@ -47,6 +47,10 @@ pub struct PreJoin {
 }
 
 impl PreJoin {
+    pub fn invite(&self) -> &Invite {
+        &self.invite
+    }
+
     pub fn new(
         invite: Invite,
         lists: DeviceLists,
