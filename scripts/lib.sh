@@ -21,8 +21,10 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # chromium: the browser guest tests (Debian's, never a downloaded one); iproute2 (ip): their
 # loopback-only network namespace; iptables: loss in that namespace. xdotool: keys and clicks
 # for the real window in a call. fonts-wqy-microhei: a Chinese font for the UI tests.
+# xdg-utils: xdg-open of a confer:// link to the running app. debootstrap: a fresh Debian to
+# install the .deb into (tests/packaging).
 TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn chromium iproute2
-    iptables xdotool fonts-wqy-microhei)
+    iptables xdotool fonts-wqy-microhei xdg-utils debootstrap)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 
@@ -79,6 +81,15 @@ ensure_rust_components() {
     else
         say "cargo is missing ${missing[*]}; install them with your Rust toolchain"
         exit 1
+    fi
+}
+
+# cargo-deb, which packs the .deb (packaging/linux/build-deb.sh); pinned, built from crates.io.
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+    if [ "$(cargo deb --version 2>/dev/null | awk '{print $2}')" != "$CARGO_DEB_VERSION" ]; then
+        say "installing cargo-deb $CARGO_DEB_VERSION"
+        cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
     fi
 }
 
