@@ -22,9 +22,9 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # loopback-only network namespace; iptables: loss in that namespace. xdotool: keys and clicks
 # for the real window in a call. fonts-wqy-microhei: a Chinese font for the UI tests.
 # xdg-utils: xdg-open of a confer:// link to the running app. debootstrap: a fresh Debian to
-# install the .deb into (tests/packaging).
+# install the .deb into (tests/packaging). nsis (makensis): the Windows installer's script compiles.
 TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn chromium iproute2
-    iptables xdotool fonts-wqy-microhei xdg-utils debootstrap)
+    iptables xdotool fonts-wqy-microhei xdg-utils debootstrap nsis)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 

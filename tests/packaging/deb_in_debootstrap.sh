@@ -25,9 +25,11 @@ deb=$(packaging/linux/build-deb.sh | tail -n 1)
 [ -f "$deb" ] || fail "build-deb.sh did not name a package: '$deb'"
 say "built $deb"
 
-# The Debian release of this machine (CI's runner), from the mirror its apt uses.
+# The Debian release of this machine, which built the package against its glibc; elsewhere
+# Debian 12.
 # shellcheck disable=SC1091
-suite=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-bookworm}")
+suite=$(. /etc/os-release && [ "${ID:-}" = debian ] && printf '%s' "${VERSION_CODENAME:-}")
+suite=${suite:-bookworm}
 mirror=http://deb.debian.org/debian
 cache="$PWD/target/debootstrap-cache"
 mkdir -p "$cache"
