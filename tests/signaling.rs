@@ -373,6 +373,12 @@ async fn http_endpoints_on_the_same_port() {
         page.contains("team-42") && page.contains(r#"<script src="/web/room.js">"#),
         "{page}"
     );
+    // Both ways in: the app (the link's confer:// form, set by the script) and the browser.
+    assert!(
+        page.contains(r##"<a id="open-app" class="button" href="#">Open in Confer</a>"##),
+        "{page}"
+    );
+    assert!(page.contains(">Join in the browser</button>"), "{page}");
     let (status, script) = server.get("/web/room.js").await;
     assert_eq!(status, 200);
     assert!(script.contains("\"confer://\""), "{script}");
