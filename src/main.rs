@@ -74,6 +74,8 @@ fn parse_link(link: &str, handed_over: bool) -> Result<Invite, Exit> {
 }
 
 fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
+    #[cfg(windows)]
+    leave_own_console();
     let invite = args
         .link
         .as_deref()
@@ -134,6 +136,22 @@ fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
     )?;
     tracing::info!("Confer closed");
     Ok(())
+}
+
+/// The binary is a console program on Windows, so that `confer serve` and `confer join` in a
+/// terminal print there and the terminal waits for them. A click on a link or on the Start
+/// menu entry then opens a console window of its own beside the app's: the app lets go of a
+/// console that no other process shares, which closes it. Its log file still has everything.
+#[cfg(windows)]
+fn leave_own_console() {
+    use windows_sys::Win32::System::Console::{FreeConsole, GetConsoleProcessList};
+    let mut processes = [0u32; 2];
+    // SAFETY: the buffer and its length go together.
+    let sharing = unsafe { GetConsoleProcessList(processes.as_mut_ptr(), processes.len() as u32) };
+    if sharing == 1 {
+        // SAFETY: nothing here holds a handle to the console.
+        unsafe { FreeConsole() };
+    }
 }
 
 /// `--camera` and `--mic`, as `confer join` reads them.
