@@ -100,11 +100,19 @@ fn run_app(args: AppArgs, verbosity: u8) -> Result<(), Exit> {
         other => other?,
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Confer starting");
-    let instance = match single_instance::claim(&paths::data_dir()?, args.link.as_deref()) {
+    let handed = invite.as_ref().map(Invite::app_link);
+    let instance = match single_instance::claim(&paths::data_dir()?, handed.as_deref()) {
         Ok(Claim::First(listener)) => Some(listener),
         Ok(Claim::HandedOver) => {
             tracing::info!("Confer already runs; the link went to it");
-            eprintln!("Confer is already running: it has the link now");
+            eprintln!(
+                "{}",
+                if handed.is_some() {
+                    "Confer is already running: it has the link now"
+                } else {
+                    "Confer is already running: its window comes forward"
+                }
+            );
             return Ok(());
         }
         Err(e @ single_instance::InstanceError::Refused(_)) => {

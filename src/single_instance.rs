@@ -62,7 +62,8 @@ pub enum Claim {
     HandedOver,
 }
 
-/// Becomes the first app, or hands `link` (already checked by the caller) to the one that runs.
+/// Becomes the first app, or hands `link` to the one that runs. Give the link in its canonical
+/// form (`Invite::app_link`): one line, as the running app will judge it.
 pub fn claim(data_dir: &Path, link: Option<&str>) -> Result<Claim, InstanceError> {
     let path = socket_path(data_dir);
     // Two tries: an app that was starting as we looked may have just begun listening.
@@ -96,14 +97,13 @@ enum HandOver {
 }
 
 fn hand_over(path: &Path, link: Option<&str>) -> Result<(), HandOver> {
-    let (stream, key) = match sys::connect(path) {
+    let (mut stream, key) = match sys::connect(path) {
         Ok(connected) => connected,
         // No socket, or one left by an app that ended without removing it.
         Err(e) if sys::nobody_there(&e) => return Err(HandOver::NobodyThere),
         Err(e) => return Err(HandOver::Broken(e.to_string())),
     };
     let broken = |e: std::io::Error| HandOver::Broken(e.to_string());
-    let mut stream = stream;
     sys::set_timeouts(&stream, EXCHANGE_LIMIT).map_err(broken)?;
     let message = format!("{key}\n{}\n", link.unwrap_or(""));
     stream.write_all(message.as_bytes()).map_err(broken)?;
@@ -172,10 +172,6 @@ impl Listener {
                 }
             })?;
         Ok(Serving { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -43,7 +43,7 @@ fn native(home: &Path, server: &Serve, name: &str, seconds: u32) -> Owned {
     )
 }
 
-/// Fills the name from the address (`?name=`), checks it, and presses "Join".
+/// Fills the name from the address (`?name=`), checks it, and presses "Join in the browser".
 fn join_page(browser: &mut Browser, page: &str, url: &str, name: &str) {
     browser.open(page, url);
     assert_eq!(
@@ -52,7 +52,7 @@ fn join_page(browser: &mut Browser, page: &str, url: &str, name: &str) {
     );
     assert_eq!(
         browser.eval(page, "document.getElementById('join').textContent"),
-        "Join"
+        "Join in the browser"
     );
     browser.click(page, "#join");
 }

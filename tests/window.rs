@@ -1,9 +1,10 @@
 #![cfg(all(target_os = "linux", feature = "gui"))]
 
-//! The real window under Xvfb: it opens, draws the lobby (checked from a screenshot of the
+//! The real window under Xvfb: it opens, draws its first screen (checked from a screenshot of the
 //! X server, not from inside the app), and closes cleanly when asked; and it joins a real call
 //! with a headless participant, shows that participant's synthetic camera, and its mute and
-//! leave reach the other side.
+//! leave reach the other side; a later start, or `xdg-open` of a `confer://` link, reaches the
+//! running app, which shows pre-join for the link.
 
 mod support;
 
@@ -247,7 +248,7 @@ impl Image {
     }
 }
 
-/// Starts the app on `xvfb` and waits until the screenshot shows the lobby drawn.
+/// Starts the app on `xvfb` and waits until the screenshot shows its first screen drawn.
 fn start_app(xvfb: &Xvfb, home: &Path, args: &[&str]) -> (Owned, Image) {
     let runtime = home.join("runtime");
     std::fs::create_dir_all(&runtime).unwrap();
@@ -307,7 +308,7 @@ fn read_logs(home: &Path) -> String {
 static ONE_WINDOW_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
-fn the_window_draws_the_lobby_and_closes_on_sigterm() {
+fn the_window_draws_pre_join_for_its_link_and_closes_on_sigterm() {
     let _alone = ONE_WINDOW_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
@@ -322,8 +323,12 @@ fn the_window_draws_the_lobby_and_closes_on_sigterm() {
             "confer://meet.example.org/standup#t=s3cretTOKEN",
         ],
     );
-    shot.save("window-lobby.ppm");
-    // The lobby is not taken for a camera's picture (the call test below relies on that).
+    shot.save("window-prejoin.ppm");
+    // The link it was started with is shown before anything connects: pre-join, whose title
+    // names the meeting and its host.
+    require_tool("xdotool", "xdotool");
+    wait_for_title(&xvfb, "Confer · standup on meet.example.org");
+    // The screen is not taken for a camera's picture (the call test below relies on that).
     assert!(!shot.shows_the_pattern_stripe());
 
     app.signal("TERM");
