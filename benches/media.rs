@@ -56,7 +56,19 @@ fn h264_decode_720p(c: &mut Criterion) {
         b.iter(|| {
             let unit = &stream[i % stream.len()];
             i += 1;
-            black_box(decoder.decode_rgba(&unit.data, &mut rgba).unwrap())
+            black_box(decoder.decode_rgba(&unit.data, &mut rgba, None).unwrap())
+        })
+    });
+    // The same for a tile of a six-person grid in a 1280 × 800 window (converted at half size).
+    c.bench_function("h264_decode_720p_for_a_tile", |b| {
+        b.iter(|| {
+            let unit = &stream[i % stream.len()];
+            i += 1;
+            black_box(
+                decoder
+                    .decode_rgba(&unit.data, &mut rgba, Some((420, 236)))
+                    .unwrap(),
+            )
         })
     });
 }

@@ -2,7 +2,9 @@
 //! participant's new 720p picture (what 30 fps from each means), which the meeting screen turns
 //! into texture updates, and lays out the grid, labels and control bar. Measured on the UI
 //! thread without a GPU (egui's CPU side: what competes with the call for the machine's
-//! cores). `cargo bench --bench ui_frame`.
+//! cores). Twice: with pictures at the stream's full size, and at the size the decode thread
+//! converts them to once the meeting has told it each tile's size (`CallControl::Fit`).
+//! `cargo bench --bench ui_frame`.
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,7 @@ use confer::call::engine::{CallControl, CallReport, PeerState};
 use confer::call::running::CallLink;
 use confer::invite::Invite;
 use confer::media::video::decode_thread::Picture;
+use confer::media::video::frame::{i420_to_rgba_reduced, reduction_for};
 use confer::media::video::{RgbaImage, TestPattern};
 use confer::ui::meeting::Meeting;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -19,16 +22,22 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 const OTHERS: usize = 5;
 
 type Pending = Arc<Mutex<Vec<(String, Picture)>>>;
+type Fits = Arc<Mutex<Vec<(u32, u32)>>>;
 
 /// A call whose five others each have a new picture every frame (made outside the timing:
 /// in a call they come from the decode threads).
 struct Busy {
     reports: Vec<CallReport>,
     pending: Pending,
+    fits: Fits,
 }
 
 impl CallLink for Busy {
-    fn control(&mut self, _: CallControl) {}
+    fn control(&mut self, control: CallControl) {
+        if let CallControl::Fit { width, height, .. } = control {
+            self.fits.lock().unwrap().push((width, height));
+        }
+    }
     fn leave(&mut self) {}
     fn reports(&mut self) -> Vec<CallReport> {
         std::mem::take(&mut self.reports)
@@ -44,15 +53,18 @@ impl CallLink for Busy {
     }
 }
 
-fn ui_frame_six_tiles_720p(c: &mut Criterion) {
-    let image = TestPattern::new(1280, 720)
-        .frame(SystemTime::now())
-        .to_rgba();
-    let picture = Picture {
-        image,
-        stripe: None,
-        shown_at: SystemTime::now(),
-    };
+fn input() -> egui::RawInput {
+    egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1280.0, 800.0),
+        )),
+        ..Default::default()
+    }
+}
+
+fn six_tiles(c: &mut Criterion, name: &str, fitted: bool) {
+    let frame = TestPattern::new(1280, 720).frame(SystemTime::now());
     let reports = (0..OTHERS)
         .map(|i| CallReport::Participant {
             id: format!("p{i}"),
@@ -62,20 +74,50 @@ fn ui_frame_six_tiles_720p(c: &mut Criterion) {
         .collect();
     let invite = Invite::parse("https://meet.example.org/j/bench#t=x").unwrap();
     let pending = Pending::default();
+    let fits = Fits::default();
     let busy = Busy {
         reports,
         pending: Arc::clone(&pending),
+        fits: Arc::clone(&fits),
     };
     let mut meeting = Meeting::new(Box::new(busy), invite, "Bench");
     let ctx = egui::Context::default();
-    let input = || egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1280.0, 800.0),
-        )),
-        ..Default::default()
+    // A first frame lays out the grid, and the meeting says how big its tiles are.
+    let mut first = ctx.run_ui(input(), |ui| {
+        meeting.meeting_ui(ui);
+    });
+    first.textures_delta.clear();
+    let image = match fits.lock().unwrap().first() {
+        Some(&(width, height)) if fitted => {
+            let step = reduction_for((1280, 720), (width as usize, height as usize));
+            let (w, h) = (1280 / step, 720 / step);
+            let mut pixels = vec![0; w * h * 4];
+            if step == 1 {
+                pixels = frame.to_rgba().pixels;
+            } else {
+                i420_to_rgba_reduced(
+                    step,
+                    (1280, 720),
+                    (frame.y(), frame.u(), frame.v()),
+                    (1280, 640, 640),
+                    &mut pixels,
+                );
+            }
+            RgbaImage {
+                width: w,
+                height: h,
+                pixels,
+            }
+        }
+        _ => frame.to_rgba(),
     };
-    c.bench_function("ui_frame_six_tiles_720p", |b| {
+    let picture = Picture {
+        image,
+        stream_size: (1280, 720),
+        stripe: None,
+        shown_at: SystemTime::now(),
+    };
+    c.bench_function(name, |b| {
         b.iter_batched(
             || {
                 *pending.lock().unwrap() = (0..OTHERS)
@@ -94,6 +136,11 @@ fn ui_frame_six_tiles_720p(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+}
+
+fn ui_frame_six_tiles_720p(c: &mut Criterion) {
+    six_tiles(c, "ui_frame_six_tiles_720p", false);
+    six_tiles(c, "ui_frame_six_tiles_720p_fitted", true);
 }
 
 criterion_group!(benches, ui_frame_six_tiles_720p);

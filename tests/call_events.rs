@@ -58,21 +58,49 @@ async fn participants_states_and_audio_levels_are_reported() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (stop_bob, bob_stop) = watch::channel(false);
     let (bob_controls, controls) = mpsc::unbounded_channel();
-    // Bob's window would show his own camera: when did it have a picture?
+    // Bob's window would show his own camera: when did it have a picture? And Alice's
+    // pictures, as his window gets them: when, converted at what size, sent at what size.
     let previews: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    type Sizes = Vec<(Instant, (usize, usize), (usize, usize))>;
+    let alice_pictures: Arc<Mutex<Sizes>> = Arc::default();
+    let alice_id: Arc<Mutex<Option<String>>> = Arc::default();
     let bob = {
         let previews = Arc::clone(&previews);
+        let alice_pictures = Arc::clone(&alice_pictures);
+        let alice_id = Arc::clone(&alice_id);
         let config = CallConfig {
             render_video: true,
             ..config(&server, "bob")
         };
-        tokio::spawn(run(config, bob_stop, controls, move |r| {
-            if let CallReport::Preview(_) = r {
-                previews.lock().unwrap().push(Instant::now());
+        tokio::spawn(run(config, bob_stop, controls, move |r| match r {
+            CallReport::Preview(_) => previews.lock().unwrap().push(Instant::now()),
+            CallReport::Participant { id, name, .. } if name == "alice" => {
+                *alice_id.lock().unwrap() = Some(id);
             }
+            CallReport::Picture { picture, .. } => alice_pictures.lock().unwrap().push((
+                Instant::now(),
+                (picture.image.width, picture.image.height),
+                picture.stream_size,
+            )),
+            _ => {}
         }))
     };
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // His window shows Alice in a small tile: her pictures come converted to fit it.
+    let alice_key = alice_id
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("bob never saw alice");
+    bob_controls
+        .send(CallControl::Fit {
+            id: alice_key,
+            width: 300,
+            height: 170,
+        })
+        .unwrap();
+    let fitted = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
     // Bob turns his microphone off, then his camera, then his microphone back on, then his
     // camera.
     bob_controls.send(CallControl::Mic(false)).unwrap();
@@ -93,6 +121,24 @@ async fn participants_states_and_audio_levels_are_reported() {
     stop_alice.send(true).unwrap();
     alice.await.unwrap().unwrap();
     server.server.shutdown().await;
+
+    let alice_pictures = alice_pictures.lock().unwrap();
+    let before: Vec<_> = alice_pictures.iter().filter(|p| p.0 < fitted).collect();
+    let after: Vec<_> = alice_pictures
+        .iter()
+        .filter(|p| p.0 > fitted + Duration::from_millis(300))
+        .collect();
+    assert!(before.len() > 10 && after.len() > 10, "{alice_pictures:?}");
+    assert!(
+        before
+            .iter()
+            .all(|p| p.1 == (1280, 720) && p.2 == (1280, 720))
+    );
+    assert!(
+        after
+            .iter()
+            .all(|p| p.1 == (320, 180) && p.2 == (1280, 720))
+    );
 
     // With the camera off, nothing is captured (a real camera's light goes out): no picture
     // of his own for Bob's window, none for Alice; both come back when he turns it on.

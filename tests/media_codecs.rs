@@ -113,9 +113,23 @@ fn the_h264_decoder_survives_garbage_and_truncation() {
     encoder.request_keyframe();
     let key = encoder.encode(&source[1]).unwrap().unwrap();
     let mut rgba = Vec::new();
-    let size = decoder.decode_rgba(&key.data, &mut rgba).unwrap().unwrap();
+    let size = decoder
+        .decode_rgba(&key.data, &mut rgba, None)
+        .unwrap()
+        .unwrap();
     assert_eq!((size.width, size.height), (1280, 720));
+    assert_eq!(size.converted, (1280, 720));
     assert_eq!(rgba.len(), 1280 * 720 * 4);
+    // For a tile of 400 × 225 pixels: half size is the smallest that still fills it.
+    encoder.request_keyframe();
+    let key = encoder.encode(&source[0]).unwrap().unwrap();
+    let size = decoder
+        .decode_rgba(&key.data, &mut rgba, Some((400, 225)))
+        .unwrap()
+        .unwrap();
+    assert_eq!((size.width, size.height), (1280, 720));
+    assert_eq!(size.converted, (640, 360));
+    assert_eq!(rgba.len(), 640 * 360 * 4);
 }
 
 fn tone(hz: f32, amplitude: f32, samples: usize) -> Vec<f32> {

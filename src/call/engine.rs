@@ -274,6 +274,12 @@ pub async fn run(
                         send_chat(&signaling.commands, &text).await;
                         continue;
                     }
+                    CallControl::Fit { id, width, height } => {
+                        if let Some(remote) = remotes.values().find(|r| r.key == id) {
+                            remote.decode_stats.fit_to(width, height);
+                        }
+                        continue;
+                    }
                     CallControl::Mic(on) => {
                         mic_on = on;
                         audio.send.control().muted.store(!on, Relaxed);
@@ -446,8 +452,8 @@ pub async fn run(
                 }
                 remote.stats.picture(
                     now,
-                    picture.image.width,
-                    picture.image.height,
+                    picture.stream_size.0,
+                    picture.stream_size.1,
                     picture.stripe.map(|s| s.captured),
                     picture.shown_at,
                 );

@@ -79,6 +79,9 @@ pub enum CallControl {
     Camera(bool),
     /// A chat message to everyone in the meeting.
     Chat(String),
+    /// A participant's pictures are shown in a tile this many pixels across and down: they
+    /// are converted no larger than needed to fill it (`id` as in `CallReport::Participant`).
+    Fit { id: String, width: u32, height: u32 },
 }
 
 /// Where a participant's connection stands.

@@ -5,7 +5,7 @@
 //! never waits on the call.
 
 use super::i18n::{tr, tr_fill};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
@@ -102,6 +102,8 @@ pub struct Meeting {
     device_problems: BTreeMap<Device, String>,
     /// Leave was pressed; the call is saying goodbye.
     leaving: bool,
+    /// The tile size each participant's pictures were last fitted to, in pixels.
+    fitted: HashMap<String, (u32, u32)>,
 }
 
 /// What the meeting screen asks of the app.
@@ -141,6 +143,7 @@ impl Meeting {
             device_problems: BTreeMap::new(),
             reconnecting: false,
             leaving: false,
+            fitted: HashMap::new(),
         }
     }
 
@@ -277,7 +280,7 @@ impl Meeting {
                 self.talking = false;
             }
             CallControl::Camera(on) => self.camera_on = *on,
-            CallControl::Chat(_) => {}
+            CallControl::Chat(_) | CallControl::Fit { .. } => {}
         }
         self.call.control(control);
     }
@@ -365,9 +368,35 @@ impl Meeting {
             if self.people.is_empty() {
                 ui.label(tr("Waiting for others to join…"));
             }
-            self.grid_ui(ui);
+            let tiles = self.grid_ui(ui);
+            self.fit_pictures(ui.ctx(), tiles);
         });
         None
+    }
+
+    /// Tells the call each tile's size in pixels when it has changed by more than a tenth, so
+    /// that pictures are converted (and uploaded) no larger than their tile needs.
+    fn fit_pictures(&mut self, ctx: &egui::Context, tiles: Vec<(String, egui::Vec2)>) {
+        let scale = ctx.pixels_per_point();
+        for (id, size) in tiles {
+            let pixels = (
+                (size.x * scale).round() as u32,
+                (size.y * scale).round() as u32,
+            );
+            let changed = self.fitted.get(&id).is_none_or(|&(w, h)| {
+                pixels.0.abs_diff(w) * 10 > w.max(1) || pixels.1.abs_diff(h) * 10 > h.max(1)
+            });
+            if changed {
+                self.fitted.insert(id.clone(), pixels);
+                self.call.control(CallControl::Fit {
+                    id,
+                    width: pixels.0,
+                    height: pixels.1,
+                });
+            }
+        }
+        self.fitted
+            .retain(|id, _| self.people.iter().any(|p| &p.id == id));
     }
 
     /// The control bar; true when Leave was pressed.
@@ -489,11 +518,11 @@ impl Meeting {
             });
     }
 
-    /// Everyone's tiles, ours last; in the speaker view, the one speaking large.
-    fn grid_ui(&self, ui: &mut egui::Ui) {
+    /// Everyone's tiles, ours last; in the speaker view, the one speaking large. Returns each
+    /// other participant's tile size.
+    fn grid_ui(&self, ui: &mut egui::Ui) -> Vec<(String, egui::Vec2)> {
         if self.speaker_view && !self.people.is_empty() {
-            self.speaker_ui(ui);
-            return;
+            return self.speaker_ui(ui);
         }
         let count = self.people.len() + 1;
         let columns = (count as f32).sqrt().ceil() as usize;
@@ -514,9 +543,10 @@ impl Meeting {
                 tile_ui(ui, person, rect, self.show_stats);
             });
         }
+        self.people.iter().map(|p| (p.id.clone(), tile)).collect()
     }
 
-    fn speaker_ui(&self, ui: &mut egui::Ui) {
+    fn speaker_ui(&self, ui: &mut egui::Ui) -> Vec<(String, egui::Vec2)> {
         let speaker = self
             .last_speaker
             .as_deref()
@@ -532,6 +562,7 @@ impl Meeting {
         ui.scope_builder(egui::UiBuilder::new().max_rect(big), |ui| {
             tile_ui(ui, &self.people[speaker], big, self.show_stats);
         });
+        let mut tiles = vec![(self.people[speaker].id.clone(), big.size())];
         let others: Vec<&Person> = self
             .people
             .iter()
@@ -551,7 +582,11 @@ impl Meeting {
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                 tile_ui(ui, person, rect, false);
             });
+            if !person.id.is_empty() {
+                tiles.push((person.id.clone(), rect.size()));
+            }
         }
+        tiles
     }
 }
 
@@ -725,6 +760,8 @@ mod tests {
         reports: Arc<Mutex<Vec<CallReport>>>,
         pictures: Arc<Mutex<Vec<(String, Picture)>>>,
         controls: Arc<Mutex<Vec<CallControl>>>,
+        /// Tile sizes, kept apart from the controls a person sends.
+        fits: Arc<Mutex<Vec<CallControl>>>,
         preview: Arc<Mutex<Option<RgbaImage>>>,
         left: Arc<Mutex<bool>>,
         ended: Arc<Mutex<Option<Result<(), String>>>>,
@@ -732,7 +769,10 @@ mod tests {
 
     impl CallLink for Script {
         fn control(&mut self, control: CallControl) {
-            self.controls.lock().unwrap().push(control);
+            match control {
+                CallControl::Fit { .. } => self.fits.lock().unwrap().push(control),
+                _ => self.controls.lock().unwrap().push(control),
+            }
         }
         fn leave(&mut self) {
             *self.left.lock().unwrap() = true;
@@ -858,6 +898,7 @@ mod tests {
                 height: h,
                 pixels,
             },
+            stream_size: (w, h),
             stripe: None,
             shown_at: std::time::SystemTime::now(),
         };
@@ -1033,6 +1074,42 @@ mod tests {
         harness.get_by_label("李雷 · 已静音");
         harness.get_by_label("韩梅梅已离开");
         harness.get_by_label("你的摄像头无法工作（busy）。其他人看不到你。");
+    }
+
+    #[test]
+    fn each_tile_tells_the_call_its_size_once_and_again_when_it_changes() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        script.person("a", "Ana", PeerState::Connected);
+        harness.run();
+        harness.run();
+        let fits = |script: &Script| -> Vec<(String, u32, u32)> {
+            script
+                .fits
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|c| match c {
+                    CallControl::Fit { id, width, height } => Some((id.clone(), *width, *height)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Two tiles side by side in an 800-point window: Ana's is under half of it, once.
+        let first = fits(&script);
+        assert_eq!(first.len(), 1, "{first:?}");
+        let (id, width, height) = first[0].clone();
+        assert_eq!(id, "a");
+        assert!((300..400).contains(&width) && height > 100, "{first:?}");
+        // The speaker view makes hers the big tile: a new size.
+        harness
+            .get_by_role_and_label(Role::Button, "Speaker view")
+            .click();
+        harness.run();
+        harness.run();
+        let now = fits(&script);
+        assert_eq!(now.len(), 2, "{now:?}");
+        assert!(now[1].1 > 700, "{now:?}");
     }
 
     #[test]

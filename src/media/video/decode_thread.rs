@@ -25,7 +25,10 @@ pub const MAX_HOLD: Duration = Duration::from_millis(200);
 /// A picture for the screen, with what the synthetic camera's stripe said (for latency).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Picture {
+    /// Converted for its tile: at most the stream's size, smaller when the tile is.
     pub image: RgbaImage,
+    /// The size the picture was sent at.
+    pub stream_size: (usize, usize),
     pub stripe: Option<Stripe>,
     /// When it was handed to the screen (after decoding and any hold).
     pub shown_at: SystemTime,
@@ -42,6 +45,25 @@ pub struct DecodeStats {
     pub keyframe_needed: AtomicBool,
     /// How long to hold each picture after decoding, in µs (at most [`MAX_HOLD`]).
     pub hold_us: AtomicU64,
+    /// The size of the tile that shows these pictures, in pixels (`width << 32 | height`);
+    /// 0 for the stream's own size.
+    pub fit: AtomicU64,
+}
+
+impl DecodeStats {
+    /// Pictures are shown in a tile this size (in pixels); they are converted no larger than
+    /// needed to fill it.
+    pub fn fit_to(&self, width: u32, height: u32) {
+        self.fit
+            .store(u64::from(width) << 32 | u64::from(height), Relaxed);
+    }
+
+    fn fit(&self) -> Option<(usize, usize)> {
+        match self.fit.load(Relaxed) {
+            0 => None,
+            packed => Some(((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)),
+        }
+    }
 }
 
 /// The network side's end: hands units to the decoder without ever waiting.
@@ -110,43 +132,48 @@ fn run(
     stats: &DecodeStats,
 ) {
     let mut rgba = Vec::new();
-    let mut held: VecDeque<(Instant, RgbaImage, Option<Stripe>)> = VecDeque::new();
+    let mut held: VecDeque<(Instant, Picture)> = VecDeque::new();
     loop {
         // Pictures whose hold is over go to the screen, in order.
         let now = Instant::now();
-        while held.front().is_some_and(|(due, _, _)| *due <= now) {
-            if let Some((_, image, stripe)) = held.pop_front() {
+        while held.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, picture)) = held.pop_front() {
                 pictures.send(Picture {
-                    image,
-                    stripe,
                     shown_at: SystemTime::now(),
+                    ..picture
                 });
             }
         }
         let wait = held
             .front()
-            .map_or(Duration::from_millis(200), |(due, _, _)| *due - now);
+            .map_or(Duration::from_millis(200), |(due, _)| *due - now);
         let unit = match queue.recv_timeout(wait) {
             Ok(unit) => unit,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let decoded = if to_screen {
-            decoder.decode_rgba(&unit, &mut rgba)
+            decoder.decode_rgba(&unit, &mut rgba, stats.fit())
         } else {
             decoder.decode_info(&unit)
         };
         match decoded {
             Ok(Some(decoded)) => {
+                let (width, height) = decoded.converted;
                 stats.decoded.fetch_add(1, Relaxed);
-                let image = RgbaImage {
-                    width: decoded.width,
-                    height: decoded.height,
-                    // Handed over, not copied: the next picture gets a fresh buffer.
-                    pixels: std::mem::take(&mut rgba),
+                let picture = Picture {
+                    image: RgbaImage {
+                        width,
+                        height,
+                        // Handed over, not copied: the next picture gets a fresh buffer.
+                        pixels: std::mem::take(&mut rgba),
+                    },
+                    stream_size: (decoded.width, decoded.height),
+                    stripe: decoded.stripe,
+                    shown_at: SystemTime::now(),
                 };
                 let hold = Duration::from_micros(stats.hold_us.load(Relaxed)).min(MAX_HOLD);
-                held.push_back((Instant::now() + hold, image, decoded.stripe));
+                held.push_back((Instant::now() + hold, picture));
             }
             Ok(None) => {}
             Err(e) => {
@@ -177,7 +204,22 @@ mod tests {
         assert_eq!((picture.image.width, picture.image.height), (640, 360));
         assert_eq!(picture.image.pixels.len(), 640 * 360 * 4);
         assert_eq!(picture.stripe.map(|s| s.counter), Some(0));
+        assert_eq!(picture.stream_size, (640, 360));
         assert!(!input.stats().keyframe_needed.load(Relaxed));
+
+        // Shown in a small tile: converted at a quarter size, the stream's size still known.
+        input.stats().fit_to(160, 90);
+        encoder.request_keyframe();
+        let key = encoder
+            .encode(&pattern.frame(SystemTime::now()))
+            .unwrap()
+            .unwrap();
+        input.push(key.data);
+        let picture = screen.wait(Duration::from_secs(10)).expect("a picture");
+        assert_eq!((picture.image.width, picture.image.height), (160, 90));
+        assert_eq!(picture.image.pixels.len(), 160 * 90 * 4);
+        assert_eq!(picture.stream_size, (640, 360));
+        assert_eq!(picture.stripe.map(|s| s.counter), Some(1));
 
         input.push(Arc::from(&b"\x00\x00\x00\x01\x41broken slice"[..]));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

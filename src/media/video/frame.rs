@@ -190,32 +190,71 @@ pub fn i420_to_rgba(
     }
 }
 
-/// A half-size RGBA copy of an I420 picture, every other pixel of every other row (a preview
-/// of our own camera: a quarter of the pixels to convert, and plenty for a small tile).
+/// A half-size RGBA copy of an I420 picture (a preview of our own camera: a quarter of the
+/// pixels to convert, and plenty for a small tile).
 pub fn i420_to_rgba_half(frame: &I420Frame) -> RgbaImage {
     let (width, height) = (frame.width() / 2, frame.height() / 2);
-    let (y, u, v) = (frame.y(), frame.u(), frame.v());
-    let (stride_y, stride_c) = (frame.width(), frame.width() / 2);
     let mut pixels = vec![0u8; width * height * 4];
-    for row in 0..height {
-        let y_line = &y[row * 2 * stride_y..];
-        let u_line = &u[row * stride_c..];
-        let v_line = &v[row * stride_c..];
-        let out_line = &mut pixels[row * width * 4..(row + 1) * width * 4];
+    i420_to_rgba_reduced(
+        2,
+        (frame.width(), frame.height()),
+        (frame.y(), frame.u(), frame.v()),
+        (frame.width(), frame.width() / 2, frame.width() / 2),
+        &mut pixels,
+    );
+    RgbaImage {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// The largest power-of-two reduction (at most 8) that still leaves a `width` × `height`
+/// picture at least `fit`'s size: a tile gets a texture between its size and twice it, and
+/// the GPU's filtering does the rest.
+pub fn reduction_for((width, height): (usize, usize), fit: (usize, usize)) -> usize {
+    let mut step = 1;
+    while step < 8 && width / (step * 2) >= fit.0.max(1) && height / (step * 2) >= fit.1.max(1) {
+        step *= 2;
+    }
+    step
+}
+
+/// `i420_to_rgba` for every `step`th pixel of every `step`th row (step 2 or more): `out`
+/// holds (width / step) × (height / step) × 4 bytes. Each output pixel's luma is the mean of
+/// the 2 × 2 block where it samples, so fine detail does not shimmer as much as point sampling
+/// makes it; chroma, already at half resolution, is sampled.
+pub fn i420_to_rgba_reduced(
+    step: usize,
+    (width, height): (usize, usize),
+    (y, u, v): (&[u8], &[u8], &[u8]),
+    (stride_y, stride_u, stride_v): (usize, usize, usize),
+    out: &mut [u8],
+) {
+    debug_assert!(step >= 2);
+    let (out_width, out_height) = (width / step, height / step);
+    for row in 0..out_height {
+        let top = &y[row * step * stride_y..];
+        let bottom = &y[(row * step + 1) * stride_y..];
+        let u_line = &u[(row * step / 2) * stride_u..];
+        let v_line = &v[(row * step / 2) * stride_v..];
+        let out_line = &mut out[row * out_width * 4..(row + 1) * out_width * 4];
         for (col, px) in out_line.chunks_exact_mut(4).enumerate() {
-            let c = (i32::from(y_line[col * 2]) - 16) * 76_309;
-            let d = i32::from(u_line[col]) - 128;
-            let e = i32::from(v_line[col]) - 128;
+            let x = col * step;
+            let luma = (u32::from(top[x])
+                + u32::from(top[x + 1])
+                + u32::from(bottom[x])
+                + u32::from(bottom[x + 1])
+                + 2)
+                / 4;
+            let c = (luma as i32 - 16) * 76_309;
+            let d = i32::from(u_line[x / 2]) - 128;
+            let e = i32::from(v_line[x / 2]) - 128;
             px[0] = clamp_u8((c + 104_597 * e + 32_768) >> 16);
             px[1] = clamp_u8((c - 25_675 * d - 53_279 * e + 32_768) >> 16);
             px[2] = clamp_u8((c + 132_201 * d + 32_768) >> 16);
             px[3] = 255;
         }
-    }
-    RgbaImage {
-        width,
-        height,
-        pixels,
     }
 }
 
@@ -226,6 +265,51 @@ pub(crate) fn clamp_u8(v: i32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reduced_picture_keeps_its_colours_and_is_cut_to_fit_no_smaller() {
+        assert_eq!(reduction_for((1280, 720), (1280, 720)), 1);
+        assert_eq!(reduction_for((1280, 720), (640, 360)), 2);
+        assert_eq!(reduction_for((1280, 720), (639, 300)), 2);
+        assert_eq!(reduction_for((1280, 720), (300, 170)), 4);
+        assert_eq!(reduction_for((1280, 720), (10, 10)), 8);
+        assert_eq!(reduction_for((1280, 720), (0, 0)), 8);
+        assert_eq!(reduction_for((320, 180), (300, 170)), 1);
+
+        // Each reduction of the test pattern looks like the full picture scaled: compare the
+        // reduced picture with the full one sampled at the same places.
+        let frame =
+            crate::media::video::TestPattern::new(1280, 720).frame(std::time::SystemTime::now());
+        let full = frame.to_rgba();
+        for step in [2, 4, 8] {
+            let (w, h) = (1280 / step, 720 / step);
+            let mut out = vec![0u8; w * h * 4];
+            i420_to_rgba_reduced(
+                step,
+                (1280, 720),
+                (frame.y(), frame.u(), frame.v()),
+                (1280, 640, 640),
+                &mut out,
+            );
+            let mut worst = 0;
+            let mut total = 0u64;
+            for row in 0..h {
+                for col in 0..w {
+                    let reduced = &out[(row * w + col) * 4..][..3];
+                    let original = &full.pixels[((row * step) * 1280 + col * step) * 4..][..3];
+                    for (a, b) in reduced.iter().zip(original) {
+                        let diff = a.abs_diff(*b);
+                        worst = worst.max(diff);
+                        total += u64::from(diff);
+                    }
+                    assert_eq!(out[(row * w + col) * 4 + 3], 255);
+                }
+            }
+            let mean = total as f64 / (w * h * 3) as f64;
+            assert!(mean < 4.0, "step {step}: mean difference {mean}");
+            assert!(worst < 160, "step {step}: worst difference {worst}");
+        }
+    }
 
     #[test]
     fn black_is_black_and_planes_have_their_sizes() {
@@ -252,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn the_half_size_preview_matches_the_full_conversion_at_even_pixels() {
+    fn the_half_size_preview_converts_each_blocks_mean_luma_with_its_chroma() {
         let mut f = I420Frame::black(8, 4);
         let (y, u, v) = f.planes_mut();
         for (i, p) in y.iter_mut().enumerate() {
@@ -264,14 +348,23 @@ mod tests {
         v.iter_mut()
             .enumerate()
             .for_each(|(i, p)| *p = 200 - i as u8 * 11);
-        let full = f.to_rgba();
         let half = i420_to_rgba_half(&f);
         assert_eq!((half.width, half.height), (4, 2));
         for row in 0..2 {
             for col in 0..4 {
+                // The full-size conversion of a 2x2 picture of that block's mean luma and
+                // the chroma sample it shares.
+                let at = |r: usize, c: usize| u32::from(f.y()[(row * 2 + r) * 8 + col * 2 + c]);
+                let mean = ((at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1) + 2) / 4) as u8;
+                let chroma = row * 4 + col;
+                let block = I420Frame::from_planes(
+                    (2, 2),
+                    (&[mean; 4], &[f.u()[chroma]], &[f.v()[chroma]]),
+                    (2, 1, 1),
+                );
+                let expected = block.to_rgba();
                 let h = &half.pixels[(row * 4 + col) * 4..][..4];
-                let o = &full.pixels[(row * 2 * 8 + col * 2) * 4..][..4];
-                assert_eq!(h, o, "at {col},{row}");
+                assert_eq!(h, &expected.pixels[..4], "at {col},{row}");
             }
         }
     }

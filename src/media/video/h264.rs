@@ -20,7 +20,7 @@ use openh264_sys2::{
 };
 use thiserror::Error;
 
-use super::frame::{I420Frame, i420_to_rgba};
+use super::frame::{I420Frame, i420_to_rgba, i420_to_rgba_reduced, reduction_for};
 use super::pattern::{Stripe, read_stripe};
 
 /// What the encoder may be asked for (DESIGN.md: 150 kbit/s to 2.5 Mbit/s).
@@ -223,6 +223,9 @@ pub struct Decoded {
     pub width: usize,
     pub height: usize,
     pub stripe: Option<Stripe>,
+    /// The size it was converted to (`decode_rgba`; fitting may make it smaller), (0, 0) when
+    /// it was not converted.
+    pub converted: (usize, usize),
 }
 
 impl H264Decoder {
@@ -256,16 +259,19 @@ impl H264Decoder {
                 width,
                 height,
                 stripe: read_stripe(yuv.y(), width, height, yuv.strides().0),
+                converted: (0, 0),
             }
         }))
     }
 
     /// Decodes one access unit straight into `rgba` (resized to fit): the one copy between the
-    /// decoder and a texture.
+    /// decoder and a texture. With `fit`, a picture larger than that is converted reduced
+    /// (`reduction_for`): a tile's texture need not hold more than twice its pixels.
     pub fn decode_rgba(
         &mut self,
         access_unit: &[u8],
         rgba: &mut Vec<u8>,
+        fit: Option<(usize, usize)>,
     ) -> Result<Option<Decoded>, CodecError> {
         let decoded = self
             .decoder
@@ -274,17 +280,20 @@ impl H264Decoder {
         let Some(yuv) = decoded else { return Ok(None) };
         let (width, height) = yuv.dimensions();
         let stripe = read_stripe(yuv.y(), width, height, yuv.strides().0);
-        rgba.resize(width * height * 4, 0);
-        i420_to_rgba(
-            (width, height),
-            (yuv.y(), yuv.u(), yuv.v()),
-            yuv.strides(),
-            rgba,
-        );
+        let step = fit.map_or(1, |fit| reduction_for((width, height), fit));
+        let shown = (width / step, height / step);
+        rgba.resize(shown.0 * shown.1 * 4, 0);
+        let planes = (yuv.y(), yuv.u(), yuv.v());
+        if step == 1 {
+            i420_to_rgba((width, height), planes, yuv.strides(), rgba);
+        } else {
+            i420_to_rgba_reduced(step, (width, height), planes, yuv.strides(), rgba);
+        }
         Ok(Some(Decoded {
             width,
             height,
             stripe,
+            converted: shown,
         }))
     }
 }
