@@ -462,3 +462,57 @@ fn under_loss_a_guest_and_a_native_repair_each_others_video() {
     assert!(frames >= 60, "{frames} frames under loss: {context}");
     check_native_saw_browser(seen.get("Ann"), "nat", f64::from(CALL_SECONDS) - 10.0);
 }
+
+#[test]
+fn after_a_blackout_each_side_asks_the_other_for_a_keyframe_and_video_comes_back() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = NetNs::enter();
+    let home = tempfile::tempdir().unwrap();
+    let server = Serve::start(home.path(), &["--open"]);
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    join_page(&mut browser, "ann", &page_url(&server, "Ann", ""), "Ann");
+    browser.wait_for("ann", "window.confer.id", Duration::from_secs(10), "joined");
+    let nat = native(home.path(), &server, "nat", CALL_SECONDS);
+    let ends = Instant::now() + Duration::from_secs(CALL_SECONDS.into());
+    browser.wait_for(
+        "ann",
+        &format!("{RECEIVED}.then(r => r.nat && r.nat.frames > 0)"),
+        Duration::from_secs(15),
+        "no picture from the native participant",
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let before = browser.eval("ann", REPAIR);
+    // A second and a half without any media either way: longer than NACKs can mend (the
+    // senders' resend history is shorter), short of an ICE restart (3 s of silence).
+    ns.cut_udp();
+    std::thread::sleep(Duration::from_millis(1500));
+    ns.restore_udp();
+    let restored = browser.eval("ann", REPAIR);
+    sleep_until_before(ends, Duration::from_secs(2));
+    let after = browser.eval("ann", REPAIR);
+    let seen = finish(home.path(), nat, "nat");
+    let context = format!("before {before}\nas the path came back {restored}\nat the end {after}");
+    let count = |stats: &serde_json::Value, key: &str| stats[key].as_u64().unwrap_or(0);
+    // Chromium asked the native side for a keyframe (a PLI), and the native side asked
+    // Chromium (its decoder saw the gap), each at least once since the blackout.
+    assert!(
+        count(&after, "plis_sent") > count(&before, "plis_sent"),
+        "Chromium sent no PLI: {context}"
+    );
+    assert!(
+        count(&after, "plis_in") > count(&before, "plis_in"),
+        "the native side sent no PLI: {context}"
+    );
+    // Pictures came back both ways.
+    assert!(
+        count(&after, "frames") >= count(&restored, "frames") + 60,
+        "Chromium's pictures did not come back: {context}"
+    );
+    // The native side's last stats line, a second before it left: pictures flowing again
+    // (Chromium's fake camera runs at 20 to 30 fps).
+    let fps = seen.get("Ann").and_then(|l| l["fps_in"].as_f64());
+    assert!(
+        fps.is_some_and(|fps| fps >= 10.0),
+        "the native side's pictures did not come back: {seen:?}"
+    );
+}

@@ -75,6 +75,26 @@ impl NetNs {
     }
 }
 
+impl NetNs {
+    /// Drops every UDP datagram on loopback in the namespace (media stops both ways; TCP, so
+    /// signaling, goes on) until `restore_udp`.
+    pub fn cut_udp(&self) {
+        Self::iptables(&["-I", "INPUT", "-i", "lo", "-p", "udp", "-j", "DROP"]);
+    }
+
+    pub fn restore_udp(&self) {
+        Self::iptables(&["-D", "INPUT", "-i", "lo", "-p", "udp", "-j", "DROP"]);
+    }
+
+    fn iptables(args: &[&str]) {
+        let status = Command::new("iptables")
+            .args(args)
+            .status()
+            .expect("cannot run iptables (package iptables)");
+        assert!(status.success(), "iptables {args:?} failed");
+    }
+}
+
 impl Drop for NetNs {
     fn drop(&mut self) {
         // SAFETY: the fd is a network namespace this thread was in.
