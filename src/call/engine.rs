@@ -11,11 +11,11 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 pub use super::events::{CallControl, CallReport, Device, Notice, PeerState};
-use super::liveness::{RESTART_AFTER, Verdict};
+use super::liveness::Verdict;
 use super::network::{add_new_hosts, deliver, gather};
 use super::own_camera::OwnCamera;
 use super::rate::video_share;
-use super::remote::{Remote, new_remote};
+use super::remote::{Remote, Turn, new_remote};
 use super::signals::{
     SignalContext, announce, announce_media, chat_text, media_state, on_signal, send_chat,
     send_signal,
@@ -29,8 +29,7 @@ use crate::media::video::encode_thread::EncodeThread;
 use crate::media::video::mailbox::{frame_mailbox, mailbox};
 use crate::media::video::{EncodedFrame, EncoderSettings};
 use crate::rtc::driver::{Sockets, datagram_queue, local_addresses};
-use crate::rtc::gather::{Gatherer, Route};
-use crate::rtc::peer::PeerEvent;
+use crate::rtc::gather::Gatherer;
 use crate::signal::client::{ClientConfig, Command, Event, SignalingClient};
 use crate::signal::proto::ErrorCode;
 use crate::token::random_id;
@@ -41,7 +40,6 @@ const TICK: Duration = Duration::from_millis(5);
 /// How long leaving waits for the server to have our `leave`.
 const LEAVE_LIMIT: Duration = Duration::from_secs(1);
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
-const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
 
 pub struct CallConfig {
     pub invite: Invite,
@@ -374,101 +372,21 @@ pub async fn run(
         let mut lowest_estimate: Option<u64> = None;
         let mut dropped = Vec::new();
         let mut restarts = Vec::new();
+        let mut turn = Turn {
+            now,
+            gatherer: &mut gatherer,
+            sockets: &sockets,
+            playout: &audio.incoming,
+            in_room,
+            render: config.render_video,
+        };
         for (id, remote) in remotes.iter_mut() {
-            if now >= remote.wake {
-                let _ = remote.peer.handle_timeout(now);
-            }
-            if remote.decode_stats.keyframe_needed.swap(false, Relaxed)
-                && remote.last_pli.is_none_or(|t| now - t >= PLI_EVERY_AT_MOST)
-            {
-                remote.last_pli = Some(now);
-                let _ = remote.peer.request_keyframe();
-            }
-            loop {
-                match remote.peer.poll() {
-                    Ok(Ok(t)) => match gatherer.route(now, &t) {
-                        Route::Direct => sockets.send(t.source, t.destination, &t.data),
-                        Route::Relayed(Some(r)) => sockets.send(r.source, r.destination, &r.data),
-                        Route::Relayed(None) => {}
-                    },
-                    Ok(Err(at)) => {
-                        remote.wake = at;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::debug!("peer {id}: {e}");
-                        break;
-                    }
-                }
-            }
-            let events: Vec<PeerEvent> = remote.peer.take_events().collect();
-            for event in events {
-                match event {
-                    PeerEvent::Connected => {
-                        remote.stats.state = "connected";
-                        keyframe = true;
-                    }
-                    PeerEvent::Disconnected => remote.stats.state = "disconnected",
-                    PeerEvent::Audio { seq, payload } => {
-                        remote.stats.audio_packets_in += 1;
-                        let _ = audio.incoming.try_send(PlayoutInput::Packet {
-                            peer: remote.key.clone(),
-                            seq,
-                            payload: payload.to_vec(),
-                            arrived: now,
-                        });
-                    }
-                    PeerEvent::Video {
-                        data, contiguous, ..
-                    } => {
-                        // A gap before this frame breaks every picture until a keyframe.
-                        if !contiguous {
-                            remote.decode_stats.keyframe_needed.store(true, Relaxed);
-                        }
-                        remote.decode.push(data);
-                    }
-                    PeerEvent::KeyframeRequested => keyframe = true,
-                    PeerEvent::BitrateEstimate(bps) => remote.rate.on_estimate(bps),
-                    PeerEvent::Stats(s) => {
-                        remote.stats.rtt = s.rtt;
-                        if let Some(rtt) = s.rtt {
-                            remote.rate.on_rtt(now, rtt);
-                        }
-                        remote.stats.loss_in = s.loss_in;
-                        remote.stats.bytes_in = s.bytes_in;
-                        remote.stats.bytes_out = s.bytes_out;
-                        remote.stats.candidate_pair = s.candidate_pair;
-                        remote.stats.jitter = s.jitter;
-                        remote.loss_out = s.loss_out;
-                        if let Some(loss) = s.loss_out {
-                            remote.rate.on_loss(now, loss);
-                        }
-                    }
-                }
-            }
-            while let Some(picture) = remote.pictures.take() {
-                if remote.stats.first_frame.is_none() {
-                    remote.stats.first_frame = in_room.map(|t| now - t);
-                }
-                remote.stats.picture(
-                    now,
-                    picture.stream_size.0,
-                    picture.stream_size.1,
-                    picture.stripe.map(|s| s.captured),
-                    picture.shown_at,
-                );
-                if config.render_video {
-                    let id = remote.key.clone();
-                    report(CallReport::Picture { id, picture });
-                }
-            }
-            if let Some(bps) = remote.rate.allowed() {
+            let outcome = remote.service(id, &mut turn, &mut report);
+            keyframe |= outcome.keyframe;
+            if let Some(bps) = outcome.allowed_bps {
                 lowest_estimate = Some(lowest_estimate.map_or(bps, |l| l.min(bps)));
             }
-            match remote
-                .liveness
-                .check(now, remote.peer.is_connected(), remote.peer.last_heard())
-            {
+            match outcome.verdict {
                 Verdict::Fine => {}
                 Verdict::RestartIce => restarts.push(id.clone()),
                 Verdict::Drop => dropped.push(id.clone()),
@@ -527,19 +445,7 @@ pub async fn run(
             }
         }
         for remote in remotes.values_mut() {
-            let state = if !remote.peer.is_connected() {
-                PeerState::Connecting
-            } else if remote
-                .peer
-                .last_heard()
-                .is_some_and(|t| now - t > RESTART_AFTER)
-            {
-                PeerState::Reconnecting
-            } else {
-                PeerState::Connected
-            };
-            if remote.shown != Some(state) {
-                remote.shown = Some(state);
+            if let Some(state) = remote.new_state(now) {
                 report(CallReport::Participant {
                     id: remote.key.clone(),
                     name: remote.name.clone(),
