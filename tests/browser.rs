@@ -420,9 +420,21 @@ const REPAIR: &str = r#"(async () => {
   return out;
 })()"#;
 
-#[test]
-fn under_loss_a_guest_and_a_native_repair_each_others_video() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// A guest (Ann, in the browser) and a native participant (nat) in a call of
+/// `CALL_SECONDS` in a namespace of its own, once Ann has a picture from nat.
+struct GuestAndNative {
+    _turn: std::sync::MutexGuard<'static, ()>,
+    ns: NetNs,
+    home: tempfile::TempDir,
+    _server: Serve,
+    browser: Browser,
+    nat: Owned,
+    /// When nat leaves.
+    ends: Instant,
+}
+
+fn guest_and_native() -> GuestAndNative {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let ns = NetNs::enter();
     let home = tempfile::tempdir().unwrap();
     let server = Serve::start(home.path(), &["--open"]);
@@ -437,6 +449,30 @@ fn under_loss_a_guest_and_a_native_repair_each_others_video() {
         Duration::from_secs(15),
         "no picture from the native participant",
     );
+    GuestAndNative {
+        _turn: turn,
+        ns,
+        home,
+        _server: server,
+        browser,
+        nat,
+        ends,
+    }
+}
+
+#[test]
+fn under_loss_a_guest_and_a_native_repair_each_others_video() {
+    // Bound in the order they were made, so they are dropped in the reverse (the browser and
+    // nat before the server, the namespace and the turn last).
+    let GuestAndNative {
+        _turn,
+        ns,
+        home,
+        _server,
+        mut browser,
+        nat,
+        ends,
+    } = guest_and_native();
     // 3 % of the media lost each way from here on.
     ns.drop_udp(0.03);
     let before = browser.eval("ann", REPAIR);
@@ -465,21 +501,17 @@ fn under_loss_a_guest_and_a_native_repair_each_others_video() {
 
 #[test]
 fn after_a_blackout_each_side_asks_the_other_for_a_keyframe_and_video_comes_back() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = NetNs::enter();
-    let home = tempfile::tempdir().unwrap();
-    let server = Serve::start(home.path(), &["--open"]);
-    let mut browser = Browser::start(&home.path().join("browser.log"));
-    join_page(&mut browser, "ann", &page_url(&server, "Ann", ""), "Ann");
-    browser.wait_for("ann", "window.confer.id", Duration::from_secs(10), "joined");
-    let nat = native(home.path(), &server, "nat", CALL_SECONDS);
-    let ends = Instant::now() + Duration::from_secs(CALL_SECONDS.into());
-    browser.wait_for(
-        "ann",
-        &format!("{RECEIVED}.then(r => r.nat && r.nat.frames > 0)"),
-        Duration::from_secs(15),
-        "no picture from the native participant",
-    );
+    // Bound in the order they were made, so they are dropped in the reverse (the browser and
+    // nat before the server, the namespace and the turn last).
+    let GuestAndNative {
+        _turn,
+        ns,
+        home,
+        _server,
+        mut browser,
+        nat,
+        ends,
+    } = guest_and_native();
     std::thread::sleep(Duration::from_secs(2));
     let before = browser.eval("ann", REPAIR);
     // A second and a half without any media either way: longer than NACKs can mend (the
