@@ -421,14 +421,16 @@ const REPAIR: &str = r#"(async () => {
 })()"#;
 
 /// A guest (Ann, in the browser) and a native participant (nat) in a call of
-/// `CALL_SECONDS` in a namespace of its own, once Ann has a picture from nat.
+/// `CALL_SECONDS` in a namespace of its own, once Ann has a picture from nat. Fields drop in
+/// the order written: the processes first, then the server, the files, the namespace and the
+/// turn.
 struct GuestAndNative {
-    _turn: std::sync::MutexGuard<'static, ()>,
-    ns: NetNs,
-    home: tempfile::TempDir,
-    _server: Serve,
-    browser: Browser,
     nat: Owned,
+    browser: Browser,
+    _server: Serve,
+    home: tempfile::TempDir,
+    ns: NetNs,
+    _turn: std::sync::MutexGuard<'static, ()>,
     /// When nat leaves.
     ends: Instant,
 }
@@ -450,35 +452,25 @@ fn guest_and_native() -> GuestAndNative {
         "no picture from the native participant",
     );
     GuestAndNative {
-        _turn: turn,
-        ns,
-        home,
-        _server: server,
-        browser,
         nat,
+        browser,
+        _server: server,
+        home,
+        ns,
+        _turn: turn,
         ends,
     }
 }
 
 #[test]
 fn under_loss_a_guest_and_a_native_repair_each_others_video() {
-    // Bound in the order they were made, so they are dropped in the reverse (the browser and
-    // nat before the server, the namespace and the turn last).
-    let GuestAndNative {
-        _turn,
-        ns,
-        home,
-        _server,
-        mut browser,
-        nat,
-        ends,
-    } = guest_and_native();
+    let mut call = guest_and_native();
     // 3 % of the media lost each way from here on.
-    ns.drop_udp(0.03);
-    let before = browser.eval("ann", REPAIR);
-    sleep_until_before(ends, Duration::from_secs(2));
-    let after = browser.eval("ann", REPAIR);
-    let seen = finish(home.path(), nat, "nat");
+    call.ns.drop_udp(0.03);
+    let before = call.browser.eval("ann", REPAIR);
+    sleep_until_before(call.ends, Duration::from_secs(2));
+    let after = call.browser.eval("ann", REPAIR);
+    let seen = finish(call.home.path(), call.nat, "nat");
     let context = format!("before the loss {before}\nat the end {after}");
     for (what, agreed) in after["agreed"].as_object().expect("agreed").iter() {
         assert_eq!(agreed, true, "{what} not agreed: {context}");
@@ -501,28 +493,18 @@ fn under_loss_a_guest_and_a_native_repair_each_others_video() {
 
 #[test]
 fn after_a_blackout_each_side_asks_the_other_for_a_keyframe_and_video_comes_back() {
-    // Bound in the order they were made, so they are dropped in the reverse (the browser and
-    // nat before the server, the namespace and the turn last).
-    let GuestAndNative {
-        _turn,
-        ns,
-        home,
-        _server,
-        mut browser,
-        nat,
-        ends,
-    } = guest_and_native();
+    let mut call = guest_and_native();
     std::thread::sleep(Duration::from_secs(2));
-    let before = browser.eval("ann", REPAIR);
+    let before = call.browser.eval("ann", REPAIR);
     // A second and a half without any media either way: longer than NACKs can mend (the
     // senders' resend history is shorter), short of an ICE restart (3 s of silence).
-    ns.cut_udp();
+    call.ns.cut_udp();
     std::thread::sleep(Duration::from_millis(1500));
-    ns.restore_udp();
-    let restored = browser.eval("ann", REPAIR);
-    sleep_until_before(ends, Duration::from_secs(2));
-    let after = browser.eval("ann", REPAIR);
-    let seen = finish(home.path(), nat, "nat");
+    call.ns.restore_udp();
+    let restored = call.browser.eval("ann", REPAIR);
+    sleep_until_before(call.ends, Duration::from_secs(2));
+    let after = call.browser.eval("ann", REPAIR);
+    let seen = finish(call.home.path(), call.nat, "nat");
     let context = format!("before {before}\nas the path came back {restored}\nat the end {after}");
     let count = |stats: &serde_json::Value, key: &str| stats[key].as_u64().unwrap_or(0);
     // Chromium asked the native side for a keyframe (a PLI), and the native side asked

@@ -307,13 +307,17 @@ fn read_logs(home: &Path) -> String {
 /// X server") though Xvfb had reported itself ready. Not reproduced alone in six runs.
 static ONE_WINDOW_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-#[test]
-fn the_window_draws_pre_join_for_its_link_and_closes_on_sigterm() {
-    let _alone = ONE_WINDOW_AT_A_TIME
+/// What every window test starts with: its turn, an X server of its own, and a home.
+fn window_test() -> (std::sync::MutexGuard<'static, ()>, Xvfb, tempfile::TempDir) {
+    let alone = ONE_WINDOW_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let xvfb = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
+    (alone, Xvfb::start(), tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn the_window_draws_pre_join_for_its_link_and_closes_on_sigterm() {
+    let (_alone, xvfb, home) = window_test();
     let (mut app, shot) = start_app(
         &xvfb,
         home.path(),
@@ -359,11 +363,7 @@ fn the_window_draws_pre_join_for_its_link_and_closes_on_sigterm() {
 
 #[test]
 fn the_window_closes_by_itself_with_quit_after() {
-    let _alone = ONE_WINDOW_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let xvfb = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
+    let (_alone, xvfb, home) = window_test();
     let (mut app, _) = start_app(&xvfb, home.path(), &["--quit-after", "15"]);
     let status = app
         .wait_for_exit(Duration::from_secs(30))
@@ -391,11 +391,7 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
-    let _alone = ONE_WINDOW_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let xvfb = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
+    let (_alone, xvfb, home) = window_test();
     let server = Serve::start(home.path(), &["--open"]);
     let link = format!("confer://{}/window?insecure=1", server.addr);
     let stats = home.path().join("nat.jsonl");
@@ -552,11 +548,7 @@ fn start_again(xvfb: &Xvfb, home: &Path, args: &[&str]) -> (std::process::ExitSt
 #[test]
 fn a_second_start_hands_its_link_to_the_running_app_and_bad_links_are_refused() {
     require_tool("xdotool", "xdotool");
-    let _alone = ONE_WINDOW_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let xvfb = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
+    let (_alone, xvfb, home) = window_test();
     let (mut app, _) = start_app(&xvfb, home.path(), &["--camera", "off", "--mic", "off"]);
     wait_for_title(&xvfb, "Confer");
 
@@ -616,11 +608,7 @@ fn a_second_start_hands_its_link_to_the_running_app_and_bad_links_are_refused() 
 fn xdg_open_of_a_confer_link_reaches_the_running_app() {
     require_tool("xdg-open", "xdg-utils");
     require_tool("xdotool", "xdotool");
-    let _alone = ONE_WINDOW_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let xvfb = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
+    let (_alone, xvfb, home) = window_test();
     // The desktop file the packages install, pointing at this build, in a home of the test's.
     let desktop = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/linux/app.confer.Confer.desktop"),
