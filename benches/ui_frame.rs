@@ -14,7 +14,7 @@ use confer::call::engine::{CallControl, CallReport, PeerState};
 use confer::call::running::CallLink;
 use confer::invite::Invite;
 use confer::media::video::decode_thread::Picture;
-use confer::media::video::frame::{i420_to_rgba_reduced, reduction_for};
+use confer::media::video::frame::i420_to_rgba_fitted;
 use confer::media::video::{RgbaImage, TestPattern};
 use confer::ui::meeting::Meeting;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -87,29 +87,25 @@ fn six_tiles(c: &mut Criterion, name: &str, fitted: bool) {
         meeting.meeting_ui(ui);
     });
     first.textures_delta.clear();
-    let image = match fits.lock().unwrap().first() {
-        Some(&(width, height)) if fitted => {
-            let step = reduction_for((1280, 720), (width as usize, height as usize));
-            let (w, h) = (1280 / step, 720 / step);
-            let mut pixels = vec![0; w * h * 4];
-            if step == 1 {
-                pixels = frame.to_rgba().pixels;
-            } else {
-                i420_to_rgba_reduced(
-                    step,
-                    (1280, 720),
-                    (frame.y(), frame.u(), frame.v()),
-                    (1280, 640, 640),
-                    &mut pixels,
-                );
-            }
-            RgbaImage {
-                width: w,
-                height: h,
-                pixels,
-            }
-        }
-        _ => frame.to_rgba(),
+    // What the decode thread makes for such a tile (or the full picture, not fitted).
+    let fit = fits
+        .lock()
+        .unwrap()
+        .first()
+        .filter(|_| fitted)
+        .map(|&(width, height)| (width as usize, height as usize));
+    let mut pixels = Vec::new();
+    let (width, height) = i420_to_rgba_fitted(
+        (1280, 720),
+        (frame.y(), frame.u(), frame.v()),
+        (1280, 640, 640),
+        fit,
+        &mut pixels,
+    );
+    let image = RgbaImage {
+        width,
+        height,
+        pixels,
     };
     let picture = Picture {
         image,

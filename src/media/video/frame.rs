@@ -179,13 +179,7 @@ pub fn i420_to_rgba(
         let v_line = &v[(row / 2) * stride_v..];
         let out_line = &mut out[row * width * 4..(row + 1) * width * 4];
         for (col, px) in out_line.chunks_exact_mut(4).enumerate() {
-            let c = (i32::from(y_line[col]) - 16) * 76_309;
-            let d = i32::from(u_line[col / 2]) - 128;
-            let e = i32::from(v_line[col / 2]) - 128;
-            px[0] = clamp_u8((c + 104_597 * e + 32_768) >> 16);
-            px[1] = clamp_u8((c - 25_675 * d - 53_279 * e + 32_768) >> 16);
-            px[2] = clamp_u8((c + 132_201 * d + 32_768) >> 16);
-            px[3] = 255;
+            write_rgba(px, y_line[col], u_line[col / 2], v_line[col / 2]);
         }
     }
 }
@@ -220,6 +214,26 @@ pub fn reduction_for((width, height): (usize, usize), fit: (usize, usize)) -> us
     step
 }
 
+/// Converts a picture for a tile of `fit`'s size (None: at its own size), reduced by
+/// `reduction_for`, into `out` (resized to hold it); returns the converted size.
+pub fn i420_to_rgba_fitted(
+    (width, height): (usize, usize),
+    planes: (&[u8], &[u8], &[u8]),
+    strides: (usize, usize, usize),
+    fit: Option<(usize, usize)>,
+    out: &mut Vec<u8>,
+) -> (usize, usize) {
+    let step = fit.map_or(1, |fit| reduction_for((width, height), fit));
+    let converted = (width / step, height / step);
+    out.resize(converted.0 * converted.1 * 4, 0);
+    if step == 1 {
+        i420_to_rgba((width, height), planes, strides, out);
+    } else {
+        i420_to_rgba_reduced(step, (width, height), planes, strides, out);
+    }
+    converted
+}
+
 /// `i420_to_rgba` for every `step`th pixel of every `step`th row (step 2 or more): `out`
 /// holds (width / step) × (height / step) × 4 bytes. Each output pixel's luma is the mean of
 /// the 2 × 2 block where it samples, so fine detail does not shimmer as much as point sampling
@@ -241,21 +255,27 @@ pub fn i420_to_rgba_reduced(
         let out_line = &mut out[row * out_width * 4..(row + 1) * out_width * 4];
         for (col, px) in out_line.chunks_exact_mut(4).enumerate() {
             let x = col * step;
-            let luma = (u32::from(top[x])
-                + u32::from(top[x + 1])
-                + u32::from(bottom[x])
-                + u32::from(bottom[x + 1])
+            let luma = (u16::from(top[x])
+                + u16::from(top[x + 1])
+                + u16::from(bottom[x])
+                + u16::from(bottom[x + 1])
                 + 2)
                 / 4;
-            let c = (luma as i32 - 16) * 76_309;
-            let d = i32::from(u_line[x / 2]) - 128;
-            let e = i32::from(v_line[x / 2]) - 128;
-            px[0] = clamp_u8((c + 104_597 * e + 32_768) >> 16);
-            px[1] = clamp_u8((c - 25_675 * d - 53_279 * e + 32_768) >> 16);
-            px[2] = clamp_u8((c + 132_201 * d + 32_768) >> 16);
-            px[3] = 255;
+            write_rgba(px, luma as u8, u_line[x / 2], v_line[x / 2]);
         }
     }
+}
+
+/// One pixel: BT.601 limited-range YUV to RGBA, in 16.16 fixed point.
+#[inline(always)]
+fn write_rgba(px: &mut [u8], y: u8, u: u8, v: u8) {
+    let c = (i32::from(y) - 16) * 76_309;
+    let d = i32::from(u) - 128;
+    let e = i32::from(v) - 128;
+    px[0] = clamp_u8((c + 104_597 * e + 32_768) >> 16);
+    px[1] = clamp_u8((c - 25_675 * d - 53_279 * e + 32_768) >> 16);
+    px[2] = clamp_u8((c + 132_201 * d + 32_768) >> 16);
+    px[3] = 255;
 }
 
 pub(crate) fn clamp_u8(v: i32) -> u8 {

@@ -20,7 +20,7 @@ use openh264_sys2::{
 };
 use thiserror::Error;
 
-use super::frame::{I420Frame, i420_to_rgba, i420_to_rgba_reduced, reduction_for};
+use super::frame::{I420Frame, i420_to_rgba_fitted};
 use super::pattern::{Stripe, read_stripe};
 
 /// What the encoder may be asked for (DESIGN.md: 150 kbit/s to 2.5 Mbit/s).
@@ -280,20 +280,18 @@ impl H264Decoder {
         let Some(yuv) = decoded else { return Ok(None) };
         let (width, height) = yuv.dimensions();
         let stripe = read_stripe(yuv.y(), width, height, yuv.strides().0);
-        let step = fit.map_or(1, |fit| reduction_for((width, height), fit));
-        let shown = (width / step, height / step);
-        rgba.resize(shown.0 * shown.1 * 4, 0);
-        let planes = (yuv.y(), yuv.u(), yuv.v());
-        if step == 1 {
-            i420_to_rgba((width, height), planes, yuv.strides(), rgba);
-        } else {
-            i420_to_rgba_reduced(step, (width, height), planes, yuv.strides(), rgba);
-        }
+        let converted = i420_to_rgba_fitted(
+            (width, height),
+            (yuv.y(), yuv.u(), yuv.v()),
+            yuv.strides(),
+            fit,
+            rgba,
+        );
         Ok(Some(Decoded {
             width,
             height,
             stripe,
-            converted: shown,
+            converted,
         }))
     }
 }
