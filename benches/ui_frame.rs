@@ -10,7 +10,8 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use confer::call::engine::{CallControl, CallReport, PeerState};
+use confer::call::events::{CallControl, CallError, CallReport, PeerState};
+use confer::call::ids::ParticipantId;
 use confer::call::running::CallLink;
 use confer::invite::Invite;
 use confer::media::video::decode_thread::Picture;
@@ -21,7 +22,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 const OTHERS: usize = 5;
 
-type Pending = Arc<Mutex<Vec<(String, Picture)>>>;
+type Pending = Arc<Mutex<Vec<(ParticipantId, Picture)>>>;
 type Fits = Arc<Mutex<Vec<(u32, u32)>>>;
 
 /// A call whose five others each have a new picture every frame (made outside the timing:
@@ -42,13 +43,13 @@ impl CallLink for Busy {
     fn reports(&mut self) -> Vec<CallReport> {
         std::mem::take(&mut self.reports)
     }
-    fn pictures(&mut self) -> Vec<(String, Picture)> {
+    fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
         std::mem::take(&mut *self.pending.lock().unwrap())
     }
     fn preview(&mut self) -> Option<RgbaImage> {
         None
     }
-    fn ended(&mut self) -> Option<Result<(), String>> {
+    fn ended(&mut self) -> Option<Result<(), CallError>> {
         None
     }
 }
@@ -67,7 +68,7 @@ fn six_tiles(c: &mut Criterion, name: &str, fitted: bool) {
     let frame = TestPattern::new(1280, 720).frame(SystemTime::now());
     let reports = (0..OTHERS)
         .map(|i| CallReport::Participant {
-            id: format!("p{i}"),
+            id: format!("p{i}").into(),
             name: format!("Person {i}"),
             state: PeerState::Connected,
         })
@@ -117,7 +118,7 @@ fn six_tiles(c: &mut Criterion, name: &str, fitted: bool) {
         b.iter_batched(
             || {
                 *pending.lock().unwrap() = (0..OTHERS)
-                    .map(|i| (format!("p{i}"), picture.clone()))
+                    .map(|i| (ParticipantId::from(format!("p{i}")), picture.clone()))
                     .collect();
             },
             |()| {

@@ -6,6 +6,7 @@
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod invite;
 pub mod loadtest;
 pub mod logging;

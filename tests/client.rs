@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confer::server::{Access, Limits, Server, ServerConfig};
-use confer::signal::client::{ClientConfig, Command, Event, SignalingClient};
-use confer::signal::proto::ErrorCode;
+use confer::signal::client::{ClientConfig, Closed, Command, Event, SignalingClient};
+use confer::signal::proto::{ErrorCode, PeerId};
+use confer::signal::relayed::{PeerSignal, RoomMessage};
 use confer::token::{Secret, unix_now};
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -60,7 +60,7 @@ async fn next_real(client: &mut SignalingClient) -> Event {
     }
 }
 
-async fn joined(client: &mut SignalingClient) -> (String, bool) {
+async fn joined(client: &mut SignalingClient) -> (PeerId, bool) {
     match next_real(client).await {
         Event::Joined { id, resumed, .. } => (id, resumed),
         other => panic!("expected Joined, got {other:?}"),
@@ -87,23 +87,38 @@ async fn two_clients_meet_through_the_embedded_server() {
     };
     assert!(matches!(next(&mut a).await, Event::PeerJoined(p) if p.id == b_id && p.name == "Bo"));
 
-    let offer = json!({"type": "offer", "sdp": "v=0\r\n"});
+    let offer = PeerSignal::Offer {
+        sdp: "v=0\r\n".into(),
+        session: Some("S".into()),
+    };
     b.commands
         .send(Command::Signal {
             to: a_id.clone(),
-            data: offer.clone(),
+            signal: offer.clone(),
         })
         .await
         .unwrap();
     match next(&mut a).await {
-        Event::Signal { from, data } => {
+        Event::Signal { from, signal } => {
             assert_eq!(from, b_id);
-            assert_eq!(data, offer);
+            assert_eq!(signal, Ok(offer));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Room messages come typed.
+    b.commands
+        .send(Command::Broadcast(RoomMessage::Chat { text: "hi".into() }))
+        .await
+        .unwrap();
+    match next(&mut a).await {
+        Event::Broadcast { from, message } => {
+            assert_eq!(from, b_id);
+            assert_eq!(message, RoomMessage::Chat { text: "hi".into() });
         }
         other => panic!("{other:?}"),
     }
     b.commands.send(Command::Leave).await.unwrap();
-    assert!(matches!(next(&mut b).await, Event::Closed { reason } if reason == "left"));
+    assert!(matches!(next(&mut b).await, Event::Closed(Closed::Left)));
     assert!(matches!(next(&mut a).await, Event::PeerLeft(id) if id == b_id));
     server.shutdown().await;
 }
@@ -171,17 +186,18 @@ async fn a_dropped_connection_resumes_and_nothing_is_lost() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let resume = |n: &str| PeerSignal::Resume { session: n.into() };
     a.commands
         .send(Command::Signal {
             to: b_id.clone(),
-            data: json!({"n": 1}),
+            signal: resume("1"),
         })
         .await
         .unwrap();
     b.commands
         .send(Command::Signal {
             to: a_id.clone(),
-            data: json!({"n": 2}),
+            signal: resume("2"),
         })
         .await
         .unwrap();
@@ -191,11 +207,15 @@ async fn a_dropped_connection_resumes_and_nothing_is_lost() {
     assert_eq!(id, b_id);
     assert!(resumed);
     match next_real(&mut b).await {
-        Event::Signal { from, data } => assert_eq!((from, data), (a_id.clone(), json!({"n": 1}))),
+        Event::Signal { from, signal } => {
+            assert_eq!((from, signal), (a_id.clone(), Ok(resume("1"))))
+        }
         other => panic!("{other:?}"),
     }
     match next_real(&mut a).await {
-        Event::Signal { from, data } => assert_eq!((from, data), (b_id.clone(), json!({"n": 2}))),
+        Event::Signal { from, signal } => {
+            assert_eq!((from, signal), (b_id.clone(), Ok(resume("2"))))
+        }
         other => panic!("{other:?}"),
     }
     server.shutdown().await;
@@ -221,8 +241,8 @@ async fn wss_with_a_trusted_certificate_and_not_without() {
     loop {
         match next(&mut e).await {
             Event::Reconnecting { .. } => continue,
-            Event::Closed { reason } => {
-                assert!(reason.contains("could not reach"), "{reason}");
+            Event::Closed(reason) => {
+                assert_eq!(reason, Closed::Unreachable { attempts: 2 });
                 break;
             }
             other => panic!("an untrusted certificate was accepted: {other:?}"),
@@ -252,9 +272,13 @@ async fn a_bad_token_ends_the_session_without_retrying() {
             ..
         }
     ));
-    assert!(
-        matches!(next(&mut e).await, Event::Closed { reason } if reason.starts_with("bad-token"))
-    );
+    assert!(matches!(
+        next(&mut e).await,
+        Event::Closed(Closed::Refused {
+            code: ErrorCode::BadToken,
+            ..
+        })
+    ));
     server.shutdown().await;
 }
 

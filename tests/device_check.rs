@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use confer::call::check::{DeviceCheck, DeviceLink};
-use confer::call::engine::Device;
+use confer::call::events::Device;
 use confer::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 
 #[test]

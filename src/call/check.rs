@@ -11,9 +11,7 @@ use crate::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder, SAMPLE_RATE};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::RgbaImage;
-use crate::media::video::camera::{
-    CameraEvent, CameraHandle, VideoWanted, start_camera, start_test_pattern,
-};
+use crate::media::video::camera::{CameraEvent, CameraHandle, VideoWanted, start_chosen};
 use crate::media::video::mailbox::{self, frame_mailbox};
 use crate::media::video::preview_thread::PreviewThread;
 
@@ -56,13 +54,7 @@ impl DeviceCheck {
         let (events, camera_events) = std::sync::mpsc::channel();
         let (preview_tx, preview) = mailbox::mailbox();
         let wanted = VideoWanted::default();
-        let opened = match camera {
-            CameraChoice::Off => Ok(None),
-            CameraChoice::TestPattern => start_test_pattern(wanted, frames, events).map(Some),
-            CameraChoice::Default => start_camera(0, wanted, frames, events).map(Some),
-            CameraChoice::Index(i) => start_camera(*i, wanted, frames, events).map(Some),
-        };
-        let camera = opened.unwrap_or_else(|e| {
+        let camera = start_chosen(camera, wanted, frames, events).unwrap_or_else(|e| {
             problems.insert(Device::Camera, e.to_string());
             None
         });

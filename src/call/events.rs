@@ -1,22 +1,25 @@
-//! What the call engine tells its user (the window, the headless runner) as the call runs.
+//! What a call tells its user (the window, the headless runner) as it runs, what it is asked
+//! to do, and why it ended.
 
+use super::ids::ParticipantId;
+use super::stats::ParticipantStats;
 use crate::media::video::decode_thread::Picture;
 use crate::media::video::frame::RgbaImage;
+use crate::signal::proto::ErrorCode;
 
-/// What the call reports as it runs (the headless runner writes them; the window will draw them).
+/// What the call reports as it runs (the headless runner writes them; the window draws them).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallReport {
-    /// A line of stats for one remote participant, every second (the `--stats` JSON line);
-    /// `id` as in `Participant`.
+    /// One remote participant's figures, every second (`--stats` writes them as a JSON line).
     Stats {
-        id: String,
-        line: String,
+        id: ParticipantId,
+        stats: Box<ParticipantStats>,
     },
     Notice(Notice),
     /// A participant's connection changed. `id` stays the same for the whole connection,
     /// even when the signaling server restarts and hands out new ones.
     Participant {
-        id: String,
+        id: ParticipantId,
         name: String,
         state: PeerState,
     },
@@ -24,12 +27,12 @@ pub enum CallReport {
     /// what each participant's playout last played (for meters and the active speaker).
     Levels {
         local: f32,
-        remotes: Vec<(String, f32)>,
+        remotes: Vec<(ParticipantId, f32)>,
     },
     /// A participant's newest picture, ready for a texture (only when the call renders video:
     /// a window). `id` as in `Participant`.
     Picture {
-        id: String,
+        id: ParticipantId,
         picture: Picture,
     },
     /// Our own camera, half size, 15 times a second (only when the call renders video).
@@ -48,14 +51,14 @@ pub enum CallReport {
     /// A chat message from a participant (`id` as in `Participant`; the name is the one they
     /// joined with). The text has been cleaned of control characters and cut to length.
     Chat {
-        id: String,
+        id: ParticipantId,
         name: String,
         text: String,
     },
     /// A participant said their microphone or camera is on or off (`media-state`,
     /// PROTOCOL.md); `id` as in `Participant`.
     Media {
-        id: String,
+        id: ParticipantId,
         mic_on: bool,
         camera_on: bool,
     },
@@ -81,7 +84,11 @@ pub enum CallControl {
     Chat(String),
     /// A participant's pictures are shown in a tile this many pixels across and down: they
     /// are converted no larger than needed to fill it (`id` as in `CallReport::Participant`).
-    Fit { id: String, width: u32, height: u32 },
+    Fit {
+        id: ParticipantId,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Where a participant's connection stands.
@@ -157,3 +164,87 @@ impl std::fmt::Display for Notice {
         }
     }
 }
+
+/// Why a call could not go on. The window words it in the person's language; `Display` is the
+/// English of logs and of `confer join`'s last line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The server refused the invite's token (forged, for another room, or expired).
+    BadInvite,
+    RoomFull,
+    /// The server speaks another version of the protocol.
+    OtherVersion,
+    /// The server refused us for another reason, and closed.
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
+    /// The signaling server could not be reached this many times before the first join.
+    Unreachable {
+        attempts: u32,
+    },
+    /// The signaling client stopped without saying why.
+    SignalingEnded,
+    /// Our network sockets closed under the call.
+    NetworkGone,
+    /// Something the call needs could not start: what, and the reason below.
+    Setup {
+        what: Setup,
+        reason: String,
+    },
+}
+
+/// The parts of a call that must start for it to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    Signaling,
+    VideoEncoder,
+    Audio,
+    Network,
+    /// The call's own thread or runtime.
+    Call,
+}
+
+impl CallError {
+    /// What the server's refusal `code` means for the call.
+    pub fn refused(code: ErrorCode, message: String) -> Self {
+        match code {
+            ErrorCode::BadToken => CallError::BadInvite,
+            ErrorCode::RoomFull => CallError::RoomFull,
+            ErrorCode::Version => CallError::OtherVersion,
+            _ => CallError::Refused { code, message },
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadInvite => {
+                f.write_str("this invite link is not valid or has expired: ask for a new one")
+            }
+            Self::RoomFull => f.write_str("this meeting is full: try again when someone leaves"),
+            Self::OtherVersion => {
+                f.write_str("the server speaks another version of Confer: update the app")
+            }
+            Self::Refused { code, message } => write!(f, "the server refused: {code}: {message}"),
+            Self::Unreachable { attempts } => {
+                write!(f, "could not reach the server after {attempts} attempts")
+            }
+            Self::SignalingEnded => f.write_str("the signaling connection ended"),
+            Self::NetworkGone => f.write_str("the network sockets closed"),
+            Self::Setup { what, reason } => {
+                let what = match what {
+                    Setup::Signaling => "the connection to the server",
+                    Setup::VideoEncoder => "the video encoder",
+                    Setup::Audio => "the audio",
+                    Setup::Network => "the network",
+                    Setup::Call => "the call",
+                };
+                write!(f, "cannot start {what}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}

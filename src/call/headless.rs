@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::engine::{CallConfig, CallReport, run as run_call};
+use super::driver::{CONTROLS_QUEUE, CallConfig, run as run_call};
+use super::events::CallReport;
 use crate::invite::Invite;
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
@@ -64,11 +65,11 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             });
         }
         // A window's buttons; nobody presses them here, but the sender stays for the call.
-        let (_controls, controls) = tokio::sync::mpsc::unbounded_channel();
+        let (_controls, controls) = tokio::sync::mpsc::channel(CONTROLS_QUEUE);
         run_call(config, stop, controls, |report| match report {
-            CallReport::Stats { line, .. } => {
+            CallReport::Stats { stats, .. } => {
                 if let Some(file) = stats_file.as_mut()
-                    && writeln!(file, "{line}")
+                    && writeln!(file, "{}", stats.to_json_line())
                         .and_then(|()| file.flush())
                         .is_err()
                 {
@@ -93,5 +94,6 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             } => tracing::info!("{id}: microphone on {mic_on}, camera on {camera_on}"),
         })
         .await
+        .map_err(|e| e.to_string())
     })
 }

@@ -1,15 +1,22 @@
-//! The call engine: one meeting from join to leave. The window and the headless runner are its
-//! two users.
+//! A call: one meeting from join to leave. The meeting's policy is a sans-IO state machine
+//! (`machine`, over the state in `room`), which joins the way a [`way::JoinWay`] says
+//! (`confer_mesh`: Confer's protocol, a mesh); the driver (`driver`, `media_threads`) does its
+//! I/O. The window (`running`) and the headless runner (`headless`) are its two users.
 
 pub mod check;
-pub mod engine;
+pub mod confer_mesh;
+pub mod connection;
+pub mod driver;
 pub mod events;
 pub mod headless;
+pub mod ids;
 pub mod liveness;
-mod network;
+pub mod machine;
+mod media_threads;
 mod own_camera;
+pub mod participant;
 pub mod rate;
-mod remote;
+pub mod room;
 pub mod running;
-mod signals;
 pub mod stats;
+pub mod way;

@@ -1,14 +1,13 @@
 //! Our camera during a call. It captures only while it is switched on: turning the camera
 //! off in a meeting releases the device, so a real camera's light goes out, and turning it on
-//! opens the device again, which is also how a camera that failed gets another try. It counts
-//! as on for the others only once pictures come (a `Started` from the camera thread).
+//! opens the device again, which is also how a camera that failed gets another try. (It counts
+//! as on for the others only once pictures come: the call machine's rule, from the `Started`
+//! this passes on.)
 
 use std::sync::mpsc;
 
 use crate::media::source::CameraChoice;
-use crate::media::video::camera::{
-    CameraEvent, CameraHandle, VideoWanted, start_camera, start_test_pattern,
-};
+use crate::media::video::camera::{CameraEvent, CameraHandle, VideoWanted, start_chosen};
 use crate::media::video::mailbox::FrameSender;
 
 pub struct OwnCamera {
@@ -17,7 +16,6 @@ pub struct OwnCamera {
     events: mpsc::Sender<CameraEvent>,
     reports: mpsc::Receiver<CameraEvent>,
     running: Option<CameraHandle>,
-    live: bool,
 }
 
 impl OwnCamera {
@@ -30,7 +28,6 @@ impl OwnCamera {
             events,
             reports,
             running: None,
-            live: false,
         }
     }
 
@@ -43,39 +40,25 @@ impl OwnCamera {
         let wanted = VideoWanted::default();
         let frames = self.frames.clone();
         let events = self.events.clone();
-        let started = match self.choice {
-            CameraChoice::Off => return Err("no camera is chosen".into()),
-            CameraChoice::TestPattern => start_test_pattern(wanted, frames, events),
-            CameraChoice::Default => start_camera(0, wanted, frames, events),
-            CameraChoice::Index(i) => start_camera(i, wanted, frames, events),
-        };
-        self.running = Some(started.map_err(|e| format!("cannot start the camera: {e}"))?);
+        let started = start_chosen(&self.choice, wanted, frames, events)
+            .map_err(|e| format!("cannot start the camera: {e}"))?;
+        self.running = Some(started.ok_or("no camera is chosen")?);
         Ok(())
     }
 
     /// Releases the device (and waits for its thread, at most one picture's time).
     pub fn stop(&mut self) {
         self.running = None;
-        self.live = false;
         // What the stopped thread said last is about a camera that is no longer running.
         while self.reports.try_recv().is_ok() {}
     }
 
-    /// Pictures are coming.
-    pub fn is_live(&self) -> bool {
-        self.live
-    }
-
-    /// The camera thread's next event, if any, with `is_live` brought up to date.
+    /// The camera thread's next event, if any. A camera that stopped is let go (a start
+    /// tries it again).
     pub fn next_event(&mut self) -> Option<CameraEvent> {
         let event = self.reports.try_recv().ok()?;
-        match &event {
-            CameraEvent::Started { .. } => self.live = true,
-            CameraEvent::Stopped(_) => {
-                self.running = None;
-                self.live = false;
-            }
-            CameraEvent::BadFrame(_) => {}
+        if let CameraEvent::Stopped(_) = event {
+            self.running = None;
         }
         Some(event)
     }
@@ -102,17 +85,15 @@ mod tests {
     fn pictures_come_only_while_the_camera_is_on() {
         let (frames, pictures) = frame_mailbox();
         let mut camera = OwnCamera::new(CameraChoice::TestPattern, frames);
-        assert!(!camera.is_live());
+        assert!(pictures.wait(Duration::from_millis(300)).is_none());
         camera.start().unwrap();
         assert!(matches!(
             wait_for_event(&mut camera),
             CameraEvent::Started { .. }
         ));
-        assert!(camera.is_live());
         assert!(pictures.wait(Duration::from_secs(2)).is_some());
 
         camera.stop();
-        assert!(!camera.is_live());
         let _ = pictures.take();
         assert!(pictures.wait(Duration::from_millis(300)).is_none());
 
@@ -125,7 +106,7 @@ mod tests {
     }
 
     #[test]
-    fn a_camera_that_fails_is_not_live_and_can_be_tried_again() {
+    fn a_camera_that_fails_says_so_and_can_be_tried_again() {
         let (frames, _pictures) = frame_mailbox();
         let mut camera = OwnCamera::new(CameraChoice::Index(97), frames);
         for _ in 0..2 {
@@ -134,7 +115,6 @@ mod tests {
                 wait_for_event(&mut camera),
                 CameraEvent::Stopped(_)
             ));
-            assert!(!camera.is_live());
         }
         let (frames, _pictures) = frame_mailbox();
         let mut none = OwnCamera::new(CameraChoice::Off, frames);

@@ -1,21 +1,35 @@
-//! A call on a thread of its own, for the window: the window has no async runtime (DESIGN.md),
-//! so the engine runs here on one, controls go in through a channel, reports come out through
-//! another, and every report wakes the window. Pictures do not queue: each participant's
-//! newest replaces the one before, so a window that draws late never falls behind.
+//! A call on a thread of its own, for the window: the window has no async runtime
+//! (docs/ARCHITECTURE.md, "The window"), so the call's driver runs here on one, controls go in
+//! through a channel, reports come out through another, and every report wakes the window.
+//!
+//! Every queue is bounded. What is only worth its newest value is kept as that: each
+//! participant's picture, our own camera's, the audio levels, each participant's stats. The
+//! rest (people joining and leaving, notices, chat, device news) waits in a queue of
+//! [`REPORTS_QUEUE`]; a window that has not drawn for that long (minimised for hours through a
+//! lively chat) loses the newest of them, counted in the log, never memory. Controls wait in a
+//! queue of [`CONTROLS_QUEUE`]: the call takes them every few milliseconds, so it fills only
+//! when the call is stuck, and then a control is dropped (and logged) rather than the window
+//! waiting.
 
-use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, channel};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, watch};
 
-use super::engine::{CallConfig, run};
-use super::events::{CallControl, CallReport};
+pub use super::driver::CONTROLS_QUEUE;
+use super::driver::{CallConfig, run};
+use super::events::{CallControl, CallError, CallReport, Setup};
+use super::ids::ParticipantId;
+use super::stats::ParticipantStats;
 use crate::media::video::decode_thread::Picture;
 use crate::media::video::frame::RgbaImage;
 
-/// What a window needs of a call; the running engine is one, a test's script another.
+/// Reports that are not kept as their newest value, waiting for the window.
+pub const REPORTS_QUEUE: usize = 1024;
+
+/// What a window needs of a call; the running call is one, a test's script another.
 pub trait CallLink {
     fn control(&mut self, control: CallControl);
     /// Leave the meeting; `ended` says when it is over.
@@ -23,71 +37,104 @@ pub trait CallLink {
     /// Reports since the last call (pictures excepted).
     fn reports(&mut self) -> Vec<CallReport>;
     /// Each participant's newest picture since the last call, by id.
-    fn pictures(&mut self) -> Vec<(String, Picture)>;
+    fn pictures(&mut self) -> Vec<(ParticipantId, Picture)>;
     /// Our own camera's newest picture since the last call (the self view).
     fn preview(&mut self) -> Option<RgbaImage>;
     /// None while the call runs; then Ok (left) or why it could not go on.
-    fn ended(&mut self) -> Option<Result<(), String>>;
+    fn ended(&mut self) -> Option<Result<(), CallError>>;
 }
 
-type Pictures = Arc<Mutex<HashMap<String, Picture>>>;
-type Preview = Arc<Mutex<Option<RgbaImage>>>;
+/// What is kept as its newest value only.
+#[derive(Default)]
+struct Newest {
+    pictures: HashMap<ParticipantId, Picture>,
+    preview: Option<RgbaImage>,
+    levels: Option<CallReport>,
+    stats: BTreeMap<ParticipantId, Box<ParticipantStats>>,
+}
+
+/// The call's end of the hand-off.
+struct Outlet {
+    newest: Arc<Mutex<Newest>>,
+    queue: SyncSender<CallReport>,
+    dropped: u64,
+}
+
+impl Outlet {
+    fn put(&mut self, report: CallReport) {
+        let Ok(mut newest) = self.newest.lock() else {
+            return;
+        };
+        match report {
+            CallReport::Picture { id, picture } => {
+                newest.pictures.insert(id, picture);
+            }
+            CallReport::Preview(image) => newest.preview = Some(image),
+            levels @ CallReport::Levels { .. } => newest.levels = Some(levels),
+            CallReport::Stats { id, stats } => {
+                newest.stats.insert(id, stats);
+            }
+            other => {
+                drop(newest);
+                if let Err(TrySendError::Full(_)) = self.queue.try_send(other) {
+                    self.dropped += 1;
+                    if self.dropped.is_power_of_two() {
+                        tracing::warn!(
+                            "the window is not taking the call's reports; {} dropped",
+                            self.dropped
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
 
 pub struct RunningCall {
-    controls: mpsc::UnboundedSender<CallControl>,
+    controls: mpsc::Sender<CallControl>,
     stop: watch::Sender<bool>,
     reports: Receiver<CallReport>,
-    pictures: Pictures,
-    preview: Preview,
-    thread: Option<JoinHandle<Result<(), String>>>,
-    ended: Option<Result<(), String>>,
+    newest: Arc<Mutex<Newest>>,
+    thread: Option<JoinHandle<Result<(), CallError>>>,
+    ended: Option<Result<(), CallError>>,
 }
 
 impl RunningCall {
     /// Starts the call; `wake` is called (from the call's thread) whenever there is news.
-    pub fn start(config: CallConfig, wake: impl Fn() + Send + 'static) -> Result<Self, String> {
+    pub fn start(config: CallConfig, wake: impl Fn() + Send + 'static) -> Result<Self, CallError> {
         let (stop, stop_rx) = watch::channel(false);
-        let (controls, controls_rx) = mpsc::unbounded_channel();
-        let (report_tx, reports) = channel();
-        let pictures: Pictures = Arc::default();
-        let newest = Arc::clone(&pictures);
-        let preview: Preview = Arc::default();
-        let own = Arc::clone(&preview);
+        let (controls, controls_rx) = mpsc::channel(CONTROLS_QUEUE);
+        let (queue, reports) = sync_channel(REPORTS_QUEUE);
+        let newest: Arc<Mutex<Newest>> = Arc::default();
+        let mut outlet = Outlet {
+            newest: Arc::clone(&newest),
+            queue,
+            dropped: 0,
+        };
+        let cannot_start = |e: std::io::Error| CallError::Setup {
+            what: Setup::Call,
+            reason: e.to_string(),
+        };
         let thread = std::thread::Builder::new()
             .name("call".into())
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| format!("cannot start the call: {e}"))?;
+                    .map_err(cannot_start)?;
                 let result = runtime.block_on(run(config, stop_rx, controls_rx, |report| {
-                    match report {
-                        CallReport::Picture { id, picture } => {
-                            if let Ok(mut slot) = newest.lock() {
-                                slot.insert(id, picture);
-                            }
-                        }
-                        CallReport::Preview(image) => {
-                            if let Ok(mut slot) = own.lock() {
-                                *slot = Some(image);
-                            }
-                        }
-                        other => {
-                            let _ = report_tx.send(other);
-                        }
-                    }
+                    outlet.put(report);
                     wake();
                 }));
                 wake();
                 result
             })
-            .map_err(|e| format!("cannot start the call: {e}"))?;
+            .map_err(cannot_start)?;
         Ok(Self {
             controls,
             stop,
             reports,
-            pictures,
-            preview,
+            newest,
             thread: Some(thread),
             ended: None,
         })
@@ -96,7 +143,9 @@ impl RunningCall {
 
 impl CallLink for RunningCall {
     fn control(&mut self, control: CallControl) {
-        let _ = self.controls.send(control);
+        if let Err(e) = self.controls.try_send(control) {
+            tracing::warn!("the call is not taking controls: {e}");
+        }
     }
 
     fn leave(&mut self) {
@@ -104,25 +153,42 @@ impl CallLink for RunningCall {
     }
 
     fn reports(&mut self) -> Vec<CallReport> {
-        self.reports.try_iter().collect()
+        let mut reports: Vec<CallReport> = self.reports.try_iter().collect();
+        if let Ok(mut newest) = self.newest.lock() {
+            reports.extend(newest.levels.take());
+            let stats = std::mem::take(&mut newest.stats);
+            reports.extend(
+                stats
+                    .into_iter()
+                    .map(|(id, stats)| CallReport::Stats { id, stats }),
+            );
+        }
+        reports
     }
 
-    fn pictures(&mut self) -> Vec<(String, Picture)> {
-        self.pictures
+    fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
+        self.newest
             .lock()
-            .map(|mut slot| slot.drain().collect())
+            .map(|mut newest| newest.pictures.drain().collect())
             .unwrap_or_default()
     }
 
     fn preview(&mut self) -> Option<RgbaImage> {
-        self.preview.lock().ok().and_then(|mut slot| slot.take())
+        self.newest
+            .lock()
+            .ok()
+            .and_then(|mut newest| newest.preview.take())
     }
 
-    fn ended(&mut self) -> Option<Result<(), String>> {
+    fn ended(&mut self) -> Option<Result<(), CallError>> {
         if self.ended.is_none() && self.thread.as_ref().is_some_and(|t| t.is_finished()) {
             let result = self.thread.take().map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err("the call stopped unexpectedly".into()))
+                t.join().unwrap_or_else(|_| {
+                    Err(CallError::Setup {
+                        what: Setup::Call,
+                        reason: "its thread stopped unexpectedly".into(),
+                    })
+                })
             });
             self.ended = result;
         }

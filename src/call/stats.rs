@@ -1,39 +1,103 @@
-//! Per-remote figures of a call, gathered as it runs and written once a second as one JSON line
-//! per remote participant (`confer join --stats FILE`; the keys are a contract with tests
-//! outside the project).
+//! Each remote participant's figures: counted as the call runs ([`Figures`]) and handed out once
+//! a second as a [`ParticipantStats`], which the window reads as it is and `confer join
+//! --stats FILE` writes as one JSON line (its keys are a contract with tests outside the
+//! project).
 
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::json;
+use serde::Serialize;
 
-/// Everything counted about one remote participant.
-#[derive(Debug, Clone)]
-pub struct RemoteStats {
+/// How a connection stands, as ICE and DTLS say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    #[default]
+    Connecting,
+    Connected,
+    /// No path works at the moment (it may recover, or be restarted).
+    Disconnected,
+}
+
+/// One remote participant's figures for the last second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ParticipantStats {
+    /// Seconds since the call started.
+    pub t: f64,
+    /// Their id in the meeting's signaling now.
+    pub peer: String,
     pub name: String,
-    pub state: &'static str,
+    pub state: LinkState,
+    pub fps_in: f64,
     pub frames_decoded: u64,
     pub width_in: usize,
     pub height_in: usize,
     pub audio_packets_in: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub rtt: Option<Duration>,
+    pub bitrate_in_bps: u64,
+    pub bitrate_out_bps: u64,
+    pub rtt_ms: Option<f64>,
+    /// The fraction of what they sent that we lost (0 to 1).
     pub loss_in: Option<f32>,
     pub freezes: u64,
-    pub candidate_pair: Option<&'static str>,
+    /// Keyframe requests (PLIs) we sent them, as WebRTC's `pliCount`.
+    pub pli_count: u64,
+    /// Glass-to-glass latency of the second's pictures (the synthetic camera's stripe).
+    pub g2g_ms_p50: Option<f64>,
+    pub g2g_ms_p95: Option<f64>,
+    /// "host", "srflx", "prflx" or "relay": our side of the candidate pair in use.
+    pub candidate: Option<&'static str>,
     /// Interarrival jitter of their audio.
-    pub jitter: Option<Duration>,
-    /// From joining the meeting to this participant's first decoded picture.
-    pub first_frame: Option<Duration>,
-    /// From the synthetic microphone's latest beep to its playing here.
+    pub jitter_ms: Option<f64>,
+    /// From entering the room to their first picture.
+    pub first_frame_ms: Option<u64>,
+    /// From the synthetic microphone's beep to its playing here.
     pub audio_latency_ms: Option<f64>,
-    /// Loudness of what was last played from this participant, RMS in [0, 1] (the window's
-    /// speaker highlight reads the same figure).
+    /// Loudness of what was last played from them, RMS in [0, 1].
+    pub audio_level: f64,
+    /// Lip sync: audio's latency less video's (positive: sound after picture).
+    pub av_sync_ms: Option<f64>,
+    /// How long pictures wait after decoding for their sound (lip sync).
+    pub video_hold_ms: f64,
+    pub mic_on: bool,
+    pub camera_on: bool,
+    /// The codecs negotiated with them, as SDP names them.
+    pub codec_video: Option<String>,
+    pub codec_audio: Option<String>,
+}
+
+impl ParticipantStats {
+    /// The `--stats` line.
+    pub fn to_json_line(&self) -> String {
+        // Plain fields, string keys: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What the connection carrying a participant says of itself (see `rtc::peer::PeerStats`).
+#[derive(Debug, Clone, Default)]
+pub struct PathFigures {
+    pub state: Option<LinkState>,
+    pub rtt: Option<Duration>,
+    pub loss_in: Option<f32>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub candidate: Option<&'static str>,
+    pub jitter: Option<Duration>,
+    pub codecs: (Option<String>, Option<String>),
+}
+
+/// What is counted about one remote participant between reports.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub width_in: usize,
+    pub height_in: usize,
+    pub audio_packets_in: u64,
+    pub freezes: u64,
+    pub plis: u64,
+    /// From entering the room to their first decoded picture.
+    pub first_frame: Option<Duration>,
+    pub audio_latency_ms: Option<f64>,
     pub audio_level: f32,
-    /// How long pictures wait after decoding for the sound to catch up (lip sync).
     pub video_hold: Duration,
-    /// Their microphone and camera, as they last said (None: not said; both on).
-    pub media: Option<(bool, bool)>,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -44,36 +108,20 @@ pub struct RemoteStats {
     reported_bytes_out: u64,
 }
 
-impl RemoteStats {
-    pub fn new(name: String) -> Self {
-        Self {
-            name,
-            state: "connecting",
-            frames_decoded: 0,
-            width_in: 0,
-            height_in: 0,
-            audio_packets_in: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            rtt: None,
-            loss_in: None,
-            freezes: 0,
-            candidate_pair: None,
-            jitter: None,
-            first_frame: None,
-            audio_latency_ms: None,
-            audio_level: 0.0,
-            video_hold: Duration::ZERO,
-            media: None,
-            g2g_ms: Vec::new(),
-            last_picture: None,
-            frame_interval_avg: None,
-            reported_frames: 0,
-            reported_bytes_in: 0,
-            reported_bytes_out: 0,
-        }
-    }
+/// What a report needs besides the figures.
+pub struct ReportContext<'a> {
+    pub t: f64,
+    pub interval: f64,
+    pub peer: &'a str,
+    pub name: &'a str,
+    /// The decoder's own count of their pictures.
+    pub frames_total: u64,
+    pub path: &'a PathFigures,
+    /// Their microphone and camera as they said (None: not said; both on).
+    pub media: Option<(bool, bool)>,
+}
 
+impl Figures {
     /// A picture was decoded at `now`; `captured` is what the sender's stripe said, if any.
     pub fn picture(
         &mut self,
@@ -103,56 +151,61 @@ impl RemoteStats {
         self.last_picture = Some(now);
     }
 
-    /// The line for this second; `frames_total` is the decoder's own count.
-    pub fn report(&mut self, t: f64, peer: &str, frames_total: u64, interval: f64) -> String {
-        self.frames_decoded = frames_total;
-        let fps = (frames_total - self.reported_frames) as f64 / interval;
+    /// The figures of the second that ends now; the counting starts again.
+    pub fn report(&mut self, cx: ReportContext<'_>) -> ParticipantStats {
+        let interval = cx.interval.max(1e-3);
+        let path = cx.path;
+        let fps = cx.frames_total.saturating_sub(self.reported_frames) as f64 / interval;
         let bitrate_in =
-            (self.bytes_in.saturating_sub(self.reported_bytes_in)) as f64 * 8.0 / interval;
+            path.bytes_in.saturating_sub(self.reported_bytes_in) as f64 * 8.0 / interval;
         let bitrate_out =
-            (self.bytes_out.saturating_sub(self.reported_bytes_out)) as f64 * 8.0 / interval;
-        self.reported_frames = frames_total;
-        self.reported_bytes_in = self.bytes_in;
-        self.reported_bytes_out = self.bytes_out;
+            path.bytes_out.saturating_sub(self.reported_bytes_out) as f64 * 8.0 / interval;
+        self.reported_frames = cx.frames_total;
+        self.reported_bytes_in = path.bytes_in;
+        self.reported_bytes_out = path.bytes_out;
         let (p50, p95) = percentiles(&mut self.g2g_ms);
-        // Lip sync: audio's latency less video's (positive: sound after picture). The beep and
-        // the flash mark the same instant, each path's latency is measured from it.
+        self.g2g_ms.clear();
+        // The beep and the flash mark the same instant; each path's latency is measured from it.
         let av_sync = self
             .audio_latency_ms
             .zip(p50)
-            .map(|(audio, video)| ((audio - video) * 10.0).round() / 10.0);
-        self.g2g_ms.clear();
-        json!({
-            "t": (t * 10.0).round() / 10.0,
-            "peer": peer,
-            "name": self.name,
-            "state": self.state,
-            "fps_in": (fps * 10.0).round() / 10.0,
-            "frames_decoded": self.frames_decoded,
-            "width_in": self.width_in,
-            "height_in": self.height_in,
-            "audio_packets_in": self.audio_packets_in,
-            "bitrate_in_bps": bitrate_in.round() as u64,
-            "bitrate_out_bps": bitrate_out.round() as u64,
-            "rtt_ms": self.rtt.map(|r| (r.as_secs_f64() * 10_000.0).round() / 10.0),
-            "loss_in": self.loss_in,
-            "freezes": self.freezes,
-            "g2g_ms_p50": p50,
-            "g2g_ms_p95": p95,
-            "candidate": self.candidate_pair,
-            "jitter_ms": self.jitter.map(|j| (j.as_secs_f64() * 10_000.0).round() / 10.0),
-            "first_frame_ms": self.first_frame.map(|d| d.as_millis() as u64),
-            "audio_latency_ms": self.audio_latency_ms,
-            "audio_level": (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
-            "av_sync_ms": av_sync,
-            "video_hold_ms": (self.video_hold.as_secs_f64() * 10_000.0).round() / 10.0,
-            "mic_on": self.media.is_none_or(|(mic, _)| mic),
-            "camera_on": self.media.is_none_or(|(_, camera)| camera),
-            "codec_video": "H264",
-            "codec_audio": "opus",
-        })
-        .to_string()
+            .map(|(audio, video)| tenths(audio - video));
+        let ms = |d: Duration| tenths(d.as_secs_f64() * 1000.0);
+        ParticipantStats {
+            t: tenths(cx.t),
+            peer: cx.peer.to_string(),
+            name: cx.name.to_string(),
+            state: path.state.unwrap_or(LinkState::Connecting),
+            fps_in: tenths(fps),
+            frames_decoded: cx.frames_total,
+            width_in: self.width_in,
+            height_in: self.height_in,
+            audio_packets_in: self.audio_packets_in,
+            bitrate_in_bps: bitrate_in.round() as u64,
+            bitrate_out_bps: bitrate_out.round() as u64,
+            rtt_ms: path.rtt.map(ms),
+            loss_in: path.loss_in,
+            freezes: self.freezes,
+            pli_count: self.plis,
+            g2g_ms_p50: p50,
+            g2g_ms_p95: p95,
+            candidate: path.candidate,
+            jitter_ms: path.jitter.map(ms),
+            first_frame_ms: self.first_frame.map(|d| d.as_millis() as u64),
+            audio_latency_ms: self.audio_latency_ms,
+            audio_level: (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
+            av_sync_ms: av_sync,
+            video_hold_ms: ms(self.video_hold),
+            mic_on: cx.media.is_none_or(|(mic, _)| mic),
+            camera_on: cx.media.is_none_or(|(_, camera)| camera),
+            codec_video: path.codecs.1.clone(),
+            codec_audio: path.codecs.0.clone(),
+        }
     }
+}
+
+fn tenths(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
 }
 
 fn percentiles(values: &mut [f64]) -> (Option<f64>, Option<f64>) {
@@ -162,7 +215,7 @@ fn percentiles(values: &mut [f64]) -> (Option<f64>, Option<f64>) {
     values.sort_by(f64::total_cmp);
     let at = |q: f64| {
         let i = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
-        (values[i] * 10.0).round() / 10.0
+        tenths(values[i])
     };
     (Some(at(0.5)), Some(at(0.95)))
 }
@@ -173,11 +226,11 @@ mod tests {
 
     #[test]
     fn a_line_has_every_key_and_rates_per_second() {
-        let mut s = RemoteStats::new("Bob".into());
+        let mut figures = Figures::default();
         let t0 = Instant::now();
         let c = SystemTime::now();
         for i in 0..30u32 {
-            s.picture(
+            figures.picture(
                 t0 + Duration::from_millis(33) * i,
                 1280,
                 720,
@@ -185,9 +238,23 @@ mod tests {
                 c + Duration::from_millis(40 + u64::from(i)),
             );
         }
-        s.bytes_in = 125_000;
-        s.audio_latency_ms = Some(80.0);
-        let line: serde_json::Value = serde_json::from_str(&s.report(1.0, "P1", 30, 1.0)).unwrap();
+        figures.audio_latency_ms = Some(80.0);
+        let path = PathFigures {
+            bytes_in: 125_000,
+            codecs: (Some("opus".into()), Some("H264".into())),
+            ..PathFigures::default()
+        };
+        let cx = |frames_total, path| ReportContext {
+            t: 1.0,
+            interval: 1.0,
+            peer: "P1",
+            name: "Bob",
+            frames_total,
+            path,
+            media: Some((false, true)),
+        };
+        let stats = figures.report(cx(30, &path));
+        let line: serde_json::Value = serde_json::from_str(&stats.to_json_line()).unwrap();
         for key in [
             "t",
             "peer",
@@ -203,20 +270,37 @@ mod tests {
             "rtt_ms",
             "loss_in",
             "freezes",
+            "pli_count",
             "g2g_ms_p50",
             "g2g_ms_p95",
+            "candidate",
+            "jitter_ms",
+            "first_frame_ms",
+            "audio_latency_ms",
+            "audio_level",
+            "av_sync_ms",
+            "video_hold_ms",
+            "mic_on",
+            "camera_on",
+            "codec_video",
+            "codec_audio",
         ] {
             assert!(line.get(key).is_some(), "{key} missing: {line}");
         }
+        assert_eq!(line["state"], "connecting");
         assert_eq!(line["fps_in"], 30.0);
         assert_eq!(line["bitrate_in_bps"], 1_000_000);
         assert_eq!(line["g2g_ms_p50"], 54.0);
         assert_eq!(line["av_sync_ms"], 26.0);
         assert_eq!(line["freezes"], 0);
+        assert_eq!(line["mic_on"], false);
+        assert_eq!(line["codec_video"], "H264");
+        assert_eq!(line["codec_audio"], "opus");
         // A second-long gap is a freeze.
-        s.picture(t0 + Duration::from_secs(2), 1280, 720, None, c);
-        assert_eq!(s.freezes, 1);
-        let next: serde_json::Value = serde_json::from_str(&s.report(2.0, "P1", 31, 1.0)).unwrap();
-        assert!(next["g2g_ms_p50"].is_null());
+        figures.picture(t0 + Duration::from_secs(2), 1280, 720, None, c);
+        assert_eq!(figures.freezes, 1);
+        let next = figures.report(cx(31, &path));
+        assert_eq!(next.g2g_ms_p50, None);
+        assert_eq!(next.bitrate_in_bps, 0);
     }
 }

@@ -62,11 +62,11 @@ pub struct LoadArgs {
     pub message_rate: f64,
 
     /// Length of the message phase.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::duration::parse_duration)]
     pub duration: Duration,
 
     /// How long all connections are held between joining and messages (memory is read then).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::duration::parse_duration)]
     pub hold: Duration,
 
     /// Loopback addresses to connect from, in turn (e.g. 127.0.0.2,127.0.0.3).

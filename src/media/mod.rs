@@ -1,6 +1,6 @@
 //! Media: devices, capture, processing, codecs and playout. Knows nothing of networks
-//! (DESIGN.md): devices and synthetic sources in, encoded frames out; encoded frames in,
-//! pictures and sound out.
+//! (docs/ARCHITECTURE.md, the layers): devices and synthetic sources in, encoded frames out;
+//! encoded frames in, pictures and sound out.
 
 pub mod audio;
 pub mod audio_host;

@@ -1,5 +1,5 @@
 //! Candidates beyond the host ones: server-reflexive through the STUN servers, relayed through
-//! the TURN servers that `welcome` lists. Sans-IO: the call engine resolves the servers' names,
+//! the TURN servers that `welcome` lists. Sans-IO: the call resolves the servers' names,
 //! passes datagrams in and sends what comes out.
 
 use std::net::SocketAddr;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::Candidate;
 
 use super::peer::Transmit;
+pub use super::relay::Inbound;
 use super::relay::Relay;
 use super::stun::{TransactionId, answers, binding_request, mapped_address};
 
@@ -72,20 +73,6 @@ struct Binding {
     next_send: Instant,
     tries: u32,
     done: bool,
-}
-
-/// What a datagram turned out to be.
-pub enum Inbound {
-    /// An answer to us; nothing for the peers.
-    Consumed,
-    /// For the peers, as arriving from `source` at `destination`.
-    Peer {
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: Vec<u8>,
-    },
-    /// For the peers as it is.
-    Unchanged,
 }
 
 /// How a datagram from str0m leaves.
@@ -234,6 +221,18 @@ impl Gatherer {
         let wrapped = relay.wrap(now, t);
         self.collect();
         Route::Relayed(wrapped)
+    }
+
+    /// When [`Gatherer::handle_timeout`] has something to do next: a STUN retry, or the TURN
+    /// client's next request, refresh or retransmission. None when nothing is pending.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let bindings = self
+            .bindings
+            .iter()
+            .filter(|b| !b.done)
+            .map(|b| b.next_send);
+        let relays = self.relays.iter().filter_map(Relay::next_timeout);
+        bindings.chain(relays).min()
     }
 
     /// Datagrams for the STUN and TURN servers.

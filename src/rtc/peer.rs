@@ -19,7 +19,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use thiserror::Error;
 
-/// What bandwidth estimation starts from (DESIGN.md: video 150 kbit/s to 2.5 Mbit/s).
+/// What bandwidth estimation starts from (video 150 kbit/s to 2.5 Mbit/s, as the encoder's range in `media::video::h264`).
 const START_BITRATE: Bitrate = Bitrate::kbps(800);
 const MIN_BITRATE: Bitrate = Bitrate::kbps(150);
 const MAX_BITRATE: Bitrate = Bitrate::kbps(2_600);
@@ -50,7 +50,7 @@ pub enum PeerError {
     NoOffer,
 }
 
-/// Something the call engine needs to know.
+/// Something the call needs to know.
 #[derive(Debug, Clone)]
 pub enum PeerEvent {
     /// Media can flow (ICE and DTLS are up).
@@ -58,10 +58,13 @@ pub enum PeerEvent {
     /// No path works any more (it may recover, or need an ICE restart).
     Disconnected,
     Audio {
+        /// The media section it came on (through an SFU, each sender has their own).
+        mid: Mid,
         seq: u16,
         payload: Arc<[u8]>,
     },
     Video {
+        mid: Mid,
         /// An Annex B access unit.
         data: Arc<[u8]>,
         /// Whether every packet of the frame and of those before it arrived.
@@ -104,6 +107,9 @@ pub struct Peer {
     pending: Option<SdpPendingOffer>,
     audio_pt: Option<Pt>,
     video_pt: Option<Pt>,
+    /// What was negotiated for each kind (named in the stats).
+    audio_codec: Option<Codec>,
+    video_codec: Option<Codec>,
     connected: bool,
     events: VecDeque<PeerEvent>,
     video_base: Option<SystemTime>,
@@ -145,6 +151,8 @@ impl Peer {
             pending: None,
             audio_pt: None,
             video_pt: None,
+            audio_codec: None,
+            video_codec: None,
             connected: false,
             events: VecDeque::new(),
             video_base: None,
@@ -238,6 +246,20 @@ impl Peer {
         self.connected
     }
 
+    /// The codecs negotiated for audio and video, as SDP names them ("opus", "H264"); None
+    /// before the connection is up or for a kind that was not agreed on.
+    pub fn codecs(&self) -> (Option<String>, Option<String>) {
+        (
+            self.audio_codec.map(|c| c.to_string()),
+            self.video_codec.map(|c| c.to_string()),
+        )
+    }
+
+    /// The media section our video is sent and theirs received on.
+    pub fn video_mid(&self) -> Option<Mid> {
+        self.video
+    }
+
     /// Whether a datagram from `source` to `destination` belongs to this peer.
     pub fn accepts(
         &self,
@@ -306,7 +328,7 @@ impl Peer {
                 self.find_payload_types();
                 self.events.push_back(PeerEvent::Connected);
             }
-            // The call engine judges a path by silence (`call::liveness`), long before ICE
+            // The call judges a path by silence (`call::liveness`), long before ICE
             // gives up on it; this only feeds the stats' state.
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.events.push_back(PeerEvent::Disconnected);
@@ -324,11 +346,13 @@ impl Peer {
             Event::MediaData(data) => {
                 if Some(data.mid) == self.audio {
                     self.events.push_back(PeerEvent::Audio {
+                        mid: data.mid,
                         seq: data.seq_range.start().as_u16(),
                         payload: data.data,
                     });
                 } else if Some(data.mid) == self.video {
                     self.events.push_back(PeerEvent::Video {
+                        mid: data.mid,
                         data: data.data,
                         contiguous: data.contiguous,
                         rtp_time: data.time.numer(),
@@ -394,10 +418,11 @@ impl Peer {
         if let Some(mid) = self.audio
             && let Some(writer) = self.rtc.writer(mid)
         {
-            self.audio_pt = writer
+            let opus = writer
                 .payload_params()
-                .find(|p| p.spec().codec == Codec::Opus)
-                .map(|p| p.pt());
+                .find(|p| p.spec().codec == Codec::Opus);
+            self.audio_pt = opus.map(|p| p.pt());
+            self.audio_codec = opus.map(|p| p.spec().codec);
         }
         if let Some(mid) = self.video
             && let Some(writer) = self.rtc.writer(mid)
@@ -407,12 +432,13 @@ impl Peer {
                 spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1)
             };
             // Constrained Baseline if the remote offered it, else any H.264 in mode 1.
-            self.video_pt = writer
+            let chosen = writer
                 .payload_params()
                 .filter(h264)
                 .find(|p| p.spec().format.profile_level_id == Some(H264_CONSTRAINED_BASELINE))
-                .or_else(|| writer.payload_params().find(h264))
-                .map(|p| p.pt());
+                .or_else(|| writer.payload_params().find(h264));
+            self.video_pt = chosen.map(|p| p.pt());
+            self.video_codec = chosen.map(|p| p.spec().codec);
         }
     }
 

@@ -14,7 +14,6 @@ use turn_client_proto::stun::agent::Transmit as TurnTransmit;
 use turn_client_proto::types::{Instant as TurnInstant, TransportType, TurnCredentials};
 use turn_client_proto::udp::TurnClientUdp;
 
-use super::gather::Inbound;
 use super::peer::Transmit;
 
 /// The client retries a refused allocation for half a minute and then closes without saying
@@ -23,6 +22,20 @@ const ALLOCATE_LIMIT: Duration = Duration::from_secs(10);
 /// Datagrams held while the server grants a permission (the first ICE checks and DTLS
 /// packets to a peer); more than this are dropped, as a full network queue would.
 const WAITING_LIMIT: usize = 64;
+
+/// What a datagram turned out to be.
+pub enum Inbound {
+    /// An answer to us; nothing for the peers.
+    Consumed,
+    /// For the peers, as arriving from `source` at `destination`.
+    Peer {
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// For the peers as it is.
+    Unchanged,
+}
 
 pub struct Relay {
     client: TurnClientUdp,
@@ -35,6 +48,8 @@ pub struct Relay {
     relayed: Option<SocketAddr>,
     failed: Option<String>,
     gave_up: bool,
+    /// When the TURN client wants to be polled again.
+    wake: Option<Instant>,
     /// Datagrams for the server, and relayed addresses to announce.
     outgoing: Vec<Transmit>,
     allocated: Vec<SocketAddr>,
@@ -60,12 +75,28 @@ impl Relay {
             relayed: None,
             failed: None,
             gave_up: false,
+            wake: None,
             outgoing: Vec::new(),
             allocated: Vec::new(),
             waiting: Vec::new(),
         };
         relay.handle_timeout(now);
         relay
+    }
+
+    /// When [`Relay::handle_timeout`] is due again; None once it has given up.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        if self.gave_up {
+            return None;
+        }
+        // Until the allocation is made, its time limit is a deadline too.
+        // (Datagrams waiting for a permission go when its grant arrives, which `handle`
+        // takes.)
+        let limit = self
+            .relayed
+            .is_none()
+            .then_some(self.started + ALLOCATE_LIMIT);
+        [self.wake, limit].into_iter().flatten().min()
     }
 
     pub fn local(&self) -> SocketAddr {
@@ -98,6 +129,7 @@ impl Relay {
             return;
         }
         let clock = self.clock(now);
+        self.wake = None;
         // Each round can queue more; a bounded number of rounds keeps a confused client
         // from spinning the call's task.
         for _ in 0..16 {
@@ -120,7 +152,10 @@ impl Relay {
                     });
                     break;
                 }
-                TurnPollRet::WaitUntil(at) if at > clock => break,
+                TurnPollRet::WaitUntil(at) if at > clock => {
+                    self.wake = Some(self.epoch + at.saturating_duration_since(TurnInstant::ZERO));
+                    break;
+                }
                 _ => {}
             }
         }

@@ -20,12 +20,25 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-use super::hub::Hub;
-
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 /// A server whose key is older than this is taken for dead.
 const HEARTBEAT_TTL_SECS: u64 = 6;
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// Operations waiting for Redis. Rooms publish without waiting (under their lock), so a Redis
+/// that stalls would otherwise grow this without end; past it, what is published is dropped
+/// (counted and logged), as if Redis had lost it, and the rooms here go on.
+const QUEUE: usize = 65_536;
+
+/// What the cluster needs of this server's rooms (`server::hub::Hub` is them): events from
+/// the other servers, and the servers whose members are here.
+pub trait LocalRooms: Send + Sync {
+    /// Something another server published about `room`.
+    fn remote_event(&self, room: &str, event: RoomEvent);
+    /// The servers that members of rooms here are connected to.
+    fn remote_servers(&self) -> HashSet<String>;
+    /// `server` died: its members leave every room here; returns them as (room, id).
+    fn drop_server(&self, server: &str) -> Vec<(String, String)>;
+}
 
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -97,8 +110,10 @@ pub struct Cluster {
     pub server_id: String,
     url: String,
     conn: redis::aio::ConnectionManager,
-    queue: mpsc::UnboundedSender<Outbound>,
-    queue_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Outbound>>>,
+    queue: mpsc::Sender<Outbound>,
+    queue_rx: std::sync::Mutex<Option<mpsc::Receiver<Outbound>>>,
+    /// Operations dropped because the queue was full.
+    dropped: std::sync::atomic::AtomicU64,
     pubsub: std::sync::Mutex<Option<redis::aio::PubSub>>,
 }
 
@@ -132,21 +147,22 @@ impl Cluster {
             })?
             .map_err(err)?;
         let pubsub = client.get_async_pubsub().await.map_err(err)?;
-        let (queue, queue_rx) = mpsc::unbounded_channel();
+        let (queue, queue_rx) = mpsc::channel(QUEUE);
         let cluster = Arc::new(Cluster {
             server_id,
             url: url.to_string(),
             conn,
             queue,
             queue_rx: std::sync::Mutex::new(Some(queue_rx)),
+            dropped: std::sync::atomic::AtomicU64::new(0),
             pubsub: std::sync::Mutex::new(Some(pubsub)),
         });
         cluster.heartbeat().await.map_err(err)?;
         Ok(cluster)
     }
 
-    /// Starts the tasks that talk to Redis for `hub`.
-    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>) {
+    /// Starts the tasks that talk to Redis for `rooms`.
+    pub fn start(self: &Arc<Self>, rooms: Weak<dyn LocalRooms>) {
         fn take<T>(m: &std::sync::Mutex<Option<T>>) -> Option<T> {
             m.lock().ok().and_then(|mut g| g.take())
         }
@@ -157,15 +173,33 @@ impl Cluster {
         tokio::spawn(Arc::clone(self).drain_queue(queue_rx, sink));
         tokio::spawn(Self::listen(
             stream,
-            Arc::downgrade(hub),
+            Weak::clone(&rooms),
             self.server_id.clone(),
         ));
-        tokio::spawn(Arc::clone(self).keep_alive(Arc::downgrade(hub)));
+        tokio::spawn(Arc::clone(self).keep_alive(rooms));
+    }
+
+    /// Queues an operation without waiting (rooms call this under their lock).
+    fn enqueue(&self, item: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(item) {
+            let dropped = self
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(url = %self.url, "Redis is not keeping up; {dropped} operations dropped");
+            }
+        }
+    }
+
+    /// Operations dropped because Redis did not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn publish(&self, room: &str, event: &RoomEvent) {
         if let Ok(payload) = serde_json::to_string(event) {
-            let _ = self.queue.send(Outbound::Publish {
+            self.enqueue(Outbound::Publish {
                 room: room.to_string(),
                 payload,
             });
@@ -173,14 +207,14 @@ impl Cluster {
     }
 
     pub fn forget(&self, room: &str, id: &str) {
-        let _ = self.queue.send(Outbound::Forget {
+        self.enqueue(Outbound::Forget {
             room: room.to_string(),
             id: id.to_string(),
         });
     }
 
     pub fn unsubscribe(&self, room: &str) {
-        let _ = self.queue.send(Outbound::Unsubscribe {
+        self.enqueue(Outbound::Unsubscribe {
             room: room.to_string(),
         });
     }
@@ -189,10 +223,14 @@ impl Cluster {
     /// its members as Redis has them.
     pub async fn open_room(&self, room: &str) -> Result<Vec<RemoteMember>, redis::RedisError> {
         let (done, subscribed) = oneshot::channel();
-        let _ = self.queue.send(Outbound::Subscribe {
-            room: room.to_string(),
-            done,
-        });
+        // This one waits for room in the queue: joining can wait, the answer matters.
+        let _ = self
+            .queue
+            .send(Outbound::Subscribe {
+                room: room.to_string(),
+                done,
+            })
+            .await;
         let _ = subscribed.await;
         let mut conn = self.conn.clone();
         let all: Vec<(String, String)> = conn.hgetall(room_key(room)).await?;
@@ -254,7 +292,7 @@ impl Cluster {
 
     async fn drain_queue(
         self: Arc<Self>,
-        mut queue: mpsc::UnboundedReceiver<Outbound>,
+        mut queue: mpsc::Receiver<Outbound>,
         mut sink: redis::aio::PubSubSink,
     ) {
         let mut conn = self.conn.clone();
@@ -281,9 +319,9 @@ impl Cluster {
         }
     }
 
-    async fn listen(mut stream: redis::aio::PubSubStream, hub: Weak<Hub>, me: String) {
+    async fn listen(mut stream: redis::aio::PubSubStream, rooms: Weak<dyn LocalRooms>, me: String) {
         while let Some(message) = stream.next().await {
-            let Some(hub) = hub.upgrade() else { return };
+            let Some(rooms) = rooms.upgrade() else { return };
             let Some(room) = message.get_channel_name().strip_prefix("confer:room:") else {
                 continue;
             };
@@ -296,27 +334,27 @@ impl Cluster {
             {
                 continue; // our own join, already handled here
             }
-            hub.remote_event(room, event);
+            rooms.remote_event(room, event);
         }
         tracing::error!("lost the Redis subscription; rooms are no longer shared");
     }
 
-    async fn keep_alive(self: Arc<Self>, hub: Weak<Hub>) {
+    async fn keep_alive(self: Arc<Self>, rooms: Weak<dyn LocalRooms>) {
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY.min(SWEEP_EVERY));
         loop {
             beat.tick().await;
-            let Some(hub) = hub.upgrade() else { return };
+            let Some(rooms) = rooms.upgrade() else { return };
             if let Err(e) = self.heartbeat().await {
                 tracing::warn!("Redis heartbeat failed: {e}");
                 continue;
             }
-            let servers = hub.remote_servers();
+            let servers = rooms.remote_servers();
             if servers.is_empty() {
                 continue;
             }
             for dead in self.dead_servers(servers).await {
                 tracing::info!(server = %dead, "a server of this cluster is gone; dropping its members");
-                for (room, id) in hub.drop_server(&dead) {
+                for (room, id) in rooms.drop_server(&dead) {
                     self.forget(&room, &id);
                 }
             }
@@ -333,7 +371,7 @@ impl Cluster {
         let _ = conn.del::<_, ()>(server_key(&self.server_id)).await;
         // Let the queue drain before the process goes.
         let (done, drained) = oneshot::channel();
-        let _ = self.queue.send(Outbound::Flush { done });
+        let _ = self.queue.send(Outbound::Flush { done }).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), drained).await;
     }
 }

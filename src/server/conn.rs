@@ -258,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             ClientMessage::Join(join) => self.join(join).await,
             ClientMessage::Signal { to, data } => {
                 let membership = self.joined()?;
-                self.hub.signal(membership, &to, &data, received)?;
+                self.hub.signal(membership, to.as_str(), &data, received)?;
                 Ok(Flow::Continue)
             }
             ClientMessage::Broadcast { data } => {

@@ -7,7 +7,7 @@
 //!
 //! With a [`Cluster`] (Redis), members connected to other servers are `Remote`: what is meant
 //! for them is published once per room, and what other servers publish arrives through
-//! [`Hub::remote_event`].
+//! [`LocalRooms::remote_event`](super::cluster::LocalRooms::remote_event).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::cluster::{Cluster, RemoteMember, RoomEvent};
+use super::cluster::{Cluster, LocalRooms, RemoteMember, RoomEvent};
 use super::limits::Limits;
 use super::metrics::Metrics;
 use super::outbox::{Outbox, Outgoing, Pushed};
@@ -249,7 +249,7 @@ impl Hub {
         let resume = random_id(16);
         let peers = peer_list(&state, &id);
         let joined: Utf8Bytes = ServerMessage::PeerJoined {
-            id: id.clone(),
+            id: id.clone().into(),
             name: name.to_string(),
         }
         .encode()
@@ -319,7 +319,7 @@ impl Hub {
     fn welcome(&self, id: &str, resume: &str, peers: Vec<PeerInfo>) -> String {
         // (A welcome is sent straight to its connection, never through a cluster.)
         ServerMessage::Welcome {
-            id: id.to_string(),
+            id: id.into(),
             resume: resume.to_string(),
             peers,
             ice_servers: self.ice_servers.clone(),
@@ -349,7 +349,7 @@ impl Hub {
             }
         };
         let text = ServerMessage::Signal {
-            from: from.id.clone(),
+            from: from.id.clone().into(),
             data: data.to_owned(),
         }
         .encode();
@@ -371,7 +371,7 @@ impl Hub {
     /// Relays `data` to every other peer of the room.
     pub fn broadcast(&self, from: &Membership, data: &RawValue, received: Instant) {
         let text: Utf8Bytes = ServerMessage::Broadcast {
-            from: from.id.clone(),
+            from: from.id.clone().into(),
             data: data.to_owned(),
         }
         .encode()
@@ -449,7 +449,7 @@ impl Hub {
         }
         state.members.remove(&membership.id);
         let left: Utf8Bytes = ServerMessage::PeerLeft {
-            id: membership.id.clone(),
+            id: membership.id.clone().into(),
         }
         .encode()
         .into();
@@ -480,104 +480,6 @@ impl Hub {
                 cluster.unsubscribe(room);
             }
         }
-    }
-
-    /// Something another server of the cluster published about `room`.
-    pub fn remote_event(&self, room: &str, event: RoomEvent) {
-        let Some(room) = lock(&self.rooms).get(room).cloned() else {
-            return; // nobody here any more
-        };
-        let now = Instant::now();
-        let mut state = lock(&room.state);
-        match event {
-            RoomEvent::Joined { id, name, server } => {
-                if state.members.contains_key(&id) {
-                    return;
-                }
-                let joined: Utf8Bytes = ServerMessage::PeerJoined {
-                    id: id.clone(),
-                    name: name.clone(),
-                }
-                .encode()
-                .into();
-                for member in state.members.values_mut() {
-                    self.deliver(member, &joined, now);
-                }
-                state.members.insert(
-                    id,
-                    Member {
-                        name,
-                        resume: String::new(),
-                        epoch: 0,
-                        link: Link::Remote { server },
-                    },
-                );
-            }
-            RoomEvent::Left { id } => {
-                if state.members.get(&id).is_none_or(|m| m.link.is_local()) {
-                    return;
-                }
-                state.members.remove(&id);
-                let left: Utf8Bytes = ServerMessage::PeerLeft { id }.encode().into();
-                for member in state.members.values_mut() {
-                    self.deliver(member, &left, now);
-                }
-            }
-            RoomEvent::Signal { to, text } => {
-                if let Some(target) = state.members.get_mut(&to)
-                    && target.link.is_local()
-                {
-                    self.deliver(target, &text.into(), now);
-                }
-            }
-            RoomEvent::Broadcast { from, text } => {
-                let text: Utf8Bytes = text.into();
-                for (id, member) in state.members.iter_mut() {
-                    if *id != from && member.link.is_local() {
-                        self.deliver(member, &text, now);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The servers that members of rooms here are connected to.
-    pub fn remote_servers(&self) -> std::collections::HashSet<String> {
-        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
-        let mut servers = std::collections::HashSet::new();
-        for room in rooms {
-            for member in lock(&room.state).members.values() {
-                if let Link::Remote { server } = &member.link {
-                    servers.insert(server.clone());
-                }
-            }
-        }
-        servers
-    }
-
-    /// A server of the cluster died: its members leave every room here. Returns them.
-    pub fn drop_server(&self, server: &str) -> Vec<(String, String)> {
-        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
-        let now = Instant::now();
-        let mut dropped = Vec::new();
-        for room in rooms {
-            let mut state = lock(&room.state);
-            let gone: Vec<String> = state
-                .members
-                .iter()
-                .filter(|(_, m)| matches!(&m.link, Link::Remote { server: s } if s == server))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in gone {
-                state.members.remove(&id);
-                let left: Utf8Bytes = ServerMessage::PeerLeft { id: id.clone() }.encode().into();
-                for member in state.members.values_mut() {
-                    self.deliver(member, &left, now);
-                }
-                dropped.push((room.name.clone(), id));
-            }
-        }
-        dropped
     }
 
     /// The members connected here, by room (for leaving the cluster on shutdown).
@@ -637,6 +539,111 @@ impl Hub {
     }
 }
 
+/// The cluster reaches the rooms here through this (it knows nothing else of the hub).
+impl LocalRooms for Hub {
+    /// Something another server of the cluster published about `room`.
+    fn remote_event(&self, room: &str, event: RoomEvent) {
+        let Some(room) = lock(&self.rooms).get(room).cloned() else {
+            return; // nobody here any more
+        };
+        let now = Instant::now();
+        let mut state = lock(&room.state);
+        match event {
+            RoomEvent::Joined { id, name, server } => {
+                if state.members.contains_key(&id) {
+                    return;
+                }
+                let joined: Utf8Bytes = ServerMessage::PeerJoined {
+                    id: id.clone().into(),
+                    name: name.clone(),
+                }
+                .encode()
+                .into();
+                for member in state.members.values_mut() {
+                    self.deliver(member, &joined, now);
+                }
+                state.members.insert(
+                    id,
+                    Member {
+                        name,
+                        resume: String::new(),
+                        epoch: 0,
+                        link: Link::Remote { server },
+                    },
+                );
+            }
+            RoomEvent::Left { id } => {
+                if state.members.get(&id).is_none_or(|m| m.link.is_local()) {
+                    return;
+                }
+                state.members.remove(&id);
+                let left: Utf8Bytes = ServerMessage::PeerLeft { id: id.into() }.encode().into();
+                for member in state.members.values_mut() {
+                    self.deliver(member, &left, now);
+                }
+            }
+            RoomEvent::Signal { to, text } => {
+                if let Some(target) = state.members.get_mut(&to)
+                    && target.link.is_local()
+                {
+                    self.deliver(target, &text.into(), now);
+                }
+            }
+            RoomEvent::Broadcast { from, text } => {
+                let text: Utf8Bytes = text.into();
+                for (id, member) in state.members.iter_mut() {
+                    if *id != from && member.link.is_local() {
+                        self.deliver(member, &text, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The servers that members of rooms here are connected to.
+    fn remote_servers(&self) -> std::collections::HashSet<String> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut servers = std::collections::HashSet::new();
+        for room in rooms {
+            for member in lock(&room.state).members.values() {
+                if let Link::Remote { server } = &member.link {
+                    servers.insert(server.clone());
+                }
+            }
+        }
+        servers
+    }
+
+    /// A server of the cluster died: its members leave every room here. Returns them.
+    fn drop_server(&self, server: &str) -> Vec<(String, String)> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let now = Instant::now();
+        let mut dropped = Vec::new();
+        for room in rooms {
+            let mut state = lock(&room.state);
+            let gone: Vec<String> = state
+                .members
+                .iter()
+                .filter(|(_, m)| matches!(&m.link, Link::Remote { server: s } if s == server))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                state.members.remove(&id);
+                let left: Utf8Bytes = ServerMessage::PeerLeft {
+                    id: id.clone().into(),
+                }
+                .encode()
+                .into();
+                for member in state.members.values_mut() {
+                    self.deliver(member, &left, now);
+                }
+                dropped.push((room.name.clone(), id));
+            }
+        }
+        dropped
+    }
+}
+
 fn room_full(limit: usize) -> ProtocolError {
     ProtocolError::new(
         ErrorCode::RoomFull,
@@ -657,7 +664,7 @@ fn peer_list(state: &RoomState, except: &str) -> Vec<PeerInfo> {
         .iter()
         .filter(|(id, _)| id.as_str() != except)
         .map(|(id, m)| PeerInfo {
-            id: id.clone(),
+            id: id.clone().into(),
             name: m.name.clone(),
         })
         .collect()
@@ -706,7 +713,7 @@ mod tests {
         assert_eq!(
             peers,
             vec![PeerInfo {
-                id: a.membership.id.clone(),
+                id: a.membership.id.clone().into(),
                 name: "Ana".into()
             }]
         );

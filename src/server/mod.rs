@@ -113,7 +113,8 @@ impl Server {
         };
         let hub = Hub::new(config.limits, metrics, config.ice_servers, cluster.clone());
         if let Some(cluster) = &cluster {
-            cluster.start(&hub);
+            let rooms: std::sync::Weak<dyn cluster::LocalRooms> = Arc::downgrade(&hub) as _;
+            cluster.start(rooms);
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {

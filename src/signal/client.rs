@@ -1,4 +1,4 @@
-//! The signaling client the call engine uses: one task per meeting that keeps a WebSocket to the
+//! The signaling client the call uses: one task per meeting that keeps a WebSocket to the
 //! server, joins, turns server messages into typed [`Event`]s and sends [`Command`]s.
 //!
 //! A dropped connection is not the end of a meeting: the task reconnects with backoff and joins
@@ -18,7 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use super::proto::{ErrorCode, IceServer, PeerInfo, ServerMessage, outgoing};
+use super::proto::{ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, outgoing};
+use super::relayed::{PeerSignal, RoomMessage};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -53,26 +54,28 @@ pub struct ClientConfig {
     pub max_attempts: Option<u32>,
 }
 
-/// What the call engine hears.
+/// What the call hears.
 #[derive(Debug)]
 pub enum Event {
     /// In the room. `resumed` is true when the server gave back the same peer id after a drop
     /// (peer connections carry on); false on the first join or when the old place was gone.
     Joined {
-        id: String,
+        id: PeerId,
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
         resumed: bool,
     },
     PeerJoined(PeerInfo),
-    PeerLeft(String),
+    PeerLeft(PeerId),
+    /// A signal from a participant; Err says what was wrong with one that could not be read.
     Signal {
-        from: String,
-        data: serde_json::Value,
+        from: PeerId,
+        signal: Result<PeerSignal, String>,
     },
+    /// A message to the whole room (kinds this version does not know are left out).
     Broadcast {
-        from: String,
-        data: serde_json::Value,
+        from: PeerId,
+        message: RoomMessage,
     },
     /// The server refused something (the meeting goes on unless `Closed` follows).
     Refused {
@@ -84,17 +87,41 @@ pub enum Event {
         attempt: u32,
         after: Duration,
     },
-    /// The end: left, refused for good (bad token, full room), or out of attempts.
-    Closed {
-        reason: String,
-    },
+    /// The end.
+    Closed(Closed),
 }
 
-/// What the call engine asks for.
-#[derive(Debug)]
+/// Why the session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// We left (a `Leave`, or the handle was dropped).
+    Left,
+    /// Refused for good: a bad token, a full room, another protocol version.
+    Refused { code: ErrorCode, message: String },
+    /// The server could not be reached this many times in a row before the first join.
+    Unreachable { attempts: u32 },
+    /// Nobody reads the events any more.
+    Abandoned,
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::Left => f.write_str("left"),
+            Closed::Refused { code, message } => write!(f, "{code}: {message}"),
+            Closed::Unreachable { attempts } => {
+                write!(f, "could not reach the server after {attempts} attempts")
+            }
+            Closed::Abandoned => f.write_str("the call stopped listening"),
+        }
+    }
+}
+
+/// What the call asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Signal { to: String, data: serde_json::Value },
-    Broadcast { data: serde_json::Value },
+    Signal { to: PeerId, signal: PeerSignal },
+    Broadcast(RoomMessage),
     Leave,
 }
 
@@ -137,8 +164,8 @@ fn tls_config(
 enum Ended {
     /// Lost: reconnect.
     Dropped,
-    /// Over: tell the engine and stop.
-    Final(String),
+    /// Over: tell the call and stop.
+    Final(Closed),
 }
 
 struct Session {
@@ -148,7 +175,7 @@ struct Session {
     commands: mpsc::Receiver<Command>,
     /// Commands not yet sent, oldest first.
     pending: VecDeque<String>,
-    id: Option<String>,
+    id: Option<PeerId>,
     resume: Option<String>,
 }
 
@@ -179,7 +206,7 @@ async fn run(
                         .max_attempts
                         .is_some_and(|max| failures > max)
                 {
-                    break format!("could not reach the server after {} attempts", failures);
+                    break Closed::Unreachable { attempts: failures };
                 }
                 let after = backoff(failures);
                 let _ = session
@@ -197,7 +224,7 @@ async fn run(
                         _ = &mut sleep => break,
                         command = session.commands.recv() => match command {
                             None | Some(Command::Leave) => {
-                                let _ = session.events.send(Event::Closed { reason: "left".into() }).await;
+                                let _ = session.events.send(Event::Closed(Closed::Left)).await;
                                 return;
                             }
                             Some(command) => session.queue(command),
@@ -207,7 +234,7 @@ async fn run(
             }
         }
     };
-    let _ = session.events.send(Event::Closed { reason }).await;
+    let _ = session.events.send(Event::Closed(reason)).await;
 }
 
 /// 250 ms, 500 ms, 1 s, ... up to 10 s, with up to a quarter added at random so that a crowd
@@ -224,8 +251,8 @@ fn backoff(attempt: u32) -> Duration {
 impl Session {
     fn queue(&mut self, command: Command) {
         let text = match command {
-            Command::Signal { to, data } => outgoing::signal(&to, &data),
-            Command::Broadcast { data } => outgoing::broadcast(&data),
+            Command::Signal { to, signal } => outgoing::signal(to.as_str(), &signal.to_json()),
+            Command::Broadcast(message) => outgoing::broadcast(&message.to_json()),
             Command::Leave => outgoing::leave(),
         };
         if self.pending.len() >= PENDING_LIMIT {
@@ -305,20 +332,26 @@ impl Session {
                         return Ended::Dropped;
                     }
                 }
-                command = self.commands.recv(), if joined => {
+                // Commands are taken before the welcome too (they wait in `pending`), so the
+                // call's queue never fills while the server is slow to answer.
+                command = self.commands.recv() => {
                     let Some(command) = command else {
                         let _ = ws.send(Message::Text(outgoing::leave().into())).await;
                         let _ = ws.close(None).await;
-                        return Ended::Final("left".into());
+                        return Ended::Final(Closed::Left);
                     };
                     let leaving = matches!(command, Command::Leave);
+                    if leaving && !joined {
+                        let _ = ws.close(None).await;
+                        return Ended::Final(Closed::Left);
+                    }
                     self.queue(command);
-                    if !self.flush_pending(&mut ws).await {
+                    if joined && !self.flush_pending(&mut ws).await {
                         return Ended::Dropped;
                     }
                     if leaving {
                         let _ = ws.close(None).await;
-                        return Ended::Final("left".into());
+                        return Ended::Final(Closed::Left);
                     }
                 }
                 _ = ping.tick() => {
@@ -354,7 +387,7 @@ impl Session {
                 peers,
                 ice_servers,
             } => {
-                let resumed = self.id.as_deref() == Some(id.as_str());
+                let resumed = self.id.as_ref() == Some(&id);
                 if self.id.is_some() && !resumed {
                     // A new identity: what waited was meant for the old session's peers.
                     self.pending.clear();
@@ -372,11 +405,14 @@ impl Session {
             ServerMessage::PeerLeft { id } => Event::PeerLeft(id),
             ServerMessage::Signal { from, data } => Event::Signal {
                 from,
-                data: serde_json::from_str(data.get()).unwrap_or_default(),
+                signal: PeerSignal::from_json(data.get()),
             },
-            ServerMessage::Broadcast { from, data } => Event::Broadcast {
-                from,
-                data: serde_json::from_str(data.get()).unwrap_or_default(),
+            ServerMessage::Broadcast { from, data } => match RoomMessage::from_json(data.get()) {
+                Some(message) => Event::Broadcast { from, message },
+                None => {
+                    tracing::debug!("ignored a broadcast of a kind this version does not know");
+                    return None;
+                }
             },
             ServerMessage::Error { code, message } => {
                 let fatal = code.closes();
@@ -387,15 +423,15 @@ impl Session {
                     })
                     .await
                 {
-                    return Some(Ended::Final("the call engine stopped listening".into()));
+                    return Some(Ended::Final(Closed::Abandoned));
                 }
-                return fatal.then(|| Ended::Final(format!("{code}: {message}")));
+                return fatal.then_some(Ended::Final(Closed::Refused { code, message }));
             }
         };
         if self.emit(event).await {
             None
         } else {
-            Some(Ended::Final("the call engine stopped listening".into()))
+            Some(Ended::Final(Closed::Abandoned))
         }
     }
 }

@@ -16,48 +16,41 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// Resume secrets and peer ids are server-made; anything longer is not one of ours.
 const MAX_ID_LEN: usize = 64;
 
-/// The error codes of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
-    BadMessage,
-    BadToken,
-    RoomFull,
-    RateLimited,
-    TooLarge,
-    UnknownPeer,
-    NotJoined,
-    Version,
-    Server,
+/// Declares the error codes once: the enum, [`ErrorCode::ALL`] and [`ErrorCode::as_str`] come
+/// from the same list, so a new code cannot be left out of one of them.
+macro_rules! error_codes {
+    ($($code:ident = $text:literal,)+) => {
+        /// The error codes of the protocol.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $(#[serde(rename = $text)] $code,)+
+        }
+
+        impl ErrorCode {
+            pub const ALL: [ErrorCode; [$($text),+].len()] = [$(ErrorCode::$code),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$code => $text,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadMessage = "bad-message",
+    BadToken = "bad-token",
+    RoomFull = "room-full",
+    RateLimited = "rate-limited",
+    TooLarge = "too-large",
+    UnknownPeer = "unknown-peer",
+    NotJoined = "not-joined",
+    Version = "version",
+    Server = "server",
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 9] = [
-        ErrorCode::BadMessage,
-        ErrorCode::BadToken,
-        ErrorCode::RoomFull,
-        ErrorCode::RateLimited,
-        ErrorCode::TooLarge,
-        ErrorCode::UnknownPeer,
-        ErrorCode::NotJoined,
-        ErrorCode::Version,
-        ErrorCode::Server,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadMessage => "bad-message",
-            ErrorCode::BadToken => "bad-token",
-            ErrorCode::RoomFull => "room-full",
-            ErrorCode::RateLimited => "rate-limited",
-            ErrorCode::TooLarge => "too-large",
-            ErrorCode::UnknownPeer => "unknown-peer",
-            ErrorCode::NotJoined => "not-joined",
-            ErrorCode::Version => "version",
-            ErrorCode::Server => "server",
-        }
-    }
-
     /// After these the server closes the connection (PROTOCOL.md).
     pub fn closes(self) -> bool {
         matches!(
@@ -70,6 +63,53 @@ impl ErrorCode {
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A participant's id in a room: made by the server, unique in the room, opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerId(String);
+
+impl PeerId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for PeerId {
+    fn from(id: String) -> Self {
+        PeerId(id)
+    }
+}
+
+impl From<&str> for PeerId {
+    fn from(id: &str) -> Self {
+        PeerId(id.to_string())
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for PeerId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PeerId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for PeerId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
     }
 }
 
@@ -98,7 +138,7 @@ impl ProtocolError {
 #[derive(Debug)]
 pub enum ClientMessage {
     Join(Join),
-    Signal { to: String, data: Box<RawValue> },
+    Signal { to: PeerId, data: Box<RawValue> },
     Broadcast { data: Box<RawValue> },
     Leave,
 }
@@ -166,7 +206,7 @@ impl ClientMessage {
                     ));
                 }
                 Ok(ClientMessage::Signal {
-                    to,
+                    to: PeerId(to),
                     data: object_data(envelope.data, "signal")?,
                 })
             }
@@ -252,7 +292,7 @@ fn object_data(data: Option<Box<RawValue>>, kind: &str) -> Result<Box<RawValue>,
 /// A participant as `welcome` and `peer-joined` describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
-    pub id: String,
+    pub id: PeerId,
     pub name: String,
 }
 
@@ -272,24 +312,24 @@ pub struct IceServer {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage {
     Welcome {
-        id: String,
+        id: PeerId,
         resume: String,
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
     },
     PeerJoined {
-        id: String,
+        id: PeerId,
         name: String,
     },
     PeerLeft {
-        id: String,
+        id: PeerId,
     },
     Signal {
-        from: String,
+        from: PeerId,
         data: Box<RawValue>,
     },
     Broadcast {
-        from: String,
+        from: PeerId,
         data: Box<RawValue>,
     },
     Error {
@@ -323,7 +363,7 @@ impl ServerMessage {
         struct Relayed<'a> {
             #[serde(rename = "type")]
             kind: &'a str,
-            from: String,
+            from: PeerId,
             data: Box<RawValue>,
         }
         let kind = serde_json::from_str::<TypeOnly>(text)?.kind;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::call::engine::CallConfig;
+use crate::call::driver::CallConfig;
 use crate::call::running::RunningCall;
 use crate::config::{Settings, Theme};
 use crate::invite::Invite;
@@ -15,10 +15,11 @@ use crate::server::embedded::LanMeeting;
 use crate::token::random_id;
 
 use super::Options;
+use super::devices::DeviceSearch;
 use super::i18n::{tr, tr_fill};
 use super::inbox::Inbox;
 use super::lobby::{Lobby, LobbyAction};
-use super::meeting::{Meeting, MeetingOutcome};
+use super::meeting::{Meeting, MeetingOutcome, call_error_words};
 use super::prejoin::{Choices, DeviceLists, PreJoin, PreJoinAction};
 use super::settings::settings_ui;
 use crate::call::check::DeviceCheck;
@@ -33,6 +34,8 @@ pub struct ConferApp {
     prejoin: Option<PreJoin>,
     /// The settings screen is up, with the devices it offers.
     in_settings: Option<DeviceLists>,
+    /// Devices being looked for, for pre-join or the settings.
+    device_search: Option<DeviceSearch>,
     /// The meeting this machine serves ("New meeting"), for as long as the app runs.
     hosting: Option<LanMeeting>,
     camera: CameraChoice,
@@ -70,6 +73,7 @@ impl ConferApp {
             meeting: None,
             prejoin: None,
             in_settings: None,
+            device_search: None,
             hosting: None,
             camera: options.camera,
             mic: options.mic,
@@ -180,7 +184,8 @@ impl ConferApp {
     }
 
     fn open_prejoin(&mut self, ctx: &egui::Context, invite: Invite) {
-        let lists = DeviceLists::find();
+        self.look_for_devices(ctx);
+        let lists = DeviceLists::default();
         let repaint = ctx.clone();
         let start_check: super::prejoin::StartCheck = Box::new(move |camera, mic, speaker| {
             let repaint = repaint.clone();
@@ -190,6 +195,26 @@ impl ConferApp {
         });
         let choices = self.default_choices();
         self.prejoin = Some(PreJoin::new(invite, lists, choices, start_check));
+    }
+
+    /// Starts looking for devices; pre-join and the settings get them when they are found.
+    fn look_for_devices(&mut self, ctx: &egui::Context) {
+        let repaint = ctx.clone();
+        self.device_search = Some(DeviceSearch::start(move || repaint.request_repaint()));
+    }
+
+    /// Hands the devices found to the screen that shows them.
+    fn devices_found(&mut self) {
+        let Some(lists) = self.device_search.as_ref().and_then(DeviceSearch::take) else {
+            return;
+        };
+        self.device_search = None;
+        if let Some(prejoin) = self.prejoin.as_mut() {
+            prejoin.set_lists(lists.clone());
+        }
+        if let Some(shown) = self.in_settings.as_mut() {
+            *shown = lists;
+        }
     }
 
     fn join(&mut self, ctx: &egui::Context, invite: Invite, choices: Choices) {
@@ -230,7 +255,7 @@ impl ConferApp {
                         .switched(choices.mic_on, choices.camera_on),
                 );
             }
-            Err(e) => self.lobby.set_problem(Some(e)),
+            Err(e) => self.lobby.set_problem(Some(call_error_words(&e))),
         }
     }
 }
@@ -248,6 +273,7 @@ impl eframe::App for ConferApp {
         for arrival in self.inbox.take() {
             self.arrive(ui.ctx(), arrival);
         }
+        self.devices_found();
         self.screens(ui);
         self.retitle(ui.ctx());
     }
@@ -293,7 +319,8 @@ impl ConferApp {
             }
             if let Some(MeetingOutcome::Ended(result)) = meeting.meeting_ui(ui) {
                 tracing::info!("the meeting ended: {result:?}");
-                self.lobby.set_problem(result.err());
+                self.lobby
+                    .set_problem(result.err().map(|e| call_error_words(&e)));
                 self.meeting = None;
                 if let Some(invite) = self.after_meeting.take() {
                     self.open_prejoin(ui.ctx(), invite);
@@ -344,7 +371,10 @@ impl ConferApp {
                     Err(e) => self.lobby.set_problem(Some(e)),
                 }
             }
-            Some(LobbyAction::Settings) => self.in_settings = Some(DeviceLists::find()),
+            Some(LobbyAction::Settings) => {
+                self.in_settings = Some(DeviceLists::default());
+                self.look_for_devices(ui.ctx());
+            }
             None => {}
         }
     }

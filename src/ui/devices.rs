@@ -32,6 +32,35 @@ impl DeviceLists {
     }
 }
 
+/// The device lists, found on a thread of their own: listing cameras can take seconds (macOS
+/// asks AVFoundation, which may wait for a permission), and the window never waits. Until
+/// they come, the pickers offer what needs no device.
+pub struct DeviceSearch {
+    found: std::sync::mpsc::Receiver<DeviceLists>,
+}
+
+impl DeviceSearch {
+    /// Starts looking; `wake` is called (from the search's thread) when the lists are ready.
+    pub fn start(wake: impl Fn() + Send + 'static) -> Self {
+        let (tx, found) = std::sync::mpsc::sync_channel(1);
+        let started = std::thread::Builder::new()
+            .name("device-search".into())
+            .spawn(move || {
+                let _ = tx.send(DeviceLists::find());
+                wake();
+            });
+        if let Err(e) = started {
+            tracing::warn!("cannot look for devices: {e}");
+        }
+        Self { found }
+    }
+
+    /// The lists, once they are found (given once).
+    pub fn take(&self) -> Option<DeviceLists> {
+        self.found.try_recv().ok()
+    }
+}
+
 /// A labelled drop-down; true when the choice changed.
 fn picker<T: PartialEq + Clone>(
     ui: &mut egui::Ui,

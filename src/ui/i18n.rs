@@ -57,19 +57,6 @@ pub fn tr_fill(english: &'static str, parts: &[&dyn std::fmt::Display]) -> Strin
     filled
 }
 
-/// A text made elsewhere (the engine's reasons) in the current language when it is one this
-/// table knows, as it is otherwise.
-pub fn tr_known(text: &str) -> String {
-    if CURRENT.get() == Language::English {
-        return text.to_string();
-    }
-    WORDS
-        .iter()
-        .find(|(en, _)| *en == text)
-        .map_or(text, |(_, zh)| zh)
-        .to_string()
-}
-
 const WORDS: &[(&str, &str)] = &[
     ("Your name", "你的名字"),
     ("Invite link", "邀请链接"),
@@ -228,6 +215,28 @@ const WORDS: &[(&str, &str)] = &[
         "打开{1}上的会议“{0}”？你将离开当前会议。",
     ),
     ("Leave and open", "离开并打开"),
+    (
+        "The meeting's server refused to let you in ({})",
+        "会议服务器拒绝了你的加入（{}）",
+    ),
+    (
+        "Could not reach the meeting's server ({} attempts). Check the link and your network.",
+        "无法连接到会议服务器（尝试了 {} 次）。请检查链接和网络。",
+    ),
+    (
+        "The connection to the meeting's server ended.",
+        "与会议服务器的连接已结束。",
+    ),
+    (
+        "The network stopped working for the call.",
+        "通话所用的网络已停止工作。",
+    ),
+    ("Could not start {} ({})", "无法启动{}（{}）"),
+    ("the connection to the server", "与服务器的连接"),
+    ("the video encoder", "视频编码器"),
+    ("the audio", "音频"),
+    ("the network", "网络"),
+    ("the call", "通话"),
     ("Stay here", "留在这里"),
 ];
 
@@ -240,18 +249,17 @@ mod tests {
         set_language(Language::SimplifiedChinese);
         let room = tr_fill("Room \"{}\" on {}", &[&"daily", &"example.org"]);
         let left = tr_fill("{} left", &[&"小明"]);
-        let known = tr_known("this meeting is full: try again when someone leaves");
+        let full = tr("this meeting is full: try again when someone leaves");
         set_language(Language::English);
         assert_eq!(room, "example.org上的会议室“daily”");
         assert_eq!(left, "小明已离开");
-        assert_eq!(known, "这个会议已满：请在有人离开后再试");
+        assert_eq!(full, "这个会议已满：请在有人离开后再试");
         assert_eq!(
             tr_fill("Room \"{}\" on {}", &[&"daily", &"example.org"]),
             "Room \"daily\" on example.org"
         );
         assert_eq!(tr_fill("{} left", &[]), " left");
         assert_eq!(tr_fill("Unknown {} {", &[&1]), "Unknown 1 {");
-        assert_eq!(tr_known("not in the table"), "not in the table");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! machine and pass its link on. It checks a link as it is typed and says where it leads before
 //! anything connects. (Pre-join and recent meetings are still to come.)
 
-use super::i18n::{tr, tr_fill, tr_known};
+use super::i18n::{tr, tr_fill};
 use crate::config::Settings;
 use crate::invite::{Invite, InviteError};
 
@@ -72,7 +72,8 @@ impl Lobby {
         join
     }
 
-    /// Shows why joining failed (a refused token, a full room, an unreachable server).
+    /// Shows why joining failed (a refused token, a full room, an unreachable server), in
+    /// the window's language already.
     pub fn set_problem(&mut self, problem: Option<String>) {
         self.problem = problem;
     }
@@ -117,7 +118,7 @@ impl Lobby {
             }
         }
         if let Some(problem) = &self.problem {
-            ui.colored_label(ui.visuals().error_fg_color, tr_known(problem));
+            ui.colored_label(ui.visuals().error_fg_color, problem);
         }
         if let Some(link) = &self.hosted {
             ui.add_space(8.0);

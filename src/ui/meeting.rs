@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
 
 use super::texture::show_image;
-use crate::call::engine::{CallControl, CallReport, Device, Notice, PeerState};
+use crate::call::events::{CallControl, CallError, CallReport, Device, Notice, PeerState, Setup};
+use crate::call::ids::ParticipantId;
 use crate::call::running::CallLink;
+use crate::call::stats::ParticipantStats;
 use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
 
@@ -25,7 +27,7 @@ const NOTICE_FOR: Duration = Duration::from_secs(6);
 /// Chat lines kept on screen.
 const CHAT_KEPT: usize = 500;
 
-/// How well a participant's path carries their media, from their stats line.
+/// How well a participant's path carries their media, from their stats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Quality {
     Good,
@@ -36,9 +38,9 @@ enum Quality {
 impl Quality {
     /// Loss and round trip as people feel them: a little loss is hidden by resends and
     /// concealment, a long round trip makes talking over each other likely.
-    fn of(stats: &serde_json::Value) -> Option<Quality> {
-        let loss = stats["loss_in"].as_f64()?;
-        let rtt = stats["rtt_ms"].as_f64().unwrap_or(0.0);
+    fn of(stats: &ParticipantStats) -> Option<Quality> {
+        let loss = f64::from(stats.loss_in?);
+        let rtt = stats.rtt_ms.unwrap_or(0.0);
         Some(if loss > 0.08 || rtt > 400.0 {
             Quality::Poor
         } else if loss > 0.02 || rtt > 150.0 {
@@ -58,15 +60,15 @@ impl Quality {
 }
 
 struct Person {
-    id: String,
+    id: ParticipantId,
     name: String,
     state: PeerState,
     mic_on: bool,
     camera_on: bool,
     level: f32,
     video: Option<egui::TextureHandle>,
-    /// Their latest stats line.
-    stats: Option<serde_json::Value>,
+    /// Their latest stats.
+    stats: Option<ParticipantStats>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +97,7 @@ pub struct Meeting {
     /// The one speaking large, the others in a row below.
     speaker_view: bool,
     /// Who spoke last (the speaker view keeps them up through a pause).
-    last_speaker: Option<String>,
+    last_speaker: Option<ParticipantId>,
     /// Out of touch with the signaling server (it is being reached again).
     reconnecting: bool,
     /// Our devices that are not working, and why.
@@ -103,14 +105,14 @@ pub struct Meeting {
     /// Leave was pressed; the call is saying goodbye.
     leaving: bool,
     /// The tile size each participant's pictures were last fitted to, in pixels.
-    fitted: HashMap<String, (u32, u32)>,
+    fitted: HashMap<ParticipantId, (u32, u32)>,
 }
 
 /// What the meeting screen asks of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeetingOutcome {
     /// The call is over: Ok when we left, Err with why it could not go on.
-    Ended(Result<(), String>),
+    Ended(Result<(), CallError>),
 }
 
 impl Meeting {
@@ -119,7 +121,7 @@ impl Meeting {
             call,
             invite,
             me: Person {
-                id: String::new(),
+                id: ParticipantId::from(""),
                 name: tr_fill("{} (you)", &[&name]),
                 state: PeerState::Connected,
                 mic_on: true,
@@ -147,8 +149,8 @@ impl Meeting {
         }
     }
 
-    fn person(&mut self, id: &str) -> Option<&mut Person> {
-        self.people.iter_mut().find(|p| p.id == id)
+    fn person(&mut self, id: &ParticipantId) -> Option<&mut Person> {
+        self.people.iter_mut().find(|p| p.id == *id)
     }
 
     fn apply(&mut self, report: CallReport, now: Instant) {
@@ -202,9 +204,9 @@ impl Meeting {
                     }
                 }
             }
-            CallReport::Stats { id, line } => {
+            CallReport::Stats { id, stats } => {
                 if let Some(person) = self.person(&id) {
-                    person.stats = serde_json::from_str(&line).ok();
+                    person.stats = Some(*stats);
                 }
             }
             CallReport::Chat { name, text, .. } => {
@@ -241,7 +243,7 @@ impl Meeting {
         }
     }
 
-    fn show_picture(&mut self, ctx: &egui::Context, id: &str, picture: Picture) {
+    fn show_picture(&mut self, ctx: &egui::Context, id: &ParticipantId, picture: Picture) {
         if let Some(person) = self.person(id) {
             show_image(
                 ctx,
@@ -376,7 +378,7 @@ impl Meeting {
 
     /// Tells the call each tile's size in pixels when it has changed by more than a tenth, so
     /// that pictures are converted (and uploaded) no larger than their tile needs.
-    fn fit_pictures(&mut self, ctx: &egui::Context, tiles: Vec<(String, egui::Vec2)>) {
+    fn fit_pictures(&mut self, ctx: &egui::Context, tiles: Vec<(ParticipantId, egui::Vec2)>) {
         let scale = ctx.pixels_per_point();
         for (id, size) in tiles {
             let pixels = (
@@ -520,7 +522,7 @@ impl Meeting {
 
     /// Everyone's tiles, ours last; in the speaker view, the one speaking large. Returns each
     /// other participant's tile size.
-    fn grid_ui(&self, ui: &mut egui::Ui) -> Vec<(String, egui::Vec2)> {
+    fn grid_ui(&self, ui: &mut egui::Ui) -> Vec<(ParticipantId, egui::Vec2)> {
         if self.speaker_view && !self.people.is_empty() {
             return self.speaker_ui(ui);
         }
@@ -546,11 +548,11 @@ impl Meeting {
         self.people.iter().map(|p| (p.id.clone(), tile)).collect()
     }
 
-    fn speaker_ui(&self, ui: &mut egui::Ui) -> Vec<(String, egui::Vec2)> {
+    fn speaker_ui(&self, ui: &mut egui::Ui) -> Vec<(ParticipantId, egui::Vec2)> {
         let speaker = self
             .last_speaker
-            .as_deref()
-            .and_then(|id| self.people.iter().position(|p| p.id == id))
+            .as_ref()
+            .and_then(|id| self.people.iter().position(|p| p.id == *id))
             .unwrap_or(0);
         let gap = 8.0;
         let full = egui::Rect::from_min_size(ui.min_rect().min, ui.available_size());
@@ -582,7 +584,7 @@ impl Meeting {
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                 tile_ui(ui, person, rect, false);
             });
-            if !person.id.is_empty() {
+            if !person.id.as_str().is_empty() {
                 tiles.push((person.id.clone(), rect.size()));
             }
         }
@@ -623,6 +625,39 @@ fn notice_words(notice: &Notice) -> String {
     }
 }
 
+/// Why a call ended, in the person's language.
+pub fn call_error_words(error: &CallError) -> String {
+    match error {
+        CallError::BadInvite => {
+            tr("this invite link is not valid or has expired: ask for a new one").into()
+        }
+        CallError::RoomFull => tr("this meeting is full: try again when someone leaves").into(),
+        CallError::OtherVersion => {
+            tr("the server speaks another version of Confer: update the app").into()
+        }
+        CallError::Refused { code, message } => tr_fill(
+            "The meeting's server refused to let you in ({})",
+            &[&format!("{code}: {message}")],
+        ),
+        CallError::Unreachable { attempts } => tr_fill(
+            "Could not reach the meeting's server ({} attempts). Check the link and your network.",
+            &[attempts],
+        ),
+        CallError::SignalingEnded => tr("The connection to the meeting's server ended.").into(),
+        CallError::NetworkGone => tr("The network stopped working for the call.").into(),
+        CallError::Setup { what, reason } => {
+            let what = match what {
+                Setup::Signaling => tr("the connection to the server"),
+                Setup::VideoEncoder => tr("the video encoder"),
+                Setup::Audio => tr("the audio"),
+                Setup::Network => tr("the network"),
+                Setup::Call => tr("the call"),
+            };
+            tr_fill("Could not start {} ({})", &[&what, reason])
+        }
+    }
+}
+
 /// What a tile's label says: the name, then what is worth knowing (muted, connecting, a weak
 /// path).
 fn person_label(person: &Person) -> String {
@@ -647,32 +682,25 @@ fn person_label(person: &Person) -> String {
 }
 
 /// The stats overlay's text for one participant: what comes in from them and what goes out.
-fn stats_text(stats: &serde_json::Value) -> String {
-    let kbps = |key: &str| {
-        stats[key]
-            .as_f64()
-            .map_or("-".into(), |b| format!("{:.0}", b / 1000.0))
-    };
-    let number = |key: &str, unit: &str| {
-        stats[key]
-            .as_f64()
-            .map_or("-".into(), |v| format!("{v:.1}{unit}"))
-    };
+fn stats_text(stats: &ParticipantStats) -> String {
+    let kbps = |bps: u64| format!("{:.0}", bps as f64 / 1000.0);
+    let number =
+        |value: Option<f64>, unit: &str| value.map_or("-".into(), |v| format!("{v:.1}{unit}"));
     format!(
         "in {} kbit/s · out {} kbit/s\n{}x{} at {} fps · {}/{}\nrtt {} · loss {} · jitter {}\npath {}",
-        kbps("bitrate_in_bps"),
-        kbps("bitrate_out_bps"),
-        stats["width_in"].as_u64().unwrap_or(0),
-        stats["height_in"].as_u64().unwrap_or(0),
-        number("fps_in", ""),
-        stats["codec_video"].as_str().unwrap_or("-"),
-        stats["codec_audio"].as_str().unwrap_or("-"),
-        number("rtt_ms", " ms"),
-        stats["loss_in"]
-            .as_f64()
+        kbps(stats.bitrate_in_bps),
+        kbps(stats.bitrate_out_bps),
+        stats.width_in,
+        stats.height_in,
+        number(Some(stats.fps_in), ""),
+        stats.codec_video.as_deref().unwrap_or("-"),
+        stats.codec_audio.as_deref().unwrap_or("-"),
+        number(stats.rtt_ms, " ms"),
+        stats
+            .loss_in
             .map_or("-".into(), |l| format!("{:.1} %", l * 100.0)),
-        number("jitter_ms", " ms"),
-        stats["candidate"].as_str().unwrap_or("-"),
+        number(stats.jitter_ms, " ms"),
+        stats.candidate.unwrap_or("-"),
     )
 }
 
@@ -758,13 +786,13 @@ mod tests {
     #[derive(Default, Clone)]
     struct Script {
         reports: Arc<Mutex<Vec<CallReport>>>,
-        pictures: Arc<Mutex<Vec<(String, Picture)>>>,
+        pictures: Arc<Mutex<Vec<(ParticipantId, Picture)>>>,
         controls: Arc<Mutex<Vec<CallControl>>>,
         /// Tile sizes, kept apart from the controls a person sends.
         fits: Arc<Mutex<Vec<CallControl>>>,
         preview: Arc<Mutex<Option<RgbaImage>>>,
         left: Arc<Mutex<bool>>,
-        ended: Arc<Mutex<Option<Result<(), String>>>>,
+        ended: Arc<Mutex<Option<Result<(), CallError>>>>,
     }
 
     impl CallLink for Script {
@@ -781,13 +809,13 @@ mod tests {
         fn reports(&mut self) -> Vec<CallReport> {
             std::mem::take(&mut *self.reports.lock().unwrap())
         }
-        fn pictures(&mut self) -> Vec<(String, Picture)> {
+        fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
             std::mem::take(&mut *self.pictures.lock().unwrap())
         }
         fn preview(&mut self) -> Option<RgbaImage> {
             self.preview.lock().unwrap().take()
         }
-        fn ended(&mut self) -> Option<Result<(), String>> {
+        fn ended(&mut self) -> Option<Result<(), CallError>> {
             self.ended.lock().unwrap().clone()
         }
     }
@@ -968,14 +996,23 @@ mod tests {
     fn stats_show_on_request_and_a_weak_path_is_marked() {
         let script = Script::default();
         let mut harness = with_ana(&script);
-        let line = serde_json::json!({
-            "bitrate_in_bps": 1_500_000, "bitrate_out_bps": 900_000, "width_in": 1280,
-            "height_in": 720, "fps_in": 29.7, "codec_video": "H264", "codec_audio": "opus",
-            "rtt_ms": 42.0, "loss_in": 0.05, "jitter_ms": 3.1, "candidate": "relay",
-        });
+        let stats = ParticipantStats {
+            bitrate_in_bps: 1_500_000,
+            bitrate_out_bps: 900_000,
+            width_in: 1280,
+            height_in: 720,
+            fps_in: 29.7,
+            codec_video: Some("H264".into()),
+            codec_audio: Some("opus".into()),
+            rtt_ms: Some(42.0),
+            loss_in: Some(0.05),
+            jitter_ms: Some(3.1),
+            candidate: Some("relay"),
+            ..ParticipantStats::default()
+        };
         script.say(CallReport::Stats {
             id: "a".into(),
-            line: line.to_string(),
+            stats: Box::new(stats),
         });
         harness.run();
         harness.get_by_label("Ana · weak connection");
@@ -1083,7 +1120,7 @@ mod tests {
         script.person("a", "Ana", PeerState::Connected);
         harness.run();
         harness.run();
-        let fits = |script: &Script| -> Vec<(String, u32, u32)> {
+        let fits = |script: &Script| -> Vec<(ParticipantId, u32, u32)> {
             script
                 .fits
                 .lock()
@@ -1099,7 +1136,7 @@ mod tests {
         let first = fits(&script);
         assert_eq!(first.len(), 1, "{first:?}");
         let (id, width, height) = first[0].clone();
-        assert_eq!(id, "a");
+        assert_eq!(id.as_str(), "a");
         assert!((300..400).contains(&width) && height > 100, "{first:?}");
         // The speaker view makes hers the big tile: a new size.
         harness

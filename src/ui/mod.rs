@@ -1,5 +1,5 @@
-//! The window (egui/eframe). Draws state and sends commands; no tokio, str0m, cpal or nokhwa
-//! here (DESIGN.md). The lobby and the meeting so far.
+//! The window (egui/eframe): lobby, pre-join, meeting, settings. Draws state and sends
+//! commands; no tokio, str0m, cpal or nokhwa here (docs/ARCHITECTURE.md, the layers).
 
 mod app;
 mod devices;

@@ -12,7 +12,7 @@ use super::devices::{camera_picker, mic_picker, speaker_picker};
 use super::texture::show_image;
 
 use crate::call::check::DeviceLink;
-use crate::call::engine::Device;
+use crate::call::events::Device;
 use crate::invite::Invite;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 
@@ -68,6 +68,11 @@ impl PreJoin {
         };
         prejoin.restart_check();
         prejoin
+    }
+
+    /// The devices found (they are looked for while pre-join shows).
+    pub fn set_lists(&mut self, lists: DeviceLists) {
+        self.lists = lists;
     }
 
     fn restart_check(&mut self) {

@@ -195,7 +195,7 @@ impl Client {
         match self.recv().await {
             ServerMessage::Welcome {
                 id, resume, peers, ..
-            } => (id, resume, peers),
+            } => (id.to_string(), resume, peers),
             other => panic!("expected welcome, got {other:?}"),
         }
     }

@@ -4,7 +4,7 @@
 use super::opus_codec::{FRAME_SAMPLES, OpusEncoder, OpusError};
 use super::processing::{AudioProcessor, ProcessingSettings};
 
-/// Opus bitrate for speech (DESIGN.md).
+/// Opus bitrate for speech (docs/ARCHITECTURE.md, "Media").
 pub const SPEECH_BITRATE_BPS: u32 = 32_000;
 
 pub struct AudioSendPath {

@@ -15,6 +15,7 @@ use super::convert::{self, ConvertError};
 use super::frame::I420Frame;
 use super::mailbox::FrameSender;
 use super::pattern::TestPattern;
+use crate::media::source::CameraChoice;
 
 /// What the call asks of a camera (720p30 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +164,21 @@ pub fn start_test_pattern(
             }
         }
     })
+}
+
+/// The camera `choice` names, started: the synthetic one or a real one (None: no camera).
+pub fn start_chosen(
+    choice: &CameraChoice,
+    wanted: VideoWanted,
+    out: FrameSender,
+    events: mpsc::Sender<CameraEvent>,
+) -> std::io::Result<Option<CameraHandle>> {
+    match choice {
+        CameraChoice::Off => Ok(None),
+        CameraChoice::TestPattern => start_test_pattern(wanted, out, events).map(Some),
+        CameraChoice::Default => start_camera(0, wanted, out, events).map(Some),
+        CameraChoice::Index(i) => start_camera(*i, wanted, out, events).map(Some),
+    }
 }
 
 /// A real camera by index (`confer devices` lists them).

@@ -1,6 +1,7 @@
 //! The video encode thread: takes the newest picture from the camera's mailbox, encodes it, and
 //! hands the access unit to the network side through a bounded queue (full: the picture is
-//! dropped and counted, the encoder never blocks on the network). Bitrate and keyframe requests
+//! dropped and counted, and the next one is a keyframe; the encoder never blocks on the
+//! network). Bitrate and keyframe requests
 //! arrive through atomics, so the call engine never waits for the encoder either.
 
 use std::sync::Arc;
@@ -74,8 +75,12 @@ impl EncodeThread {
                             shared.encoded.fetch_add(1, Relaxed);
                             match out.try_send(frame) {
                                 Ok(()) => {}
+                                // Every later picture refers to the one dropped: the next
+                                // one is a keyframe, or every receiver's picture breaks until
+                                // someone asks for one.
                                 Err(TrySendError::Full(_)) => {
                                     shared.dropped.fetch_add(1, Relaxed);
+                                    shared.keyframe.store(true, Relaxed);
                                 }
                                 Err(TrySendError::Disconnected(_)) => break,
                             }

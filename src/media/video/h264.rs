@@ -23,7 +23,7 @@ use thiserror::Error;
 use super::frame::{I420Frame, i420_to_rgba_fitted};
 use super::pattern::{Stripe, read_stripe};
 
-/// What the encoder may be asked for (DESIGN.md: 150 kbit/s to 2.5 Mbit/s).
+/// What the encoder may be asked for (docs/ARCHITECTURE.md, "Media": 150 kbit/s to 2.5 Mbit/s).
 pub const MIN_BITRATE_BPS: u32 = 150_000;
 pub const MAX_BITRATE_BPS: u32 = 2_500_000;
 

@@ -1,0 +1,456 @@
+//! Joining through Confer's own signaling server (docs/PROTOCOL.md) as a mesh: a connection
+//! with each participant, the newcomer offering to everyone already there. Its additions to
+//! plain WebRTC signaling live here too: the call `session` that outlives a peer id, ICE
+//! restarts on the same connection, and `resume` after a server restart.
+
+use std::collections::BTreeMap;
+
+use super::events::{CallError, Notice};
+use super::ids::{ConnectionId, ParticipantId};
+use super::room::{Farewell, Room};
+use super::way::JoinWay;
+use crate::signal::client::{Closed, Command, Event};
+use crate::signal::proto::PeerId;
+use crate::signal::relayed::{PeerSignal, RoomMessage, clean_chat};
+
+/// Someone in the room, as the server listed them.
+struct Member {
+    name: String,
+    /// Their microphone and camera as they said (it may come before their connection).
+    media: Option<(bool, bool)>,
+}
+
+/// Our connection with one participant.
+struct Link {
+    peer: PeerId,
+    participant: ParticipantId,
+    /// Their call session, from their offer or answer.
+    session: Option<String>,
+}
+
+pub struct ConferMesh {
+    /// Ours, sent with offers and answers: it outlives our peer id, which a signaling server
+    /// that restarts cannot give back.
+    session: String,
+    members: BTreeMap<PeerId, Member>,
+    links: BTreeMap<ConnectionId, Link>,
+    /// Our microphone and camera as last announced (newcomers are told them too).
+    media: (bool, bool),
+    /// Why the server turned us away, when it did (it closes the connection next).
+    refused: Option<CallError>,
+}
+
+impl ConferMesh {
+    /// `session`: a random string of ours for the whole call.
+    pub fn new(session: String) -> Self {
+        Self {
+            session,
+            members: BTreeMap::new(),
+            links: BTreeMap::new(),
+            media: (true, false),
+            refused: None,
+        }
+    }
+
+    fn link_of(&self, peer: &PeerId) -> Option<ConnectionId> {
+        self.links
+            .iter()
+            .find(|(_, link)| link.peer == *peer)
+            .map(|(id, _)| *id)
+    }
+
+    fn name_of(&self, peer: &PeerId) -> String {
+        self.members
+            .get(peer)
+            .map_or_else(|| peer.to_string(), |m| m.name.clone())
+    }
+
+    /// The connection we hold with `session` under another id than `peer`'s.
+    fn same_session(&self, peer: &PeerId, session: &str) -> Option<ConnectionId> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.peer != *peer && l.session.as_deref() == Some(session))
+            .map(|(id, _)| *id)
+    }
+
+    /// An id for a new participant: their peer id, unless the call already has that one.
+    fn fresh_participant(room: &Room<Command>, peer: &PeerId) -> ParticipantId {
+        let mut id = ParticipantId::from(peer.as_str());
+        let mut n = 1;
+        while room.participant(&id).is_some() {
+            n += 1;
+            id = ParticipantId::from(format!("{peer}~{n}"));
+        }
+        id
+    }
+
+    fn broadcast_media(&self, room: &mut Room<Command>) {
+        let (audio, video) = self.media;
+        room.send(Command::Broadcast(RoomMessage::MediaState { audio, video }));
+    }
+
+    fn signal(room: &mut Room<Command>, to: &PeerId, signal: PeerSignal) {
+        room.send(Command::Signal {
+            to: to.clone(),
+            signal,
+        });
+    }
+
+    /// The newcomer offers to everyone already there (PROTOCOL.md). `told`: the window hears
+    /// of them at once (see [`Room::tell`]).
+    fn offer_to(&mut self, room: &mut Room<Command>, peer: PeerId, told: bool) {
+        let connection = room.open_connection(true, true);
+        let offer = match room.peer(connection).map(|p| p.create_offer()) {
+            Some(Ok(sdp)) => sdp,
+            Some(Err(e)) => {
+                let name = self.name_of(&peer);
+                room.close_connection(connection, Farewell::Quietly);
+                room.notice(Notice::Problem(format!("cannot offer to {name}: {e}")));
+                return;
+            }
+            None => return,
+        };
+        let participant = Self::fresh_participant(room, &peer);
+        let media = self.members.get(&peer).and_then(|m| m.media);
+        room.add_participant(
+            participant.clone(),
+            peer.to_string(),
+            self.name_of(&peer),
+            media,
+            told,
+        );
+        room.attach(&participant, connection, None);
+        self.links.insert(
+            connection,
+            Link {
+                peer: peer.clone(),
+                participant,
+                session: None,
+            },
+        );
+        let session = Some(self.session.clone());
+        Self::signal(
+            room,
+            &peer,
+            PeerSignal::Offer {
+                sdp: offer,
+                session,
+            },
+        );
+    }
+
+    /// The connection `kept` goes on under `peer`'s new id; one we had started for that id
+    /// (our offer to them) is not needed.
+    fn carry_on(&mut self, room: &mut Room<Command>, kept: ConnectionId, peer: &PeerId) {
+        if let Some(started) = self.link_of(peer)
+            && started != kept
+            && let Some(link) = self.links.remove(&started)
+        {
+            room.remove_participant(&link.participant, Farewell::Quietly);
+            room.close_connection(started, Farewell::Quietly);
+        }
+        if let Some(link) = self.links.get_mut(&kept) {
+            link.peer = peer.clone();
+            room.set_peer_id(&link.participant, peer.to_string());
+        }
+    }
+
+    fn on_signal(
+        &mut self,
+        room: &mut Room<Command>,
+        from: PeerId,
+        signal: PeerSignal,
+    ) -> Result<(), String> {
+        let name = self.name_of(&from);
+        match signal {
+            PeerSignal::Offer { sdp, session } => {
+                // It may be an ICE restart after the path died: if this machine moved to
+                // another network, the peer needs its new addresses too.
+                room.find_new_addresses();
+                // Someone we are connected to, back under a new id: keep the connection.
+                if let Some(kept) = session
+                    .as_deref()
+                    .and_then(|s| self.same_session(&from, s))
+                    .filter(|c| room.is_connected(*c))
+                {
+                    self.carry_on(room, kept, &from);
+                    let session = self.session.clone();
+                    Self::signal(room, &from, PeerSignal::Resume { session });
+                    room.notice(Notice::CarriedOn { name });
+                    return Ok(());
+                }
+                let ours = Some(self.session.clone());
+                // The same connection's ICE restart: it goes on with new credentials.
+                if let Some(connection) = self.link_of(&from)
+                    && session.is_some()
+                    && self.links[&connection].session == session
+                {
+                    let peer = room.peer(connection).ok_or("a connection that is gone")?;
+                    let answer = peer.accept_offer(&sdp).map_err(|e| e.to_string())?;
+                    Self::signal(
+                        room,
+                        &from,
+                        PeerSignal::Answer {
+                            sdp: answer,
+                            session: ours,
+                        },
+                    );
+                    room.notice(Notice::TheyLookForPath { name });
+                    return Ok(());
+                }
+                // Otherwise a new connection: they are new, or came back.
+                let connection = room.open_connection(false, true);
+                let answer = match room.peer(connection).map(|p| p.accept_offer(&sdp)) {
+                    Some(Ok(answer)) => answer,
+                    Some(Err(e)) => {
+                        room.close_connection(connection, Farewell::Quietly);
+                        return Err(e.to_string());
+                    }
+                    None => return Err("a connection that is gone".into()),
+                };
+                let participant = match self.link_of(&from) {
+                    // It replaces the connection we had with them; they stay who they were.
+                    Some(old) => {
+                        let link = self.links.remove(&old).ok_or("a link that is gone")?;
+                        room.attach(&link.participant, connection, None);
+                        room.close_connection(old, Farewell::Quietly);
+                        link.participant
+                    }
+                    None => {
+                        let participant = Self::fresh_participant(room, &from);
+                        let media = self.members.get(&from).and_then(|m| m.media);
+                        room.add_participant(
+                            participant.clone(),
+                            from.to_string(),
+                            name,
+                            media,
+                            true,
+                        );
+                        room.attach(&participant, connection, None);
+                        participant
+                    }
+                };
+                self.links.insert(
+                    connection,
+                    Link {
+                        peer: from.clone(),
+                        participant,
+                        session,
+                    },
+                );
+                Self::signal(
+                    room,
+                    &from,
+                    PeerSignal::Answer {
+                        sdp: answer,
+                        session: ours,
+                    },
+                );
+                Ok(())
+            }
+            PeerSignal::Answer { sdp, session } => {
+                let connection = self.link_of(&from).ok_or("an answer to no offer")?;
+                let link = self
+                    .links
+                    .get_mut(&connection)
+                    .ok_or("an answer to no offer")?;
+                link.session = session;
+                let participant = link.participant.clone();
+                let peer = room.peer(connection).ok_or("an answer to no offer")?;
+                peer.accept_answer(&sdp).map_err(|e| e.to_string())?;
+                room.tell(&participant);
+                Ok(())
+            }
+            // Our offer reached someone who still has a working connection with us: it goes
+            // on under their new id, and the offer's connection is not needed.
+            PeerSignal::Resume { session } => {
+                let kept = self
+                    .same_session(&from, &session)
+                    .ok_or("a resume of no connection")?;
+                self.carry_on(room, kept, &from);
+                room.notice(Notice::CarriedOn { name });
+                Ok(())
+            }
+            PeerSignal::Candidate { candidate } => {
+                // None, or an empty line: the end of their candidates.
+                let Some(line) = candidate.map(|c| c.candidate).filter(|l| !l.is_empty()) else {
+                    return Ok(());
+                };
+                let connection = self.link_of(&from).ok_or("a candidate for no connection")?;
+                let peer = room
+                    .peer(connection)
+                    .ok_or("a candidate for no connection")?;
+                peer.add_remote_candidate(&line)
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl JoinWay for ConferMesh {
+    type Event = Event;
+    type Message = Command;
+
+    fn handle_event(&mut self, room: &mut Room<Command>, event: Event) {
+        match event {
+            Event::Joined {
+                peers,
+                resumed,
+                ice_servers,
+                ..
+            } => {
+                let again = room.entered_before();
+                room.signaling(true);
+                if !again {
+                    room.use_ice_servers(&ice_servers);
+                }
+                room.enter();
+                room.notice(match (again, resumed) {
+                    (false, _) => Notice::Joined {
+                        already: peers.len(),
+                    },
+                    (true, true) => Notice::BackInRoom,
+                    // The server lost us (it restarted): everyone comes back under new ids, and
+                    // connections that still work are kept (`resume`).
+                    (true, false) => Notice::Rejoined { here: peers.len() },
+                });
+                self.broadcast_media(room);
+                if !resumed {
+                    for peer in peers {
+                        self.members.insert(
+                            peer.id.clone(),
+                            Member {
+                                name: peer.name,
+                                media: None,
+                            },
+                        );
+                        // After a restart the one we offer to may be someone still connected
+                        // under their old id: the window hears of them once they answer.
+                        self.offer_to(room, peer.id, !again);
+                    }
+                }
+            }
+            Event::PeerJoined(peer) => {
+                self.members.insert(
+                    peer.id,
+                    Member {
+                        name: peer.name,
+                        media: None,
+                    },
+                );
+                // The newcomer learns whether our microphone and camera are on.
+                self.broadcast_media(room);
+            }
+            Event::PeerLeft(peer) => {
+                self.members.remove(&peer);
+                if let Some(connection) = self.link_of(&peer)
+                    && let Some(link) = self.links.remove(&connection)
+                {
+                    room.remove_participant(&link.participant, Farewell::Left);
+                    room.close_connection(connection, Farewell::Left);
+                }
+            }
+            Event::Signal { from, signal } => {
+                let name = self.name_of(&from);
+                if let Err(e) = signal.and_then(|signal| self.on_signal(room, from, signal)) {
+                    room.notice(Notice::Problem(format!("from {name}: {e}")));
+                }
+            }
+            Event::Broadcast { from, message } => {
+                let participant = self
+                    .link_of(&from)
+                    .map(|c| self.links[&c].participant.clone());
+                match message {
+                    RoomMessage::MediaState { audio, video } => {
+                        if let Some(member) = self.members.get_mut(&from) {
+                            member.media = Some((audio, video));
+                        }
+                        if let Some(participant) = participant {
+                            room.set_media(&participant, audio, video);
+                        }
+                    }
+                    RoomMessage::Chat { text } => {
+                        if let Some(text) = clean_chat(&text) {
+                            let id =
+                                participant.unwrap_or_else(|| ParticipantId::from(from.as_str()));
+                            let name = self.name_of(&from);
+                            room.report(super::events::CallReport::Chat { id, name, text });
+                        }
+                    }
+                }
+            }
+            Event::Refused { code, message } => {
+                room.notice(Notice::Problem(format!(
+                    "the server refused: {code}: {message}"
+                )));
+                if code.closes() {
+                    self.refused = Some(CallError::refused(code, message));
+                }
+            }
+            Event::Reconnecting { attempt, after } => {
+                room.signaling(false);
+                room.notice(Notice::SignalingLost { attempt, after });
+            }
+            Event::Closed(closed) => {
+                let result = match closed {
+                    Closed::Left => Ok(()),
+                    Closed::Refused { code, message } => Err(self
+                        .refused
+                        .take()
+                        .unwrap_or(CallError::refused(code, message))),
+                    Closed::Unreachable { attempts } => Err(CallError::Unreachable { attempts }),
+                    Closed::Abandoned => Err(CallError::SignalingEnded),
+                };
+                room.end(result);
+            }
+        }
+    }
+
+    fn restart_path(&mut self, room: &mut Room<Command>, connection: ConnectionId) {
+        let Some(link) = self.links.get(&connection) else {
+            return;
+        };
+        let (peer, name) = (link.peer.clone(), self.name_of(&link.peer));
+        match room.peer(connection).map(|p| p.restart_ice()) {
+            Some(Ok(sdp)) => {
+                room.notice(Notice::LookingForPath { name });
+                let session = Some(self.session.clone());
+                Self::signal(room, &peer, PeerSignal::Offer { sdp, session });
+            }
+            Some(Err(e)) => room.notice(Notice::Problem(format!(
+                "cannot restart the path to {name}: {e}"
+            ))),
+            None => {}
+        }
+    }
+
+    fn trickle(&mut self, room: &mut Room<Command>, connection: ConnectionId, line: String) {
+        let Some(link) = self.links.get(&connection) else {
+            return;
+        };
+        let peer = link.peer.clone();
+        let mid = room.peer(connection).and_then(|p| p.candidate_mid());
+        Self::signal(room, &peer, PeerSignal::candidate(line, mid));
+    }
+
+    fn connection_closed(&mut self, _room: &mut Room<Command>, connection: ConnectionId) {
+        self.links.remove(&connection);
+    }
+
+    fn announce_media(&mut self, room: &mut Room<Command>, mic_on: bool, camera_on: bool) {
+        self.media = (mic_on, camera_on);
+        // Before the first welcome it waits: joining announces it.
+        if room.entered_before() {
+            self.broadcast_media(room);
+        }
+    }
+
+    fn send_chat(&mut self, room: &mut Room<Command>, text: String) {
+        room.send(Command::Broadcast(RoomMessage::Chat { text }));
+    }
+
+    fn leave(&mut self, room: &mut Room<Command>) {
+        room.send(Command::Leave);
+    }
+}

@@ -1,0 +1,265 @@
+//! The driver's side of the media: the threads a call runs (camera, encoder, microphone and
+//! speaker, one decoder per participant) and the hand-off between them and the call machine.
+//! Commands from the machine go to the threads through their atomics and bounded queues;
+//! what the threads made (encoded media, pictures, device news, measurements) goes to the
+//! machine. Nothing here waits.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::Receiver;
+use std::time::{Instant, SystemTime};
+
+use super::events::{CallError, CallReport, Device, Setup};
+use super::ids::ParticipantId;
+use super::machine::{Call, Measurements, MediaCommand, RemoteMeasurement};
+use super::own_camera::OwnCamera;
+use super::way::JoinWay;
+use crate::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
+use crate::media::audio::processing::ProcessingSettings;
+use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+use crate::media::video::camera::CameraEvent;
+use crate::media::video::decode_thread::{DecodeInput, DecodeThread, Picture, start_decoder};
+use crate::media::video::encode_thread::EncodeThread;
+use crate::media::video::frame::RgbaImage;
+use crate::media::video::mailbox::{Receiver as Mailbox, frame_mailbox, mailbox};
+use crate::media::video::{EncodedFrame, EncoderSettings};
+
+/// Encoded pictures waiting for the call: a few; the encoder drops (and asks for a keyframe)
+/// beyond that.
+const ENCODED_QUEUE: usize = 8;
+
+/// What the media threads are started with.
+pub struct MediaChoices {
+    pub camera: CameraChoice,
+    pub mic: MicChoice,
+    pub speaker: SpeakerChoice,
+    pub processing: ProcessingSettings,
+    /// The encoder's first rate, bit/s.
+    pub start_bps: u32,
+    /// Pictures are converted for a screen, and our own camera is shown.
+    pub render: bool,
+}
+
+/// One participant's decoder. Fields drop in order: the input first, which ends the thread.
+struct Decoder {
+    input: DecodeInput,
+    pictures: Mailbox<Picture>,
+    _thread: DecodeThread,
+}
+
+pub struct MediaThreads {
+    camera: OwnCamera,
+    encoder: EncodeThread,
+    encoded: Receiver<EncodedFrame>,
+    preview: Option<Mailbox<RgbaImage>>,
+    audio: AudioEngine,
+    decoders: HashMap<ParticipantId, Decoder>,
+    render: bool,
+}
+
+impl MediaThreads {
+    pub fn start(choices: MediaChoices) -> Result<Self, CallError> {
+        let (frames, pictures) = frame_mailbox();
+        let camera = OwnCamera::new(choices.camera, frames);
+        let (encoded_tx, encoded) = std::sync::mpsc::sync_channel(ENCODED_QUEUE);
+        // Our own camera for the self view, when a window shows it.
+        let (preview_tx, preview) = mailbox();
+        let settings = EncoderSettings {
+            bitrate_bps: choices.start_bps,
+            ..EncoderSettings::default()
+        };
+        let encoder = EncodeThread::start(
+            pictures,
+            settings,
+            encoded_tx,
+            choices.render.then_some(preview_tx),
+        )
+        .map_err(|e| CallError::Setup {
+            what: Setup::VideoEncoder,
+            reason: e.to_string(),
+        })?;
+        let audio = AudioEngine::start(&choices.mic, choices.speaker, choices.processing).map_err(
+            |reason| CallError::Setup {
+                what: Setup::Audio,
+                reason,
+            },
+        )?;
+        Ok(Self {
+            camera,
+            encoder,
+            encoded,
+            preview: choices.render.then_some(preview),
+            audio,
+            decoders: HashMap::new(),
+            render: choices.render,
+        })
+    }
+
+    /// Does what the call asks of the media threads.
+    pub fn apply<W: JoinWay>(&mut self, now: Instant, call: &mut Call<W>, command: MediaCommand) {
+        match command {
+            MediaCommand::Keyframe => self.encoder.control().request_keyframe(),
+            MediaCommand::Bitrate(bps) => self.encoder.control().set_bitrate(bps),
+            MediaCommand::AudioLoss(percent) => self.audio.send.control().set_loss_percent(percent),
+            MediaCommand::Microphone(on) => self.audio.send.control().muted.store(!on, Relaxed),
+            MediaCommand::Camera(true) => {
+                // A camera that cannot be opened (missing, busy, access denied) is no reason to
+                // miss the meeting: it goes on without our video, and says why.
+                if let Err(problem) = self.camera.start() {
+                    call.handle_device(now, Device::Camera, Some(problem));
+                }
+            }
+            MediaCommand::Camera(false) => self.camera.stop(),
+            MediaCommand::Decode { from, unit } => {
+                if let Some(decoder) = self.decoder(now, call, &from) {
+                    decoder.input.push(unit);
+                }
+            }
+            MediaCommand::Play {
+                from,
+                seq,
+                payload,
+                arrived,
+            } => {
+                // A full queue drops the packet; the jitter buffer treats it as lost.
+                let _ = self.audio.incoming.try_send(PlayoutInput::Packet {
+                    peer: from.to_string(),
+                    seq,
+                    payload: payload.to_vec(),
+                    arrived,
+                });
+            }
+            MediaCommand::Hold { from, hold } => {
+                if let Some(decoder) = self.decoders.get(&from) {
+                    let micros = u64::try_from(hold.as_micros()).unwrap_or(u64::MAX);
+                    decoder.input.stats().hold_us.store(micros, Relaxed);
+                }
+            }
+            MediaCommand::Fit {
+                from,
+                width,
+                height,
+            } => {
+                if let Some(decoder) = self.decoder(now, call, &from) {
+                    decoder.input.stats().fit_to(width, height);
+                }
+            }
+            MediaCommand::Gone(from) => {
+                self.decoders.remove(&from);
+                let _ = self
+                    .audio
+                    .incoming
+                    .try_send(PlayoutInput::PeerLeft(from.to_string()));
+            }
+        }
+    }
+
+    /// `from`'s decoder, started when first needed; None when it cannot start (said once, as
+    /// a notice: their pictures are lost, the call goes on).
+    fn decoder<W: JoinWay>(
+        &mut self,
+        now: Instant,
+        call: &mut Call<W>,
+        from: &ParticipantId,
+    ) -> Option<&Decoder> {
+        if !self.decoders.contains_key(from) {
+            match start_decoder(self.render) {
+                Ok((input, pictures, thread)) => {
+                    self.decoders.insert(
+                        from.clone(),
+                        Decoder {
+                            input,
+                            pictures,
+                            _thread: thread,
+                        },
+                    );
+                }
+                Err(e) => {
+                    call.handle_problem(now, format!("cannot decode video from {from}: {e}"));
+                    return None;
+                }
+            }
+        }
+        self.decoders.get(from)
+    }
+
+    /// What the threads made since the last turn, handed to the call: our encoded media, our
+    /// camera's and devices' news, the participants' pictures and broken streams. Our own
+    /// picture for the self view goes straight to `report`: the call has nothing to add.
+    pub fn collect<W: JoinWay>(
+        &mut self,
+        now: Instant,
+        call: &mut Call<W>,
+        report: &mut impl FnMut(CallReport),
+    ) {
+        while let Ok(packet) = self.audio.packets.try_recv() {
+            call.handle_audio(now, packet.timestamp, &packet.payload);
+        }
+        while let Ok(frame) = self.encoded.try_recv() {
+            call.handle_video(now, frame.captured, frame.data);
+        }
+        if let Some(image) = self.preview.as_ref().and_then(Mailbox::take) {
+            report(CallReport::Preview(image));
+        }
+        while let Some(event) = self.camera.next_event() {
+            match event {
+                CameraEvent::Started { .. } => call.handle_device(now, Device::Camera, None),
+                CameraEvent::Stopped(e) => {
+                    call.handle_device(now, Device::Camera, Some(e.to_string()))
+                }
+                CameraEvent::BadFrame(why) => tracing::debug!("camera: a picture skipped: {why}"),
+            }
+        }
+        while let Ok(event) = self.audio.events.try_recv() {
+            let (device, problem) = match event {
+                AudioEvent::MicStarted { .. } => (Device::Microphone, None),
+                AudioEvent::MicLost(why) => (Device::Microphone, Some(why)),
+                AudioEvent::SpeakerStarted { .. } => (Device::Speaker, None),
+                AudioEvent::SpeakerLost(why) => (Device::Speaker, Some(why)),
+            };
+            call.handle_device(now, device, problem);
+        }
+        for (id, decoder) in &self.decoders {
+            if decoder.input.stats().keyframe_needed.swap(false, Relaxed) {
+                call.handle_keyframe_needed(now, id);
+            }
+            while let Some(picture) = decoder.pictures.take() {
+                call.handle_picture(now, id, picture);
+            }
+        }
+    }
+
+    /// The levels, playout delays and decoded counts the call asked for.
+    pub fn measure(&self) -> Measurements {
+        let mut heard = self.audio.playout.control().peers();
+        let mut remotes: Vec<(ParticipantId, RemoteMeasurement)> = self
+            .decoders
+            .iter()
+            .map(|(id, decoder)| {
+                let audio = heard.remove(id.as_str()).unwrap_or_default();
+                let m = RemoteMeasurement {
+                    level: audio.level,
+                    playout_delay: audio.playout_delay,
+                    beep_at: audio.beep_at,
+                    frames_decoded: decoder.input.stats().decoded.load(Relaxed),
+                };
+                (id.clone(), m)
+            })
+            .collect();
+        // Those we hear but whose video never came.
+        remotes.extend(heard.into_iter().map(|(id, audio)| {
+            let m = RemoteMeasurement {
+                level: audio.level,
+                playout_delay: audio.playout_delay,
+                beep_at: audio.beep_at,
+                frames_decoded: 0,
+            };
+            (ParticipantId::from(id), m)
+        }));
+        Measurements {
+            mic_level: self.audio.send.control().level(),
+            wall: Some(SystemTime::now()),
+            remotes,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! A remote participant as the call holds them: who they are, what they said of their
+//! microphone and camera, which connections carry their media, and their figures.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::Mid;
+
+use super::events::PeerState;
+use super::ids::{ConnectionId, ParticipantId};
+use super::stats::Figures;
+
+/// Where some of a participant's media arrives: on a connection, in one media section of it
+/// (an SFU's connection carries many participants, one section each) or in all of them (a
+/// mesh's connection is theirs alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Track {
+    pub connection: ConnectionId,
+    pub mid: Option<Mid>,
+}
+
+pub struct Participant {
+    pub id: ParticipantId,
+    /// Their id in the meeting's signaling now (it changes when a signaling server restarts).
+    pub peer: String,
+    pub name: String,
+    /// Microphone and camera as they last said; None before they said (both count as on).
+    pub media: Option<(bool, bool)>,
+    pub tracks: Vec<Track>,
+    /// Whether the window knows of them. A connection we offered after a server restart may
+    /// turn out to be someone we are still connected to under their old id; they are told of
+    /// only once that is ruled out.
+    pub(crate) told: bool,
+    pub(crate) figures: Figures,
+    /// Their video is broken until a keyframe: a PLI is due.
+    pub(crate) keyframe_needed: bool,
+    pub(crate) last_pli: Option<Instant>,
+    /// The state the window was last told.
+    pub(crate) shown: Option<PeerState>,
+    /// How long their pictures wait for their sound, as last told to the decoder.
+    pub(crate) hold: Duration,
+    pub(crate) level: f32,
+    /// Their pictures decoded so far, as the decoder counts them.
+    pub(crate) frames_decoded: u64,
+}
+
+impl Participant {
+    pub(crate) fn new(id: ParticipantId, peer: String, name: String, told: bool) -> Self {
+        Self {
+            id,
+            peer,
+            name,
+            media: None,
+            tracks: Vec::new(),
+            told,
+            figures: Figures::default(),
+            keyframe_needed: false,
+            last_pli: None,
+            shown: None,
+            hold: Duration::ZERO,
+            level: 0.0,
+            frames_decoded: 0,
+        }
+    }
+
+    /// Whether media on `connection` in section `mid` is theirs.
+    pub fn receives(&self, connection: ConnectionId, mid: Mid) -> bool {
+        self.tracks
+            .iter()
+            .any(|t| t.connection == connection && t.mid.is_none_or(|m| m == mid))
+    }
+
+    /// The connection their media comes on (the first, if several do).
+    pub fn connection(&self) -> Option<ConnectionId> {
+        self.tracks.first().map(|t| t.connection)
+    }
+}

@@ -1,0 +1,42 @@
+//! The seam for how a meeting is joined: a signaling protocol and the topology it implies (who
+//! offers to whom, which connection carries whose media). Confer's own protocol with a mesh is
+//! the first (`call::confer_mesh`); an SFU's is another, on the same call.
+//!
+//! A way is sans-IO like the rest of the call: the driver hands it what its signaling transport
+//! heard (`Event`), it answers by working on the [`Room`] (connections, participants, notices)
+//! and queueing its protocol's messages there (`Message`, sent by the driver). The call calls
+//! it for what only the protocol can do: offer a dead path a new one, trickle a candidate,
+//! tell the room about our media, chat, leave. docs/ARCHITECTURE.md says the same in prose.
+
+use super::ids::ConnectionId;
+use super::room::Room;
+
+pub trait JoinWay {
+    /// What the way's signaling transport hears (typed, already decoded).
+    type Event;
+    /// What it sends through that transport.
+    type Message;
+
+    /// Something the signaling transport heard.
+    fn handle_event(&mut self, room: &mut Room<Self::Message>, event: Self::Event);
+
+    /// `connection` has been silent for seconds and this side restarts it: offer a new path
+    /// (an ICE restart), or say why not.
+    fn restart_path(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId);
+
+    /// A local candidate of `connection` found after its offer or answer: trickle it.
+    fn trickle(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId, line: String);
+
+    /// The call gave up on `connection` (it closed it; its participants are gone or moved).
+    fn connection_closed(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId);
+
+    /// Our microphone and camera, as the others should see them: told at the start (before
+    /// joining: for the join) and at each change. Newcomers are told too.
+    fn announce_media(&mut self, room: &mut Room<Self::Message>, mic_on: bool, camera_on: bool);
+
+    /// A chat message to everyone.
+    fn send_chat(&mut self, room: &mut Room<Self::Message>, text: String);
+
+    /// We leave the meeting (the transport says when it is done: an event that ends the call).
+    fn leave(&mut self, room: &mut Room<Self::Message>);
+}
