@@ -11,7 +11,9 @@ use crate::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder, SAMPLE_RATE};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::RgbaImage;
-use crate::media::video::camera::{CameraEvent, CameraHandle, VideoWanted, start_chosen};
+use crate::media::video::camera::{
+    CameraEvent, CameraHandle, VideoWanted, camera_events, start_chosen,
+};
 use crate::media::video::mailbox::{self, frame_mailbox};
 use crate::media::video::preview_thread::PreviewThread;
 
@@ -51,7 +53,7 @@ impl DeviceCheck {
     ) -> Self {
         let mut problems = BTreeMap::new();
         let (frames, pictures) = frame_mailbox();
-        let (events, camera_events) = std::sync::mpsc::channel();
+        let (events, news) = camera_events();
         let (preview_tx, preview) = mailbox::mailbox();
         let wanted = VideoWanted::default();
         let camera = start_chosen(camera, wanted, frames, events).unwrap_or_else(|e| {
@@ -73,7 +75,7 @@ impl DeviceCheck {
             _preview_thread: preview_thread,
             _camera: camera,
             preview,
-            camera_events,
+            camera_events: news,
             audio,
             problems,
         }

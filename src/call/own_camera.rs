@@ -7,13 +7,15 @@
 use std::sync::mpsc;
 
 use crate::media::source::CameraChoice;
-use crate::media::video::camera::{CameraEvent, CameraHandle, VideoWanted, start_chosen};
+use crate::media::video::camera::{
+    CameraEvent, CameraHandle, VideoWanted, camera_events, start_chosen,
+};
 use crate::media::video::mailbox::FrameSender;
 
 pub struct OwnCamera {
     choice: CameraChoice,
     frames: FrameSender,
-    events: mpsc::Sender<CameraEvent>,
+    events: mpsc::SyncSender<CameraEvent>,
     reports: mpsc::Receiver<CameraEvent>,
     running: Option<CameraHandle>,
 }
@@ -21,7 +23,7 @@ pub struct OwnCamera {
 impl OwnCamera {
     /// A camera that is off; its pictures will go to `frames`.
     pub fn new(choice: CameraChoice, frames: FrameSender) -> Self {
-        let (events, reports) = mpsc::channel();
+        let (events, reports) = camera_events();
         Self {
             choice,
             frames,

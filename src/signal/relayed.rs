@@ -62,6 +62,10 @@ impl PeerSignal {
 
     /// Reads a signal's `data`; the error says what is wrong with it.
     pub fn from_json(data: &str) -> Result<Self, String> {
+        // (serde would also read a sequence `["offer", ...]` as one.)
+        if !data.trim_start().starts_with('{') {
+            return Err("a signal that is not one: not a JSON object".into());
+        }
         serde_json::from_str(data).map_err(|e| format!("a signal that is not one: {e}"))
     }
 }
@@ -101,6 +105,9 @@ impl RoomMessage {
     /// Reads a broadcast's `data`. None for kinds this version does not know (newer peers may
     /// send some) and for anything malformed: a broadcast is never worth an error.
     pub fn from_json(data: &str) -> Option<Self> {
+        if !data.trim_start().starts_with('{') {
+            return None;
+        }
         serde_json::from_str(data).ok()
     }
 }

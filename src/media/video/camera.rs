@@ -140,12 +140,12 @@ fn spawn(
 pub fn start_test_pattern(
     wanted: VideoWanted,
     out: FrameSender,
-    events: mpsc::Sender<CameraEvent>,
+    events: mpsc::SyncSender<CameraEvent>,
 ) -> std::io::Result<CameraHandle> {
     spawn("camera-pattern", move |stop| {
         let mut pattern = TestPattern::new(wanted.width as usize, wanted.height as usize);
         let (width, height) = pattern.size();
-        let _ = events.send(CameraEvent::Started {
+        let _ = events.try_send(CameraEvent::Started {
             name: "test pattern".into(),
             width: width as u32,
             height: height as u32,
@@ -166,12 +166,21 @@ pub fn start_test_pattern(
     })
 }
 
+/// Camera events waiting to be read: the call reads them every few milliseconds; a note of a
+/// bad picture beyond this is dropped rather than kept.
+pub const EVENTS_QUEUE: usize = 64;
+
+/// The queue a camera thread tells its news through.
+pub fn camera_events() -> (mpsc::SyncSender<CameraEvent>, mpsc::Receiver<CameraEvent>) {
+    mpsc::sync_channel(EVENTS_QUEUE)
+}
+
 /// The camera `choice` names, started: the synthetic one or a real one (None: no camera).
 pub fn start_chosen(
     choice: &CameraChoice,
     wanted: VideoWanted,
     out: FrameSender,
-    events: mpsc::Sender<CameraEvent>,
+    events: mpsc::SyncSender<CameraEvent>,
 ) -> std::io::Result<Option<CameraHandle>> {
     match choice {
         CameraChoice::Off => Ok(None),
@@ -186,7 +195,7 @@ pub fn start_camera(
     index: u32,
     wanted: VideoWanted,
     out: FrameSender,
-    events: mpsc::Sender<CameraEvent>,
+    events: mpsc::SyncSender<CameraEvent>,
 ) -> std::io::Result<CameraHandle> {
     spawn("camera", move |stop| {
         let end = match run_camera(index, wanted, &out, &events, &stop) {
@@ -194,7 +203,7 @@ pub fn start_camera(
             Err(e) => e,
         };
         tracing::warn!("camera stopped: {end}");
-        let _ = events.send(CameraEvent::Stopped(end));
+        let _ = events.try_send(CameraEvent::Stopped(end));
     })
 }
 
@@ -216,7 +225,7 @@ fn run_camera(
     index: u32,
     wanted: VideoWanted,
     out: &FrameSender,
-    events: &mpsc::Sender<CameraEvent>,
+    events: &mpsc::SyncSender<CameraEvent>,
     stop: &AtomicBool,
 ) -> Result<(), CameraError> {
     use nokhwa::utils::{
@@ -269,7 +278,7 @@ fn run_camera(
         ))
         .map_err(|e| classify(&e))?;
     camera.open_stream().map_err(|e| classify(&e))?;
-    let _ = events.send(CameraEvent::Started {
+    let _ = events.try_send(CameraEvent::Started {
         name: camera.info().human_name(),
         width: chosen.width,
         height: chosen.height,
@@ -293,7 +302,7 @@ fn run_camera(
                 out.send(picture);
             }
             Err(e) => {
-                let _ = events.send(CameraEvent::BadFrame(e.to_string()));
+                let _ = events.try_send(CameraEvent::BadFrame(e.to_string()));
             }
         }
     }
@@ -365,7 +374,7 @@ mod tests {
     #[test]
     fn a_missing_camera_is_an_event_not_a_panic() {
         let (tx, _rx) = super::super::mailbox::frame_mailbox();
-        let (events, reports) = mpsc::channel();
+        let (events, reports) = camera_events();
         let handle = start_camera(97, VideoWanted::default(), tx, events).unwrap();
         let event = reports.recv_timeout(Duration::from_secs(20)).unwrap();
         assert!(matches!(event, CameraEvent::Stopped(_)), "{event:?}");
@@ -375,7 +384,7 @@ mod tests {
     #[test]
     fn the_synthetic_camera_delivers_pictures_with_readable_stripes() {
         let (tx, rx) = super::super::mailbox::frame_mailbox();
-        let (events, reports) = mpsc::channel();
+        let (events, reports) = camera_events();
         let wanted = VideoWanted {
             width: 640,
             height: 360,

@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn pictures_flow_from_the_synthetic_camera_through_the_encoder_thread() {
         let (tx, rx) = frame_mailbox();
-        let (events, _) = std::sync::mpsc::channel();
+        let (events, _) = crate::media::video::camera::camera_events();
         let wanted = VideoWanted {
             width: 640,
             height: 360,
@@ -151,5 +151,34 @@ mod tests {
         drop(encoder);
         assert!(counters.windows(2).all(|w| w[1] > w[0]), "{counters:?}");
         assert_eq!(keyframes, 2, "the first picture and the one asked for");
+    }
+
+    #[test]
+    fn after_a_picture_is_dropped_on_a_full_queue_the_next_one_is_a_keyframe() {
+        let (tx, rx) = frame_mailbox();
+        let (events, _) = crate::media::video::camera::camera_events();
+        let wanted = VideoWanted {
+            width: 320,
+            height: 180,
+            fps: 30,
+        };
+        let camera = start_test_pattern(wanted, tx, events).unwrap();
+        // Room for one picture, which nobody takes for a while: the next ones are dropped.
+        let (out, encoded) = std::sync::mpsc::sync_channel(1);
+        let encoder = EncodeThread::start(rx, EncoderSettings::default(), out, None).unwrap();
+        let first = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.keyframe, "the first picture");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while encoder.control().dropped.load(Relaxed) < 3 {
+            assert!(std::time::Instant::now() < deadline, "nothing dropped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The queue held one more picture, encoded before the drops; the one after them must
+        // be decodable by itself.
+        let _held = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
+        let after = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(after.keyframe, "the picture after the drops is not a keyframe");
+        drop(camera);
+        drop(encoder);
     }
 }
