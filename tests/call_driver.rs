@@ -161,3 +161,57 @@ async fn the_driver_carries_the_machines_decisions_to_the_media_threads() {
     alice_call.await.unwrap().unwrap();
     server.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signaling_server_that_never_answers_does_not_stall_the_call() {
+    // A server that takes the connection and never says a word: the signaling client sits in
+    // its connect (ten seconds) and takes no messages meanwhile.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let invite =
+        confer::invite::Invite::parse(&format!("confer://127.0.0.1:{port}/mute?insecure=1"))
+            .unwrap();
+    let server = EmbeddedServer::start(IpAddr::from([127, 0, 0, 1]), 0)
+        .await
+        .unwrap();
+    let config = CallConfig {
+        invite,
+        ..config(&server, "alice", false)
+    };
+    let (stop, stop_rx) = watch::channel(false);
+    let (controls, controls_rx) = mpsc::channel(CONTROLS_QUEUE);
+    let (tx, rx) = channel();
+    let call = tokio::spawn(run(config, stop_rx, controls_rx, move |r| {
+        let _ = tx.send((Instant::now(), r));
+    }));
+    let reports = Reports(rx);
+    reports.wait_for("levels", |r| {
+        matches!(r, CallReport::Levels { .. }).then_some(())
+    });
+    // Each switch is a message for the server: far more than the client's queue holds.
+    for i in 0..400 {
+        controls.send(CallControl::Mic(i % 2 == 0)).await.unwrap();
+    }
+    let sent = Instant::now();
+    // The call goes on (its levels keep coming) long before the client gives up connecting.
+    let deadline = sent + Duration::from_secs(5);
+    let mut after = 0;
+    while after < 10 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match reports.0.recv_timeout(left) {
+            Ok((at, CallReport::Levels { .. })) if at > sent => after += 1,
+            Ok(_) => {}
+            Err(_) => panic!("the call stalled behind the signaling client"),
+        }
+    }
+    stop.send(true).unwrap();
+    call.await.unwrap().unwrap();
+    silent.abort();
+    server.server.shutdown().await;
+}

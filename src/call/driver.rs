@@ -58,13 +58,20 @@ pub struct CallConfig {
 struct SignalingOutbox {
     client: mpsc::Sender<Command>,
     waiting: VecDeque<Command>,
+    dropped: u64,
 }
 
 impl SignalingOutbox {
     fn push(&mut self, command: Command) {
         if self.waiting.len() >= SIGNALING_KEPT {
             self.waiting.pop_front();
-            tracing::warn!("the signaling client is not taking messages; dropped the oldest");
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                tracing::warn!(
+                    "the signaling client is not taking messages; {} dropped, the oldest first",
+                    self.dropped
+                );
+            }
         }
         self.waiting.push_back(command);
     }
@@ -139,6 +146,7 @@ pub async fn run(
     let mut outbox = SignalingOutbox {
         client: signaling.commands.clone(),
         waiting: VecDeque::new(),
+        dropped: 0,
     };
     let (found_tx, mut found) = mpsc::channel::<(Lookup, Result<Option<SocketAddr>, String>)>(16);
     let mut leave_by: Option<tokio::time::Instant> = None;

@@ -90,6 +90,21 @@ impl Outlet {
     }
 }
 
+/// What waited in the queue, then the newest levels and stats.
+fn take_reports(queue: &Receiver<CallReport>, newest: &Mutex<Newest>) -> Vec<CallReport> {
+    let mut reports: Vec<CallReport> = queue.try_iter().collect();
+    if let Ok(mut newest) = newest.lock() {
+        reports.extend(newest.levels.take());
+        let stats = std::mem::take(&mut newest.stats);
+        reports.extend(
+            stats
+                .into_iter()
+                .map(|(id, stats)| CallReport::Stats { id, stats }),
+        );
+    }
+    reports
+}
+
 pub struct RunningCall {
     controls: mpsc::Sender<CallControl>,
     stop: watch::Sender<bool>,
@@ -153,17 +168,7 @@ impl CallLink for RunningCall {
     }
 
     fn reports(&mut self) -> Vec<CallReport> {
-        let mut reports: Vec<CallReport> = self.reports.try_iter().collect();
-        if let Ok(mut newest) = self.newest.lock() {
-            reports.extend(newest.levels.take());
-            let stats = std::mem::take(&mut newest.stats);
-            reports.extend(
-                stats
-                    .into_iter()
-                    .map(|(id, stats)| CallReport::Stats { id, stats }),
-            );
-        }
-        reports
+        take_reports(&self.reports, &self.newest)
     }
 
     fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
@@ -203,5 +208,59 @@ impl Drop for RunningCall {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::events::Notice;
+
+    #[test]
+    fn a_window_that_does_not_draw_loses_the_oldest_values_and_the_newest_news_never_memory() {
+        let (queue, reports) = sync_channel(REPORTS_QUEUE);
+        let newest: Arc<Mutex<Newest>> = Arc::default();
+        let mut outlet = Outlet {
+            newest: Arc::clone(&newest),
+            queue,
+            dropped: 0,
+        };
+        // An hour minimised: levels ten times a second, stats every second, and more news than
+        // the queue holds.
+        for i in 0..36_000u32 {
+            outlet.put(CallReport::Levels {
+                local: i as f32,
+                remotes: Vec::new(),
+            });
+            if i % 10 == 0 {
+                let stats = ParticipantStats {
+                    frames_decoded: u64::from(i),
+                    ..ParticipantStats::default()
+                };
+                outlet.put(CallReport::Stats {
+                    id: "p1".into(),
+                    stats: Box::new(stats),
+                });
+            }
+        }
+        for i in 0..REPORTS_QUEUE + 10 {
+            outlet.put(CallReport::Notice(Notice::Problem(format!("news {i}"))));
+        }
+        assert_eq!(outlet.dropped, 10);
+        let got = take_reports(&reports, &newest);
+        assert_eq!(got.len(), REPORTS_QUEUE + 2);
+        // The news in order, the newest that did not fit lost...
+        assert_eq!(got[0], CallReport::Notice(Notice::Problem("news 0".into())));
+        assert_eq!(
+            got[REPORTS_QUEUE - 1],
+            CallReport::Notice(Notice::Problem(format!("news {}", REPORTS_QUEUE - 1)))
+        );
+        // ...then only the last levels and the last stats.
+        assert!(
+            matches!(&got[REPORTS_QUEUE], CallReport::Levels { local, .. } if *local == 35_999.0)
+        );
+        assert!(matches!(&got[REPORTS_QUEUE + 1],
+            CallReport::Stats { stats, .. } if stats.frames_decoded == 35_990));
+        assert!(take_reports(&reports, &newest).is_empty());
     }
 }

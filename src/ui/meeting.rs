@@ -1114,6 +1114,36 @@ mod tests {
     }
 
     #[test]
+    fn why_a_call_ended_is_said_in_the_windows_language() {
+        use crate::config::Language;
+        crate::ui::i18n::set_language(Language::SimplifiedChinese);
+        let full = call_error_words(&CallError::RoomFull);
+        let unreachable = call_error_words(&CallError::Unreachable { attempts: 6 });
+        let setup = call_error_words(&CallError::Setup {
+            what: Setup::Audio,
+            reason: "busy".into(),
+        });
+        crate::ui::i18n::set_language(Language::English);
+        assert_eq!(full, "这个会议已满：请在有人离开后再试");
+        assert_eq!(
+            unreachable,
+            "无法连接到会议服务器（尝试了 6 次）。请检查链接和网络。"
+        );
+        assert_eq!(setup, "无法启动音频（busy）");
+        assert_eq!(
+            call_error_words(&CallError::BadInvite),
+            "this invite link is not valid or has expired: ask for a new one"
+        );
+        assert_eq!(
+            call_error_words(&CallError::Setup {
+                what: Setup::VideoEncoder,
+                reason: "no memory".into()
+            }),
+            "Could not start the video encoder (no memory)"
+        );
+    }
+
+    #[test]
     fn each_tile_tells_the_call_its_size_once_and_again_when_it_changes() {
         let script = Script::default();
         let mut harness = harness(&script);

@@ -177,7 +177,10 @@ mod tests {
         // be decodable by itself.
         let _held = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
         let after = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert!(after.keyframe, "the picture after the drops is not a keyframe");
+        assert!(
+            after.keyframe,
+            "the picture after the drops is not a keyframe"
+        );
         drop(camera);
         drop(encoder);
     }
