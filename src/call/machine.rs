@@ -431,20 +431,6 @@ impl<W: JoinWay> Call<W> {
         }
     }
 
-    /// The participants the window knows, for tests and the headless runner's logs.
-    pub fn participants(&self) -> impl Iterator<Item = (&ParticipantId, &str)> {
-        self.room
-            .participants
-            .values()
-            .filter(|p| p.told)
-            .map(|p| (&p.id, p.name.as_str()))
-    }
-
-    /// The way of joining, for what it knows (tests).
-    pub fn way(&self) -> &W {
-        &self.way
-    }
-
     fn next_timeout(&self) -> Instant {
         let now = self.room.now;
         // (Stats go out with the measurements that follow `next_levels`.)

@@ -1,6 +1,6 @@
 //! The network side of a call: one UDP socket per usable local address (str0m drops STUN that
 //! arrives on an address it does not know, so never a wildcard socket reported as a candidate).
-//! Each socket has a task that forwards what arrives to the call engine; sends go straight out.
+//! Each socket has a task that forwards what arrives to the call's driver; sends go straight out.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 /// Biggest datagram read; WebRTC stays under 1500.
 const MAX_DATAGRAM: usize = 2048;
-/// Datagrams waiting for the engine; beyond that they are dropped like a full socket buffer.
+/// Datagrams waiting for the call; beyond that they are dropped like a full socket buffer.
 const QUEUE: usize = 4096;
 
 #[derive(Debug, Error)]

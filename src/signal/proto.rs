@@ -307,7 +307,7 @@ pub struct IceServer {
 }
 
 /// A message from the server. Serialized by the server; deserialized by clients (where `data`
-/// arrives as raw JSON for the call engine to read).
+/// arrives as raw JSON; `signal::relayed` reads it).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage {

@@ -2,7 +2,7 @@
 //! hands the access unit to the network side through a bounded queue (full: the picture is
 //! dropped and counted, and the next one is a keyframe; the encoder never blocks on the
 //! network). Bitrate and keyframe requests
-//! arrive through atomics, so the call engine never waits for the encoder either.
+//! arrive through atomics, so the call never waits for the encoder either.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};

@@ -89,7 +89,7 @@ impl H264Encoder {
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             // Skipping is how OpenH264 keeps to a low rate after a burst; the receiver copes.
             .skip_frames(true)
-            // One thread: the call engine already runs a thread per stage.
+            // One thread: the call already runs a thread per stage.
             .num_threads(1)
             // Scene-change keyframes are large bursts a congested path pays for; keyframes come
             // when a receiver asks.
