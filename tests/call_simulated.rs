@@ -230,12 +230,7 @@ fn a_participant_who_vanishes_is_dropped_while_the_others_carry_on() {
         assert!(!person.present().contains(&"carol".to_string()));
     }
     // Carol offered to both (she came last), so she alone restarted; they waited.
-    assert!(
-        sim.person("carol")
-            .notices()
-            .iter()
-            .any(|n| n.contains("looking for a new path"))
-    );
+    assert!(sim.person("carol").noticed("looking for a new path"));
     // Alice and Bob never stopped seeing each other.
     for (who, of) in [("alice", "bob"), ("bob", "alice")] {
         let (fps, longest) = video_quality(sim.person(who).seen_of(of), cut, sim.now);
@@ -282,18 +277,8 @@ fn a_participant_who_changes_networks_is_back_through_an_ice_restart() {
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
         assert!(sim.person(who).present().contains(&of.to_string()));
     }
-    assert!(
-        sim.person("bob")
-            .notices()
-            .iter()
-            .any(|n| n.contains("looking for a new path"))
-    );
-    assert!(
-        sim.person("alice")
-            .notices()
-            .iter()
-            .any(|n| n.contains("is looking for a new path"))
-    );
+    assert!(sim.person("bob").noticed("looking for a new path"));
+    assert!(sim.person("alice").noticed("is looking for a new path"));
 }
 
 #[test]
@@ -370,12 +355,7 @@ fn after_a_signaling_server_restart_connections_carry_on_under_new_ids() {
         })
         .count();
     assert_eq!(resumes, 3, "one for each pair");
-    assert!(
-        sim.person("carol")
-            .notices()
-            .iter()
-            .any(|n| n.contains("the connection carried on"))
-    );
+    assert!(sim.person("carol").noticed("the connection carried on"));
 }
 
 #[test]

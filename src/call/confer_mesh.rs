@@ -96,6 +96,12 @@ impl ConferMesh {
         });
     }
 
+    /// Our answer, with our session.
+    fn answer(&self, room: &mut Room<Command>, to: &PeerId, sdp: String) {
+        let session = Some(self.session.clone());
+        Self::signal(room, to, PeerSignal::Answer { sdp, session });
+    }
+
     /// The newcomer offers to everyone already there (PROTOCOL.md). `told`: the window hears
     /// of them at once (see [`Room::tell`]).
     fn offer_to(&mut self, room: &mut Room<Command>, peer: PeerId, told: bool) {
@@ -179,7 +185,6 @@ impl ConferMesh {
                     room.notice(Notice::CarriedOn { name });
                     return Ok(());
                 }
-                let ours = Some(self.session.clone());
                 // The same connection's ICE restart: it goes on with new credentials.
                 if let Some(connection) = self.link_of(&from)
                     && session.is_some()
@@ -187,14 +192,7 @@ impl ConferMesh {
                 {
                     let peer = room.peer(connection).ok_or("a connection that is gone")?;
                     let answer = peer.accept_offer(&sdp).map_err(|e| e.to_string())?;
-                    Self::signal(
-                        room,
-                        &from,
-                        PeerSignal::Answer {
-                            sdp: answer,
-                            session: ours,
-                        },
-                    );
+                    self.answer(room, &from, answer);
                     room.notice(Notice::TheyLookForPath { name });
                     return Ok(());
                 }
@@ -238,14 +236,7 @@ impl ConferMesh {
                         session,
                     },
                 );
-                Self::signal(
-                    room,
-                    &from,
-                    PeerSignal::Answer {
-                        sdp: answer,
-                        session: ours,
-                    },
-                );
+                self.answer(room, &from, answer);
                 Ok(())
             }
             PeerSignal::Answer { sdp, session } => {

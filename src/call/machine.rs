@@ -545,12 +545,7 @@ impl<W: JoinWay> Call<W> {
             }
             PeerEvent::Disconnected => connection.path.state = Some(LinkState::Disconnected),
             PeerEvent::Audio { mid, seq, payload } => {
-                let Some(p) = self
-                    .room
-                    .participants
-                    .values_mut()
-                    .find(|p| p.receives(id, mid))
-                else {
+                let Some(p) = self.room.receiver(id, mid) else {
                     return;
                 };
                 p.figures.audio_packets_in += 1;
@@ -568,12 +563,7 @@ impl<W: JoinWay> Call<W> {
                 contiguous,
                 ..
             } => {
-                let Some(p) = self
-                    .room
-                    .participants
-                    .values_mut()
-                    .find(|p| p.receives(id, mid))
-                else {
+                let Some(p) = self.room.receiver(id, mid) else {
                     return;
                 };
                 // A gap before this frame breaks every picture until a keyframe.

@@ -396,6 +396,17 @@ impl<M> Room<M> {
         self.participants.get(id)
     }
 
+    /// The participant whose media arrives on `connection` in section `mid`.
+    pub(crate) fn receiver(
+        &mut self,
+        connection: ConnectionId,
+        mid: Mid,
+    ) -> Option<&mut Participant> {
+        self.participants
+            .values_mut()
+            .find(|p| p.receives(connection, mid))
+    }
+
     /// Their id in the signaling changed (a server restart gave them a new one).
     pub fn set_peer_id(&mut self, id: &ParticipantId, peer: String) {
         if let Some(p) = self.participants.get_mut(id) {

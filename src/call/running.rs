@@ -61,6 +61,18 @@ struct Outlet {
 }
 
 impl Outlet {
+    /// The call's end of a new hand-off, and the window's two ends.
+    fn new() -> (Outlet, Receiver<CallReport>, Arc<Mutex<Newest>>) {
+        let (queue, reports) = sync_channel(REPORTS_QUEUE);
+        let newest: Arc<Mutex<Newest>> = Arc::default();
+        let outlet = Outlet {
+            newest: Arc::clone(&newest),
+            queue,
+            dropped: 0,
+        };
+        (outlet, reports, newest)
+    }
+
     fn put(&mut self, report: CallReport) {
         let Ok(mut newest) = self.newest.lock() else {
             return;
@@ -119,13 +131,7 @@ impl RunningCall {
     pub fn start(config: CallConfig, wake: impl Fn() + Send + 'static) -> Result<Self, CallError> {
         let (stop, stop_rx) = watch::channel(false);
         let (controls, controls_rx) = mpsc::channel(CONTROLS_QUEUE);
-        let (queue, reports) = sync_channel(REPORTS_QUEUE);
-        let newest: Arc<Mutex<Newest>> = Arc::default();
-        let mut outlet = Outlet {
-            newest: Arc::clone(&newest),
-            queue,
-            dropped: 0,
-        };
+        let (mut outlet, reports, newest) = Outlet::new();
         let cannot_start = |e: std::io::Error| CallError::Setup {
             what: Setup::Call,
             reason: e.to_string(),
@@ -218,13 +224,7 @@ mod tests {
 
     #[test]
     fn a_window_that_does_not_draw_loses_the_oldest_values_and_the_newest_news_never_memory() {
-        let (queue, reports) = sync_channel(REPORTS_QUEUE);
-        let newest: Arc<Mutex<Newest>> = Arc::default();
-        let mut outlet = Outlet {
-            newest: Arc::clone(&newest),
-            queue,
-            dropped: 0,
-        };
+        let (mut outlet, reports, newest) = Outlet::new();
         // An hour minimised: levels ten times a second, stats every second, and more news than
         // the queue holds.
         for i in 0..36_000u32 {

@@ -436,6 +436,11 @@ impl Person {
             .collect()
     }
 
+    /// Whether a notice (in English) said `words`.
+    pub fn noticed(&self, words: &str) -> bool {
+        self.notices().iter().any(|n| n.contains(words))
+    }
+
     /// The notices, in English.
     pub fn notices(&self) -> Vec<String> {
         self.reports

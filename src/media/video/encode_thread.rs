@@ -121,18 +121,35 @@ mod tests {
     use crate::media::video::mailbox::frame_mailbox;
     use crate::media::video::pattern::read_stripe;
 
-    #[test]
-    fn pictures_flow_from_the_synthetic_camera_through_the_encoder_thread() {
+    type Encoded = std::sync::mpsc::Receiver<EncodedFrame>;
+
+    /// The synthetic camera at `width` x `height` into an encode thread whose output queue
+    /// holds `queue` pictures.
+    fn pattern_encoder(
+        width: u32,
+        height: u32,
+        queue: usize,
+    ) -> (
+        crate::media::video::camera::CameraHandle,
+        EncodeThread,
+        Encoded,
+    ) {
         let (tx, rx) = frame_mailbox();
         let (events, _) = crate::media::video::camera::camera_events();
         let wanted = VideoWanted {
-            width: 640,
-            height: 360,
+            width,
+            height,
             fps: 30,
         };
         let camera = start_test_pattern(wanted, tx, events).unwrap();
-        let (out, encoded) = std::sync::mpsc::sync_channel(4);
+        let (out, encoded) = std::sync::mpsc::sync_channel(queue);
         let encoder = EncodeThread::start(rx, EncoderSettings::default(), out, None).unwrap();
+        (camera, encoder, encoded)
+    }
+
+    #[test]
+    fn pictures_flow_from_the_synthetic_camera_through_the_encoder_thread() {
+        let (camera, encoder, encoded) = pattern_encoder(640, 360, 4);
         let mut decoder = H264Decoder::new().unwrap();
         let mut counters = Vec::new();
         let mut keyframes = 0;
@@ -155,17 +172,8 @@ mod tests {
 
     #[test]
     fn after_a_picture_is_dropped_on_a_full_queue_the_next_one_is_a_keyframe() {
-        let (tx, rx) = frame_mailbox();
-        let (events, _) = crate::media::video::camera::camera_events();
-        let wanted = VideoWanted {
-            width: 320,
-            height: 180,
-            fps: 30,
-        };
-        let camera = start_test_pattern(wanted, tx, events).unwrap();
         // Room for one picture, which nobody takes for a while: the next ones are dropped.
-        let (out, encoded) = std::sync::mpsc::sync_channel(1);
-        let encoder = EncodeThread::start(rx, EncoderSettings::default(), out, None).unwrap();
+        let (camera, encoder, encoded) = pattern_encoder(320, 180, 1);
         let first = encoded.recv_timeout(Duration::from_secs(10)).unwrap();
         assert!(first.keyframe, "the first picture");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
