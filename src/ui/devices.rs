@@ -153,3 +153,40 @@ fn mic_label(choice: &MicChoice, microphones: &[DeviceInfo]) -> String {
         MicChoice::Off => tr("None").into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn devices_are_found_off_the_window_thread_and_handed_over_once() {
+        let woken = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&woken);
+        let caller = std::thread::current().id();
+        let search = DeviceSearch::start(move || {
+            // The wake comes from the search's own thread, never the window's.
+            assert_ne!(std::thread::current().id(), caller);
+            flag.store(true, Ordering::SeqCst);
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let lists = loop {
+            if let Some(lists) = search.take() {
+                break lists;
+            }
+            assert!(Instant::now() < deadline, "no device lists");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // (The wake follows the hand-over.)
+        while !woken.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the window was not woken");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // What this machine has, as `DeviceLists::find` says on this thread.
+        let here = DeviceLists::find();
+        assert_eq!(lists.cameras.len(), here.cameras.len());
+        assert!(search.take().is_none(), "handed over twice");
+    }
+}
