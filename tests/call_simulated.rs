@@ -359,7 +359,7 @@ fn after_a_signaling_server_restart_connections_carry_on_under_new_ids() {
 }
 
 #[test]
-fn keyframes_are_asked_at_most_once_a_second_and_a_late_request_is_served() {
+fn keyframes_at_most_once_a_second_and_plis_at_most_twice() {
     let mut sim = Sim::new(&["alice", "bob"], clean(), 12);
     sim.join("alice");
     sim.join("bob");

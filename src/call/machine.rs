@@ -22,13 +22,13 @@ use super::rate::video_share;
 pub use super::room::{CallSettings, Lookup, MediaCommand, Output};
 use super::room::{Farewell, Room};
 use super::stats::{LinkState, ReportContext};
+use super::throttle::Throttled;
 use super::way::JoinWay;
 use crate::media::video::decode_thread::Picture;
 use crate::rtc::gather::{Inbound, Route};
 use crate::rtc::peer::PeerEvent;
 
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
-const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
 const LEVELS_EVERY: Duration = Duration::from_millis(100);
 const STATS_EVERY: Duration = Duration::from_secs(1);
 /// How often paths are judged alive (`call::liveness` counts in seconds).
@@ -71,11 +71,11 @@ pub struct Call<W: JoinWay> {
     /// The camera is switched on, and it gives pictures (what the others are told).
     camera_wanted: bool,
     camera_live: bool,
-    keyframe_wanted: bool,
+    /// Our keyframes, asked for by those who receive our video.
+    keyframes: Throttled,
     /// Someone new receives our video: a keyframe now, whatever the throttle says (a picture
     /// they cannot decode is worth nothing to them).
     keyframe_now: bool,
-    last_keyframe: Option<Instant>,
     bitrate: Option<u32>,
     audio_loss: Option<u8>,
     next_levels: Instant,
@@ -107,9 +107,8 @@ impl<W: JoinWay> Call<W> {
             mic_on,
             camera_wanted,
             camera_live: false,
-            keyframe_wanted: false,
+            keyframes: Throttled::new(KEYFRAME_EVERY_AT_MOST),
             keyframe_now: false,
-            last_keyframe: None,
             bitrate: None,
             audio_loss: None,
             next_levels: now + LEVELS_EVERY,
@@ -277,7 +276,7 @@ impl<W: JoinWay> Call<W> {
     pub fn handle_keyframe_needed(&mut self, now: Instant, from: &ParticipantId) {
         self.at(now);
         if let Some(p) = self.room.participants.get_mut(from) {
-            p.keyframe_needed = true;
+            p.pli.want();
         }
     }
 
@@ -444,17 +443,9 @@ impl<W: JoinWay> Call<W> {
         if let Some(at) = self.room.gatherer.next_timeout() {
             next = next.min(at);
         }
-        if self.keyframe_wanted
-            && let Some(last) = self.last_keyframe
-        {
-            next = next.min(last + KEYFRAME_EVERY_AT_MOST);
-        }
-        for p in self.room.participants.values() {
-            if p.keyframe_needed
-                && let Some(last) = p.last_pli
-            {
-                next = next.min(last + PLI_EVERY_AT_MOST);
-            }
+        let waiting = self.room.participants.values().map(|p| p.pli.next());
+        for at in waiting.chain([self.keyframes.next()]).flatten() {
+            next = next.min(at);
         }
         // Something overdue is done at the next turn, not in a loop that never sleeps.
         next.max(now + Duration::from_millis(1))
@@ -567,11 +558,17 @@ impl<W: JoinWay> Call<W> {
                     return;
                 };
                 // A gap before this frame breaks every picture until a keyframe.
-                p.keyframe_needed |= !contiguous;
+                if !contiguous {
+                    p.pli.want();
+                }
                 let from = p.id.clone();
                 self.room.media(MediaCommand::Decode { from, unit: data });
             }
-            PeerEvent::KeyframeRequested => self.keyframe_wanted |= connection.sends,
+            PeerEvent::KeyframeRequested => {
+                if connection.sends {
+                    self.keyframes.want();
+                }
+            }
             PeerEvent::BitrateEstimate(bps) => {
                 connection.rate.on_estimate(bps);
                 self.follow_paths();
@@ -619,28 +616,20 @@ impl<W: JoinWay> Call<W> {
     /// A keyframe when one is wanted and the last is a second old; a PLI for each participant
     /// whose video is broken, at most twice a second each. What waits is served when it may.
     fn keyframes_and_plis(&mut self, now: Instant) {
-        let allowed = self
-            .last_keyframe
-            .is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_EVERY_AT_MOST);
-        if self.keyframe_now || (self.keyframe_wanted && allowed) {
-            self.keyframe_now = false;
-            self.keyframe_wanted = false;
-            self.last_keyframe = Some(now);
+        if std::mem::take(&mut self.keyframe_now) {
+            self.keyframes.serve(now);
+            self.room.media(MediaCommand::Keyframe);
+        } else if self.keyframes.take(now) {
             self.room.media(MediaCommand::Keyframe);
         }
         let room = &mut self.room;
         for p in room.participants.values_mut() {
-            if !p.keyframe_needed
-                || p.last_pli
-                    .is_some_and(|t| now.saturating_duration_since(t) < PLI_EVERY_AT_MOST)
-            {
-                continue;
-            }
             let Some(connection) = p.connection().and_then(|c| room.connections.get_mut(&c)) else {
                 continue;
             };
-            p.keyframe_needed = false;
-            p.last_pli = Some(now);
+            if !p.pli.take(now) {
+                continue;
+            }
             p.figures.plis += 1;
             let _ = connection.peer.request_keyframe();
             self.dirty = true;

@@ -19,4 +19,5 @@ pub mod rate;
 pub mod room;
 pub mod running;
 pub mod stats;
+mod throttle;
 pub mod way;

@@ -1,13 +1,17 @@
 //! A remote participant as the call holds them: who they are, what they said of their
 //! microphone and camera, which connections carry their media, and their figures.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use str0m::media::Mid;
 
 use super::events::PeerState;
 use super::ids::{ConnectionId, ParticipantId};
 use super::stats::Figures;
+use super::throttle::Throttled;
+
+/// PLIs to one participant, at most this often.
+const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
 
 /// Where some of a participant's media arrives: on a connection, in one media section of it
 /// (an SFU's connection carries many participants, one section each) or in all of them (a
@@ -31,9 +35,8 @@ pub struct Participant {
     /// only once that is ruled out.
     pub(crate) told: bool,
     pub(crate) figures: Figures,
-    /// Their video is broken until a keyframe: a PLI is due.
-    pub(crate) keyframe_needed: bool,
-    pub(crate) last_pli: Option<Instant>,
+    /// The PLIs we send them: one is due when their video is broken until a keyframe.
+    pub(crate) pli: Throttled,
     /// The state the window was last told.
     pub(crate) shown: Option<PeerState>,
     /// How long their pictures wait for their sound, as last told to the decoder.
@@ -53,8 +56,7 @@ impl Participant {
             tracks: Vec::new(),
             told,
             figures: Figures::default(),
-            keyframe_needed: false,
-            last_pli: None,
+            pli: Throttled::new(PLI_EVERY_AT_MOST),
             shown: None,
             hold: Duration::ZERO,
             level: 0.0,
