@@ -76,3 +76,37 @@ impl Participant {
         self.tracks.first().map(|t| t.connection)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_is_theirs_on_their_tracks_only() {
+        let (audio, video) = (Mid::from("0"), Mid::from("1"));
+        let (mesh, sfu) = (ConnectionId(1), ConnectionId(2));
+        // A mesh: the whole connection is theirs.
+        let mut ana = Participant::new("ana".into(), "p1".into(), "Ana".into(), true);
+        ana.tracks.push(Track {
+            connection: mesh,
+            mid: None,
+        });
+        assert!(ana.receives(mesh, audio) && ana.receives(mesh, video));
+        assert!(!ana.receives(sfu, audio));
+        // Through an SFU: their sections of a connection shared with others.
+        let mut bo = Participant::new("bo".into(), "p2".into(), "Bo".into(), true);
+        for mid in [audio, video] {
+            bo.tracks.push(Track {
+                connection: sfu,
+                mid: Some(mid),
+            });
+        }
+        assert!(bo.receives(sfu, video));
+        assert!(
+            !bo.receives(sfu, Mid::from("2")),
+            "another sender's section"
+        );
+        assert!(!bo.receives(mesh, audio));
+        assert_eq!(bo.connection(), Some(sfu));
+    }
+}
