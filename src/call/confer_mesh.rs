@@ -10,7 +10,7 @@ use super::ids::{ConnectionId, ParticipantId};
 use super::room::{Farewell, Room};
 use super::way::JoinWay;
 use crate::signal::client::{Closed, Command, Event};
-use crate::signal::proto::PeerId;
+use crate::signal::proto::{PeerId, PeerInfo};
 use crate::signal::relayed::{PeerSignal, RoomMessage, clean_chat};
 
 /// Someone in the room, as the server listed them.
@@ -50,6 +50,15 @@ impl ConferMesh {
             media: (true, false),
             refused: None,
         }
+    }
+
+    /// Someone in the room, as the server listed them.
+    fn meet(&mut self, peer: &PeerInfo) {
+        let member = Member {
+            name: peer.name.clone(),
+            media: None,
+        };
+        self.members.insert(peer.id.clone(), member);
     }
 
     fn link_of(&self, peer: &PeerId) -> Option<ConnectionId> {
@@ -309,13 +318,7 @@ impl JoinWay for ConferMesh {
                 self.broadcast_media(room);
                 if !resumed {
                     for peer in peers {
-                        self.members.insert(
-                            peer.id.clone(),
-                            Member {
-                                name: peer.name,
-                                media: None,
-                            },
-                        );
+                        self.meet(&peer);
                         // After a restart the one we offer to may be someone still connected
                         // under their old id: the window hears of them once they answer.
                         self.offer_to(room, peer.id, !again);
@@ -323,13 +326,7 @@ impl JoinWay for ConferMesh {
                 }
             }
             Event::PeerJoined(peer) => {
-                self.members.insert(
-                    peer.id,
-                    Member {
-                        name: peer.name,
-                        media: None,
-                    },
-                );
+                self.meet(&peer);
                 // The newcomer learns whether our microphone and camera are on.
                 self.broadcast_media(room);
             }

@@ -289,7 +289,6 @@ impl<W: JoinWay> Call<W> {
             let Some(p) = self.room.participants.get_mut(&id) else {
                 continue;
             };
-            p.level = m.level;
             p.figures.audio_level = m.level;
             p.frames_decoded = p.frames_decoded.max(m.frames_decoded);
             let hold = m.playout_delay.saturating_sub(AUDIO_MAY_LAG);
@@ -321,7 +320,7 @@ impl<W: JoinWay> Call<W> {
             .participants
             .values()
             .filter(|p| p.told)
-            .map(|p| (p.id.clone(), p.level))
+            .map(|p| (p.id.clone(), p.figures.audio_level))
             .collect();
         self.room.report(CallReport::Levels {
             local: measured.mic_level,

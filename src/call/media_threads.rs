@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::Receiver;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{CallError, CallReport, Device, Setup};
 use super::ids::ParticipantId;
@@ -27,6 +27,12 @@ use crate::media::video::{EncodedFrame, EncoderSettings};
 /// Encoded pictures waiting for the call: a few; the encoder drops (and asks for a keyframe)
 /// beyond that.
 const ENCODED_QUEUE: usize = 8;
+
+/// Pictures of `decoder`'s participant wait this long after decoding (lip sync).
+fn hold_pictures(decoder: &Decoder, hold: Duration) {
+    let micros = u64::try_from(hold.as_micros()).unwrap_or(u64::MAX);
+    decoder.input.stats().hold_us.store(micros, Relaxed);
+}
 
 /// What the media threads are started with.
 pub struct MediaChoices {
@@ -53,7 +59,11 @@ pub struct MediaThreads {
     encoded: Receiver<EncodedFrame>,
     preview: Option<Mailbox<RgbaImage>>,
     audio: AudioEngine,
-    decoders: HashMap<ParticipantId, Decoder>,
+    /// Each participant's decoder once their video came; None when it could not start.
+    decoders: HashMap<ParticipantId, Option<Decoder>>,
+    /// Lip-sync holds told before a participant's decoder started (their sound came first):
+    /// given to it when it starts.
+    holds: HashMap<ParticipantId, Duration>,
     render: bool,
 }
 
@@ -91,6 +101,7 @@ impl MediaThreads {
             preview: choices.render.then_some(preview),
             audio,
             decoders: HashMap::new(),
+            holds: HashMap::new(),
             render: choices.render,
         })
     }
@@ -129,12 +140,13 @@ impl MediaThreads {
                     arrived,
                 });
             }
-            MediaCommand::Hold { from, hold } => {
-                if let Some(decoder) = self.decoders.get(&from) {
-                    let micros = u64::try_from(hold.as_micros()).unwrap_or(u64::MAX);
-                    decoder.input.stats().hold_us.store(micros, Relaxed);
+            MediaCommand::Hold { from, hold } => match self.decoders.get(&from) {
+                Some(Some(decoder)) => hold_pictures(decoder, hold),
+                Some(None) => {}
+                None => {
+                    self.holds.insert(from, hold);
                 }
-            }
+            },
             MediaCommand::Fit {
                 from,
                 width,
@@ -146,6 +158,7 @@ impl MediaThreads {
             }
             MediaCommand::Gone(from) => {
                 self.decoders.remove(&from);
+                self.holds.remove(&from);
                 let _ = self
                     .audio
                     .incoming
@@ -155,7 +168,7 @@ impl MediaThreads {
     }
 
     /// `from`'s decoder, started when first needed; None when it cannot start (said once, as
-    /// a notice: their pictures are lost, the call goes on).
+    /// a notice, and not tried again: their pictures are lost, the call goes on).
     fn decoder<W: JoinWay>(
         &mut self,
         now: Instant,
@@ -163,24 +176,26 @@ impl MediaThreads {
         from: &ParticipantId,
     ) -> Option<&Decoder> {
         if !self.decoders.contains_key(from) {
-            match start_decoder(self.render) {
+            let started = match start_decoder(self.render) {
                 Ok((input, pictures, thread)) => {
-                    self.decoders.insert(
-                        from.clone(),
-                        Decoder {
-                            input,
-                            pictures,
-                            _thread: thread,
-                        },
-                    );
+                    let decoder = Decoder {
+                        input,
+                        pictures,
+                        _thread: thread,
+                    };
+                    if let Some(hold) = self.holds.remove(from) {
+                        hold_pictures(&decoder, hold);
+                    }
+                    Some(decoder)
                 }
                 Err(e) => {
                     call.handle_problem(now, format!("cannot decode video from {from}: {e}"));
-                    return None;
+                    None
                 }
-            }
+            };
+            self.decoders.insert(from.clone(), started);
         }
-        self.decoders.get(from)
+        self.decoders.get(from).and_then(Option::as_ref)
     }
 
     /// What the threads made since the last turn, handed to the call: our encoded media, our
@@ -219,7 +234,11 @@ impl MediaThreads {
             };
             call.handle_device(now, device, problem);
         }
-        for (id, decoder) in &self.decoders {
+        for (id, decoder) in self
+            .decoders
+            .iter()
+            .filter_map(|(id, d)| Some((id, d.as_ref()?)))
+        {
             if decoder.input.stats().keyframe_needed.swap(false, Relaxed) {
                 call.handle_keyframe_needed(now, id);
             }
@@ -235,6 +254,7 @@ impl MediaThreads {
         let mut remotes: Vec<(ParticipantId, RemoteMeasurement)> = self
             .decoders
             .iter()
+            .filter_map(|(id, decoder)| Some((id, decoder.as_ref()?)))
             .map(|(id, decoder)| {
                 let audio = heard.remove(id.as_str()).unwrap_or_default();
                 let m = RemoteMeasurement {

@@ -41,25 +41,24 @@ pub struct Participant {
     pub(crate) shown: Option<PeerState>,
     /// How long their pictures wait for their sound, as last told to the decoder.
     pub(crate) hold: Duration,
-    pub(crate) level: f32,
     /// Their pictures decoded so far, as the decoder counts them.
     pub(crate) frames_decoded: u64,
 }
 
 impl Participant {
-    pub(crate) fn new(id: ParticipantId, peer: String, name: String, told: bool) -> Self {
+    /// Someone the window has not heard of yet (`Room::tell`).
+    pub(crate) fn new(id: ParticipantId, peer: String, name: String) -> Self {
         Self {
             id,
             peer,
             name,
             media: None,
             tracks: Vec::new(),
-            told,
+            told: false,
             figures: Figures::default(),
             pli: Throttled::new(PLI_EVERY_AT_MOST),
             shown: None,
             hold: Duration::ZERO,
-            level: 0.0,
             frames_decoded: 0,
         }
     }
@@ -86,7 +85,7 @@ mod tests {
         let (audio, video) = (Mid::from("0"), Mid::from("1"));
         let (mesh, sfu) = (ConnectionId(1), ConnectionId(2));
         // A mesh: the whole connection is theirs.
-        let mut ana = Participant::new("ana".into(), "p1".into(), "Ana".into(), true);
+        let mut ana = Participant::new("ana".into(), "p1".into(), "Ana".into());
         ana.tracks.push(Track {
             connection: mesh,
             mid: None,
@@ -94,7 +93,7 @@ mod tests {
         assert!(ana.receives(mesh, audio) && ana.receives(mesh, video));
         assert!(!ana.receives(sfu, audio));
         // Through an SFU: their sections of a connection shared with others.
-        let mut bo = Participant::new("bo".into(), "p2".into(), "Bo".into(), true);
+        let mut bo = Participant::new("bo".into(), "p2".into(), "Bo".into());
         for mid in [audio, video] {
             bo.tracks.push(Track {
                 connection: sfu,

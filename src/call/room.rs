@@ -346,7 +346,7 @@ impl<M> Room<M> {
         media: Option<(bool, bool)>,
         told: bool,
     ) {
-        let mut participant = Participant::new(id.clone(), peer, name, false);
+        let mut participant = Participant::new(id.clone(), peer, name);
         participant.media = media;
         self.participants.insert(id.clone(), participant);
         if told {

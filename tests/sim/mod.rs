@@ -267,6 +267,9 @@ impl Server {
                 self.to(now, target, Event::Signal { from, signal });
             }
             Command::Broadcast(message) => {
+                let Some(message) = RoomMessage::from_json(&message.to_json().to_string()) else {
+                    return;
+                };
                 let others: Vec<usize> = self
                     .members
                     .iter()
@@ -274,13 +277,9 @@ impl Server {
                     .filter(|p| *p != person)
                     .collect();
                 for other in others {
-                    let Some(message) = RoomMessage::from_json(&message.to_json().to_string())
-                    else {
-                        continue;
-                    };
                     let event = Event::Broadcast {
                         from: from.clone(),
-                        message,
+                        message: message.clone(),
                     };
                     self.to(now, other, event);
                 }
