@@ -205,6 +205,19 @@ pub enum Setup {
     Call,
 }
 
+impl Setup {
+    /// What it is called in English (the window translates it).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Setup::Signaling => "the connection to the server",
+            Setup::VideoEncoder => "the video encoder",
+            Setup::Audio => "the audio",
+            Setup::Network => "the network",
+            Setup::Call => "the call",
+        }
+    }
+}
+
 impl CallError {
     /// What the server's refusal `code` means for the call.
     pub fn refused(code: ErrorCode, message: String) -> Self {
@@ -233,16 +246,7 @@ impl std::fmt::Display for CallError {
             }
             Self::SignalingEnded => f.write_str("the signaling connection ended"),
             Self::NetworkGone => f.write_str("the network sockets closed"),
-            Self::Setup { what, reason } => {
-                let what = match what {
-                    Setup::Signaling => "the connection to the server",
-                    Setup::VideoEncoder => "the video encoder",
-                    Setup::Audio => "the audio",
-                    Setup::Network => "the network",
-                    Setup::Call => "the call",
-                };
-                write!(f, "cannot start {what}: {reason}")
-            }
+            Self::Setup { what, reason } => write!(f, "cannot start {}: {reason}", what.noun()),
         }
     }
 }

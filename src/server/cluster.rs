@@ -192,11 +192,6 @@ impl Cluster {
         }
     }
 
-    /// Operations dropped because Redis did not keep up.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     pub fn publish(&self, room: &str, event: &RoomEvent) {
         if let Ok(payload) = serde_json::to_string(event) {
             self.enqueue(Outbound::Publish {

@@ -104,19 +104,6 @@ pub enum Closed {
     Abandoned,
 }
 
-impl std::fmt::Display for Closed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Closed::Left => f.write_str("left"),
-            Closed::Refused { code, message } => write!(f, "{code}: {message}"),
-            Closed::Unreachable { attempts } => {
-                write!(f, "could not reach the server after {attempts} attempts")
-            }
-            Closed::Abandoned => f.write_str("the call stopped listening"),
-        }
-    }
-}
-
 /// What the call asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

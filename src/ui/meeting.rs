@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
 
 use super::texture::show_image;
-use crate::call::events::{CallControl, CallError, CallReport, Device, Notice, PeerState, Setup};
+use crate::call::events::{CallControl, CallError, CallReport, Device, Notice, PeerState};
 use crate::call::ids::ParticipantId;
 use crate::call::running::CallLink;
 use crate::call::stats::ParticipantStats;
@@ -646,14 +646,7 @@ pub fn call_error_words(error: &CallError) -> String {
         CallError::SignalingEnded => tr("The connection to the meeting's server ended.").into(),
         CallError::NetworkGone => tr("The network stopped working for the call.").into(),
         CallError::Setup { what, reason } => {
-            let what = match what {
-                Setup::Signaling => tr("the connection to the server"),
-                Setup::VideoEncoder => tr("the video encoder"),
-                Setup::Audio => tr("the audio"),
-                Setup::Network => tr("the network"),
-                Setup::Call => tr("the call"),
-            };
-            tr_fill("Could not start {} ({})", &[&what, reason])
+            tr_fill("Could not start {} ({})", &[&tr(what.noun()), reason])
         }
     }
 }
@@ -1115,6 +1108,7 @@ mod tests {
 
     #[test]
     fn why_a_call_ended_is_said_in_the_windows_language() {
+        use crate::call::events::Setup;
         use crate::config::Language;
         crate::ui::i18n::set_language(Language::SimplifiedChinese);
         let full = call_error_words(&CallError::RoomFull);
