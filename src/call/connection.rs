@@ -17,8 +17,6 @@ pub struct Connection {
     /// When str0m wants its next timeout.
     pub(crate) wake: Instant,
     pub(crate) rate: PathRate,
-    /// What the remote end reports losing of what we send (0 to 1).
-    pub(crate) loss_out: Option<f32>,
     pub(crate) path: PathFigures,
     /// Our media goes out on it (a mesh: every connection; an SFU: the one we publish on).
     pub sends: bool,
@@ -43,7 +41,6 @@ impl Connection {
             liveness: Liveness::new(now, offerer),
             wake: now,
             rate: PathRate::default(),
-            loss_out: None,
             path: PathFigures::default(),
             sends,
         }

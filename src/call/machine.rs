@@ -573,20 +573,13 @@ impl<W: JoinWay> Call<W> {
                 self.follow_paths();
             }
             PeerEvent::Stats(s) => {
-                let path = &mut connection.path;
-                path.rtt = s.rtt;
-                path.loss_in = s.loss_in;
-                path.bytes_in = s.bytes_in;
-                path.bytes_out = s.bytes_out;
-                path.candidate = s.candidate_pair;
-                path.jitter = s.jitter;
                 if let Some(rtt) = s.rtt {
                     connection.rate.on_rtt(now, rtt);
                 }
-                connection.loss_out = s.loss_out;
                 if let Some(loss) = s.loss_out {
                     connection.rate.on_loss(now, loss);
                 }
+                connection.path.stats = s;
                 self.follow_paths();
             }
         }
@@ -597,7 +590,9 @@ impl<W: JoinWay> Call<W> {
     fn follow_paths(&mut self) {
         let sending = || self.room.connections.values().filter(|c| c.sends);
         let lowest = sending().filter_map(|c| c.rate.allowed()).min();
-        let worst = sending().filter_map(|c| c.loss_out).fold(0.0f32, f32::max);
+        let worst = sending()
+            .filter_map(|c| c.path.stats.loss_out)
+            .fold(0.0f32, f32::max);
         if let Some(bps) = lowest {
             let bitrate = video_share(bps).min(self.room.settings.max_video_bps);
             if self.bitrate != Some(bitrate) {

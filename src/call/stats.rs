@@ -7,6 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::rtc::peer::PeerStats;
+
 /// How a connection stands, as ICE and DTLS say.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,16 +74,12 @@ impl ParticipantStats {
     }
 }
 
-/// What the connection carrying a participant says of itself (see `rtc::peer::PeerStats`).
+/// What the connection carrying a participant says of itself: its state, str0m's figures as
+/// last reported, and the codecs negotiated.
 #[derive(Debug, Clone, Default)]
 pub struct PathFigures {
     pub state: Option<LinkState>,
-    pub rtt: Option<Duration>,
-    pub loss_in: Option<f32>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub candidate: Option<&'static str>,
-    pub jitter: Option<Duration>,
+    pub stats: PeerStats,
     pub codecs: (Option<String>, Option<String>),
 }
 
@@ -154,15 +152,15 @@ impl Figures {
     /// The figures of the second that ends now; the counting starts again.
     pub fn report(&mut self, cx: ReportContext<'_>) -> ParticipantStats {
         let interval = cx.interval.max(1e-3);
-        let path = cx.path;
+        let (path, peer) = (cx.path, &cx.path.stats);
         let fps = cx.frames_total.saturating_sub(self.reported_frames) as f64 / interval;
         let bitrate_in =
-            path.bytes_in.saturating_sub(self.reported_bytes_in) as f64 * 8.0 / interval;
+            peer.bytes_in.saturating_sub(self.reported_bytes_in) as f64 * 8.0 / interval;
         let bitrate_out =
-            path.bytes_out.saturating_sub(self.reported_bytes_out) as f64 * 8.0 / interval;
+            peer.bytes_out.saturating_sub(self.reported_bytes_out) as f64 * 8.0 / interval;
         self.reported_frames = cx.frames_total;
-        self.reported_bytes_in = path.bytes_in;
-        self.reported_bytes_out = path.bytes_out;
+        self.reported_bytes_in = peer.bytes_in;
+        self.reported_bytes_out = peer.bytes_out;
         let (p50, p95) = percentiles(&mut self.g2g_ms);
         self.g2g_ms.clear();
         // The beep and the flash mark the same instant; each path's latency is measured from it.
@@ -183,14 +181,14 @@ impl Figures {
             audio_packets_in: self.audio_packets_in,
             bitrate_in_bps: bitrate_in.round() as u64,
             bitrate_out_bps: bitrate_out.round() as u64,
-            rtt_ms: path.rtt.map(ms),
-            loss_in: path.loss_in,
+            rtt_ms: peer.rtt.map(ms),
+            loss_in: peer.loss_in,
             freezes: self.freezes,
             pli_count: self.plis,
             g2g_ms_p50: p50,
             g2g_ms_p95: p95,
-            candidate: path.candidate,
-            jitter_ms: path.jitter.map(ms),
+            candidate: peer.candidate_pair,
+            jitter_ms: peer.jitter.map(ms),
             first_frame_ms: self.first_frame.map(|d| d.as_millis() as u64),
             audio_latency_ms: self.audio_latency_ms,
             audio_level: (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
@@ -240,7 +238,10 @@ mod tests {
         }
         figures.audio_latency_ms = Some(80.0);
         let path = PathFigures {
-            bytes_in: 125_000,
+            stats: PeerStats {
+                bytes_in: 125_000,
+                ..PeerStats::default()
+            },
             codecs: (Some("opus".into()), Some("H264".into())),
             ..PathFigures::default()
         };
