@@ -197,7 +197,10 @@ impl ConferMesh {
                 // The same connection's ICE restart: it goes on with new credentials.
                 if let Some(connection) = self.link_of(&from)
                     && session.is_some()
-                    && self.links[&connection].session == session
+                    && self
+                        .links
+                        .get(&connection)
+                        .is_some_and(|l| l.session == session)
                 {
                     let peer = room.peer(connection).ok_or("a connection that is gone")?;
                     let answer = peer.accept_offer(&sdp).map_err(|e| e.to_string())?;
@@ -348,7 +351,8 @@ impl JoinWay for ConferMesh {
             Event::Broadcast { from, message } => {
                 let participant = self
                     .link_of(&from)
-                    .map(|c| self.links[&c].participant.clone());
+                    .and_then(|c| self.links.get(&c))
+                    .map(|l| l.participant.clone());
                 match message {
                     RoomMessage::MediaState { audio, video } => {
                         if let Some(member) = self.members.get_mut(&from) {
