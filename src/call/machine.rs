@@ -39,6 +39,10 @@ const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 const AUDIO_MAY_LAG: Duration = Duration::from_millis(10);
 /// A hold is told to the decoder again only when it moved this much.
 const HOLD_STEP: Duration = Duration::from_millis(1);
+/// A hold moves towards what the sound needs by at most this much at each measurement (ten
+/// a second): a jump would stop the pictures for as long as it is (a freeze, by WebRTC's
+/// count, past 150 ms), where a glide only slows them a little for a moment.
+const HOLD_SLEW: Duration = Duration::from_millis(8);
 
 /// What the media threads measured, when the call asked (`Output::Measure`).
 #[derive(Debug, Clone, Default)]
@@ -61,6 +65,8 @@ pub struct RemoteMeasurement {
     pub beep_at: Option<Instant>,
     /// Their pictures decoded so far.
     pub frames_decoded: u64,
+    /// Their audio played as concealment so far.
+    pub concealed: Duration,
 }
 
 pub struct Call<W: JoinWay> {
@@ -290,8 +296,15 @@ impl<W: JoinWay> Call<W> {
                 continue;
             };
             p.figures.audio_level = m.level;
+            p.figures.audio_concealed = m.concealed;
+            p.figures.audio_delay = m.playout_delay;
             p.frames_decoded = p.frames_decoded.max(m.frames_decoded);
-            let hold = m.playout_delay.saturating_sub(AUDIO_MAY_LAG);
+            let wanted = m.playout_delay.saturating_sub(AUDIO_MAY_LAG);
+            let hold = if wanted > p.hold {
+                wanted.min(p.hold + HOLD_SLEW)
+            } else {
+                wanted.max(p.hold.saturating_sub(HOLD_SLEW))
+            };
             p.figures.video_hold = hold;
             if hold.abs_diff(p.hold) >= HOLD_STEP {
                 p.hold = hold;

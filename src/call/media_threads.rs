@@ -262,6 +262,7 @@ impl MediaThreads {
                     playout_delay: audio.playout_delay,
                     beep_at: audio.beep_at,
                     frames_decoded: decoder.input.stats().decoded.load(Relaxed),
+                    concealed: audio.concealed(),
                 };
                 (id.clone(), m)
             })
@@ -273,6 +274,7 @@ impl MediaThreads {
                 playout_delay: audio.playout_delay,
                 beep_at: audio.beep_at,
                 frames_decoded: 0,
+                concealed: audio.concealed(),
             };
             (ParticipantId::from(id), m)
         }));

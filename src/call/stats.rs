@@ -40,8 +40,19 @@ pub struct ParticipantStats {
     /// The fraction of what they sent that we lost (0 to 1).
     pub loss_in: Option<f32>,
     pub freezes: u64,
+    /// Time spent frozen so far: the part of each freezing gap past the usual frame interval,
+    /// as WebRTC's `totalFreezesDuration`.
+    pub frozen_ms: u64,
     /// Keyframe requests (PLIs) we sent them, as WebRTC's `pliCount`.
     pub pli_count: u64,
+    /// Resend requests (NACKs) we sent for their video, as WebRTC's `nackCount`.
+    pub nacks_out: u64,
+    /// Their audio played as concealment so far (a packet missing at its turn, or the jitter
+    /// buffer growing).
+    pub audio_concealed_ms: u64,
+    /// How long their audio waits between arriving and reaching the speaker (jitter buffer and
+    /// device).
+    pub audio_delay_ms: f64,
     /// Glass-to-glass latency of the second's pictures (the synthetic camera's stripe).
     pub g2g_ms_p50: Option<f64>,
     pub g2g_ms_p95: Option<f64>,
@@ -90,7 +101,10 @@ pub struct Figures {
     pub height_in: usize,
     pub audio_packets_in: u64,
     pub freezes: u64,
+    pub frozen: Duration,
     pub plis: u64,
+    pub audio_concealed: Duration,
+    pub audio_delay: Duration,
     /// From entering the room to their first decoded picture.
     pub first_frame: Option<Duration>,
     pub audio_latency_ms: Option<f64>,
@@ -143,6 +157,7 @@ impl Figures {
             let avg = *self.frame_interval_avg.get_or_insert(gap);
             if gap > (3.0 * avg).max(avg + 0.150) {
                 self.freezes += 1;
+                self.frozen += Duration::from_secs_f64(gap - avg);
             }
             self.frame_interval_avg = Some(avg * 0.9 + gap.min(1.0) * 0.1);
         }
@@ -184,7 +199,11 @@ impl Figures {
             rtt_ms: peer.rtt.map(ms),
             loss_in: peer.loss_in,
             freezes: self.freezes,
+            frozen_ms: self.frozen.as_millis() as u64,
             pli_count: self.plis,
+            nacks_out: peer.video_nacks,
+            audio_concealed_ms: self.audio_concealed.as_millis() as u64,
+            audio_delay_ms: ms(self.audio_delay),
             g2g_ms_p50: p50,
             g2g_ms_p95: p95,
             candidate: peer.candidate_pair,
@@ -271,7 +290,11 @@ mod tests {
             "rtt_ms",
             "loss_in",
             "freezes",
+            "frozen_ms",
             "pli_count",
+            "nacks_out",
+            "audio_concealed_ms",
+            "audio_delay_ms",
             "g2g_ms_p50",
             "g2g_ms_p95",
             "candidate",
@@ -300,6 +323,9 @@ mod tests {
         // A second-long gap is a freeze.
         figures.picture(t0 + Duration::from_secs(2), 1280, 720, None, c);
         assert_eq!(figures.freezes, 1);
+        // Frozen for the gap (2000 - 29 x 33 ms) less the usual interval (33 ms).
+        let frozen = figures.frozen.as_millis();
+        assert!((1005..1015).contains(&frozen), "{frozen} ms frozen");
         let next = figures.report(cx(31, &path));
         assert_eq!(next.g2g_ms_p50, None);
         assert_eq!(next.bitrate_in_bps, 0);

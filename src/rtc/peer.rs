@@ -90,6 +90,8 @@ pub struct PeerStats {
     pub candidate_pair: Option<&'static str>,
     /// Interarrival jitter of the incoming audio (RFC 3550), from our latest receiver report.
     pub jitter: Option<Duration>,
+    /// NACKs we sent for the incoming video so far.
+    pub video_nacks: u64,
 }
 
 /// A datagram to send.
@@ -120,6 +122,7 @@ pub struct Peer {
     /// The latest incoming loss fractions, one per stats interval.
     loss_in: VecDeque<f32>,
     audio_jitter: Option<Duration>,
+    video_nacks: u64,
 }
 
 impl Peer {
@@ -129,6 +132,11 @@ impl Peer {
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
+            // Audio goes on the moment it arrives, in any order: the jitter buffer
+            // (`media::audio::jitter`) orders it and conceals what is missing. str0m's default
+            // holds up to 15 packets (300 ms) behind a lost one, a loss nobody resends, and
+            // every packet held that long came late to playout, which then grew to match.
+            .set_reordering_size_audio(0)
             .enable_bwe(Some(START_BITRATE))
             // DTLS 1.3 with peers that offer it (Chromium does), 1.2 with those that do not: as
             // a client it sends a hello both accept, as a server it follows the peer's hello.
@@ -160,6 +168,7 @@ impl Peer {
             last_heard: None,
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
             audio_jitter: None,
+            video_nacks: 0,
         }
     }
 
@@ -365,6 +374,9 @@ impl Peer {
                 self.audio_jitter =
                     Some(Duration::from_micros(u64::from(stats.jitter) * 1000 / 48));
             }
+            Event::MediaIngressStats(stats) if Some(stats.mid) == self.video => {
+                self.video_nacks = stats.nacks;
+            }
             Event::PeerStats(stats) => {
                 if let Some(estimate) = stats.bwe_tx {
                     self.events
@@ -393,6 +405,7 @@ impl Peer {
                     bytes_out: stats.bytes_tx,
                     candidate_pair,
                     jitter: self.audio_jitter,
+                    video_nacks: self.video_nacks,
                 }));
             }
             _ => {}

@@ -727,6 +727,7 @@ impl Sim {
                                 playout_delay: Duration::from_millis(40),
                                 beep_at: None,
                                 frames_decoded: seen.decoded,
+                                concealed: Duration::ZERO,
                             };
                             (id.clone(), m)
                         })

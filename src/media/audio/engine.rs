@@ -11,7 +11,7 @@
 //! A device that goes away is reported and reopened from these threads (never from a device
 //! callback); the call goes on meanwhile, sending silence or playing nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,7 @@ use super::opus_codec::{FRAME_SAMPLES, OpusDecoder, OpusError, SAMPLE_RATE};
 use super::processing::{BLOCK, ProcessingSettings};
 use super::resample::Resampler;
 use super::send::AudioSendPath;
+use super::stretch::shorten;
 use super::synthetic::{BEEP_HZ, BEEP_LEVEL, SyntheticMic};
 use crate::media::source::{MicChoice, SpeakerChoice};
 
@@ -39,6 +40,9 @@ const DEVICE_SILENCE: Duration = Duration::from_secs(1);
 const RING_SECONDS_FRACTION: usize = 2; // half a second
 /// Speaker ring kept this full: enough for a late wake-up of the playout thread.
 const PLAYOUT_TARGET: Duration = Duration::from_millis(60);
+/// A jitter buffer with this much to spare has its sound shortened (a pitch period at most a
+/// frame) until it has not.
+const SHORTEN_FROM: Duration = Duration::from_millis(5);
 
 /// One encoded 20 ms frame from the microphone.
 #[derive(Debug, Clone)]
@@ -391,6 +395,13 @@ pub struct PlayoutControl {
     pub overflow: AtomicU64,
 }
 
+impl PeerAudio {
+    /// Audio played as concealment so far.
+    pub fn concealed(&self) -> Duration {
+        FRAME * self.jitter.concealed.min(u64::from(u32::MAX)) as u32
+    }
+}
+
 impl PlayoutControl {
     pub fn peers(&self) -> HashMap<String, PeerAudio> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -400,9 +411,72 @@ impl PlayoutControl {
 struct Remote {
     jitter: JitterBuffer,
     decoder: OpusDecoder,
+    /// What was decoded and not yet mixed: a frame shortened to give back delay leaves the
+    /// next one's start here.
+    pcm: VecDeque<f32>,
+    /// One decoded frame, and the frame mixed.
+    decoded: Vec<f32>,
     frame: [f32; FRAME_SAMPLES],
     stats: PeerAudio,
     in_beep: bool,
+}
+
+impl Remote {
+    fn new(decoder: OpusDecoder) -> Self {
+        Self {
+            jitter: JitterBuffer::new(),
+            decoder,
+            pcm: VecDeque::with_capacity(FRAME_SAMPLES * 2),
+            decoded: Vec::with_capacity(FRAME_SAMPLES),
+            frame: [0.0; FRAME_SAMPLES],
+            stats: PeerAudio::default(),
+            in_beep: false,
+        }
+    }
+
+    /// The next 20 ms of this remote's sound, in `self.frame`.
+    fn next_frame(&mut self, now: Instant) {
+        while self.pcm.len() < FRAME_SAMPLES {
+            self.decode_next(now);
+        }
+        for (slot, sample) in self.frame.iter_mut().zip(self.pcm.drain(..FRAME_SAMPLES)) {
+            *slot = sample;
+        }
+    }
+
+    /// Decodes what the jitter buffer gives for its next slot into `pcm`, shortened when the
+    /// buffer holds more than the network needs.
+    fn decode_next(&mut self, now: Instant) {
+        let mut frame = [0.0f32; FRAME_SAMPLES];
+        let playout = self.jitter.pop(now);
+        let real = matches!(playout, Playout::Packet(_));
+        let decoded = match playout {
+            Playout::Wait => Ok(()),
+            Playout::Packet(packet) => self.decoder.decode(&packet, &mut frame),
+            Playout::Fec(next) => self.decoder.recover(&next, &mut frame),
+            Playout::Conceal => self.decoder.conceal(&mut frame),
+        };
+        if decoded.is_err() {
+            // A packet that does not decode is concealed like a lost one.
+            let _ = self.decoder.conceal(&mut frame);
+        }
+        self.decoded.clear();
+        self.decoded.extend_from_slice(&frame);
+        // Only sound that came in a packet is shortened: concealment is already a guess.
+        let spare = self.jitter.excess();
+        if real && spare >= SHORTEN_FROM {
+            let most = (spare.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as usize;
+            let removed = shorten(&mut self.decoded, most);
+            if removed > 0 {
+                self.jitter.shed(samples_to_time(removed));
+            }
+        }
+        self.pcm.extend(&self.decoded);
+    }
+}
+
+fn samples_to_time(samples: usize) -> Duration {
+    Duration::from_micros(samples as u64 * 1_000_000 / u64::from(SAMPLE_RATE))
 }
 
 struct Speaker {
@@ -565,16 +639,7 @@ fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, Remote>
                     let Ok(decoder) = OpusDecoder::new() else {
                         continue;
                     };
-                    remotes.insert(
-                        peer.clone(),
-                        Remote {
-                            jitter: JitterBuffer::new(),
-                            decoder,
-                            frame: [0.0; FRAME_SAMPLES],
-                            stats: PeerAudio::default(),
-                            in_beep: false,
-                        },
-                    );
+                    remotes.insert(peer.clone(), Remote::new(decoder));
                 }
                 if let Some(remote) = remotes.get_mut(&peer) {
                     remote.jitter.push(seq, &payload, arrived);
@@ -616,19 +681,7 @@ fn produce(
 ) {
     mix.fill(0.0);
     for remote in remotes.values_mut() {
-        let decoded = match remote.jitter.pop(now) {
-            Playout::Wait => {
-                remote.frame.fill(0.0);
-                Ok(())
-            }
-            Playout::Packet(packet) => remote.decoder.decode(&packet, &mut remote.frame),
-            Playout::Fec(next) => remote.decoder.recover(&next, &mut remote.frame),
-            Playout::Conceal => remote.decoder.conceal(&mut remote.frame),
-        };
-        if decoded.is_err() {
-            // A packet that does not decode is concealed like a lost one.
-            let _ = remote.decoder.conceal(&mut remote.frame);
-        }
+        remote.next_frame(now);
         for (m, s) in mix.iter_mut().zip(&remote.frame) {
             *m += s;
         }
@@ -646,7 +699,9 @@ fn produce(
         }
         remote.stats.jitter = remote.jitter.stats();
         remote.stats.delay = remote.jitter.delay();
-        remote.stats.playout_delay = remote.stats.delay + plays_at.saturating_duration_since(now);
+        remote.stats.playout_delay = remote.stats.delay
+            + samples_to_time(remote.pcm.len())
+            + plays_at.saturating_duration_since(now);
         remote.stats.frames_played += 1;
     }
     for m in mix.iter_mut() {

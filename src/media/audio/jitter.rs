@@ -3,9 +3,19 @@
 //!
 //! It steers by headroom, the time a packet waited between arriving and being played. A packet
 //! that came too late (or one played with almost no headroom) means the buffer is too short: it
-//! grows at once by inserting concealment frames. Headroom that stayed above a frame's worth for
-//! the last few seconds means it is too long: it shrinks by one frame, at most one a second. The same two moves
-//! absorb clock drift between sender and receiver, which shows up as headroom creeping up or down.
+//! grows at once by inserting concealment frames. Headroom to spare is given back two ways: the
+//! playout side shortens decoded audio by a pitch period at a time ([`JitterBuffer::excess`],
+//! [`JitterBuffer::shed`], NetEQ's "accelerate"), which brings a buffer grown by a burst of
+//! jitter back within a second or two without a sound; and, when headroom stayed above a
+//! frame's worth for the last few seconds all the same, a whole frame is dropped, at most one a
+//! second. The same moves absorb clock drift between sender and receiver, which shows up as
+//! headroom creeping up or down.
+//!
+//! A loss costs no delay: when playout finds the buffer empty it conceals and waits (the
+//! packet may be late, or the sender paused), but if the next packet to come is a later one,
+//! the frames concealed meanwhile stand for the missing slots and playout goes on from the
+//! newcomer at its own time.
+//!
 //! The buffer holds between 20 and 200 ms. Sans-IO: time is passed in.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -25,6 +35,11 @@ const WINDOW: Duration = Duration::from_secs(1);
 const RESET_GAP: u64 = 500;
 /// How many played slots are remembered to tell how late a late packet was.
 const DUE_MEMORY: usize = 64;
+/// Headroom kept when shedding: what the latest packet of the last windows waited, less this,
+/// is spare.
+const KEEP: Duration = Duration::from_millis(10);
+/// The windows (besides the current one) whose least headroom says what is spare.
+const SHED_WINDOWS: usize = 2;
 
 /// What playout gets for the next 20 ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +67,10 @@ pub struct JitterStats {
     pub expanded: u64,
     /// Frames dropped to shrink it.
     pub dropped: u64,
+    /// Frames played as concealment (a packet missing at its turn, or the buffer growing).
+    pub concealed: u64,
+    /// Microseconds of audio playout left out to shorten the buffer (time compression).
+    pub shed: u64,
 }
 
 pub struct JitterBuffer {
@@ -64,8 +83,8 @@ pub struct JitterBuffer {
     /// Frames still to insert before playing on.
     expand_pending: u32,
     /// Since when playout has found the buffer empty (it waits, concealing, rather than
-    /// skipping slots nobody has sent yet).
-    starved_since: Option<Instant>,
+    /// skipping slots nobody has sent yet), and how many frames it concealed since.
+    starved_since: Option<(Instant, u32)>,
     /// When each recently played slot was due.
     due: VecDeque<(u64, Instant)>,
     window_start: Option<Instant>,
@@ -149,13 +168,20 @@ impl JitterBuffer {
         }
         self.highest = self.highest.max(ext);
         self.packets.insert(ext, (payload.to_vec(), now));
-        if let Some(since) = self.starved_since.take()
-            && ext == next
-        {
-            // Playout waited for this very packet: grow by as long as it waited. (A later one
-            // ends the wait too, but says only that this one was lost or is out of order.)
-            self.stats.late += 1;
-            self.grow_for(now.saturating_duration_since(since));
+        if let Some((since, concealed)) = self.starved_since.take() {
+            if ext == next {
+                // Playout waited for this very packet: grow by as long as it waited.
+                self.stats.late += 1;
+                self.grow_for(now.saturating_duration_since(since));
+            } else {
+                // A later one came first: the missing ones were lost (or come out of order, and
+                // will be late). The frames concealed while waiting played their slots.
+                let covered = u64::from(concealed).min(ext - next);
+                for (i, slot) in (next..next + covered).enumerate() {
+                    self.stats.lost += 1;
+                    self.advance(slot, since + FRAME * i as u32);
+                }
+            }
         }
         self.trim(now);
     }
@@ -214,6 +240,7 @@ impl JitterBuffer {
         if self.expand_pending > 0 {
             self.expand_pending -= 1;
             self.stats.expanded += 1;
+            self.stats.concealed += 1;
             return Playout::Conceal;
         }
         self.end_window(now);
@@ -232,10 +259,43 @@ impl JitterBuffer {
         self.pop_slot(next, now)
     }
 
+    /// Headroom to spare: how much sooner every packet of the last seconds could have been
+    /// played, less what is kept for safety. Playout may shorten what it plays by up to this
+    /// much (and says so with [`Self::shed`]).
+    pub fn excess(&self) -> Duration {
+        if !self.started || self.expand_pending > 0 || self.starved_since.is_some() {
+            return Duration::ZERO;
+        }
+        // Only windows seen in full say what the network does.
+        if self.recent_mins.is_empty() {
+            return Duration::ZERO;
+        }
+        let least = self
+            .recent_mins
+            .iter()
+            .rev()
+            .take(SHED_WINDOWS)
+            .chain(self.window_min.as_ref())
+            .min()
+            .copied()
+            .unwrap_or_default();
+        least.saturating_sub(KEEP)
+    }
+
+    /// Playout shortened what it played by `shortened`: every packet from now on waits that
+    /// much less.
+    pub fn shed(&mut self, shortened: Duration) {
+        for min in self.recent_mins.iter_mut().chain(self.window_min.as_mut()) {
+            *min = min.saturating_sub(shortened);
+        }
+        self.stats.shed += shortened.as_micros() as u64;
+    }
+
     fn pop_slot(&mut self, slot: u64, now: Instant) -> Playout {
         if self.packets.is_empty() {
             // Nothing sent for this slot has come yet: wait for it rather than skip it.
-            self.starved_since.get_or_insert(now);
+            self.starved_since.get_or_insert((now, 0)).1 += 1;
+            self.stats.concealed += 1;
             return Playout::Conceal;
         }
         self.advance(slot, now);
@@ -249,7 +309,10 @@ impl JitterBuffer {
                 self.stats.fec_recovered += 1;
                 Playout::Fec(payload.clone())
             }
-            None => Playout::Conceal,
+            None => {
+                self.stats.concealed += 1;
+                Playout::Conceal
+            }
         }
     }
 

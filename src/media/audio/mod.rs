@@ -8,4 +8,5 @@ pub mod opus_codec;
 pub mod processing;
 pub mod resample;
 pub mod send;
+pub mod stretch;
 pub mod synthetic;
