@@ -100,11 +100,13 @@ async function snapshot(tab) {
         Object.assign(out, {
           sentFps: s.framesPerSecond, targetBitrate: s.targetBitrate, bytesSent: s.bytesSent,
           limitation: s.qualityLimitationReason, encoder: s.encoderImplementation,
+          qp: s.framesEncoded ? s.qpSum / s.framesEncoded : undefined, keyFramesSent: s.keyFramesEncoded,
         });
       }
       if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
         out.rtt = s.currentRoundTripTime;
         out.availableOutgoingBitrate = s.availableOutgoingBitrate;
+        out.pairBytesReceived = s.bytesReceived; // all media and RTCP, as Confer's bitrate_in
         out.protocol = stats.get(s.localCandidateId)?.protocol;
       }
     }

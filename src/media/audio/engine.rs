@@ -4,14 +4,14 @@
 //! own clock) -> 48 kHz -> echo cancellation against what the speaker played, noise, gain ->
 //! Opus -> a bounded queue of packets for the network side.
 //!
-//! "audio-playout": packets of every remote peer -> its jitter buffer and Opus decoder (FEC,
-//! concealment) -> mix -> the speaker's rate -> the speaker's callback ring, kept a few periods
+//! "audio-playout": packets of every remote peer -> its `playout::PeerPlayout` (jitter buffer,
+//! Opus decoder with FEC and concealment, time compression) -> mix -> the speaker's rate -> the speaker's callback ring, kept a few periods
 //! full so the device's clock paces everything. Without a speaker it keeps time by itself.
 //!
 //! A device that goes away is reported and reopened from these threads (never from a device
 //! callback); the call goes on meanwhile, sending silence or playing nothing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -22,13 +22,13 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use super::device::{AudioStream, open_microphone, open_speaker};
-use super::jitter::{JitterBuffer, JitterStats, Playout};
-use super::opus_codec::{FRAME_SAMPLES, OpusDecoder, OpusError, SAMPLE_RATE};
+use super::opus_codec::{FRAME_SAMPLES, OpusError, SAMPLE_RATE};
+use super::playout::PeerPlayout;
+pub use super::playout::PeerAudio;
 use super::processing::{BLOCK, ProcessingSettings};
 use super::resample::Resampler;
 use super::send::AudioSendPath;
-use super::stretch::shorten;
-use super::synthetic::{BEEP_HZ, BEEP_LEVEL, SyntheticMic};
+use super::synthetic::SyntheticMic;
 use crate::media::source::{MicChoice, SpeakerChoice};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -40,9 +40,6 @@ const DEVICE_SILENCE: Duration = Duration::from_secs(1);
 const RING_SECONDS_FRACTION: usize = 2; // half a second
 /// Speaker ring kept this full: enough for a late wake-up of the playout thread.
 const PLAYOUT_TARGET: Duration = Duration::from_millis(60);
-/// A jitter buffer with this much to spare has its sound shortened (a pitch period at most a
-/// frame) until it has not.
-const SHORTEN_FROM: Duration = Duration::from_millis(5);
 
 /// One encoded 20 ms frame from the microphone.
 #[derive(Debug, Clone)]
@@ -372,21 +369,6 @@ pub enum PlayoutInput {
     PeerLeft(String),
 }
 
-/// One remote participant's audio as playout sees it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PeerAudio {
-    pub jitter: JitterStats,
-    pub delay: Duration,
-    /// How long a packet takes from arriving to reaching the speaker: the jitter buffer's
-    /// wait and the device's queue (what video waits for, for lip sync).
-    pub playout_delay: Duration,
-    /// RMS of the last frame played, in [0, 1].
-    pub level: f32,
-    pub frames_played: u64,
-    /// When the latest beep of the synthetic microphone started to play (for lip-sync).
-    pub beep_at: Option<Instant>,
-}
-
 #[derive(Debug, Default)]
 pub struct PlayoutControl {
     stop: AtomicBool,
@@ -395,88 +377,10 @@ pub struct PlayoutControl {
     pub overflow: AtomicU64,
 }
 
-impl PeerAudio {
-    /// Audio played as concealment so far.
-    pub fn concealed(&self) -> Duration {
-        FRAME * self.jitter.concealed.min(u64::from(u32::MAX)) as u32
-    }
-}
-
 impl PlayoutControl {
     pub fn peers(&self) -> HashMap<String, PeerAudio> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
-}
-
-struct Remote {
-    jitter: JitterBuffer,
-    decoder: OpusDecoder,
-    /// What was decoded and not yet mixed: a frame shortened to give back delay leaves the
-    /// next one's start here.
-    pcm: VecDeque<f32>,
-    /// One decoded frame, and the frame mixed.
-    decoded: Vec<f32>,
-    frame: [f32; FRAME_SAMPLES],
-    stats: PeerAudio,
-    in_beep: bool,
-}
-
-impl Remote {
-    fn new(decoder: OpusDecoder) -> Self {
-        Self {
-            jitter: JitterBuffer::new(),
-            decoder,
-            pcm: VecDeque::with_capacity(FRAME_SAMPLES * 2),
-            decoded: Vec::with_capacity(FRAME_SAMPLES),
-            frame: [0.0; FRAME_SAMPLES],
-            stats: PeerAudio::default(),
-            in_beep: false,
-        }
-    }
-
-    /// The next 20 ms of this remote's sound, in `self.frame`.
-    fn next_frame(&mut self, now: Instant) {
-        while self.pcm.len() < FRAME_SAMPLES {
-            self.decode_next(now);
-        }
-        for (slot, sample) in self.frame.iter_mut().zip(self.pcm.drain(..FRAME_SAMPLES)) {
-            *slot = sample;
-        }
-    }
-
-    /// Decodes what the jitter buffer gives for its next slot into `pcm`, shortened when the
-    /// buffer holds more than the network needs.
-    fn decode_next(&mut self, now: Instant) {
-        let mut frame = [0.0f32; FRAME_SAMPLES];
-        let playout = self.jitter.pop(now);
-        let real = matches!(playout, Playout::Packet(_));
-        let decoded = match playout {
-            Playout::Wait => Ok(()),
-            Playout::Packet(packet) => self.decoder.decode(&packet, &mut frame),
-            Playout::Fec(next) => self.decoder.recover(&next, &mut frame),
-            Playout::Conceal => self.decoder.conceal(&mut frame),
-        };
-        if decoded.is_err() {
-            // A packet that does not decode is concealed like a lost one.
-            let _ = self.decoder.conceal(&mut frame);
-        }
-        self.decoded.clear();
-        self.decoded.extend_from_slice(&frame);
-        // Only sound that came in a packet is shortened: concealment is already a guess.
-        let spare = self.jitter.excess();
-        if real && spare >= SHORTEN_FROM {
-            let most = (spare.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as usize;
-            let removed = shorten(&mut self.decoded, most);
-            if removed > 0 {
-                self.jitter.shed(samples_to_time(removed));
-            }
-        }
-        self.pcm.extend(&self.decoded);
-    }
-}
-
-fn samples_to_time(samples: usize) -> Duration {
-    Duration::from_micros(samples as u64 * 1_000_000 / u64::from(SAMPLE_RATE))
 }
 
 struct Speaker {
@@ -515,7 +419,7 @@ impl AudioPlayoutThread {
         let thread = std::thread::Builder::new()
             .name("audio-playout".into())
             .spawn(move || {
-                let mut remotes: HashMap<String, Remote> = HashMap::new();
+                let mut remotes: HashMap<String, PeerPlayout> = HashMap::new();
                 let mut out: Option<Speaker> = None;
                 let mut retry_at = Instant::now();
                 let mut reported = false;
@@ -610,7 +514,7 @@ impl AudioPlayoutThread {
                     }
                     let mut peers = shared.peers.lock().unwrap_or_else(|p| p.into_inner());
                     peers.clear();
-                    peers.extend(remotes.iter().map(|(id, r)| (id.clone(), r.stats)));
+                    peers.extend(remotes.iter().map(|(id, r)| (id.clone(), r.stats())));
                 }
             })
             .map_err(|e| e.to_string())?;
@@ -626,7 +530,7 @@ impl AudioPlayoutThread {
 }
 
 /// Takes everything queued; false when the sender side is gone (the call ended).
-fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, Remote>) -> bool {
+fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, PeerPlayout>) -> bool {
     loop {
         match input.try_recv() {
             Ok(PlayoutInput::Packet {
@@ -636,13 +540,13 @@ fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, Remote>
                 arrived,
             }) => {
                 if !remotes.contains_key(&peer) {
-                    let Ok(decoder) = OpusDecoder::new() else {
+                    let Ok(playout) = PeerPlayout::new() else {
                         continue;
                     };
-                    remotes.insert(peer.clone(), Remote::new(decoder));
+                    remotes.insert(peer.clone(), playout);
                 }
                 if let Some(remote) = remotes.get_mut(&peer) {
-                    remote.jitter.push(seq, &payload, arrived);
+                    remote.push(seq, &payload, arrived);
                 }
             }
             Ok(PlayoutInput::PeerLeft(peer)) => {
@@ -654,55 +558,19 @@ fn receive(input: &Receiver<PlayoutInput>, remotes: &mut HashMap<String, Remote>
     }
 }
 
-/// The synthetic microphone's beep, looked for in steps of 2.5 ms.
-const BEEP_STEP: usize = 120;
-
-/// Amplitude of the beep's frequency in `samples` (Goertzel).
-fn beep_amplitude(samples: &[f32]) -> f32 {
-    let w = std::f32::consts::TAU * BEEP_HZ / SAMPLE_RATE as f32;
-    let coefficient = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f32, 0.0f32);
-    for x in samples {
-        let s0 = x + coefficient * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
-    2.0 * power.max(0.0).sqrt() / samples.len() as f32
-}
-
 /// Decodes the next 20 ms of every remote and mixes them into `mix`. `plays_at` is when the
 /// frame will reach the speaker.
 fn produce(
-    remotes: &mut HashMap<String, Remote>,
+    remotes: &mut HashMap<String, PeerPlayout>,
     mix: &mut [f32; FRAME_SAMPLES],
     now: Instant,
     plays_at: Instant,
 ) {
     mix.fill(0.0);
     for remote in remotes.values_mut() {
-        remote.next_frame(now);
-        for (m, s) in mix.iter_mut().zip(&remote.frame) {
+        for (m, s) in mix.iter_mut().zip(remote.play(now, plays_at)) {
             *m += s;
         }
-        remote.stats.level =
-            (remote.frame.iter().map(|s| s * s).sum::<f32>() / FRAME_SAMPLES as f32).sqrt();
-        for (i, step) in remote.frame.chunks_exact(BEEP_STEP).enumerate() {
-            let beeping = beep_amplitude(step) > BEEP_LEVEL / 2.5;
-            if beeping && !remote.in_beep {
-                let offset = Duration::from_micros(
-                    (i * BEEP_STEP) as u64 * 1_000_000 / u64::from(SAMPLE_RATE),
-                );
-                remote.stats.beep_at = Some(plays_at + offset);
-            }
-            remote.in_beep = beeping;
-        }
-        remote.stats.jitter = remote.jitter.stats();
-        remote.stats.delay = remote.jitter.delay();
-        remote.stats.playout_delay = remote.stats.delay
-            + samples_to_time(remote.pcm.len())
-            + plays_at.saturating_duration_since(now);
-        remote.stats.frames_played += 1;
     }
     for m in mix.iter_mut() {
         *m = m.clamp(-1.0, 1.0);
@@ -762,23 +630,5 @@ impl AudioEngine {
             incoming,
             events,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_beep_is_told_from_the_tone() {
-        let tone = |hz: f32, level: f32| -> Vec<f32> {
-            (0..BEEP_STEP)
-                .map(|i| (i as f32 * hz * std::f32::consts::TAU / SAMPLE_RATE as f32).sin() * level)
-                .collect()
-        };
-        let beep = beep_amplitude(&tone(BEEP_HZ, 0.5));
-        assert!((0.4..0.6).contains(&beep), "{beep}");
-        assert!(beep_amplitude(&tone(440.0, 0.5)) < 0.1);
-        assert!(beep_amplitude(&[0.0; BEEP_STEP]) < 1e-6);
     }
 }

@@ -5,6 +5,7 @@ pub mod device;
 pub mod engine;
 pub mod jitter;
 pub mod opus_codec;
+pub mod playout;
 pub mod processing;
 pub mod resample;
 pub mod send;
