@@ -227,10 +227,10 @@ fn levels_come_ten_times_a_second_and_stats_every_second() {
     // Alice was in the room half a second before Bob came.
     assert!(last.first_frame_ms.is_some_and(|ms| ms < 800), "{last:?}");
     assert_eq!(last.freezes, 0);
-    // Pictures wait for their sound (the measured 40 ms playout, less 10 ms).
-    assert_eq!(last.video_hold_ms, 30.0);
-    assert!(alice.commands.iter().any(|(_, c)| matches!(c,
-        MediaCommand::Hold { from, hold } if *from == bob_id && *hold == Duration::from_millis(30))));
+    // Pictures wait for their sound: its measured playout delay, less the 10 ms it may lag.
+    assert!(last.audio_delay_ms > 20.0, "{last:?}");
+    let sync = last.audio_delay_ms - 10.0;
+    assert!((last.video_hold_ms - sync).abs() <= 5.0, "{last:?}");
 }
 
 #[test]

@@ -121,6 +121,7 @@ fn five_percent_loss_keeps_video_flowing() {
             one_way: Duration::from_millis(20),
             jitter: Duration::from_millis(5),
             loss: 0.05,
+            burst: 1.0,
         };
         let mut sim = Sim::new(&["alice", "bob"], conditions, seed);
         sim.join("alice");
@@ -156,6 +157,7 @@ fn at_200_ms_rtt_with_1_percent_loss_lost_video_is_recovered() {
         one_way: Duration::from_millis(100),
         jitter: Duration::from_millis(5),
         loss: 0.01,
+        burst: 1.0,
     };
     let mut sim = Sim::new(&["alice", "bob"], conditions, 5);
     sim.join("alice");
@@ -422,6 +424,7 @@ fn the_encoder_follows_the_weakest_path_and_a_bottleneck_does_not_build_a_queue(
         one_way: Duration::from_millis(20),
         jitter: Duration::ZERO,
         loss: 0.0,
+        burst: 1.0,
     };
     let mut sim = Sim::new(&["alice", "bob", "carol"], conditions, 8);
     // Alice sends a picture with detail enough to use any rate.

@@ -8,8 +8,8 @@
 //! keyframes at most once a second and PLIs at most twice a second per participant, a request
 //! inside that wait served when it ends; the encoder's rate follows the weakest path we send
 //! on, and Opus's in-band FEC its worst loss; a connection silent for seconds gets a new path
-//! from the side that offered, and is dropped after twenty; pictures wait for their sound
-//! (lip sync). How a meeting is joined is the [`JoinWay`]'s.
+//! from the side that offered, and is dropped after twenty; pictures are shown on a timeline
+//! that waits for resends and for their sound (lip sync, `call::video_timing`). How a meeting is joined is the [`JoinWay`]'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,12 +37,6 @@ const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 /// less this much (sound a little after the picture is what people notice least, and every
 /// millisecond held is glass-to-glass latency).
 const AUDIO_MAY_LAG: Duration = Duration::from_millis(10);
-/// A hold is told to the decoder again only when it moved this much.
-const HOLD_STEP: Duration = Duration::from_millis(1);
-/// A hold moves towards what the sound needs by at most this much at each measurement (ten
-/// a second): a jump would stop the pictures for as long as it is (a freeze, by WebRTC's
-/// count, past 150 ms), where a glide only slows them a little for a moment.
-const HOLD_SLEW: Duration = Duration::from_millis(8);
 
 /// What the media threads measured, when the call asked (`Output::Measure`).
 #[derive(Debug, Clone, Default)]
@@ -290,7 +284,6 @@ impl<W: JoinWay> Call<W> {
     pub fn handle_measurements(&mut self, now: Instant, measured: Measurements) {
         self.at(now);
         self.measuring = false;
-        let mut holds = Vec::new();
         for (id, m) in measured.remotes {
             let Some(p) = self.room.participants.get_mut(&id) else {
                 continue;
@@ -299,17 +292,7 @@ impl<W: JoinWay> Call<W> {
             p.figures.audio_concealed = m.concealed;
             p.figures.audio_delay = m.playout_delay;
             p.frames_decoded = p.frames_decoded.max(m.frames_decoded);
-            let wanted = m.playout_delay.saturating_sub(AUDIO_MAY_LAG);
-            let hold = if wanted > p.hold {
-                wanted.min(p.hold + HOLD_SLEW)
-            } else {
-                wanted.max(p.hold.saturating_sub(HOLD_SLEW))
-            };
-            p.figures.video_hold = hold;
-            if hold.abs_diff(p.hold) >= HOLD_STEP {
-                p.hold = hold;
-                holds.push(MediaCommand::Hold { from: id, hold });
-            }
+            p.sync = m.playout_delay.saturating_sub(AUDIO_MAY_LAG);
             // The beep starts at a whole second of the sender's clock (same machine, or
             // synchronised clocks): its latency is how far past the second it played.
             if let (Some(at), Some(wall)) = (m.beep_at, measured.wall) {
@@ -324,9 +307,6 @@ impl<W: JoinWay> Call<W> {
                     .subsec_micros();
                 p.figures.audio_latency_ms = Some(f64::from(into_second / 100) / 10.0);
             }
-        }
-        for hold in holds {
-            self.room.media(hold);
         }
         let remotes = self
             .room
@@ -564,17 +544,24 @@ impl<W: JoinWay> Call<W> {
                 mid,
                 data,
                 contiguous,
-                ..
+                rtp_time,
             } => {
+                let rtt = connection.path.stats.rtt;
                 let Some(p) = self.room.receiver(id, mid) else {
                     return;
                 };
+                let hold = p.timing.picture(now, rtp_time, p.sync, rtt);
+                p.figures.video_hold = p.timing.delay();
                 // A gap before this frame breaks every picture until a keyframe.
                 if !contiguous {
                     p.pli.want();
                 }
                 let from = p.id.clone();
-                self.room.media(MediaCommand::Decode { from, unit: data });
+                self.room.media(MediaCommand::Decode {
+                    from,
+                    unit: data,
+                    hold,
+                });
             }
             PeerEvent::KeyframeRequested => {
                 if connection.sends {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::events::{CallError, CallReport, Device, Setup};
 use super::ids::ParticipantId;
@@ -27,12 +27,6 @@ use crate::media::video::{EncodedFrame, EncoderSettings};
 /// Encoded pictures waiting for the call: a few; the encoder drops (and asks for a keyframe)
 /// beyond that.
 const ENCODED_QUEUE: usize = 8;
-
-/// Pictures of `decoder`'s participant wait this long after decoding (lip sync).
-fn hold_pictures(decoder: &Decoder, hold: Duration) {
-    let micros = u64::try_from(hold.as_micros()).unwrap_or(u64::MAX);
-    decoder.input.stats().hold_us.store(micros, Relaxed);
-}
 
 /// What the media threads are started with.
 pub struct MediaChoices {
@@ -61,9 +55,6 @@ pub struct MediaThreads {
     audio: AudioEngine,
     /// Each participant's decoder once their video came; None when it could not start.
     decoders: HashMap<ParticipantId, Option<Decoder>>,
-    /// Lip-sync holds told before a participant's decoder started (their sound came first):
-    /// given to it when it starts.
-    holds: HashMap<ParticipantId, Duration>,
     render: bool,
 }
 
@@ -101,7 +92,6 @@ impl MediaThreads {
             preview: choices.render.then_some(preview),
             audio,
             decoders: HashMap::new(),
-            holds: HashMap::new(),
             render: choices.render,
         })
     }
@@ -121,9 +111,9 @@ impl MediaThreads {
                 }
             }
             MediaCommand::Camera(false) => self.camera.stop(),
-            MediaCommand::Decode { from, unit } => {
+            MediaCommand::Decode { from, unit, hold } => {
                 if let Some(decoder) = self.decoder(now, call, &from) {
-                    decoder.input.push(unit);
+                    decoder.input.push(unit, hold);
                 }
             }
             MediaCommand::Play {
@@ -140,13 +130,6 @@ impl MediaThreads {
                     arrived,
                 });
             }
-            MediaCommand::Hold { from, hold } => match self.decoders.get(&from) {
-                Some(Some(decoder)) => hold_pictures(decoder, hold),
-                Some(None) => {}
-                None => {
-                    self.holds.insert(from, hold);
-                }
-            },
             MediaCommand::Fit {
                 from,
                 width,
@@ -158,7 +141,6 @@ impl MediaThreads {
             }
             MediaCommand::Gone(from) => {
                 self.decoders.remove(&from);
-                self.holds.remove(&from);
                 let _ = self
                     .audio
                     .incoming
@@ -183,9 +165,6 @@ impl MediaThreads {
                         pictures,
                         _thread: thread,
                     };
-                    if let Some(hold) = self.holds.remove(from) {
-                        hold_pictures(&decoder, hold);
-                    }
                     Some(decoder)
                 }
                 Err(e) => {

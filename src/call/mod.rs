@@ -20,4 +20,5 @@ pub mod room;
 pub mod running;
 pub mod stats;
 mod throttle;
+pub mod video_timing;
 pub mod way;

@@ -9,6 +9,7 @@ use super::events::PeerState;
 use super::ids::{ConnectionId, ParticipantId};
 use super::stats::Figures;
 use super::throttle::Throttled;
+use super::video_timing::VideoTiming;
 
 /// PLIs to one participant, at most this often.
 const PLI_EVERY_AT_MOST: Duration = Duration::from_millis(500);
@@ -39,8 +40,11 @@ pub struct Participant {
     pub(crate) pli: Throttled,
     /// The state the window was last told.
     pub(crate) shown: Option<PeerState>,
-    /// How long their pictures wait for their sound, as last told to the decoder.
-    pub(crate) hold: Duration,
+    /// How long their sound waits between arriving and playing, less what it may lag the
+    /// picture: their pictures wait at least this long (lip sync).
+    pub(crate) sync: Duration,
+    /// When their pictures are shown.
+    pub(crate) timing: VideoTiming,
     /// Their pictures decoded so far, as the decoder counts them.
     pub(crate) frames_decoded: u64,
 }
@@ -58,7 +62,8 @@ impl Participant {
             figures: Figures::default(),
             pli: Throttled::new(PLI_EVERY_AT_MOST),
             shown: None,
-            hold: Duration::ZERO,
+            sync: Duration::ZERO,
+            timing: VideoTiming::default(),
             frames_decoded: 0,
         }
     }

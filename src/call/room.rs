@@ -78,6 +78,9 @@ pub enum MediaCommand {
     Decode {
         from: ParticipantId,
         unit: Arc<[u8]>,
+        /// How long its picture waits once decoded, to be shown on the participant's
+        /// timeline (`call::video_timing`).
+        hold: Duration,
     },
     /// An Opus packet of `from`'s for playout.
     Play {
@@ -86,8 +89,6 @@ pub enum MediaCommand {
         payload: Arc<[u8]>,
         arrived: Instant,
     },
-    /// `from`'s pictures wait this long after decoding, for their sound (lip sync).
-    Hold { from: ParticipantId, hold: Duration },
     /// `from`'s pictures are shown in a tile this many pixels across and down.
     Fit {
         from: ParticipantId,

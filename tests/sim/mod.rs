@@ -5,7 +5,10 @@
 //! docs/PROTOCOL.md's room rules (welcome, peer-joined, peer-left, relay in order, restart).
 //!
 //! The harness plays only what lies outside the machine: the network, the server, the
-//! camera, the encoder and decoders, and the media threads' measurements. Nothing of the
+//! camera, the encoder and decoders, and the media threads' measurements. Sound is the real
+//! thing: the synthetic microphone's tone and beeps through Opus, and on the receiving side
+//! each participant's `PeerPlayout` (jitter buffer, decoder, time compression) on a 20 ms
+//! playout clock, whose delay holds the pictures back for lip sync as the decode thread does. Nothing of the
 //! call's policy is here: who offers, restarts, keyframes, PLIs and rates are the machine's.
 
 #![allow(dead_code)] // each test file uses its own part of this module
@@ -21,6 +24,9 @@ use confer::call::ids::ParticipantId;
 use confer::call::machine::{
     Call, CallSettings, Measurements, MediaCommand, Output, RemoteMeasurement,
 };
+use confer::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder};
+use confer::media::audio::playout::PeerPlayout;
+use confer::media::audio::synthetic::SyntheticMic;
 use confer::media::video::decode_thread::Picture;
 use confer::media::video::{EncoderSettings, H264Decoder, H264Encoder, RgbaImage, TestPattern};
 use confer::rtc::peer::Transmit;
@@ -49,6 +55,9 @@ pub struct Conditions {
     pub one_way: Duration,
     pub jitter: Duration,
     pub loss: f64,
+    /// Losses come in runs this many packets long on average (1: each on its own), with
+    /// `loss` still the share lost overall (a two-state Gilbert model).
+    pub burst: f64,
 }
 
 pub fn clean() -> Conditions {
@@ -56,6 +65,7 @@ pub fn clean() -> Conditions {
         one_way: Duration::from_millis(10),
         jitter: Duration::from_millis(2),
         loss: 0.0,
+        burst: 1.0,
     }
 }
 
@@ -116,6 +126,7 @@ pub struct Network {
     next_id: u64,
     pub rng: Rng,
     pub conditions: Conditions,
+    in_burst: bool,
     /// Addresses cut off the network (a laptop whose lid closed).
     pub gone: Vec<SocketAddr>,
     /// Bottlenecks, by sending address, and by (sending, receiving) address for one path only.
@@ -131,6 +142,7 @@ impl Network {
             next_id: 0,
             rng: Rng(seed),
             conditions,
+            in_burst: false,
             gone: Vec::new(),
             uplinks: HashMap::new(),
             paths: HashMap::new(),
@@ -141,7 +153,7 @@ impl Network {
         if self.gone.contains(&t.source) || self.gone.contains(&t.destination) {
             return;
         }
-        if self.rng.unit() < self.conditions.loss {
+        if self.lost() {
             return;
         }
         let one_way = self.conditions.one_way;
@@ -163,6 +175,23 @@ impl Network {
         self.next_id += 1;
         self.packets.insert(id, t);
         self.in_flight.push(Reverse((at, id)));
+    }
+
+    /// Whether the next packet is lost: in a run of losses, a run ends with the chance that
+    /// gives the mean length; out of one, a run starts with the chance that gives the share.
+    fn lost(&mut self) -> bool {
+        let Conditions { loss, burst, .. } = self.conditions;
+        if loss <= 0.0 {
+            return false;
+        }
+        let burst = burst.max(1.0);
+        if self.in_burst {
+            self.in_burst = self.rng.unit() >= 1.0 / burst;
+            return self.in_burst;
+        }
+        let start = loss / (burst * (1.0 - loss));
+        self.in_burst = self.rng.unit() < start;
+        self.in_burst
     }
 
     fn next_at(&self) -> Option<Instant> {
@@ -297,11 +326,13 @@ impl Server {
 #[derive(Default)]
 pub struct Seen {
     decoder: Option<H264Decoder>,
-    /// When pictures were decoded, with their stripe counters.
+    /// When pictures were shown (decoded, then held for lip sync), with their stripe counters.
     pub pictures: Vec<(Instant, u32)>,
+    /// Decoded pictures waiting out their hold, with when it ends.
+    held: VecDeque<(Instant, Picture)>,
+    /// Their sound, as the playout thread plays it.
+    pub playout: Option<PeerPlayout>,
     pub audio_packets: u64,
-    /// When their audio last arrived (their level, for the measurements).
-    last_audio: Option<Instant>,
     pub broken: u64,
     pub decoded: u64,
 }
@@ -331,6 +362,12 @@ pub struct Person {
     next_frame: Instant,
     next_audio: Instant,
     audio_seq: u32,
+    mic: SyntheticMic,
+    opus: OpusEncoder,
+    /// The playout thread's clock: every remote's next 20 ms is played then.
+    next_playout: Instant,
+    /// Played without time compression (to measure what it gives).
+    pub no_shortening: bool,
     wake: Instant,
     /// Addresses the next `FindAddresses` reports (a new network).
     pub new_addresses: Vec<SocketAddr>,
@@ -360,6 +397,11 @@ impl Person {
             next_frame: now,
             next_audio: now,
             audio_seq: 0,
+            mic: SyntheticMic::tone(),
+            opus: OpusEncoder::new(32_000).expect("an Opus encoder"),
+            // Out of step with the sender's clock, as two machines are.
+            next_playout: now + Duration::from_millis(7),
+            no_shortening: false,
             wake: now,
             new_addresses: Vec::new(),
             pictures_sent: 0,
@@ -617,7 +659,12 @@ impl Sim {
             next = next.min(at);
         }
         for p in self.people.iter().filter(|p| p.call.is_some()) {
-            next = next.min(p.wake).min(p.next_audio);
+            next = next.min(p.wake).min(p.next_audio).min(p.next_playout);
+            for seen in p.seen.values() {
+                if let Some((due, _)) = seen.held.front() {
+                    next = next.min(*due);
+                }
+            }
             if p.camera_open {
                 next = next.min(p.next_frame);
             }
@@ -673,8 +720,32 @@ impl Sim {
         }
         if now >= p.next_audio {
             p.next_audio = now.max(p.next_audio + AUDIO_INTERVAL);
-            call.handle_audio(now, p.audio_seq * 960, &[0xf8u8; 80]);
+            let mut samples = [0.0f32; FRAME_SAMPLES];
+            p.mic.fill(&mut samples, wall);
+            let packet = p.opus.encode(&samples).expect("Opus encoding");
+            call.handle_audio(now, p.audio_seq * 960, packet);
             p.audio_seq += 1;
+        }
+        if now >= p.next_playout {
+            p.next_playout = now.max(p.next_playout + AUDIO_INTERVAL);
+            for seen in p.seen.values_mut() {
+                if let Some(playout) = seen.playout.as_mut() {
+                    playout.play(now, now);
+                }
+            }
+        }
+        // Pictures whose hold is over are shown, in order.
+        for (from, seen) in p.seen.iter_mut() {
+            while seen.held.front().is_some_and(|(due, _)| *due <= now) {
+                let Some((_, mut picture)) = seen.held.pop_front() else {
+                    break;
+                };
+                picture.shown_at = wall;
+                if let Some(stripe) = picture.stripe {
+                    seen.pictures.push((now, stripe.counter));
+                }
+                call.handle_picture(now, from, picture);
+            }
         }
         if now >= p.wake {
             call.handle_timeout(now);
@@ -719,15 +790,14 @@ impl Sim {
                         .seen
                         .iter()
                         .map(|(id, seen)| {
-                            let speaking = seen
-                                .last_audio
-                                .is_some_and(|t| now - t < Duration::from_millis(100));
+                            let audio =
+                                seen.playout.as_ref().map(|p| p.stats()).unwrap_or_default();
                             let m = RemoteMeasurement {
-                                level: if speaking { 0.05 } else { 0.0 },
-                                playout_delay: Duration::from_millis(40),
-                                beep_at: None,
+                                level: audio.level,
+                                playout_delay: audio.playout_delay,
+                                beep_at: audio.beep_at,
                                 frames_decoded: seen.decoded,
-                                concealed: Duration::ZERO,
+                                concealed: audio.concealed(),
                             };
                             (id.clone(), m)
                         })
@@ -764,7 +834,7 @@ fn apply(
     command: MediaCommand,
 ) -> Option<Vec<(ParticipantId, Option<Picture>)>> {
     match command {
-        MediaCommand::Decode { from, unit } => {
+        MediaCommand::Decode { from, unit, hold } => {
             let seen = p.seen.entry(from.clone()).or_default();
             let decoder = seen
                 .decoder
@@ -772,9 +842,6 @@ fn apply(
             match decoder.decode_info(&unit) {
                 Ok(Some(decoded)) => {
                     seen.decoded += 1;
-                    if let Some(stripe) = decoded.stripe {
-                        seen.pictures.push((now, stripe.counter));
-                    }
                     let picture = Picture {
                         image: RgbaImage {
                             width: 0,
@@ -785,7 +852,8 @@ fn apply(
                         stripe: decoded.stripe,
                         shown_at: wall,
                     };
-                    Some(vec![(from, Some(picture))])
+                    seen.held.push_back((now + hold, picture));
+                    None
                 }
                 Ok(None) => None,
                 // What the decoder thread does: the stream is broken until a keyframe.
@@ -795,15 +863,31 @@ fn apply(
                 }
             }
         }
-        MediaCommand::Play { from, .. } => {
+        MediaCommand::Play {
+            from,
+            seq,
+            payload,
+            arrived,
+        } => {
+            let no_shortening = p.no_shortening;
             let seen = p.seen.entry(from).or_default();
             seen.audio_packets += 1;
-            seen.last_audio = Some(now);
+            let playout = seen.playout.get_or_insert_with(|| {
+                let playout = PeerPlayout::new().expect("an Opus decoder");
+                if no_shortening {
+                    playout.without_shortening()
+                } else {
+                    playout
+                }
+            });
+            playout.push(seq, &payload, arrived);
             None
         }
         MediaCommand::Gone(ref from) => {
             if let Some(seen) = p.seen.get_mut(from) {
                 seen.decoder = None;
+                seen.playout = None;
+                seen.held.clear();
             }
             p.commands.push((now, command));
             None

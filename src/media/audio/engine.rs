@@ -23,8 +23,8 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use super::device::{AudioStream, open_microphone, open_speaker};
 use super::opus_codec::{FRAME_SAMPLES, OpusError, SAMPLE_RATE};
-use super::playout::PeerPlayout;
 pub use super::playout::PeerAudio;
+use super::playout::PeerPlayout;
 use super::processing::{BLOCK, ProcessingSettings};
 use super::resample::Resampler;
 use super::send::AudioSendPath;

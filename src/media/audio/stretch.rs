@@ -94,7 +94,10 @@ mod tests {
         let original = tone(200.0, 960, 0);
         assert!((frame[frame.len() - 1] - original[959]).abs() < 1e-6);
         // And no sample jumps more than a sine at this level and pitch can in one step.
-        let step = frame.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        let step = frame
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max);
         assert!(step < 0.02, "largest step {step}");
     }
 

@@ -2,8 +2,9 @@
 //! queue (full: the unit is dropped and a keyframe asked for, since what follows cannot decode),
 //! decodes straight into RGBA, and leaves the newest picture in a mailbox for the screen. A
 //! picture that does not decode raises the keyframe flag the network side turns into a PLI.
-//! Pictures can be held back a set time after decoding, so that they show with the sound that
-//! waited in the audio jitter buffer (lip sync).
+//! Each unit comes with how long its picture is held after decoding, so that pictures show on
+//! the participant's timeline (`call::video_timing`: late enough for resends, and with the
+//! sound that waited in the audio jitter buffer).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,8 +20,8 @@ use super::pattern::Stripe;
 
 /// Access units waiting to be decoded: a few frames; more means the decoder cannot keep up.
 const QUEUE: usize = 8;
-/// The longest a picture is held for lip sync.
-pub const MAX_HOLD: Duration = Duration::from_millis(200);
+/// The longest a picture is held (a round trip for resends, or the sound's wait, is less).
+pub const MAX_HOLD: Duration = Duration::from_millis(500);
 
 /// A picture for the screen, with what the synthetic camera's stripe said (for latency).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +44,6 @@ pub struct DecodeStats {
     /// Set when the stream is broken until the next keyframe; the network side clears it
     /// when it sends a PLI.
     pub keyframe_needed: AtomicBool,
-    /// How long to hold each picture after decoding, in µs (at most [`MAX_HOLD`]).
-    pub hold_us: AtomicU64,
     /// The size of the tile that shows these pictures, in pixels (`width << 32 | height`);
     /// 0 for the stream's own size.
     pub fit: AtomicU64,
@@ -68,13 +67,14 @@ impl DecodeStats {
 
 /// The network side's end: hands units to the decoder without ever waiting.
 pub struct DecodeInput {
-    units: SyncSender<Arc<[u8]>>,
+    units: SyncSender<(Arc<[u8]>, Duration)>,
     stats: Arc<DecodeStats>,
 }
 
 impl DecodeInput {
-    pub fn push(&self, access_unit: Arc<[u8]>) {
-        match self.units.try_send(access_unit) {
+    /// A unit to decode, and how long to hold its picture once decoded.
+    pub fn push(&self, access_unit: Arc<[u8]>, hold: Duration) {
+        match self.units.try_send((access_unit, hold)) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
                 self.stats.dropped.fetch_add(1, Relaxed);
@@ -107,7 +107,7 @@ pub fn start_decoder(
     to_screen: bool,
 ) -> Result<(DecodeInput, PictureReceiver<Picture>, DecodeThread), CodecError> {
     let mut decoder = H264Decoder::new()?;
-    let (units, queue) = sync_channel::<Arc<[u8]>>(QUEUE);
+    let (units, queue) = sync_channel::<(Arc<[u8]>, Duration)>(QUEUE);
     let (pictures, screen) = mailbox::mailbox();
     let stats = Arc::new(DecodeStats::default());
     let shared = stats.clone();
@@ -127,7 +127,7 @@ pub fn start_decoder(
 fn run(
     decoder: &mut H264Decoder,
     to_screen: bool,
-    queue: &Receiver<Arc<[u8]>>,
+    queue: &Receiver<(Arc<[u8]>, Duration)>,
     pictures: &PictureSender<Picture>,
     stats: &DecodeStats,
 ) {
@@ -147,7 +147,7 @@ fn run(
         let wait = held
             .front()
             .map_or(Duration::from_millis(200), |(due, _)| *due - now);
-        let unit = match queue.recv_timeout(wait) {
+        let (unit, hold) = match queue.recv_timeout(wait) {
             Ok(unit) => unit,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
@@ -172,8 +172,7 @@ fn run(
                     stripe: decoded.stripe,
                     shown_at: SystemTime::now(),
                 };
-                let hold = Duration::from_micros(stats.hold_us.load(Relaxed)).min(MAX_HOLD);
-                held.push_back((Instant::now() + hold, picture));
+                held.push_back((Instant::now() + hold.min(MAX_HOLD), picture));
             }
             Ok(None) => {}
             Err(e) => {
@@ -199,7 +198,7 @@ mod tests {
             .encode(&pattern.frame(SystemTime::now()))
             .unwrap()
             .unwrap();
-        input.push(first.data);
+        input.push(first.data, Duration::ZERO);
         let picture = screen.wait(Duration::from_secs(10)).expect("a picture");
         assert_eq!((picture.image.width, picture.image.height), (640, 360));
         assert_eq!(picture.image.pixels.len(), 640 * 360 * 4);
@@ -214,14 +213,17 @@ mod tests {
             .encode(&pattern.frame(SystemTime::now()))
             .unwrap()
             .unwrap();
-        input.push(key.data);
+        input.push(key.data, Duration::ZERO);
         let picture = screen.wait(Duration::from_secs(10)).expect("a picture");
         assert_eq!((picture.image.width, picture.image.height), (160, 90));
         assert_eq!(picture.image.pixels.len(), 160 * 90 * 4);
         assert_eq!(picture.stream_size, (640, 360));
         assert_eq!(picture.stripe.map(|s| s.counter), Some(1));
 
-        input.push(Arc::from(&b"\x00\x00\x00\x01\x41broken slice"[..]));
+        input.push(
+            Arc::from(&b"\x00\x00\x00\x01\x41broken slice"[..]),
+            Duration::ZERO,
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !input.stats().keyframe_needed.load(Relaxed) {
             assert!(std::time::Instant::now() < deadline, "no keyframe request");
@@ -234,7 +236,6 @@ mod tests {
     #[test]
     fn a_held_picture_is_not_shown_before_its_hold_is_over() {
         let (input, screen, thread) = start_decoder(false).unwrap();
-        input.stats().hold_us.store(150_000, Relaxed);
         let mut pattern = TestPattern::new(640, 360);
         let mut encoder = H264Encoder::new(EncoderSettings::default()).unwrap();
         let unit = encoder
@@ -242,7 +243,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let pushed = SystemTime::now();
-        input.push(unit.data);
+        input.push(unit.data, Duration::from_millis(150));
         let picture = screen.wait(Duration::from_secs(10)).expect("a picture");
         let waited = picture.shown_at.duration_since(pushed).unwrap_or_default();
         assert!(waited >= Duration::from_millis(150), "{waited:?}");
