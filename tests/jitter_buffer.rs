@@ -202,3 +202,74 @@ fn an_outage_neither_skips_ahead_nor_leaves_playout_a_second_behind() {
     // The wait for the held packets was one underrun, not one per packet.
     assert!(jb.stats().late <= 1, "{:?}", jb.stats());
 }
+
+/// A remote's playout (`PeerPlayout`: jitter buffer, Opus, time compression) on a tone from
+/// the synthetic microphone: 2 s of calm, 3 s of up to 150 ms of jitter, then calm again.
+/// Returns the most delay (ms, averaged over a second) sound waited just after the rough spell,
+/// and what it waits 4.5 s into the calm after it.
+fn delay_after_jitter(shortening: bool) -> (f64, f64) {
+    use confer::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder};
+    use confer::media::audio::playout::PeerPlayout;
+    use confer::media::audio::synthetic::SyntheticMic;
+    use std::time::SystemTime;
+
+    let t0 = Instant::now();
+    let mut rng = Rng(9);
+    let mut mic = SyntheticMic::tone();
+    let mut opus = OpusEncoder::new(32_000).unwrap();
+    let mut arrivals: Vec<(Duration, u16, Vec<u8>)> = (0..500u16)
+        .map(|seq| {
+            let sent = FRAME * u32::from(seq);
+            let mut samples = [0.0f32; FRAME_SAMPLES];
+            mic.fill(&mut samples, SystemTime::UNIX_EPOCH + sent);
+            let packet = opus.encode(&samples).unwrap().to_vec();
+            let rough = (2.0..5.0).contains(&sent.as_secs_f64());
+            let spread = if rough { 0.150 } else { 0.005 };
+            let delay = Duration::from_secs_f64(0.020 + rng.next_f64() * spread);
+            (sent + delay, seq, packet)
+        })
+        .collect();
+    arrivals.sort_by_key(|a| a.0);
+    let playout = PeerPlayout::new().unwrap();
+    let mut playout = if shortening {
+        playout
+    } else {
+        playout.without_shortening()
+    };
+    let mut next = 0;
+    let (mut after_rough, mut calm_again) = (0.0, 0.0);
+    // The playout clock, out of step with the sender's.
+    for tick in 0..490u32 {
+        let now = FRAME * tick + Duration::from_millis(7);
+        while next < arrivals.len() && arrivals[next].0 <= now {
+            let (at, seq, packet) = &arrivals[next];
+            playout.push(*seq, packet, t0 + *at);
+            next += 1;
+        }
+        playout.play(t0 + now, t0 + now);
+        let delay = playout.stats().delay.as_secs_f64() * 1000.0;
+        if (250..350).contains(&tick) {
+            after_rough = f64::max(after_rough, delay);
+        }
+        if tick == 480 {
+            calm_again = delay;
+        }
+    }
+    (after_rough, calm_again)
+}
+
+#[test]
+fn time_compression_gives_back_the_delay_a_rough_spell_left_within_seconds() {
+    let (rough, calm) = delay_after_jitter(true);
+    assert!(
+        rough > 100.0,
+        "the rough spell grew the buffer to {rough} ms"
+    );
+    // Two calm seconds tell it is over; then it is given back within one.
+    assert!(calm < 60.0, "4.5 s later sound still waits {calm} ms");
+    // Without it (whole frames dropped, one a second after four calm seconds) the delay is
+    // still far from where it was.
+    let (rough, slow) = delay_after_jitter(false);
+    assert!(rough > 80.0, "{rough}");
+    assert!(slow > calm + 40.0, "{slow} against {calm} ms");
+}

@@ -8,7 +8,7 @@
 //! timeline runs behind arrivals by as much as the latest pictures of the last seconds came
 //! late, less [`FREEZE_SLACK`]: those then show a little late, never frozen. Lip sync puts the
 //! timeline where the sound is; resends may take it up to a round trip further (the latency a
-//! resend costs anyway), and str0m's 33 ms wait to ask for one, no more. It glides, since a step of delay stops the pictures for as
+//! resend costs anyway), and str0m's 33 ms waits to ask for one (and to ask again), no more. It glides, since a step of delay stops the pictures for as
 //! long as the step.
 //!
 //! Sans-IO: the machine passes time and RTP times in and gives each unit the hold the decoder
@@ -69,7 +69,8 @@ impl VideoTiming {
         }
         self.late.push_back((now, late));
         // Lip sync sets where the timeline is without loss; resends may take it a round trip
-        // (and str0m's wait to ask) past that, no further.
+        // past that, and str0m's waits to ask (once, and once more if the resend was lost),
+        // no further.
         let most = sync + rtt.unwrap_or(UNMEASURED_RTT) + NACK_CADENCE;
         let resends = self.for_resends().min(most);
         let wanted = resends.max(sync);
@@ -199,8 +200,8 @@ mod tests {
             }
         };
         run(&mut timing, t0, 5, late);
-        // 600 ms late would want 480; a round trip and str0m's NACK wait is the most.
-        assert_eq!(timing.delay(), Duration::from_millis(233));
+        // 600 ms late would want 480; a round trip and two of str0m's NACK waits is the most.
+        assert_eq!(timing.delay(), Duration::from_millis(266));
         // Ten seconds on time: what was late is forgotten and the delay glides back to none.
         let rtt = Some(Duration::from_millis(200));
         for i in 150..900u32 {

@@ -36,6 +36,7 @@ const LOSS_SAMPLES: usize = 5;
 /// str0m gives up on them and a keyframe comes. A higher cap still stops a resend storm.
 const RESEND_SHARE_CAP: f32 = 0.3;
 const RESEND_CACHE_PACKETS: usize = 1024;
+const VIDEO_REPORTS_EVERY: Duration = Duration::from_millis(250);
 const RESEND_CACHE_AGE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Error)]
@@ -137,6 +138,11 @@ impl Peer {
             // holds up to 15 packets (300 ms) behind a lost one, a loss nobody resends, and
             // every packet held that long came late to playout, which then grew to match.
             .set_reordering_size_audio(0)
+            // str0m learns a video stream's round trip from the reports (RRTR and DLRR ride on
+            // them) and, until it has, spaces its resend requests as if it were 100 ms: a
+            // loss in the first seconds of a call waited that long per retry. Four reports a
+            // second (about 100 bytes each) have it measured within the first second.
+            .set_rtcp_report_interval_video(VIDEO_REPORTS_EVERY)
             .enable_bwe(Some(START_BITRATE))
             // DTLS 1.3 with peers that offer it (Chromium does), 1.2 with those that do not: as
             // a client it sends a hello both accept, as a server it follows the peer's hello.

@@ -431,6 +431,39 @@ mod tests {
     }
 
     #[test]
+    fn frames_concealed_while_waiting_stand_for_a_lost_packet() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut jb = JitterBuffer::new();
+        jb.push(0, &[0], at(0));
+        jb.push(1, &[1], at(20));
+        assert_eq!(jb.pop(at(40)), Playout::Packet(vec![0]));
+        assert_eq!(jb.pop(at(60)), Playout::Packet(vec![1]));
+        // Packet 2 is lost: playout finds nothing and conceals, waiting.
+        assert_eq!(jb.pop(at(80)), Playout::Conceal);
+        jb.push(3, &[3], at(85));
+        // The concealment played slot 2: 3 comes next, at its own time, not a frame later.
+        assert_eq!(jb.pop(at(100)), Playout::Packet(vec![3]));
+        assert_eq!(jb.stats().lost, 1);
+        assert_eq!(jb.stats().late, 0);
+    }
+
+    #[test]
+    fn a_packet_playout_waited_for_grows_the_buffer() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut jb = JitterBuffer::new();
+        jb.push(0, &[0], at(0));
+        assert_eq!(jb.pop(at(40)), Playout::Packet(vec![0]));
+        assert_eq!(jb.pop(at(60)), Playout::Conceal);
+        // Packet 1 was only late: it is played, and the buffer grows by what it waited.
+        jb.push(1, &[1], at(75));
+        assert_eq!(jb.pop(at(80)), Playout::Conceal);
+        assert_eq!(jb.pop(at(100)), Playout::Packet(vec![1]));
+        assert_eq!(jb.stats().late, 1);
+    }
+
+    #[test]
     fn garbage_sequence_jumps_restart_instead_of_stalling() {
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new();
