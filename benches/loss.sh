@@ -6,13 +6,14 @@
 # synthetic picture and stripe), one after the other, each receiver measured over the steady
 # part of the call. One table at the end, also saved to $OUT/table.txt.
 #
-#   benches/loss.sh                       # 40 s calls, all six rows (about 12 minutes)
-#   SECONDS_CALL=20 benches/loss.sh
+#   benches/loss.sh                       # 40 s calls, all six rows (about 8 minutes)
+#   SECONDS_CALL=20 benches/loss.sh       # about 5 minutes
 #   ROWS="0 5 2@200" benches/loss.sh      # some rows only: LOSS_PERCENT[@RTT_MS]
-#   CONFER=path/to/confer benches/loss.sh # another binary (default: target/release/confer)
+#   CONFER=path/to/confer benches/loss.sh # another binary (default: this tree's release build,
+#                                         # built first)
 #
-# Nothing is built here: build the release first (cargo build --release). The binary is copied
-# into $OUT at the start, so a rebuild during the run does not mix two builds in one table.
+# The binary is copied into $OUT at the start, so a rebuild during the run does not mix two
+# builds in one table.
 #
 # Everything runs in a network namespace of its own (this script re-runs itself under
 # `unshare -n`): loopback only, so no packet leaves the machine and the host's firewall and
@@ -24,7 +25,8 @@
 # through (200 ms round trip), the same for Confer and Chromium. The calls run one at a time
 # (two cores); everything started is stopped by its pid, and every wait is bounded.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
 SECONDS_CALL=${SECONDS_CALL:-40}
 # The first seconds of a call are connection setup and bandwidth ramp-up, not the steady state.
 SKIP=${SKIP:-5}
@@ -46,18 +48,23 @@ if [ -z "${CONFER_LOSS_NETNS:-}" ]; then
     command -v python3 >/dev/null 2>&1 || ensure_debs python3
     ensure_debs chromium iproute2 iptables
     ensure_browser_tools
+    if [ -z "${CONFER:-}" ]; then
+        ensure_build_deps
+        cargo build --release --locked
+    fi
     bin=${CONFER:-target/release/confer}
     if [ ! -x "$bin" ]; then
         echo "no Confer binary at $bin: build it first (cargo build --release) or set CONFER" >&2
         exit 1
     fi
     mkdir -p "$OUT"
-    rm -f "$OUT"/*.jsonl "$OUT"/*.json "$OUT"/*.log "$OUT"/*.txt
+    # The last run's files go: the report must not pick up a row this run did not make.
+    rm -f "$OUT"/*.jsonl "$OUT"/*.json "$OUT"/*.log "$OUT"/*.txt "$OUT"/*.udp "$OUT"/*.udp_rtt
     cp "$bin" "$OUT/confer"
     unshare=(unshare --net)
     # Without root, a user namespace of our own gives the rights iptables needs in it.
     [ "$(id -u)" -eq 0 ] || unshare=(unshare --net --map-root-user)
-    exec env CONFER_LOSS_NETNS=1 "${unshare[@]}" -- "$0" "$@"
+    exec env CONFER_LOSS_NETNS=1 "${unshare[@]}" -- "$SELF" "$@"
 fi
 
 # ---- Inside the namespace from here on. ----
@@ -75,7 +82,7 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 # Sleeps until the wall-clock time $1 (seconds since the epoch, fractional).
-sleep_until() { sleep "$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; printf "%.3f", d > 0 ? d : 0 }')"; }
+sleep_until() { sleep "$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; printf "%.3f", (d > 0 ? d : 0) }')"; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
 # Waits for process $1 at most $2 seconds, then stops it; its exit status (or 124 if stopped).
 await_pid() {
@@ -92,8 +99,8 @@ await_pid() {
     fi
     wait "$pid"
 }
-# utime + stime of a process, in clock ticks.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# utime + stime of a process, in clock ticks (0 once it is gone: the row then shows it).
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 "$CONFER" serve --open --listen "127.0.0.1:$PORT" >"$OUT/serve.log" 2>&1 &
 PIDS+=($!)
@@ -101,10 +108,11 @@ for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && bre
 
 # ---- The impairment. ----
 DELAY_PID=""
-# Loss $1 (percent) and round trip $2 (ms, 0: none) on UDP over loopback, from a clean chain.
-# The first rule only counts (every UDP packet), so the loss actually dealt can be read back.
+# Loss $1 (percent) and round trip $2 (ms, 0: none) on UDP over loopback, from a clean chain;
+# the delay element's log goes to $3. The first rule only counts (every UDP packet), so the loss
+# actually dealt can be read back.
 impair() {
-    local loss=$1 rtt=$2
+    local loss=$1 rtt=$2 log=$3
     iptables -F INPUT
     iptables -A INPUT -i lo -p udp
     if [ "$loss" != 0 ]; then
@@ -113,11 +121,11 @@ impair() {
     fi
     if [ "$rtt" != 0 ]; then
         # Half the round trip each way: every packet, of either direction, is held once.
-        python3 benches/loss_delay.py 0 "$((rtt / 2))" >"$OUT/delay.log" 2>&1 &
+        python3 benches/loss_delay.py 0 "$((rtt / 2))" >"$log" 2>&1 &
         DELAY_PID=$!
         PIDS+=("$DELAY_PID")
-        for _ in $(seq 1 50); do grep -q ready "$OUT/delay.log" && break; sleep 0.1; done
-        grep -q ready "$OUT/delay.log" || { echo "the delay element did not start:" >&2; cat "$OUT/delay.log" >&2; exit 1; }
+        for _ in $(seq 1 50); do grep -q ready "$log" && break; sleep 0.1; done
+        grep -q ready "$log" || { echo "the delay element did not start:" >&2; cat "$log" >&2; exit 1; }
         # Without --queue-bypass: should the element die, UDP stops instead of flowing undelayed.
         iptables -A INPUT -i lo -p udp -j NFQUEUE --queue-num 0
     fi
@@ -198,8 +206,12 @@ EOF
 
 # ---- The same call between two Chromiums, into $OUT/$1.chromium.* ----
 chromium_call() {
-    local tag=$1 pid dropped total
+    local tag=$1 pid sampler
     iptables -Z INPUT
+    # The browsers' window is known only once loss.mjs has run, so the drop counters are sampled
+    # once a second meanwhile (ms since the epoch, dropped, total); the report picks the window.
+    (while :; do echo "$(date +%s%3N) $(udp_counts)"; sleep 1; done) >"$OUT/$tag.chromium.udp" &
+    sampler=$!; PIDS+=("$sampler")
     # loss.mjs closes its browsers itself; the timeout only bounds a run that hangs.
     timeout -k 10 $((SECONDS_CALL + 90)) node benches/browser/loss.mjs "ws://127.0.0.1:$PORT/ws" \
         "loss-$tag-chromium" "$SECONDS_CALL" "$SKIP" >"$OUT/$tag.chromium.json" 2>"$OUT/$tag.chromium.log" &
@@ -208,9 +220,8 @@ chromium_call() {
         echo "$tag: the Chromium call failed (see $OUT/$tag.chromium.log)" >&2
         rm -f "$OUT/$tag.chromium.json"
     fi
-    # These counters span the whole Chromium run (browser start to close), not only the window.
-    read -r dropped total < <(udp_counts)
-    echo "{\"udp_dropped\": $dropped, \"udp_total\": $total}" >"$OUT/$tag.chromium.net.json"
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
 }
 
 tags=()
@@ -221,7 +232,7 @@ for row in $ROWS; do
     tag="loss${loss}-rtt${rtt}"
     tags+=("$tag")
     echo "== $loss % UDP loss$([ "$rtt" != 0 ] && echo ", ${rtt} ms round trip"): Confer, then Chromium" >&2
-    impair "$loss" "$rtt"
+    impair "$loss" "$rtt" "$OUT/$tag.delay.log"
     udp_rtt >"$OUT/$tag.udp_rtt"
     echo "   UDP round trip through the rules: $(cat "$OUT/$tag.udp_rtt") ms" >&2
     native_call "$tag"

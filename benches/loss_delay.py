@@ -12,7 +12,14 @@ either direction passes INPUT once, so a rule there with DELAY_MS=100 makes a 20
 
 Plain nfnetlink over a netlink socket, with the standard library only (no libnetfilter_queue,
 nothing to build or install). Runs until SIGTERM/SIGINT; on exit the packets still held are let
-through. Prints "ready" on stdout once bound, so the caller knows the queue has a listener.
+through. Prints "ready" on stdout once bound, so the caller knows the queue has a listener, and
+on exit how many packets it held and how late it let them go (against the packet's arrival in the
+kernel plus DELAY_MS), so the bench can show the delay was what it says.
+
+Two things keep the delay steady when the machine is busy (two browsers take most of two cores):
+each packet's hold is counted from the kernel's timestamp of its arrival (NFQA_TIMESTAMP), not
+from when we got round to reading it, and the element asks for a real-time priority, so it
+wakes when a packet is due and not when the scheduler gets to it.
 """
 import collections
 import os
@@ -26,6 +33,7 @@ import time
 NETLINK_NETFILTER = 12
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
+SO_TIMESTAMP = 29  # Linux; the socket module does not name it
 NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG = 0, 1, 2
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
@@ -33,7 +41,7 @@ NLMSG_ERROR = 2
 NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
 NFQNL_CFG_CMD_BIND = 1
 NFQNL_COPY_META = 1
-NFQA_PACKET_HDR, NFQA_VERDICT_HDR = 1, 2
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_TIMESTAMP = 1, 2, 4
 NF_ACCEPT = 1
 
 
@@ -95,32 +103,54 @@ class Queue:
             at += (length + 3) & ~3
 
     @staticmethod
-    def packet_id(payload):
-        """The id in a queued packet's NFQA_PACKET_HDR (payload: after the netlink header)."""
+    def packet(payload):
+        """(id, arrival in s since the epoch or None) of a queued packet's message (payload: after
+        the netlink header): its NFQA_PACKET_HDR and NFQA_TIMESTAMP."""
         at = 4  # nfgenmsg
+        packet_id = arrived = None
         while at + 4 <= len(payload):
             length, kind = struct.unpack_from("=HH", payload, at)
             if length < 4:
                 break
             if kind & 0x7FFF == NFQA_PACKET_HDR:
-                return struct.unpack_from("!I", payload, at + 4)[0]
+                packet_id = struct.unpack_from("!I", payload, at + 4)[0]
+            elif kind & 0x7FFF == NFQA_TIMESTAMP:
+                sec, usec = struct.unpack_from("!QQ", payload, at + 4)
+                arrived = sec + usec / 1e6
             at += (length + 3) & ~3
-        return None
+        return packet_id, arrived
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(int(q * len(values)), len(values) - 1)] if values else 0.0
 
 
 def main():
     number, delay = int(sys.argv[1]), float(sys.argv[2]) / 1000
+    # The kernel stamps received packets (so NFQA_TIMESTAMP is there) only while some socket
+    # asks for timestamps: this one does, for as long as we run.
+    stamps = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stamps.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        priority = "real-time"
+    except (AttributeError, PermissionError, OSError):
+        priority = "normal (no real-time priority allowed)"
     queue = Queue(number)
     queue.configure(maxlen=65536)
     held = collections.deque()  # (release time, packet id), oldest first: one delay for all
+    read_lag, late = [], []  # s: arrival to our reading it; due time to our letting it go
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     print("ready", flush=True)
     while not stop:
-        now = time.monotonic()
+        now = time.time()
         while held and held[0][0] <= now:
-            queue.accept(held.popleft()[1])
+            due, packet_id = held.popleft()
+            queue.accept(packet_id)
+            late.append(now - due)
         timeout = max(0.0, held[0][0] - now) if held else 0.5
         try:
             readable, _, _ = select.select([queue.sock], [], [], timeout)
@@ -128,20 +158,29 @@ def main():
             continue
         if not readable:
             continue
-        # Everything waiting, then back to the releases: stamps are taken as packets arrive.
         while True:
             try:
                 data = queue.sock.recv(65536, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
-            arrived = time.monotonic()
+            read = time.time()
             for kind, payload in queue.messages(data):
                 if kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
-                    packet_id = queue.packet_id(payload)
-                    if packet_id is not None:
-                        held.append((arrived + delay, packet_id))
+                    packet_id, arrived = queue.packet(payload)
+                    if packet_id is None:
+                        continue
+                    if arrived is None or arrived > read:
+                        arrived = read
+                    read_lag.append(read - arrived)
+                    # The kernel's order is arrival order, so the deque stays sorted.
+                    held.append((max(arrived + delay, held[-1][0] if held else 0), packet_id))
     for _, packet_id in held:
         queue.accept(packet_id)
+    ms = lambda values, q: percentile(values, q) * 1000
+    print(f"held {len(late)} packets {delay * 1000:.0f} ms each at {priority} priority; "
+          f"read after arrival p50 {ms(read_lag, 0.5):.1f} / p99 {ms(read_lag, 0.99):.1f} / "
+          f"max {ms(read_lag, 1):.1f} ms; let go after due p50 {ms(late, 0.5):.1f} / "
+          f"p99 {ms(late, 0.99):.1f} / max {ms(late, 1):.1f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 // browser of its own, on the page benches/browser/loss.html (a synthetic camera with Confer's
 // stripe, so glass-to-glass latency is read from the pixels). For benches/loss.sh, which runs it
 // inside its lossy network namespace. Prints, as JSON, each receiver's getStats() figures once a
-// second over the call, the glass-to-glass latency of each picture shown, the window the bench
+// second over the call, the glass-to-glass latency of each picture decoded, the window the bench
 // measures, and the CPU both process trees used over that window.
 //
 //   node loss.mjs WS_URL ROOM SECONDS SKIP
 //
+// Both browsers start first; then the first joins, and the second a second later (a browser
+// starting takes CPU that the other's congestion control would read as a congested network).
 // The call lasts SECONDS from the second participant's arrival; the window is from SKIP
 // seconds after that arrival to one second before the end.
 import { readFileSync, readdirSync } from "node:fs";
@@ -87,6 +89,9 @@ async function snapshot(tab) {
           videoJitterBufferDelay: s.jitterBufferDelay, videoJitterBufferEmitted: s.jitterBufferEmittedCount,
           totalDecodeTime: s.totalDecodeTime, bytesReceived: s.bytesReceived,
           packetsLost: s.packetsLost, packetsReceived: s.packetsReceived,
+          // Where the bytes beyond the pictures go: retransmissions and forward error correction.
+          retransmittedBytesReceived: s.retransmittedBytesReceived, fecBytesReceived: s.fecBytesReceived,
+          fecPacketsReceived: s.fecPacketsReceived, keyFramesDecoded: s.keyFramesDecoded,
         });
       }
       if (s.type === "inbound-rtp" && s.kind === "audio") {
@@ -101,13 +106,20 @@ async function snapshot(tab) {
           sentFps: s.framesPerSecond, targetBitrate: s.targetBitrate, bytesSent: s.bytesSent,
           limitation: s.qualityLimitationReason, encoder: s.encoderImplementation,
           qp: s.framesEncoded ? s.qpSum / s.framesEncoded : undefined, keyFramesSent: s.keyFramesEncoded,
+          retransmittedBytesSent: s.retransmittedBytesSent,
         });
       }
-      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
-        out.rtt = s.currentRoundTripTime;
-        out.availableOutgoingBitrate = s.availableOutgoingBitrate;
-        out.pairBytesReceived = s.bytesReceived; // all media and RTCP, as Confer's bitrate_in
-        out.protocol = stats.get(s.localCandidateId)?.protocol;
+      if (s.type === "candidate-pair") {
+        // All that arrived (media, RTCP, STUN), as Confer's bitrate_in counts it: summed over the
+        // pairs, so the total only grows should the selected pair change.
+        out.pairBytesReceived = (out.pairBytesReceived || 0) + (s.bytesReceived || 0);
+      }
+      if (s.type === "transport" && stats.get(s.selectedCandidatePairId)) {
+        // The pair the media uses (others may be nominated too, with counters of their own).
+        const pair = stats.get(s.selectedCandidatePairId);
+        out.rtt = pair.currentRoundTripTime;
+        out.availableOutgoingBitrate = pair.availableOutgoingBitrate;
+        out.protocol = stats.get(pair.localCandidateId)?.protocol;
       }
     }
     return out;
@@ -120,9 +132,13 @@ const takeG2g = (tab) => tab.evaluate(() => window.bench.g2g.splice(0));
 const people = [];
 // Whatever happens, the browsers go (Playwright's own pids); the bench also bounds this run.
 try {
+  // Both browsers up first, then the two join a second apart, as the native participants do.
   people.push(await participant("first"));
-  await sleep(1000);
   people.push(await participant("second"));
+  await sleep(2000);
+  await people[0].tab.evaluate(() => window.join());
+  await sleep(1000);
+  await people[1].tab.evaluate(() => window.join());
   const arrived = Date.now();
   const deadline = arrived + 30000;
   while ((await Promise.all(people.map((p) => snapshot(p.tab)))).some((r) => !(r.framesDecoded > 0))) {
