@@ -8,6 +8,13 @@
 //! capacity with the queue full for good (half a second of delay behind a 500 ms buffer). The
 //! round trip tells that case apart: far above the lowest seen, with loss, the queue is standing,
 //! and the rate drops to 85 % of what gets through (GCC's decrease on overuse) so that it drains.
+//!
+//! Loss that is not congestion (a radio link, a lossy hop) does not answer to the rate: GCC's
+//! rule would cut again every second it is over 10 % and never grow back, down to a picture
+//! the encoder can only keep up by skipping frames. So a cut is a question: when the loss of
+//! the seconds after it is as high as before it, with no queue to see, the loss is the
+//! path's own, the cut is undone, and loss up to that level (and a margin) no longer cuts.
+//! A policer answers: less sent, less lost, and cutting goes on.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +36,13 @@ const STANDING_QUEUE: Duration = Duration::from_millis(100);
 const OVERUSE_DECREASE: f64 = 0.85;
 /// The lowest round trip is forgotten after this long (the path may have changed).
 const MIN_RTT_KEPT: Duration = Duration::from_secs(30);
+/// Loss after a cut at least this share of the loss before it did not answer to the rate.
+const UNANSWERED: f32 = 0.8;
+/// Loss this far above the path's own is new (congestion on top of it): cut.
+const OWN_LOSS_MARGIN: f32 = 0.03;
+/// The path's own loss is forgotten after this long, and so is a cut's question.
+const OWN_LOSS_KEPT: Duration = Duration::from_secs(30);
+const CUT_ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 /// What video may use of a path's allowance: what is left after audio, less a margin.
 pub fn video_share(allowed_bps: u64) -> u32 {
@@ -48,6 +62,10 @@ pub struct PathRate {
     rtt: Option<Duration>,
     /// The lowest round trip lately, and since when it stands.
     min_rtt: Option<(Duration, Instant)>,
+    /// The last cut for loss: when, the loss that made it, and the cap before it.
+    last_cut: Option<(Instant, f32, Option<f64>)>,
+    /// Loss the path has whatever we send (it did not answer to a cut), and since when.
+    own_loss: Option<(f32, Instant)>,
 }
 
 impl PathRate {
@@ -82,12 +100,37 @@ impl PathRate {
         };
         let estimate = estimate as f64;
         let queued = loss >= LIGHT_LOSS && self.standing_queue();
+        if self
+            .own_loss
+            .is_some_and(|(_, since)| now - since > OWN_LOSS_KEPT)
+        {
+            self.own_loss = None;
+        }
+        if !queued && loss > HEAVY_LOSS {
+            // The answer to the last cut: loss as high as before it is the path's own.
+            if let Some((at, before, cap)) = self.last_cut.take() {
+                if now - at <= CUT_ANSWER_WITHIN && loss >= before * UNANSWERED {
+                    self.own_loss = Some((loss.max(before), now));
+                    self.loss_cap = cap;
+                    self.last_loss_step = Some(now);
+                    return;
+                }
+            }
+            if let Some((own, _)) = self.own_loss
+                && loss <= own + OWN_LOSS_MARGIN
+            {
+                // Refreshed: it is still the path's.
+                self.own_loss = Some((own.max(loss), now));
+                return;
+            }
+        }
         if loss > HEAVY_LOSS || queued {
             let base = self.loss_cap.unwrap_or(estimate).min(estimate);
             let mut cap = base * (1.0 - 0.5 * f64::from(loss));
             if queued {
                 cap = cap.min(base * (1.0 - f64::from(loss)) * OVERUSE_DECREASE);
             }
+            self.last_cut = (!queued).then_some((now, loss, self.loss_cap));
             self.loss_cap = Some(cap);
             self.last_loss_step = Some(now);
         } else if loss < LIGHT_LOSS
@@ -169,6 +212,44 @@ mod tests {
         rate.on_rtt(at(40_000), Duration::from_millis(540));
         rate.on_loss(at(40_000), 0.05);
         assert_eq!(rate.allowed(), Some(807_500));
+    }
+
+    #[test]
+    fn loss_that_does_not_answer_to_a_cut_is_the_paths_own_and_cuts_no_more() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut rate = PathRate::default();
+        rate.on_estimate(2_000_000);
+        rate.on_rtt(at(0), Duration::from_millis(20));
+        // 12 % loss, whatever is sent: one cut, then it is undone.
+        rate.on_loss(at(0), 0.12);
+        assert_eq!(rate.allowed(), Some(1_880_000));
+        rate.on_loss(at(1), 0.11);
+        assert_eq!(rate.allowed(), Some(2_000_000));
+        for second in 2..40 {
+            let loss = if second % 2 == 0 { 0.13 } else { 0.10 };
+            rate.on_loss(at(second), loss);
+            assert_eq!(rate.allowed(), Some(2_000_000), "second {second}");
+        }
+        // Much more loss than the path's own is congestion on top of it: cut.
+        rate.on_loss(at(40), 0.30);
+        assert_eq!(rate.allowed(), Some(1_700_000));
+    }
+
+    #[test]
+    fn loss_that_answers_to_the_rate_goes_on_being_cut() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut rate = PathRate::default();
+        rate.on_estimate(2_000_000);
+        // A policer: each cut brings less loss, but still over 10 %.
+        let mut allowed = 2_000_000;
+        for (second, loss) in [0.40f32, 0.30, 0.22, 0.16, 0.12].into_iter().enumerate() {
+            rate.on_loss(at(second as u64), loss);
+            let now = rate.allowed().unwrap();
+            assert!(now < allowed, "second {second}: {now}");
+            allowed = now;
+        }
     }
 
     #[test]
