@@ -108,13 +108,14 @@ impl PathRate {
         }
         if !queued && loss > HEAVY_LOSS {
             // The answer to the last cut: loss as high as before it is the path's own.
-            if let Some((at, before, cap)) = self.last_cut.take() {
-                if now - at <= CUT_ANSWER_WITHIN && loss >= before * UNANSWERED {
-                    self.own_loss = Some((loss.max(before), now));
-                    self.loss_cap = cap;
-                    self.last_loss_step = Some(now);
-                    return;
-                }
+            if let Some((at, before, cap)) = self.last_cut.take()
+                && now - at <= CUT_ANSWER_WITHIN
+                && loss >= before * UNANSWERED
+            {
+                self.own_loss = Some((loss.max(before), now));
+                self.loss_cap = cap;
+                self.last_loss_step = Some(now);
+                return;
             }
             if let Some((own, _)) = self.own_loss
                 && loss <= own + OWN_LOSS_MARGIN
