@@ -18,8 +18,12 @@ use super::h264::{CodecError, H264Decoder};
 use super::mailbox::{self, Receiver as PictureReceiver, Sender as PictureSender};
 use super::pattern::Stripe;
 
-/// Access units waiting to be decoded: a few frames; more means the decoder cannot keep up.
-const QUEUE: usize = 8;
+/// Access units waiting to be decoded. A picture repaired late by a resend holds back those
+/// behind it, and they all come at once when it is done (at a 200 ms round trip, a resend that
+/// was lost itself stalls about half a second, 15 pictures): a queue of eight overflowed then,
+/// and the dropped units broke the stream until a keyframe. A second's worth is a stall's
+/// burst; more means the decoder cannot keep up.
+const QUEUE: usize = 32;
 /// The longest a picture is held (a round trip for resends, or the sound's wait, is less).
 pub const MAX_HOLD: Duration = Duration::from_millis(500);
 
@@ -231,6 +235,33 @@ mod tests {
         }
         drop(input);
         drop(thread);
+    }
+
+    #[test]
+    fn the_burst_after_a_resend_stall_is_decoded_whole() {
+        let (input, _screen, thread) = start_decoder(true).unwrap();
+        let mut pattern = TestPattern::new(1280, 720);
+        let mut encoder = H264Encoder::new(EncoderSettings::default()).unwrap();
+        let units: Vec<_> = (0..15)
+            .filter_map(|_| encoder.encode(&pattern.frame(SystemTime::now())).unwrap())
+            .collect();
+        // Half a second of pictures, handed over at once as str0m does after a stall.
+        for unit in &units {
+            input.push(unit.data.clone(), Duration::ZERO);
+        }
+        // Decoded, or dropped for want of room.
+        let stats = input.stats().clone();
+        let handled = || stats.decoded.load(Relaxed) + stats.dropped.load(Relaxed);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while handled() < units.len() as u64 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The thread ends when its input goes: before any assertion can unwind past it.
+        drop(input);
+        drop(thread);
+        assert_eq!(stats.dropped.load(Relaxed), 0);
+        assert_eq!(stats.decoded.load(Relaxed), units.len() as u64);
+        assert!(!stats.keyframe_needed.load(Relaxed));
     }
 
     #[test]
