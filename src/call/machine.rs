@@ -9,7 +9,8 @@
 //! inside that wait served when it ends; the encoder's rate follows the weakest path we send
 //! on, and Opus's in-band FEC its worst loss; a connection silent for seconds gets a new path
 //! from the side that offered, and is dropped after twenty; pictures are shown on a timeline
-//! that waits for resends and for their sound (lip sync, `call::video_timing`). How a meeting is joined is the [`JoinWay`]'s.
+//! that waits for resends and for their sound (lip sync, `call::video_timing`). How a meeting
+//! is joined is the [`JoinWay`]'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

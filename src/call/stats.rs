@@ -68,7 +68,8 @@ pub struct ParticipantStats {
     pub audio_level: f64,
     /// Lip sync: audio's latency less video's (positive: sound after picture).
     pub av_sync_ms: Option<f64>,
-    /// How long pictures wait after decoding for their sound (lip sync).
+    /// How far their pictures' timeline runs behind on-time arrival: for their sound (lip
+    /// sync) and for pictures repaired by resends (`call::video_timing`).
     pub video_hold_ms: f64,
     pub mic_on: bool,
     pub camera_on: bool,

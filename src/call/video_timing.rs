@@ -8,8 +8,8 @@
 //! timeline runs behind arrivals by as much as the latest pictures of the last seconds came
 //! late, less [`FREEZE_SLACK`]: those then show a little late, never frozen. Lip sync puts the
 //! timeline where the sound is; resends may take it up to a round trip further (the latency a
-//! resend costs anyway), and str0m's 33 ms wait to ask for one, no more. It glides, since a step of delay stops the pictures for as
-//! long as the step.
+//! resend costs anyway), and str0m's 33 ms wait to ask for one, no more. It glides, since a
+//! step of delay stops the pictures for as long as the step.
 //!
 //! Sans-IO: the machine passes time and RTP times in and gives each unit the hold the decoder
 //! should keep after decoding it.

@@ -8,8 +8,9 @@
 //! camera, the encoder and decoders, and the media threads' measurements. Sound is the real
 //! thing: the synthetic microphone's tone and beeps through Opus, and on the receiving side
 //! each participant's `PeerPlayout` (jitter buffer, decoder, time compression) on a 20 ms
-//! playout clock, whose delay holds the pictures back for lip sync as the decode thread does. Nothing of the
-//! call's policy is here: who offers, restarts, keyframes, PLIs and rates are the machine's.
+//! playout clock, whose delay holds the pictures back for lip sync as the decode thread does.
+//! Nothing of the call's policy is here: who offers, restarts, keyframes, PLIs and rates are
+//! the machine's.
 
 #![allow(dead_code)] // each test file uses its own part of this module
 

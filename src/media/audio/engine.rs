@@ -5,8 +5,9 @@
 //! Opus -> a bounded queue of packets for the network side.
 //!
 //! "audio-playout": packets of every remote peer -> its `playout::PeerPlayout` (jitter buffer,
-//! Opus decoder with FEC and concealment, time compression) -> mix -> the speaker's rate -> the speaker's callback ring, kept a few periods
-//! full so the device's clock paces everything. Without a speaker it keeps time by itself.
+//! Opus decoder with FEC and concealment, time compression) -> mix -> the speaker's rate ->
+//! the speaker's callback ring, kept a few periods full so the device's clock paces
+//! everything. Without a speaker it keeps time by itself.
 //!
 //! A device that goes away is reported and reopened from these threads (never from a device
 //! callback); the call goes on meanwhile, sending silence or playing nothing.
