@@ -265,7 +265,7 @@ fn time_compression_gives_back_the_delay_a_rough_spell_left_within_seconds() {
         rough > 100.0,
         "the rough spell grew the buffer to {rough} ms"
     );
-    // Two calm seconds tell it is over; then it is given back within one.
+    // A calm second tells it is over; then it is given back within about one more.
     assert!(calm < 60.0, "4.5 s later sound still waits {calm} ms");
     // Without it (whole frames dropped, one a second after four calm seconds) the delay is
     // still far from where it was.
