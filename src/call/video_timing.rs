@@ -31,8 +31,6 @@ const FREEZE_SLACK: Duration = Duration::from_millis(120);
 const NACK_CADENCE: Duration = Duration::from_millis(33);
 /// Until a round trip is measured, str0m spaces its retries as if it were this.
 const UNMEASURED_RTT: Duration = Duration::from_millis(100);
-/// The share of pictures the timeline waits for.
-const COVERED: f64 = 1.0;
 /// Steps of the timeline's delay, per picture.
 const RISE_PER_PICTURE: Duration = Duration::from_millis(10);
 const FALL_PER_PICTURE: Duration = Duration::from_millis(1);
@@ -60,7 +58,8 @@ impl VideoTiming {
         rtt: Option<Duration>,
     ) -> Duration {
         let late = self.lateness(now, rtp);
-        if self
+        // All that is older goes (after a pause in their video, more than one).
+        while self
             .late
             .front()
             .is_some_and(|(at, _)| now - *at > LATE_MEMORY)
@@ -115,12 +114,9 @@ impl VideoTiming {
         Duration::try_from_secs_f64(transit - base).unwrap_or_default()
     }
 
-    /// The delay that keeps the late pictures of the last seconds from freezing.
+    /// The delay that keeps every late picture of the last seconds from freezing.
     fn for_resends(&self) -> Duration {
-        let mut late: Vec<Duration> = self.late.iter().map(|(_, l)| *l).collect();
-        late.sort_unstable();
-        let i = ((late.len() as f64 * COVERED).ceil() as usize).clamp(1, late.len().max(1)) - 1;
-        let latest = late.get(i).copied().unwrap_or_default();
+        let latest = self.late.iter().map(|(_, l)| *l).max().unwrap_or_default();
         latest.saturating_sub(FREEZE_SLACK)
     }
 }

@@ -765,15 +765,10 @@ impl Sim {
                 Output::Signal(command) => self.server.from(now, i, command),
                 Output::Report(r) => p.reports.push((now, r)),
                 Output::Media(command) => {
-                    if let Some(more) = apply(p, now, wall, command) {
-                        for (from, picture) in more {
-                            if let Some(call) = p.call.as_mut() {
-                                match picture {
-                                    Some(picture) => call.handle_picture(now, &from, picture),
-                                    None => call.handle_keyframe_needed(now, &from),
-                                }
-                            }
-                        }
+                    if let Some(broken) = apply(p, now, wall, command)
+                        && let Some(call) = p.call.as_mut()
+                    {
+                        call.handle_keyframe_needed(now, &broken);
                     }
                 }
                 Output::Lookup(lookup) => {
@@ -826,14 +821,15 @@ impl Sim {
     }
 }
 
-/// Does a media command as the media threads would. Decoding gives pictures (Some) or broken
-/// streams (None) to hand back to the call.
+/// Does a media command as the media threads would. A decoded picture waits out its hold in
+/// `Seen::held` (shown by `Sim::media`); a stream that breaks is returned, for the call to ask
+/// for a keyframe.
 fn apply(
     p: &mut Person,
     now: Instant,
     wall: SystemTime,
     command: MediaCommand,
-) -> Option<Vec<(ParticipantId, Option<Picture>)>> {
+) -> Option<ParticipantId> {
     match command {
         MediaCommand::Decode { from, unit, hold } => {
             let seen = p.seen.entry(from.clone()).or_default();
@@ -860,7 +856,7 @@ fn apply(
                 // What the decoder thread does: the stream is broken until a keyframe.
                 Err(_) => {
                     seen.broken += 1;
-                    Some(vec![(from, None)])
+                    Some(from)
                 }
             }
         }
