@@ -31,6 +31,8 @@ SECONDS_CALL=${SECONDS_CALL:-40}
 # The first seconds of a call are connection setup and bandwidth ramp-up, not the steady state.
 SKIP=${SKIP:-5}
 OUT=${OUT:-target/bench-loss}
+# Absolute from here on: the namespace half runs the binary copied there.
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 ROWS=${ROWS:-"0 1 2 5 10 2@200"}
 PORT=7878 # the namespace is fresh: nothing else listens there
 
@@ -69,8 +71,8 @@ fi
 
 # ---- Inside the namespace from here on. ----
 ip link set lo up
-CONFER=$PWD/$OUT/confer
-export CONFER_CONFIG_DIR=$PWD/$OUT/config CONFER_DATA_DIR=$PWD/$OUT/data
+CONFER=$OUT/confer
+export CONFER_CONFIG_DIR=$OUT/config CONFER_DATA_DIR=$OUT/data
 
 PIDS=()
 cleanup() {

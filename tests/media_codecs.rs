@@ -20,6 +20,25 @@ fn frames(n: u32) -> Vec<I420Frame> {
         .collect()
 }
 
+/// The synthetic camera with sensor noise on every picture: detail that uses any rate, as a
+/// real camera in poor light does (the calm test picture alone costs far less than 2 Mbit/s).
+fn noisy_frames(n: u32) -> Vec<I420Frame> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    frames(n)
+        .into_iter()
+        .map(|mut frame| {
+            let (y, _, _) = frame.planes_mut();
+            for pixel in y.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *pixel = pixel.saturating_add((state % 24) as u8).min(235);
+            }
+            frame
+        })
+        .collect()
+}
+
 #[test]
 fn h264_at_1_5_mbit_keeps_720p_above_36_db_and_the_stripe_readable() {
     let source = frames(90);
@@ -54,9 +73,9 @@ fn h264_at_1_5_mbit_keeps_720p_above_36_db_and_the_stripe_readable() {
     let mean = psnr.iter().sum::<f64>() / psnr.len() as f64;
     eprintln!("mean PSNR {mean:.2} dB");
     assert!(mean > 36.0, "mean PSNR {mean:.1} dB");
-    // Three seconds at 1.5 Mbit/s, give or take what rate control allows.
+    // Three seconds at no more than 1.5 Mbit/s, give or take what rate control allows.
     let rate = bytes as f64 * 8.0 / 3.0;
-    assert!((750_000.0..2_250_000.0).contains(&rate), "{rate} bit/s");
+    assert!((100_000.0..2_250_000.0).contains(&rate), "{rate} bit/s");
     // Constrained Baseline: SPS profile_idc 66 with constraint_set1 (what WebRTC negotiates).
     let first = first.unwrap();
     let sps = first
@@ -67,9 +86,39 @@ fn h264_at_1_5_mbit_keeps_720p_above_36_db_and_the_stripe_readable() {
     assert_ne!(first[sps + 6] & 0x40, 0, "constraint_set1_flag");
 }
 
+/// Bits the picture does not need are packets a lossy path need not lose: on a calm picture the
+/// encoder stops at `MIN_QP` (OpenH264 alone spent the whole target: 1.6 Mbit/s for 57 dB).
+#[test]
+fn a_calm_picture_costs_what_its_quality_needs_not_the_whole_target() {
+    let source = frames(150);
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 2_500_000,
+        max_fps: FPS as f32,
+    })
+    .unwrap();
+    let mut decoder = H264Decoder::new().unwrap();
+    let (mut bytes, mut psnr) = (0, Vec::new());
+    for (i, frame) in source.iter().enumerate() {
+        let Some(encoded) = encoder.encode(frame).unwrap() else {
+            continue;
+        };
+        let decoded = decoder.decode(&encoded.data).unwrap().unwrap();
+        // After the first second: the keyframe and rate control's start are another matter.
+        if i >= 30 {
+            bytes += encoded.data.len();
+            psnr.push(decoded.psnr_y(frame).unwrap());
+        }
+    }
+    let rate = bytes as f64 * 8.0 / 4.0;
+    let mean = psnr.iter().sum::<f64>() / psnr.len().max(1) as f64;
+    eprintln!("{rate:.0} bit/s, mean PSNR {mean:.2} dB");
+    assert!(rate < 1_000_000.0, "{rate} bit/s of a 2.5 Mbit/s target");
+    assert!(mean > 48.0, "mean PSNR {mean:.1} dB");
+}
+
 #[test]
 fn h264_bitrate_changes_during_the_stream_and_keyframes_come_on_request() {
-    let source = frames(150);
+    let source = noisy_frames(150);
     let mut encoder = H264Encoder::new(EncoderSettings {
         bitrate_bps: 2_500_000,
         max_fps: FPS as f32,
