@@ -48,6 +48,9 @@ struct Seen {
     frozen_at: Vec<f64>,
     /// The rate the sender's encoder was last given.
     sent_bps: u32,
+    /// The round trip the call measured (the 90th percentile of its seconds): the path's plus the
+    /// time its two machines take to answer a report.
+    rtt_ms: f64,
 }
 
 fn quantile(values: &mut [f64], q: f64) -> f64 {
@@ -97,6 +100,7 @@ fn call(conditions: Conditions, seed: u64, setup: impl Fn(&mut Sim)) -> Vec<Seen
             let mut p95: Vec<f64> = window.iter().filter_map(|s| s.g2g_ms_p95).collect();
             let mut audio: Vec<f64> = window.iter().filter_map(|s| s.audio_latency_ms).collect();
             let mut audio_delay: Vec<f64> = window.iter().map(|s| s.audio_delay_ms).collect();
+            let mut rtt: Vec<f64> = window.iter().filter_map(|s| s.rtt_ms).collect();
             let frames = last.frames_decoded - base(|b| b.frames_decoded);
             Seen {
                 freezes: last.freezes - base(|b| b.freezes),
@@ -110,6 +114,7 @@ fn call(conditions: Conditions, seed: u64, setup: impl Fn(&mut Sim)) -> Vec<Seen
                 plis: last.pli_count - base(|b| b.pli_count),
                 nacks: last.nacks_out - base(|b| b.nacks_out),
                 sent_bps: sim.person(of).bitrates().last().map_or(0, |(_, bps)| *bps),
+                rtt_ms: quantile(&mut rtt, 0.9),
                 frozen_at: window
                     .windows(2)
                     .filter(|w| w[1].freezes > w[0].freezes)
@@ -149,7 +154,12 @@ fn holds_up(lossy: Conditions, seed: u64, freezes: u64) {
             f64::from(seen.sent_bps) >= 0.9 * STARTING_VIDEO_BPS,
             "{clean:?}\n{seen:?}"
         );
-        let resend = rtt + NACK_CADENCE_MS;
+        // A picture's resend takes the round trip the call measures (str0m spaces its retries
+        // by it, and the timeline waits for it), which may exceed the path's by the machines'
+        // own time. Pictures also wait for their sound, whose buffer may have grown a little
+        // (bounded below).
+        let sound = (seen.audio_delay_p50 - clean.audio_delay_p50).max(0.0);
+        let resend = rtt.max(seen.rtt_ms) + NACK_CADENCE_MS + sound;
         assert!(
             seen.g2g_p50 <= clean.g2g_p50 + resend,
             "{clean:?}\n{seen:?}"
@@ -174,35 +184,34 @@ fn holds_up(lossy: Conditions, seed: u64, freezes: u64) {
     }
 }
 
-// Over a minute of 5 or 10 % loss a packet now and then is lost with its first resends too:
-// str0m notices a loss at the next packet (a picture later when a picture is one packet),
-// asks on its 33 ms cadence and retries a round trip (as its reports measure it) plus 5 ms
-// later, rounded up to the cadence: seen here as 70 ms to the first resend and 35-70 ms
-// between tries. Three lost in a row put a picture about 200 ms late, past what the timeline
-// may wait at this round trip without breaking the latency bound. At 5 % that is rare (at most
-// one freeze a minute is left of the seven to eleven of before); at 10 % it happened about
-// once a minute each way over seven seeds (0 to 3), with or without `MIN_QP`, which halves the
-// packets (and NACKs) but not the pictures that are one packet each at this size.
+// Over a minute of 5 % loss, random or in bursts, not one freeze. At 10 % a packet now and
+// then is lost with its first resends too: str0m notices a loss at the next packet (a picture
+// later when a picture is one packet), asks on its 33 ms cadence and retries a round trip (as
+// its reports measure it) plus 5 ms later, rounded up to the cadence: seen here as 70 ms to
+// the first resend and 35-70 ms between tries. Three lost in a row put a picture about 200 ms
+// late, past what the timeline may wait at this round trip without breaking the latency
+// bound: over four seeds, two of eight receivers had one such freeze in the minute.
 #[test]
 fn five_percent_random_loss() {
-    holds_up(conditions(1, 0.05, 1.0), 11, 1);
+    holds_up(conditions(1, 0.05, 1.0), 11, 0);
 }
 
 #[test]
 fn ten_percent_random_loss() {
-    holds_up(conditions(1, 0.10, 1.0), 12, 3);
+    holds_up(conditions(1, 0.10, 1.0), 12, 1);
 }
 
 #[test]
 fn five_percent_loss_in_bursts() {
-    holds_up(conditions(1, 0.05, 4.0), 13, 1);
+    holds_up(conditions(1, 0.05, 4.0), 13, 0);
 }
 
-// At a 200 ms round trip a resend that is itself lost (about one in twenty-five at 2 % each
-// way) comes two round trips late, past what the timeline may wait without breaking the
-// latency bound: those freeze, a few times a minute (the README's loss table has Chromium's
-// count on the same path).
+// At a 200 ms round trip a resend that is itself lost (or whose NACK is: about one loss in
+// twenty-five at 2 % each way) comes two round trips late, past what the timeline may wait
+// without breaking the latency bound: those freeze, and so does the first repaired picture of
+// the call, before the timeline has learnt it needs to wait (1 to 3 a minute over four seeds;
+// the README's loss table has Chromium's count on the same path).
 #[test]
 fn two_percent_loss_at_a_200_ms_round_trip() {
-    holds_up(conditions(100, 0.02, 1.0), 14, 8);
+    holds_up(conditions(100, 0.02, 1.0), 14, 4);
 }

@@ -28,6 +28,7 @@ use super::way::JoinWay;
 use crate::media::video::decode_thread::Picture;
 use crate::rtc::gather::{Inbound, Route};
 use crate::rtc::peer::PeerEvent;
+use str0m::media::Mid;
 
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
 const LEVELS_EVERY: Duration = Duration::from_millis(100);
@@ -619,14 +620,22 @@ impl<W: JoinWay> Call<W> {
         }
         let room = &mut self.room;
         for p in room.participants.values_mut() {
-            let Some(connection) = p.connection().and_then(|c| room.connections.get_mut(&c)) else {
+            let Some(id) = p.connection() else { continue };
+            let Some(connection) = room.connections.get_mut(&id) else {
                 continue;
             };
             if !p.pli.take(now) {
                 continue;
             }
             p.figures.plis += 1;
-            let _ = connection.peer.request_keyframe();
+            // Their sections of the connection (through an SFU), or all of it (a mesh).
+            let mids: Vec<Mid> = p
+                .tracks
+                .iter()
+                .filter(|t| t.connection == id)
+                .filter_map(|t| t.mid)
+                .collect();
+            let _ = connection.peer.request_keyframe(&mids);
             self.dirty = true;
         }
     }
