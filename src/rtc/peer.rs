@@ -5,7 +5,7 @@
 //! Media: one audio (Opus) and one video (H.264 Constrained Baseline, packetization-mode 1)
 //! section, both send-and-receive, bundled; bandwidth estimation on; stats five times a second.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -105,8 +105,11 @@ pub struct Transmit {
 
 pub struct Peer {
     rtc: Rtc,
+    /// The sections we send on (and, in a mesh, receive on).
     audio: Option<Mid>,
     video: Option<Mid>,
+    /// Every section's kind: through an SFU one connection receives many senders' sections.
+    kinds: HashMap<Mid, MediaKind>,
     pending: Option<SdpPendingOffer>,
     audio_pt: Option<Pt>,
     video_pt: Option<Pt>,
@@ -124,6 +127,7 @@ pub struct Peer {
     loss_in: VecDeque<f32>,
     audio_jitter: Option<Duration>,
     video_nacks: u64,
+    nacks_by_mid: HashMap<Mid, u64>,
 }
 
 impl Peer {
@@ -162,6 +166,7 @@ impl Peer {
             rtc,
             audio: None,
             video: None,
+            kinds: HashMap::new(),
             pending: None,
             audio_pt: None,
             video_pt: None,
@@ -175,6 +180,7 @@ impl Peer {
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
             audio_jitter: None,
             video_nacks: 0,
+            nacks_by_mid: HashMap::new(),
         }
     }
 
@@ -210,6 +216,8 @@ impl Peer {
             .ok_or_else(|| PeerError::Sdp("nothing to offer".into()))?;
         self.audio = Some(audio);
         self.video = Some(video);
+        self.kinds.insert(audio, MediaKind::Audio);
+        self.kinds.insert(video, MediaKind::Video);
         self.pending = Some(pending);
         Ok(offer.to_sdp_string())
     }
@@ -350,39 +358,44 @@ impl Peer {
             }
             // On the answering side, after `Connected` as often as before it.
             Event::MediaAdded(added) => {
+                self.kinds.insert(added.mid, added.kind);
+                // The first of each kind is where we send, if we send on this connection.
                 match added.kind {
-                    MediaKind::Audio => self.audio = Some(added.mid),
-                    MediaKind::Video => self.video = Some(added.mid),
+                    MediaKind::Audio => _ = self.audio.get_or_insert(added.mid),
+                    MediaKind::Video => _ = self.video.get_or_insert(added.mid),
                 }
                 if self.connected {
                     self.find_payload_types();
                 }
             }
-            Event::MediaData(data) => {
-                if Some(data.mid) == self.audio {
-                    self.events.push_back(PeerEvent::Audio {
-                        mid: data.mid,
-                        seq: data.seq_range.start().as_u16(),
-                        payload: data.data,
-                    });
-                } else if Some(data.mid) == self.video {
-                    self.events.push_back(PeerEvent::Video {
-                        mid: data.mid,
-                        data: data.data,
-                        contiguous: data.contiguous,
-                        rtp_time: data.time.numer(),
-                    });
-                }
-            }
+            Event::MediaData(data) => match self.kinds.get(&data.mid) {
+                Some(MediaKind::Audio) => self.events.push_back(PeerEvent::Audio {
+                    mid: data.mid,
+                    seq: data.seq_range.start().as_u16(),
+                    payload: data.data,
+                }),
+                Some(MediaKind::Video) => self.events.push_back(PeerEvent::Video {
+                    mid: data.mid,
+                    data: data.data,
+                    contiguous: data.contiguous,
+                    rtp_time: data.time.numer(),
+                }),
+                None => {}
+            },
             Event::KeyframeRequest(_) => self.events.push_back(PeerEvent::KeyframeRequested),
             // str0m counts jitter in RTP units: 48 a millisecond for Opus.
-            Event::MediaIngressStats(stats) if Some(stats.mid) == self.audio => {
-                self.audio_jitter =
-                    Some(Duration::from_micros(u64::from(stats.jitter) * 1000 / 48));
-            }
-            Event::MediaIngressStats(stats) if Some(stats.mid) == self.video => {
-                self.video_nacks = stats.nacks;
-            }
+            Event::MediaIngressStats(stats) => match self.kinds.get(&stats.mid) {
+                Some(MediaKind::Audio) => {
+                    self.audio_jitter =
+                        Some(Duration::from_micros(u64::from(stats.jitter) * 1000 / 48));
+                }
+                Some(MediaKind::Video) => {
+                    let nacks = self.nacks_by_mid.entry(stats.mid).or_default();
+                    *nacks = stats.nacks;
+                    self.video_nacks = self.nacks_by_mid.values().sum();
+                }
+                None => {}
+            },
             Event::PeerStats(stats) => {
                 if let Some(estimate) = stats.bwe_tx {
                     self.events
@@ -501,13 +514,23 @@ impl Peer {
         Ok(())
     }
 
-    /// Asks the remote for a keyframe (a PLI), when the stream we receive is broken.
-    pub fn request_keyframe(&mut self) -> Result<(), PeerError> {
-        let Some(mid) = self.video else { return Ok(()) };
-        if let Some(mut writer) = self.rtc.writer(mid)
-            && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
-        {
-            writer.request_keyframe(None, KeyframeRequestKind::Pli)?;
+    /// Asks the remote for a keyframe (a PLI) of the video received in the sections `mids`
+    /// (none: the connection's own video section, as in a mesh), when it is broken.
+    pub fn request_keyframe(&mut self, mids: &[Mid]) -> Result<(), PeerError> {
+        let video: Vec<Mid> = if mids.is_empty() {
+            self.video.into_iter().collect()
+        } else {
+            mids.iter()
+                .copied()
+                .filter(|mid| self.kinds.get(mid) == Some(&MediaKind::Video))
+                .collect()
+        };
+        for mid in video {
+            if let Some(mut writer) = self.rtc.writer(mid)
+                && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
+            {
+                writer.request_keyframe(None, KeyframeRequestKind::Pli)?;
+            }
         }
         Ok(())
     }
