@@ -23,8 +23,10 @@ WINDOW_PACKAGES=(libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libgl1 libegl1
 # for the real window in a call. fonts-wqy-microhei: a Chinese font for the UI tests.
 # xdg-utils: xdg-open of a confer:// link to the running app. debootstrap: a fresh Debian to
 # install the .deb into (tests/packaging). nsis (makensis): the Windows installer's script compiles.
+# janus: a real Janus VideoRoom; janus-demos, libjs-janus-gateway (janus.js): its own demo pages.
 TEST_PACKAGES=(xvfb x11-apps netpbm pulseaudio pulseaudio-utils redis-server coturn chromium iproute2
-    iptables xdotool fonts-wqy-microhei xdg-utils debootstrap nsis)
+    iptables xdotool fonts-wqy-microhei xdg-utils debootstrap nsis janus janus-demos
+    libjs-janus-gateway)
 
 say() { printf 'confer-setup: %s\n' "$*" >&2; }
 

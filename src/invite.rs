@@ -1,6 +1,9 @@
 //! Invite links, the two forms of PROTOCOL.md:
 //! `https://HOST[:PORT]/j/ROOM#t=TOKEN` (the web page; `http://` means the local network) and
-//! `confer://HOST[:PORT]/ROOM#t=TOKEN` (the app; `?insecure=1` means the local network).
+//! `confer://HOST[:PORT]/ROOM#t=TOKEN` (the app; `?insecure=1` means the local network);
+//! and a room of any Janus server's VideoRoom plugin:
+//! `janus+wss://HOST[:PORT][/PATH]?room=ROOM[&pin=PIN][&token=TOKEN]` (`janus+ws://` for the
+//! local network), where PATH is where the server's WebSocket transport listens.
 //!
 //! Links come from mail and chat, so they are untrusted: every way a link can be wrong gets its
 //! own error that says what to fix, and nothing here panics.
@@ -25,7 +28,10 @@ pub enum InviteError {
     TooLong(usize),
     #[error("not a link: {0}")]
     NotALink(String),
-    #[error("unknown scheme \"{0}\": an invite link starts with confer:// or https://")]
+    #[error(
+        "unknown scheme \"{0}\": an invite link starts with confer:// or https:// (a Janus \
+         room's with janus+wss://)"
+    )]
     UnknownScheme(String),
     #[error(
         "a plain http:// link is for a browser on the local network; the app opens confer:// \
@@ -49,6 +55,15 @@ pub enum InviteError {
     BadToken(&'static str),
     #[error("bad insecure flag \"{0}\": use insecure=1 or leave it out")]
     BadInsecureFlag(String),
+    #[error("the Janus link says \"{0}\", which it does not know: it takes room, pin and token")]
+    UnknownJanusKey(String),
+    #[error("the Janus link says {0} twice")]
+    RepeatedJanusKey(&'static str),
+    #[error("bad {what} in the Janus link: {reason}")]
+    BadJanusValue {
+        what: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// A parsed invite: where the signaling server is, which room, and the token that admits us.
@@ -59,12 +74,28 @@ pub struct Invite {
     pub port: Option<u16>,
     pub room: String,
     pub token: Option<String>,
-    /// `false` for `http://` and `confer://...?insecure=1` links: plain `ws://`, local network only.
+    /// `false` for `http://`, `confer://...?insecure=1` and `janus+ws://` links: plain `ws://`,
+    /// local network only.
     pub secure: bool,
+    /// Set for a room on a Janus server (then `room` is its VideoRoom id and `token` a Janus
+    /// token, if the server asks for one).
+    pub janus: Option<JanusTarget>,
+}
+
+/// What a Janus link says beyond host, room and token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JanusTarget {
+    /// Where the server's WebSocket transport listens ("/" unless a proxy puts it elsewhere).
+    pub path: String,
+    /// The room's PIN, if it has one.
+    pub pin: Option<String>,
 }
 
 const HTTPS_FORM: &str = "https://HOST[:PORT]/j/ROOM#t=TOKEN";
 const CONFER_FORM: &str = "confer://HOST[:PORT]/ROOM#t=TOKEN";
+const JANUS_FORM: &str = "janus+wss://HOST[:PORT][/PATH]?room=ROOM[&pin=PIN][&token=TOKEN]";
+/// A PIN or token longer than this is not one.
+const MAX_JANUS_SECRET_LEN: usize = 1024;
 
 impl Invite {
     /// A link that came from outside the app (a click in mail or chat that the system hands
@@ -103,6 +134,8 @@ impl Invite {
             "https" => (true, HTTPS_FORM),
             "http" => (false, HTTPS_FORM),
             "confer" => (!insecure_flag(&url)?, CONFER_FORM),
+            "janus+wss" => (true, JANUS_FORM),
+            "janus+ws" => (false, JANUS_FORM),
             other => return Err(InviteError::UnknownScheme(shorten(other))),
         };
         if !url.username().is_empty() || url.password().is_some() {
@@ -114,6 +147,21 @@ impl Invite {
             _ => return Err(InviteError::MissingHost),
         };
 
+        if expected == JANUS_FORM {
+            let (room, pin, token) = janus_query(&url)?;
+            let path = match url.path() {
+                "" => "/".to_string(),
+                path => path.to_string(),
+            };
+            return Ok(Invite {
+                host,
+                port: url.port(),
+                room,
+                token,
+                secure,
+                janus: Some(JanusTarget { path, pin }),
+            });
+        }
         let room = room_from_path(url.path(), url.scheme() == "confer", expected)?;
         validate_room(&room)?;
         let token = token_from_fragment(url.fragment())?;
@@ -124,6 +172,7 @@ impl Invite {
             room,
             token,
             secure,
+            janus: None,
         })
     }
 
@@ -135,14 +184,20 @@ impl Invite {
         }
     }
 
-    /// The WebSocket address of the signaling server (PROTOCOL.md: path `/ws`).
+    /// The WebSocket address of the signaling server (PROTOCOL.md: path `/ws`; a Janus
+    /// server's, where its link says).
     pub fn signaling_url(&self) -> String {
         let scheme = if self.secure { "wss" } else { "ws" };
-        format!("{scheme}://{}/ws", self.authority())
+        let path = self.janus.as_ref().map_or("/ws", |j| j.path.as_str());
+        format!("{scheme}://{}{path}", self.authority())
     }
 
-    /// The `https://` (or `http://`) form, which opens the web page for guests.
+    /// The `https://` (or `http://`) form, which opens the web page for guests. A Janus room
+    /// has no page of ours: its link is the Janus link.
     pub fn web_link(&self) -> String {
+        if self.janus.is_some() {
+            return self.app_link();
+        }
         let scheme = if self.secure { "https" } else { "http" };
         format!(
             "{scheme}://{}/j/{}{}",
@@ -152,8 +207,19 @@ impl Invite {
         )
     }
 
-    /// The `confer://` form, which opens the app.
+    /// The `confer://` form, which opens the app (a Janus room's `janus+wss://` link, whole).
     pub fn app_link(&self) -> String {
+        if let Some(janus) = &self.janus {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("room", &self.room);
+            if let Some(pin) = &janus.pin {
+                query.append_pair("pin", pin);
+            }
+            if let Some(token) = &self.token {
+                query.append_pair("token", token);
+            }
+            return format!("{}?{}", self.janus_base(janus), query.finish());
+        }
         let query = if self.secure { "" } else { "?insecure=1" };
         format!(
             "confer://{}/{}{query}{}",
@@ -161,6 +227,12 @@ impl Invite {
             self.room,
             self.fragment()
         )
+    }
+
+    fn janus_base(&self, janus: &JanusTarget) -> String {
+        let scheme = if self.secure { "janus+wss" } else { "janus+ws" };
+        let path = if janus.path == "/" { "" } else { &janus.path };
+        format!("{scheme}://{}{path}", self.authority())
     }
 
     fn fragment(&self) -> String {
@@ -172,9 +244,13 @@ impl Invite {
 }
 
 impl fmt::Display for Invite {
-    /// The `confer://` form, without the token: safe for logs and window titles.
+    /// The `confer://` form (or the Janus one), without token or PIN: safe for logs and window
+    /// titles.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "confer://{}/{}", self.authority(), self.room)
+        match &self.janus {
+            Some(janus) => write!(f, "{}?room={}", self.janus_base(janus), self.room),
+            None => write!(f, "confer://{}/{}", self.authority(), self.room),
+        }
     }
 }
 
@@ -190,6 +266,44 @@ fn insecure_flag(url: &Url) -> Result<bool, InviteError> {
         }
     }
     Ok(insecure)
+}
+
+/// A Janus link's query: the room (required), its PIN and a Janus token. Anything else is a
+/// mistake worth saying (a misspelt `pin` would otherwise surface as a wrong PIN).
+fn janus_query(url: &Url) -> Result<(String, Option<String>, Option<String>), InviteError> {
+    let (mut room, mut pin, mut token) = (None, None, None);
+    for (key, value) in url.query_pairs() {
+        let (slot, what) = match key.as_ref() {
+            "room" => (&mut room, "room"),
+            "pin" => (&mut pin, "pin"),
+            "token" => (&mut token, "token"),
+            other => return Err(InviteError::UnknownJanusKey(shorten(other))),
+        };
+        if slot.is_some() {
+            return Err(InviteError::RepeatedJanusKey(what));
+        }
+        *slot = Some(value.into_owned());
+    }
+    let room = room.ok_or(InviteError::MissingRoom {
+        expected: JANUS_FORM,
+    })?;
+    validate_room(&room)?;
+    let secret = |value: Option<String>, what| match value {
+        Some(v) if v.is_empty() => Err(InviteError::BadJanusValue {
+            what,
+            reason: "it is empty",
+        }),
+        Some(v) if v.len() > MAX_JANUS_SECRET_LEN => Err(InviteError::BadJanusValue {
+            what,
+            reason: "it is too long",
+        }),
+        Some(v) if v.chars().any(char::is_control) => Err(InviteError::BadJanusValue {
+            what,
+            reason: "it has control characters",
+        }),
+        v => Ok(v),
+    };
+    Ok((room, secret(pin, "pin")?, secret(token, "token")?))
 }
 
 fn room_from_path(
@@ -414,6 +528,66 @@ mod tests {
         assert!(matches!(
             parse(&"x".repeat(MAX_LINK_LEN + 1)),
             Err(InviteError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn parses_janus_links() {
+        let invite =
+            parse("janus+wss://janus.example.org:8989/janus?room=1234&pin=s%C3%A9same&token=a,b:c")
+                .unwrap();
+        assert_eq!(invite.host, "janus.example.org");
+        assert_eq!(invite.port, Some(8989));
+        assert_eq!(invite.room, "1234");
+        assert_eq!(invite.token.as_deref(), Some("a,b:c"));
+        let janus = invite.janus.clone().unwrap();
+        assert_eq!(janus.path, "/janus");
+        assert_eq!(janus.pin.as_deref(), Some("sésame"));
+        assert_eq!(invite.signaling_url(), "wss://janus.example.org:8989/janus");
+        assert_eq!(
+            invite.to_string(),
+            "janus+wss://janus.example.org:8989/janus?room=1234"
+        );
+        assert_eq!(parse(&invite.app_link()).unwrap(), invite);
+        assert_eq!(invite.web_link(), invite.app_link());
+
+        let local = parse("janus+ws://10.0.0.1:8188?room=7").unwrap();
+        assert!(!local.secure);
+        assert_eq!(local.signaling_url(), "ws://10.0.0.1:8188/");
+        assert_eq!(local.janus.as_ref().unwrap().pin, None);
+        assert_eq!(parse(&local.app_link()).unwrap(), local);
+    }
+
+    #[test]
+    fn each_kind_of_bad_janus_link_gets_its_own_error() {
+        assert!(matches!(
+            parse("janus+wss://h/?pin=1"),
+            Err(InviteError::MissingRoom { .. })
+        ));
+        assert_eq!(
+            parse("janus+wss://h/?room=1&rom=2"),
+            Err(InviteError::UnknownJanusKey("rom".into()))
+        );
+        assert_eq!(
+            parse("janus+wss://h/?room=1&room=2"),
+            Err(InviteError::RepeatedJanusKey("room"))
+        );
+        assert!(matches!(
+            parse("janus+wss://h/?room=a%20b"),
+            Err(InviteError::BadRoom { .. })
+        ));
+        assert!(matches!(
+            parse("janus+wss://h/?room=1&pin="),
+            Err(InviteError::BadJanusValue { what: "pin", .. })
+        ));
+        assert!(matches!(
+            parse("janus+wss://h/?room=1&token=%0A"),
+            Err(InviteError::BadJanusValue { what: "token", .. })
+        ));
+        assert_eq!(parse("janus+wss://?room=1"), Err(InviteError::MissingHost));
+        assert!(matches!(
+            parse("janus://h/?room=1"),
+            Err(InviteError::UnknownScheme(_))
         ));
     }
 

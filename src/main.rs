@@ -379,6 +379,7 @@ fn invite(args: InviteArgs) -> Result<(), Exit> {
         room: args.room.clone(),
         token: Some(secret.mint(&args.room, expires)),
         secure,
+        janus: None,
     };
     println!("{}", invite.web_link());
     println!("{}", invite.app_link());

@@ -41,7 +41,7 @@ proptest! {
         token in proptest::option::of("[A-Za-z0-9._~-]{1,200}"),
         secure: bool,
     ) {
-        let invite = Invite { host, port, room, token, secure };
+        let invite = Invite { host, port, room, token, secure, janus: None };
         // The URL parser drops default ports (443 for https, 80 for http) from web links.
         let default_port = matches!((secure, invite.port), (true, Some(443)) | (false, Some(80)));
         let app = Invite::parse(&invite.app_link()).unwrap();

@@ -12,14 +12,17 @@ use tokio::sync::{mpsc, watch};
 
 use super::confer_mesh::ConferMesh;
 use super::events::{CallControl, CallError, CallReport, Setup};
+use super::janus_room::JanusRoom;
 use super::machine::{Call, CallSettings, Lookup, Output};
 use super::media_threads::{MediaChoices, MediaThreads};
+use super::way::JoinWay;
 use crate::invite::Invite;
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::EncoderSettings;
 use crate::rtc::driver::{Sockets, datagram_queue, local_addresses};
-use crate::signal::client::{ClientConfig, Command, SignalingClient};
+use crate::signal::client::{ClientConfig, SignalingClient};
+use crate::signal::janus_client::JanusClient;
 use crate::token::random_id;
 
 /// How often the driver turns over when nothing wakes it: the media threads' queues are read
@@ -55,14 +58,14 @@ pub struct CallConfig {
 
 /// Messages for the signaling client, handed over without waiting: what its queue cannot
 /// take now goes at a later turn, in order.
-struct SignalingOutbox {
-    client: mpsc::Sender<Command>,
-    waiting: VecDeque<Command>,
+struct SignalingOutbox<M> {
+    client: mpsc::Sender<M>,
+    waiting: VecDeque<M>,
     dropped: u64,
 }
 
-impl SignalingOutbox {
-    fn push(&mut self, command: Command) {
+impl<M> SignalingOutbox<M> {
+    fn push(&mut self, command: M) {
         if self.waiting.len() >= SIGNALING_KEPT {
             self.waiting.pop_front();
             self.dropped += 1;
@@ -94,26 +97,54 @@ impl SignalingOutbox {
     }
 }
 
+/// Connection attempts to the signaling server before the first join.
+const FIRST_ATTEMPTS: u32 = 5;
+
 /// Runs the meeting until `stop` turns true (Ok) or it cannot go on (Err with why), doing
-/// what `controls` asks on the way.
+/// what `controls` asks on the way. The link says how it is joined: Confer's own server (a
+/// mesh) or a room of a Janus server.
 pub async fn run(
     config: CallConfig,
-    mut stop: watch::Receiver<bool>,
-    mut controls: mpsc::Receiver<CallControl>,
-    mut report: impl FnMut(CallReport),
+    stop: watch::Receiver<bool>,
+    controls: mpsc::Receiver<CallControl>,
+    report: impl FnMut(CallReport),
 ) -> Result<(), CallError> {
-    let mut signaling = SignalingClient::start(ClientConfig {
+    let setup = |e: crate::signal::client::ClientError| CallError::Setup {
+        what: Setup::Signaling,
+        reason: e.to_string(),
+    };
+    if config.invite.janus.is_some() {
+        let client = JanusClient::start(config.invite.signaling_url(), Some(FIRST_ATTEMPTS))
+            .map_err(setup)?;
+        let way = JanusRoom::new(&config.invite, config.name.clone());
+        let transport = (client.commands, client.events);
+        return drive(config, way, transport, stop, controls, report).await;
+    }
+    let signaling = SignalingClient::start(ClientConfig {
         url: config.invite.signaling_url(),
         room: config.invite.room.clone(),
         token: config.invite.token.clone(),
         name: config.name.clone(),
         extra_roots: Vec::new(),
-        max_attempts: Some(5),
+        max_attempts: Some(FIRST_ATTEMPTS),
     })
-    .map_err(|e| CallError::Setup {
-        what: Setup::Signaling,
-        reason: e.to_string(),
-    })?;
+    .map_err(setup)?;
+    // Our call session: it outlives our peer id, which a signaling server that restarts
+    // cannot give back.
+    let way = ConferMesh::new(random_id(9));
+    let transport = (signaling.commands, signaling.events);
+    drive(config, way, transport, stop, controls, report).await
+}
+
+/// The call's loop, whichever way it joins: `transport` is the signaling client's queues.
+async fn drive<W: JoinWay>(
+    config: CallConfig,
+    way: W,
+    (commands, mut events): (mpsc::Sender<W::Message>, mpsc::Receiver<W::Event>),
+    mut stop: watch::Receiver<bool>,
+    mut controls: mpsc::Receiver<CallControl>,
+    mut report: impl FnMut(CallReport),
+) -> Result<(), CallError> {
     let camera_on = config.camera_on && config.camera != CameraChoice::Off;
     let mut media = MediaThreads::start(MediaChoices {
         camera: config.camera,
@@ -139,12 +170,9 @@ pub async fn run(
         mic_on: config.mic_on,
         camera_on,
     };
-    // Our call session: it outlives our peer id, which a signaling server that restarts
-    // cannot give back.
-    let way = ConferMesh::new(random_id(9));
     let mut call = Call::new(Instant::now(), settings, way, sockets.local_addrs());
     let mut outbox = SignalingOutbox {
-        client: signaling.commands.clone(),
+        client: commands,
         waiting: VecDeque::new(),
         dropped: 0,
     };
@@ -192,7 +220,7 @@ pub async fn run(
             _ = tokio::time::sleep_until(leave_by.unwrap_or_else(tokio::time::Instant::now)), if leave_by.is_some() => {
                 break 'call Ok(());
             }
-            event = signaling.events.recv() => match event {
+            event = events.recv() => match event {
                 Some(event) => call.handle_signaling(Instant::now(), event),
                 None if leave_by.is_some() => break 'call Ok(()),
                 None => break 'call Err(CallError::SignalingEnded),

@@ -141,6 +141,10 @@ pub enum Notice {
     },
     /// A fault described by what lies below (a server's refusal, a STUN or TURN server, a
     /// peer's message): told as it is.
+    /// Our media goes through a server that decrypts it (an SFU), unlike a mesh's.
+    ThroughServer {
+        server: String,
+    },
     Problem(String),
 }
 
@@ -159,6 +163,9 @@ impl std::fmt::Display for Notice {
             Self::Dropped { name } => write!(f, "{name} cannot be reached; dropped"),
             Self::SignalingLost { attempt, after } => {
                 write!(f, "signaling lost; retry {attempt} in {after:?}")
+            }
+            Self::ThroughServer { server } => {
+                write!(f, "media goes through {server}, which decrypts it")
             }
             Self::Problem(text) => f.write_str(text),
         }
@@ -182,6 +189,15 @@ pub enum CallError {
     /// The signaling server could not be reached this many times before the first join.
     Unreachable {
         attempts: u32,
+    },
+    /// The server has no such room (a Janus room that does not exist).
+    NoSuchRoom,
+    /// The room's PIN was wrong or missing (a Janus room that has one).
+    WrongPin,
+    /// A Janus server refused, for a reason with no words of its own here.
+    JanusRefused {
+        code: i64,
+        reason: String,
     },
     /// The signaling client stopped without saying why.
     SignalingEnded,
@@ -243,6 +259,11 @@ impl std::fmt::Display for CallError {
             Self::Refused { code, message } => write!(f, "the server refused: {code}: {message}"),
             Self::Unreachable { attempts } => {
                 write!(f, "could not reach the server after {attempts} attempts")
+            }
+            Self::NoSuchRoom => f.write_str("the server has no such room: check the link"),
+            Self::WrongPin => f.write_str("the room's PIN is wrong or missing: check the link"),
+            Self::JanusRefused { code, reason } => {
+                write!(f, "the Janus server refused: {code}: {reason}")
             }
             Self::SignalingEnded => f.write_str("the signaling connection ended"),
             Self::NetworkGone => f.write_str("the network sockets closed"),

@@ -1,6 +1,6 @@
 //! A call: one meeting from join to leave. The meeting's policy is a sans-IO state machine
 //! (`machine`, over the state in `room`), which joins the way a [`way::JoinWay`] says
-//! (`confer_mesh`: Confer's protocol, a mesh); the driver (`driver`, `media_threads`) does its
+//! (`confer_mesh`: Confer's protocol, a mesh; `janus_room`: a Janus VideoRoom); the driver (`driver`, `media_threads`) does its
 //! I/O. The window (`running`) and the headless runner (`headless`) are its two users.
 
 pub mod check;
@@ -10,6 +10,7 @@ pub mod driver;
 pub mod events;
 pub mod headless;
 pub mod ids;
+pub mod janus_room;
 pub mod liveness;
 pub mod machine;
 mod media_threads;

@@ -79,6 +79,7 @@ impl EmbeddedServer {
             room: room.to_string(),
             token: Some(self.secret.mint(room, unix_now() + ttl.as_secs().max(1))),
             secure: false,
+            janus: None,
         }
     }
 }

@@ -129,7 +129,7 @@ impl SignalingClient {
     }
 }
 
-fn tls_config(
+pub(crate) fn tls_config(
     extra_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -226,7 +226,7 @@ async fn run(
 
 /// 250 ms, 500 ms, 1 s, ... up to 10 s, with up to a quarter added at random so that a crowd
 /// dropped at once does not come back at once.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = FIRST_RETRY
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(MAX_RETRY);

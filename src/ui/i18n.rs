@@ -207,6 +207,18 @@ const WORDS: &[(&str, &str)] = &[
         "这个会议已满：请在有人离开后再试",
     ),
     (
+        "Sound and video go through the server {}, which decrypts them (not end to end)",
+        "声音和视频经过服务器{}，并在那里解密（不是端到端加密）",
+    ),
+    (
+        "the server has no such room: check the link",
+        "服务器上没有这个会议室：请检查链接",
+    ),
+    (
+        "the room's PIN is wrong or missing: check the link",
+        "会议室的 PIN 码错误或缺失：请检查链接",
+    ),
+    (
         "the server speaks another version of Confer: update the app",
         "服务器使用的是另一个版本的 Confer：请更新应用",
     ),

@@ -608,6 +608,10 @@ fn device_problem(device: Device, why: &str) -> String {
 fn notice_words(notice: &Notice) -> String {
     match notice {
         Notice::Joined { already } => tr_fill("You joined; {} already here", &[already]),
+        Notice::ThroughServer { server } => tr_fill(
+            "Sound and video go through the server {}, which decrypts them (not end to end)",
+            &[server],
+        ),
         Notice::BackInRoom => tr("Back in the room").to_string(),
         Notice::Rejoined { here } => tr_fill("Rejoined; {} here", &[here]),
         Notice::Left { name } => tr_fill("{} left", &[name]),
@@ -642,6 +646,12 @@ pub fn call_error_words(error: &CallError) -> String {
         CallError::Unreachable { attempts } => tr_fill(
             "Could not reach the meeting's server ({} attempts). Check the link and your network.",
             &[attempts],
+        ),
+        CallError::NoSuchRoom => tr("the server has no such room: check the link").into(),
+        CallError::WrongPin => tr("the room's PIN is wrong or missing: check the link").into(),
+        CallError::JanusRefused { code, reason } => tr_fill(
+            "The meeting's server refused to let you in ({})",
+            &[&format!("{code}: {reason}")],
         ),
         CallError::SignalingEnded => tr("The connection to the meeting's server ended.").into(),
         CallError::NetworkGone => tr("The network stopped working for the call.").into(),

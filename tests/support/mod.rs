@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod coturn;
+pub mod janus;
 pub mod pulse;
 
 use std::path::Path;
@@ -16,7 +17,12 @@ pub const CONFER: &str = env!("CARGO_BIN_EXE_confer");
 /// A `confer` command with its files kept in `home`, away from the user's own, and no audio
 /// server unless the test sets one.
 pub fn confer(home: &Path) -> Command {
-    let mut cmd = Command::new(CONFER);
+    confer_as(Command::new(CONFER), home)
+}
+
+/// `cmd` (which runs `confer`, perhaps through a wrapper such as `ip netns exec`) set up as
+/// [`confer`] sets it up.
+pub fn confer_as(mut cmd: Command, home: &Path) -> Command {
     cmd.env("CONFER_CONFIG_DIR", home.join("config"))
         .env("CONFER_DATA_DIR", home.join("data"))
         .env("XDG_RUNTIME_DIR", home)

@@ -1,0 +1,655 @@
+//! Joining a room of a Janus server's VideoRoom plugin: a way of joining (`call::way`) that
+//! speaks Janus's API (`signal::janus`) over its own transport (`signal::janus_client`).
+//!
+//! Two connections to Janus, as its own multistream clients have them: one on which we publish
+//! (we offer; Janus answers, receiving only) and one on which we receive everyone else (Janus
+//! offers a section per stream of each publisher we subscribe to, and offers again whenever
+//! that set changes). Each publisher is a participant whose media arrives in their sections of
+//! the receiving connection.
+//!
+//! A Janus that restarts has forgotten us: when the transport connects again, the way starts a
+//! new session and joins again, and the others come back as they publish again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::events::{CallError, Notice};
+use super::ids::{ConnectionId, ParticipantId};
+use super::room::{Farewell, Room};
+use super::way::JoinWay;
+use crate::invite::Invite;
+use crate::signal::janus::{
+    Action, FeedId, Jsep, Ptype, Publisher, Reply, Request, RoomEvent, RoomId, StreamRef,
+    SubscribedStream, Trickled, VideoRoom, error_code,
+};
+use crate::signal::janus_client::{JanusClosed, JanusCommand, JanusEvent};
+use crate::signal::relayed::CandidateInit;
+use str0m::media::Mid;
+
+const PLUGIN: &str = "janus.plugin.videoroom";
+
+/// What a request we sent was for: Janus's answer names it by transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Create,
+    AttachPublisher,
+    AttachSubscriber,
+    Join,
+    Publish,
+    JoinSubscriber,
+    Start,
+    Subscribe,
+    Restart,
+    Other,
+}
+
+/// Someone publishing in the room.
+struct Feed {
+    participant: ParticipantId,
+}
+
+/// Our place in Janus, for one connection to it (a new one starts over).
+#[derive(Default)]
+struct Session {
+    id: Option<u64>,
+    publisher: Option<u64>,
+    subscriber: Option<u64>,
+    private_id: Option<u64>,
+    me: Option<FeedId>,
+    /// Whether the subscriber handle has joined (Janus's first offer came).
+    subscriber_joined: bool,
+    /// Feeds asked for, by the subscriber's `join` or a `subscribe`.
+    subscribed: BTreeSet<FeedId>,
+    /// A change of the receiving connection is under way (attaching its handle, joining,
+    /// subscribing, answering an offer until Janus says `started`): one at a time.
+    in_flight: bool,
+}
+
+pub struct JanusRoom {
+    /// The server as the link names it (`HOST[:PORT]`), for the window.
+    server: String,
+    room: RoomId,
+    pin: Option<String>,
+    token: Option<String>,
+    display: String,
+    next_transaction: u64,
+    asked: HashMap<String, Asked>,
+    session: Session,
+    publish: Option<ConnectionId>,
+    receive: Option<ConnectionId>,
+    feeds: BTreeMap<FeedId, Feed>,
+    /// Why Janus turned us away, once it has: the call ends with it.
+    refused: Option<CallError>,
+    leaving: bool,
+}
+
+impl JanusRoom {
+    /// For the room `invite` names (a Janus link), joining as `display`.
+    pub fn new(invite: &Invite, display: String) -> Self {
+        Self {
+            server: invite.authority(),
+            room: RoomId::from_link(&invite.room),
+            pin: invite.janus.as_ref().and_then(|j| j.pin.clone()),
+            token: invite.token.clone(),
+            display,
+            next_transaction: 0,
+            asked: HashMap::new(),
+            session: Session::default(),
+            publish: None,
+            receive: None,
+            feeds: BTreeMap::new(),
+            refused: None,
+            leaving: false,
+        }
+    }
+
+    fn request(&mut self, room: &mut Room<JanusCommand>, action: Action, asked: Asked) {
+        self.next_transaction += 1;
+        let transaction = format!("t{}", self.next_transaction);
+        self.asked.insert(transaction.clone(), asked);
+        room.send(JanusCommand::Send(Request {
+            action,
+            transaction,
+            token: self.token.clone(),
+        }));
+    }
+
+    fn message(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        handle: u64,
+        body: VideoRoom,
+        jsep: Option<Jsep>,
+        asked: Asked,
+    ) {
+        let Some(session_id) = self.session.id else {
+            return;
+        };
+        let action = Action::Message {
+            session_id,
+            handle_id: handle,
+            body,
+            jsep,
+        };
+        self.request(room, action, asked);
+    }
+
+    /// Everything of the last connection to Janus goes: it has forgotten it.
+    fn start_over(&mut self, room: &mut Room<JanusCommand>) {
+        self.session = Session::default();
+        self.asked.clear();
+        for (_, feed) in std::mem::take(&mut self.feeds) {
+            room.remove_participant(&feed.participant, Farewell::Quietly);
+        }
+        for connection in [self.publish.take(), self.receive.take()]
+            .into_iter()
+            .flatten()
+        {
+            room.close_connection(connection, Farewell::Quietly);
+        }
+        self.request(room, Action::Create, Asked::Create);
+    }
+
+    /// The call cannot go on: Janus said no.
+    fn refuse(&mut self, room: &mut Room<JanusCommand>, error: CallError) {
+        self.refused = Some(error);
+        self.leaving = true;
+        room.send(JanusCommand::Leave);
+    }
+
+    fn on_reply(&mut self, room: &mut Room<JanusCommand>, reply: Reply) {
+        let asked = reply
+            .transaction
+            .as_ref()
+            .and_then(|t| self.asked.get(t).copied());
+        match reply.janus.as_str() {
+            // An asynchronous request was taken; its answer comes as an event.
+            "ack" => {}
+            "success" => self.on_success(room, &reply, asked),
+            "error" => {
+                let (code, reason) = reply
+                    .error
+                    .as_ref()
+                    .map_or((0, String::new()), |e| (e.code, e.reason.clone()));
+                self.on_error(room, asked, code, reason);
+            }
+            "event" => self.on_event(room, &reply, asked),
+            "trickle" => {}
+            // Janus closed a connection of ours (its DTLS alert or an ICE failure).
+            "hangup" => {
+                let which = if reply.sender == self.session.publisher {
+                    "sending"
+                } else {
+                    "receiving"
+                };
+                let why = reply.reason.unwrap_or_default();
+                room.notice(Notice::Problem(format!(
+                    "Janus closed our {which} connection: {why}"
+                )));
+            }
+            // Janus forgot our session (we were silent past its timeout): join again.
+            "timeout" if !self.leaving => self.start_over(room),
+            // webrtcup, media, slowlink, detached, server_info...: nothing to do.
+            _ => {}
+        }
+        if let Some(t) = &reply.transaction
+            && reply.janus != "ack"
+        {
+            self.asked.remove(t);
+        }
+    }
+
+    fn on_success(&mut self, room: &mut Room<JanusCommand>, reply: &Reply, asked: Option<Asked>) {
+        let created = reply.data.as_ref().map(|d| d.id);
+        match (asked, created) {
+            (Some(Asked::Create), Some(id)) => {
+                self.session.id = Some(id);
+                room.send(JanusCommand::KeepAlive {
+                    session_id: id,
+                    token: self.token.clone(),
+                });
+                let action = Action::Attach {
+                    plugin: PLUGIN,
+                    session_id: id,
+                };
+                self.request(room, action, Asked::AttachPublisher);
+            }
+            (Some(Asked::AttachPublisher), Some(handle)) => {
+                self.session.publisher = Some(handle);
+                let join = VideoRoom::Join {
+                    room: self.room.clone(),
+                    ptype: Ptype::Publisher,
+                    display: Some(self.display.clone()),
+                    pin: self.pin.clone(),
+                    private_id: None,
+                    streams: None,
+                };
+                self.message(room, handle, join, None, Asked::Join);
+            }
+            (Some(Asked::AttachSubscriber), Some(handle)) => {
+                self.session.subscriber = Some(handle);
+                self.session.in_flight = false;
+                self.subscribe_wanted(room);
+            }
+            // A synchronous answer of the plugin (an error, mostly).
+            _ => {
+                if let Some(event) = reply.videoroom()
+                    && let Some(code) = event.error_code
+                {
+                    let reason = event.error.clone().unwrap_or_default();
+                    self.on_error(room, asked, code, reason);
+                }
+            }
+        }
+    }
+
+    fn on_error(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        asked: Option<Asked>,
+        code: i64,
+        reason: String,
+    ) {
+        match code {
+            error_code::NO_SUCH_ROOM => self.refuse(room, CallError::NoSuchRoom),
+            error_code::UNAUTHORIZED => self.refuse(room, CallError::WrongPin),
+            // A room with a PIN joined without one.
+            error_code::MISSING_ELEMENT if reason.contains("pin") => {
+                self.refuse(room, CallError::WrongPin)
+            }
+            error_code::PUBLISHERS_FULL => self.refuse(room, CallError::RoomFull),
+            error_code::CORE_UNAUTHORIZED => self.refuse(room, CallError::BadInvite),
+            // Janus lost our session: start again.
+            error_code::SESSION_NOT_FOUND if !self.leaving => self.start_over(room),
+            _ => match asked {
+                // Without a session, a handle or a place in the room there is no call.
+                Some(Asked::Create | Asked::AttachPublisher | Asked::Join) => {
+                    self.refuse(room, CallError::JanusRefused { code, reason })
+                }
+                _ => {
+                    // The change failed; the next may go (the feeds it asked for are not asked
+                    // again: a feed Janus does not know stays unknown).
+                    if matches!(
+                        asked,
+                        Some(
+                            Asked::AttachSubscriber
+                                | Asked::JoinSubscriber
+                                | Asked::Subscribe
+                                | Asked::Start
+                        )
+                    ) {
+                        self.session.in_flight = false;
+                    }
+                    room.notice(Notice::Problem(format!(
+                        "the Janus server refused: {code}: {reason}"
+                    )));
+                }
+            },
+        }
+    }
+
+    fn on_event(&mut self, room: &mut Room<JanusCommand>, reply: &Reply, asked: Option<Asked>) {
+        let Some(event) = reply.videoroom() else {
+            return;
+        };
+        if let Some(code) = event.error_code {
+            let reason = event.error.clone().unwrap_or_default();
+            self.on_error(room, asked, code, reason);
+            return;
+        }
+        let from_subscriber = reply.sender.is_some() && reply.sender == self.session.subscriber;
+        match event.videoroom.as_deref() {
+            Some("joined") if !from_subscriber => self.on_joined(room, event),
+            Some("attached" | "updated") if from_subscriber => {
+                if let Some(streams) = &event.streams {
+                    self.on_subscriber_offer(room, reply.jsep.as_ref(), streams);
+                }
+            }
+            _ => {}
+        }
+        if let Some(publishers) = &event.publishers {
+            self.on_publishers(room, publishers);
+        }
+        for gone in [&event.unpublished, &event.leaving, &event.kicked]
+            .into_iter()
+            .flatten()
+        {
+            self.on_gone(room, gone);
+        }
+        // Janus's answer to our offer comes with the event that says it is configured.
+        if !from_subscriber
+            && let Some(jsep) = &reply.jsep
+            && jsep.kind == "answer"
+            && let Some(connection) = self.publish
+            && let Some(peer) = room.peer(connection)
+            && let Err(e) = peer.accept_answer(&jsep.sdp)
+        {
+            room.notice(Notice::Problem(format!("Janus's answer: {e}")));
+        }
+        if from_subscriber && event.started.is_some() {
+            self.session.in_flight = false;
+            self.subscribe_wanted(room);
+        }
+    }
+
+    fn on_joined(&mut self, room: &mut Room<JanusCommand>, event: &RoomEvent) {
+        self.session.me = event.id.clone();
+        self.session.private_id = event.private_id;
+        let again = room.entered_before();
+        let here = event.publishers.as_ref().map_or(0, Vec::len);
+        room.signaling(true);
+        room.enter();
+        if again {
+            room.notice(Notice::Rejoined { here });
+        } else {
+            room.notice(Notice::Joined { already: here });
+            let server = self.server.clone();
+            room.notice(Notice::ThroughServer { server });
+        }
+        self.publish_ours(room);
+    }
+
+    /// Our offer, on a connection that only sends.
+    fn publish_ours(&mut self, room: &mut Room<JanusCommand>) {
+        let Some(handle) = self.session.publisher else {
+            return;
+        };
+        let connection = room.open_connection(true, true);
+        let offer = match room.peer(connection).map(|p| p.create_offer()) {
+            Some(Ok(sdp)) => sdp,
+            Some(Err(e)) => {
+                room.close_connection(connection, Farewell::Quietly);
+                room.notice(Notice::Problem(format!("cannot publish: {e}")));
+                return;
+            }
+            None => return,
+        };
+        self.publish = Some(connection);
+        let configure = VideoRoom::Configure {
+            audio: Some(true),
+            video: Some(true),
+            restart: None,
+            mid: None,
+            substream: None,
+        };
+        self.message(
+            room,
+            handle,
+            configure,
+            Some(Jsep::offer(offer)),
+            Asked::Publish,
+        );
+    }
+
+    /// Publishers listed by Janus: those new to us become participants and are subscribed to.
+    fn on_publishers(&mut self, room: &mut Room<JanusCommand>, publishers: &[Publisher]) {
+        for publisher in publishers {
+            if Some(&publisher.id) == self.session.me.as_ref()
+                || self.feeds.contains_key(&publisher.id)
+            {
+                continue;
+            }
+            let kinds = |kind: &str| {
+                publisher
+                    .streams
+                    .iter()
+                    .any(|s| s.kind == kind && s.disabled != Some(true))
+            };
+            let media = Some((kinds("audio"), kinds("video")));
+            let participant = ParticipantId::from(format!("janus-{}", publisher.id));
+            let name = publisher
+                .display
+                .clone()
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| format!("Participant {}", publisher.id));
+            room.add_participant(
+                participant.clone(),
+                publisher.id.to_string(),
+                name,
+                media,
+                true,
+            );
+            self.feeds
+                .insert(publisher.id.clone(), Feed { participant });
+        }
+        self.subscribe_wanted(room);
+    }
+
+    fn on_gone(&mut self, room: &mut Room<JanusCommand>, feed: &FeedId) {
+        let Some(gone) = self.feeds.remove(feed) else {
+            return;
+        };
+        self.session.subscribed.remove(feed);
+        room.remove_participant(&gone.participant, Farewell::Left);
+    }
+
+    /// Asks for the streams of feeds not yet asked for: a handle first, then its `join` (with
+    /// everyone wanted then), `subscribe` after; one change at a time.
+    fn subscribe_wanted(&mut self, room: &mut Room<JanusCommand>) {
+        let wanted: Vec<FeedId> = self
+            .feeds
+            .keys()
+            .filter(|f| !self.session.subscribed.contains(*f))
+            .cloned()
+            .collect();
+        if wanted.is_empty() || self.session.in_flight {
+            return;
+        }
+        let Some(session_id) = self.session.id else {
+            return;
+        };
+        self.session.in_flight = true;
+        let Some(handle) = self.session.subscriber else {
+            let action = Action::Attach {
+                plugin: PLUGIN,
+                session_id,
+            };
+            self.request(room, action, Asked::AttachSubscriber);
+            return;
+        };
+        self.session.subscribed.extend(wanted.iter().cloned());
+        let streams: Vec<StreamRef> = wanted
+            .into_iter()
+            .map(|feed| StreamRef { feed, mid: None })
+            .collect();
+        if self.session.subscriber_joined {
+            let subscribe = VideoRoom::Subscribe { streams };
+            self.message(room, handle, subscribe, None, Asked::Subscribe);
+        } else {
+            let join = VideoRoom::Join {
+                room: self.room.clone(),
+                ptype: Ptype::Subscriber,
+                display: None,
+                pin: self.pin.clone(),
+                private_id: self.session.private_id,
+                streams: Some(streams),
+            };
+            self.message(room, handle, join, None, Asked::JoinSubscriber);
+        }
+    }
+
+    /// Janus's offer for the receiving connection: answered, and each section given to the
+    /// participant whose stream it carries.
+    fn on_subscriber_offer(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        jsep: Option<&Jsep>,
+        streams: &[SubscribedStream],
+    ) {
+        let (Some(handle), Some(jsep)) = (self.session.subscriber, jsep) else {
+            return;
+        };
+        if jsep.kind != "offer" {
+            return;
+        }
+        self.session.subscriber_joined = true;
+        let connection = *self
+            .receive
+            .get_or_insert_with(|| room.open_connection(false, false));
+        let answer = match room.peer(connection).map(|p| p.accept_offer(&jsep.sdp)) {
+            Some(Ok(answer)) => answer,
+            Some(Err(e)) => {
+                room.notice(Notice::Problem(format!("Janus's offer: {e}")));
+                return;
+            }
+            None => return,
+        };
+        for stream in streams {
+            if stream.active == Some(false) || !matches!(stream.kind.as_str(), "audio" | "video") {
+                continue;
+            }
+            let (Some(mid), Some(feed)) = (&stream.mid, &stream.feed_id) else {
+                continue;
+            };
+            let Some(participant) = self.feeds.get(feed).map(|f| f.participant.clone()) else {
+                continue;
+            };
+            let mid = Mid::from(mid.as_str());
+            let theirs = room
+                .participant(&participant)
+                .is_some_and(|p| p.receives(connection, mid));
+            if !theirs {
+                room.attach(&participant, connection, Some(mid));
+            }
+        }
+        self.message(
+            room,
+            handle,
+            VideoRoom::Start,
+            Some(Jsep::answer(answer)),
+            Asked::Start,
+        );
+    }
+
+    fn handle_of(&self, connection: ConnectionId) -> Option<u64> {
+        if Some(connection) == self.publish {
+            self.session.publisher
+        } else if Some(connection) == self.receive {
+            self.session.subscriber
+        } else {
+            None
+        }
+    }
+}
+
+impl JoinWay for JanusRoom {
+    type Event = JanusEvent;
+    type Message = JanusCommand;
+
+    fn handle_event(&mut self, room: &mut Room<JanusCommand>, event: JanusEvent) {
+        match event {
+            JanusEvent::Connected => {
+                if !self.leaving {
+                    self.start_over(room);
+                }
+            }
+            JanusEvent::Reply(reply) => self.on_reply(room, *reply),
+            JanusEvent::Garbage(what) => room.notice(Notice::Problem(format!(
+                "the Janus server sent something unreadable: {what}"
+            ))),
+            JanusEvent::Reconnecting { attempt, after, .. } => {
+                room.signaling(false);
+                room.notice(Notice::SignalingLost { attempt, after });
+            }
+            JanusEvent::Closed(closed) => {
+                let result = match (self.refused.take(), closed) {
+                    (Some(refused), _) => Err(refused),
+                    (None, JanusClosed::Left) => Ok(()),
+                    (None, JanusClosed::Unreachable { attempts, .. }) => {
+                        Err(CallError::Unreachable { attempts })
+                    }
+                };
+                room.end(result);
+            }
+        }
+    }
+
+    fn restart_path(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
+        let Some(handle) = self.handle_of(connection) else {
+            return;
+        };
+        if Some(connection) == self.publish {
+            match room.peer(connection).map(|p| p.restart_ice()) {
+                Some(Ok(sdp)) => {
+                    let configure = VideoRoom::Configure {
+                        audio: None,
+                        video: None,
+                        restart: None,
+                        mid: None,
+                        substream: None,
+                    };
+                    self.message(
+                        room,
+                        handle,
+                        configure,
+                        Some(Jsep::offer(sdp)),
+                        Asked::Restart,
+                    );
+                }
+                Some(Err(e)) => room.notice(Notice::Problem(format!(
+                    "cannot restart the path to Janus: {e}"
+                ))),
+                None => {}
+            }
+        } else {
+            // Janus offers again with new credentials.
+            let configure = VideoRoom::Configure {
+                audio: None,
+                video: None,
+                restart: Some(true),
+                mid: None,
+                substream: None,
+            };
+            self.message(room, handle, configure, None, Asked::Restart);
+        }
+    }
+
+    fn trickle(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId, line: String) {
+        let (Some(handle), Some(session_id)) = (self.handle_of(connection), self.session.id) else {
+            return;
+        };
+        let mid = room.peer(connection).and_then(|p| p.candidate_mid());
+        let candidate = Trickled::Candidate(CandidateInit {
+            candidate: line.trim_start_matches("a=").to_string(),
+            sdp_mid: mid,
+            sdp_m_line_index: Some(0),
+        });
+        let action = Action::Trickle {
+            session_id,
+            handle_id: handle,
+            candidate,
+        };
+        self.request(room, action, Asked::Other);
+    }
+
+    fn connection_closed(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
+        if Some(connection) == self.publish {
+            self.publish = None;
+            room.notice(Notice::Problem(
+                "the connection we publish on to Janus was lost".into(),
+            ));
+        } else if Some(connection) == self.receive {
+            // Its sections are gone with it; Janus offers them again on the next change.
+            self.receive = None;
+        }
+    }
+
+    fn announce_media(&mut self, _room: &mut Room<JanusCommand>, _mic_on: bool, _camera_on: bool) {
+        // VideoRoom has no word for a muted microphone: what we send says it (silence, no
+        // pictures).
+    }
+
+    fn send_chat(&mut self, room: &mut Room<JanusCommand>, _text: String) {
+        room.notice(Notice::Problem(
+            "chat is not available in a Janus room".into(),
+        ));
+    }
+
+    fn leave(&mut self, room: &mut Room<JanusCommand>) {
+        self.leaving = true;
+        if let (Some(handle), Some(session_id)) = (self.session.publisher, self.session.id) {
+            self.message(room, handle, VideoRoom::Leave, None, Asked::Other);
+            self.request(room, Action::Destroy { session_id }, Asked::Other);
+        }
+        room.send(JanusCommand::Leave);
+    }
+}

@@ -1,0 +1,302 @@
+//! The transport for a room on a Janus server: one task that keeps a WebSocket to Janus
+//! (subprotocol `janus-protocol`, without which Janus drops the connection), sends the call's
+//! requests, keeps its session alive and hands on what Janus says, decoded.
+//!
+//! The protocol itself (sessions, handles, the VideoRoom) is the call's (`call::janus_room`);
+//! this task knows only connections. A connection that drops or goes silent is made again
+//! with backoff, and the call hears `Connected` again: a Janus that restarted has forgotten our
+//! session, so the call starts a new one. Requests given while disconnected belonged to the
+//! old session and are dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use super::client::{ClientError, backoff, tls_config};
+use super::janus::{Action, Reply, Request};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Janus ends a session it has not heard of for `session_timeout` (60 s by default); janus.js
+/// sends a keepalive every 25 s.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(25);
+/// A request unanswered this long (Janus acks or answers each one at once) means the server is
+/// not there: the connection is made again.
+const ANSWER_LIMIT: Duration = Duration::from_secs(10);
+/// Nothing at all heard this long (keepalives are answered) means the same.
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+const SUBPROTOCOL: &str = "janus-protocol";
+
+/// What the call asks of the transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JanusCommand {
+    Send(Request),
+    /// Keep this session alive from now on (until the connection drops).
+    KeepAlive {
+        session_id: u64,
+        token: Option<String>,
+    },
+    /// Close the connection: we are done.
+    Leave,
+}
+
+/// What the call hears.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JanusEvent {
+    /// A connection is up: start a session (again).
+    Connected,
+    /// Janus said something (boxed: it is by far the largest event).
+    Reply(Box<Reply>),
+    /// Janus sent something that is not its protocol (said, and otherwise ignored).
+    Garbage(String),
+    /// The connection dropped (`why`); trying again after `after`.
+    Reconnecting {
+        attempt: u32,
+        after: Duration,
+        why: String,
+    },
+    /// The end: we left, or Janus could not be reached.
+    Closed(JanusClosed),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JanusClosed {
+    Left,
+    /// Never reached, or never answered, this many times in a row before it first answered.
+    Unreachable {
+        attempts: u32,
+        why: String,
+    },
+}
+
+/// The handle: send commands, receive events. Dropping it closes the connection.
+pub struct JanusClient {
+    pub commands: mpsc::Sender<JanusCommand>,
+    pub events: mpsc::Receiver<JanusEvent>,
+}
+
+impl JanusClient {
+    /// Starts the task on the current tokio runtime. `max_attempts`: give up after this many
+    /// failed connections in a row until Janus has answered once (`None`: never).
+    pub fn start(url: String, max_attempts: Option<u32>) -> Result<JanusClient, ClientError> {
+        // TLS only for a link that needs it.
+        let tls = if url.starts_with("wss:") {
+            Some(tls_config(&[])?)
+        } else {
+            None
+        };
+        let (commands, command_rx) = mpsc::channel(64);
+        let (event_tx, events) = mpsc::channel(256);
+        let transport = Transport {
+            url,
+            tls,
+            commands: command_rx,
+            events: event_tx,
+            max_attempts,
+            answered_once: false,
+        };
+        tokio::spawn(transport.run());
+        Ok(JanusClient { commands, events })
+    }
+}
+
+struct Transport {
+    url: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    commands: mpsc::Receiver<JanusCommand>,
+    events: mpsc::Sender<JanusEvent>,
+    max_attempts: Option<u32>,
+    answered_once: bool,
+}
+
+/// Why one connection ended.
+enum Ended {
+    Dropped(String),
+    Left,
+    Abandoned,
+}
+
+impl Transport {
+    async fn run(mut self) {
+        let mut failures = 0u32;
+        loop {
+            let why = match self.connect_and_serve(&mut failures).await {
+                Ended::Left => {
+                    let _ = self
+                        .events
+                        .send(JanusEvent::Closed(JanusClosed::Left))
+                        .await;
+                    return;
+                }
+                Ended::Abandoned => return,
+                Ended::Dropped(why) => why,
+            };
+            failures += 1;
+            if !self.answered_once && self.max_attempts.is_some_and(|max| failures >= max) {
+                let closed = JanusClosed::Unreachable {
+                    attempts: failures,
+                    why,
+                };
+                let _ = self.events.send(JanusEvent::Closed(closed)).await;
+                return;
+            }
+            let after = backoff(failures);
+            let event = JanusEvent::Reconnecting {
+                attempt: failures,
+                after,
+                why,
+            };
+            if self.events.send(event).await.is_err() {
+                return;
+            }
+            let sleep = tokio::time::sleep(after);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    command = self.commands.recv() => match command {
+                        None | Some(JanusCommand::Leave) => {
+                            let _ = self.events.send(JanusEvent::Closed(JanusClosed::Left)).await;
+                            return;
+                        }
+                        // Meant for the session the drop ended.
+                        Some(_) => {}
+                    },
+                }
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Socket, String> {
+        let mut request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| e.to_string())?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+        let config = WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
+            .max_message_size(Some(1024 * 1024));
+        let connector = self
+            .tls
+            .as_ref()
+            .map(|tls| Connector::Rustls(Arc::clone(tls)));
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            connector,
+        );
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer to the connection".into()),
+        }
+    }
+
+    async fn connect_and_serve(&mut self, failures: &mut u32) -> Ended {
+        let mut ws = match self.connect().await {
+            Ok(ws) => ws,
+            Err(e) => return Ended::Dropped(format!("cannot connect: {e}")),
+        };
+        if self.events.send(JanusEvent::Connected).await.is_err() {
+            return Ended::Abandoned;
+        }
+        let mut keepalive: Option<(u64, Option<String>)> = None;
+        let mut keepalives = 0u64;
+        let mut next_keepalive = Instant::now() + KEEPALIVE_EVERY;
+        let mut last_heard = Instant::now();
+        // Since when a request has waited for any word from Janus.
+        let mut waiting_since: Option<Instant> = None;
+        let mut check = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                frame = ws.next() => {
+                    let text = match frame {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Close(_))) | None => {
+                            return Ended::Dropped("Janus closed the connection".into());
+                        }
+                        Some(Err(e)) => return Ended::Dropped(e.to_string()),
+                        Some(Ok(_)) => {
+                            last_heard = Instant::now();
+                            continue;
+                        }
+                    };
+                    last_heard = Instant::now();
+                    waiting_since = None;
+                    let event = match Reply::decode(text.as_str()) {
+                        Ok(reply) => {
+                            let reply = Box::new(reply);
+                            if !self.answered_once {
+                                self.answered_once = true;
+                            }
+                            *failures = 0;
+                            JanusEvent::Reply(reply)
+                        }
+                        Err(e) => JanusEvent::Garbage(e),
+                    };
+                    if self.events.send(event).await.is_err() {
+                        return Ended::Abandoned;
+                    }
+                }
+                command = self.commands.recv() => {
+                    let request = match command {
+                        None => return Ended::Abandoned,
+                        Some(JanusCommand::Leave) => {
+                            let _ = ws.close(None).await;
+                            return Ended::Left;
+                        }
+                        Some(JanusCommand::KeepAlive { session_id, token }) => {
+                            keepalive = Some((session_id, token));
+                            next_keepalive = Instant::now() + KEEPALIVE_EVERY;
+                            continue;
+                        }
+                        Some(JanusCommand::Send(request)) => request,
+                    };
+                    if ws.send(Message::Text(request.to_json().into())).await.is_err() {
+                        return Ended::Dropped("the connection broke".into());
+                    }
+                    waiting_since.get_or_insert_with(Instant::now);
+                }
+                _ = check.tick() => {
+                    let now = Instant::now();
+                    if waiting_since.is_some_and(|since| now - since > ANSWER_LIMIT) {
+                        return Ended::Dropped("Janus does not answer".into());
+                    }
+                    if now - last_heard > SILENCE_LIMIT {
+                        return Ended::Dropped("Janus went silent".into());
+                    }
+                    if let Some((session_id, token)) = &keepalive
+                        && now >= next_keepalive
+                    {
+                        keepalives += 1;
+                        let request = Request {
+                            action: Action::Keepalive { session_id: *session_id },
+                            transaction: format!("keepalive-{keepalives}"),
+                            token: token.clone(),
+                        };
+                        if ws.send(Message::Text(request.to_json().into())).await.is_err() {
+                            return Ended::Dropped("the connection broke".into());
+                        }
+                        waiting_since.get_or_insert(now);
+                        next_keepalive = now + KEEPALIVE_EVERY;
+                    }
+                }
+            }
+        }
+    }
+}

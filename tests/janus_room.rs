@@ -1,0 +1,150 @@
+//! Meetings in a room of a real Janus (Debian's `janus`), run with a configuration of the
+//! test's own in a network namespace of the test's own (Janus's ICE ignores loopback): natives
+//! join with `confer join --headless` and a Janus link, and their stats are checked. Refusals
+//! (a wrong PIN, a room that does not exist, a Janus that is not there) end the join with a
+//! sentence.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::janus::{Janus, JanusRoomConfig, Netns};
+use support::{CONFER, Owned, confer_as, last_stats_by_name, require_tool};
+
+const ROOM: u64 = 1234;
+const PIN_ROOM: u64 = 5678;
+const PIN: &str = "s3cret";
+
+fn janus_up() -> (Netns, Janus) {
+    require_tool("janus", "janus");
+    let netns = Netns::new();
+    let rooms = [
+        JanusRoomConfig {
+            id: ROOM,
+            pin: None,
+            publishers: 6,
+        },
+        JanusRoomConfig {
+            id: PIN_ROOM,
+            pin: Some(PIN.into()),
+            publishers: 6,
+        },
+    ];
+    let janus = Janus::start(&netns, &rooms);
+    (netns, janus)
+}
+
+/// `confer` run inside the namespace.
+fn confer_in(netns: &Netns, home: &Path) -> std::process::Command {
+    confer_as(netns.command(CONFER), home)
+}
+
+fn join(netns: &Netns, home: &Path, link: &str, name: &str, seconds: u32) -> Owned {
+    Owned(
+        confer_in(netns, home)
+            .args(["join", link, "--headless", "--name", name])
+            .args(["--camera", "test-pattern", "--mic", "tone"])
+            .args(["--duration", &seconds.to_string()])
+            .arg("--stats")
+            .arg(home.join(format!("{name}.jsonl")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn finish(mut participant: Owned, name: &str, janus: &Janus) {
+    let (status, stderr) = participant
+        .wait_with_stderr(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{name} did not end"));
+    assert!(
+        status.success(),
+        "{name} failed: {stderr}\nJanus's log:\n{}",
+        janus.log()
+    );
+}
+
+fn check(seen: &serde_json::Value, who: &str, of: &str, seconds: f64) {
+    let context = format!("{who} about {of}: {seen}");
+    assert_eq!(seen["state"], "connected", "{context}");
+    assert_eq!(seen["width_in"], 1280, "{context}");
+    let frames = seen["frames_decoded"].as_u64().unwrap_or(0);
+    assert!(frames as f64 >= 5.0 * seconds, "{context}");
+    let audio = seen["audio_packets_in"].as_u64().unwrap_or(0);
+    assert!(audio as f64 >= 40.0 * seconds, "{context}");
+    assert!(seen["g2g_ms_p50"].as_f64().is_some(), "{context}");
+    assert!(seen["av_sync_ms"].as_f64().is_some(), "{context}");
+}
+
+/// Two natives in a Janus room: each publishes, subscribes to the other through Janus, and
+/// sees and hears them.
+#[test]
+fn two_natives_meet_in_a_janus_room() {
+    let (netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(ROOM, None);
+    let alice = join(&netns, home.path(), &link, "alice", 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let bob = join(&netns, home.path(), &link, "bob", 13);
+    finish(bob, "bob", &janus);
+    finish(alice, "alice", &janus);
+    let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
+    let bob_saw = last_stats_by_name(&home.path().join("bob.jsonl"));
+    let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
+    check(alice_saw.get("bob").expect(&context), "alice", "bob", 8.0);
+    check(bob_saw.get("alice").expect(&context), "bob", "alice", 8.0);
+}
+
+/// What Janus refuses ends the join at once, non-zero, with a sentence for people.
+#[test]
+fn a_wrong_pin_a_missing_room_or_no_janus_ends_the_join_with_a_clear_reason() {
+    let (netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let refused = |link: &str| {
+        let out = confer_in(&netns, home.path())
+            .args([
+                "join",
+                link,
+                "--headless",
+                "--camera",
+                "off",
+                "--mic",
+                "off",
+            ])
+            .args(["--duration", "20"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = refused(&janus.link(PIN_ROOM, Some("wrong")));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("PIN is wrong"), "{stderr}");
+    // No PIN at all for a room that has one (Janus calls it a missing element).
+    let (code, stderr) = refused(&janus.link(PIN_ROOM, None));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("PIN is wrong"), "{stderr}");
+    let (code, stderr) = refused(&janus.link(999_999, None));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no such room"), "{stderr}");
+    // The right PIN gets in (and leaves when its time is up).
+    let out = confer_in(&netns, home.path())
+        .args(["join", &janus.link(PIN_ROOM, Some(PIN)), "--headless"])
+        .args(["--camera", "off", "--mic", "off", "--duration", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{}", janus.log());
+    // Nothing listening: the join gives up after its attempts.
+    let nowhere = format!("janus+ws://{}:1/?room={ROOM}", netns.janus_addr());
+    let (code, stderr) = refused(&nowhere);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("could not reach"), "{stderr}");
+    // A malformed Janus link is the command line's error.
+    let (code, stderr) = refused("janus+ws://host/?room=1&rom=2");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("rom"), "{stderr}");
+}
