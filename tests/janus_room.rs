@@ -148,3 +148,88 @@ fn a_wrong_pin_a_missing_room_or_no_janus_ends_the_join_with_a_clear_reason() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("rom"), "{stderr}");
 }
+
+/// Waits (polling the stats files a test's participants write, up to `limit`) until `who` has
+/// decoded pictures of `of`.
+fn sees(home: &Path, who: &str, of: &str, limit: Duration) -> bool {
+    let path = home.join(format!("{who}.jsonl"));
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        let seen = support::stats_lines_about(&path, of);
+        if seen
+            .last()
+            .is_some_and(|l| l["frames_decoded"].as_u64().unwrap_or(0) > 0)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// People come and go: a third joins mid-meeting and is seen by those there; one leaves and
+/// the others see them go.
+#[test]
+fn participants_join_and_leave_mid_meeting() {
+    let (netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(ROOM, None);
+    let alice = join(&netns, home.path(), &link, "alice", 24);
+    let bob = join(&netns, home.path(), &link, "bob", 12);
+    assert!(
+        sees(home.path(), "alice", "bob", Duration::from_secs(15)),
+        "{}",
+        janus.log()
+    );
+    let carol = join(&netns, home.path(), &link, "carol", 14);
+    finish(bob, "bob", &janus);
+    finish(carol, "carol", &janus);
+    finish(alice, "alice", &janus);
+    let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
+    let carol_saw = last_stats_by_name(&home.path().join("carol.jsonl"));
+    let context = format!("alice saw {alice_saw:?}\ncarol saw {carol_saw:?}");
+    check(
+        alice_saw.get("carol").expect(&context),
+        "alice",
+        "carol",
+        8.0,
+    );
+    check(
+        carol_saw.get("alice").expect(&context),
+        "carol",
+        "alice",
+        8.0,
+    );
+    // Bob left while the others stayed: Alice's figures about him stop (a participant who left
+    // has none) seconds before those about Carol do.
+    let last_t = |of: &str| alice_saw[of]["t"].as_f64().unwrap_or(f64::NAN);
+    assert!(last_t("bob") + 5.0 < last_t("carol"), "{context}");
+}
+
+/// Janus restarted mid-meeting forgets everyone: the participants connect again, join again
+/// and publish again on their own, and see each other again.
+#[test]
+fn a_janus_restart_mid_meeting_is_survived() {
+    let (netns, mut janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(ROOM, None);
+    let alice = join(&netns, home.path(), &link, "alice", 30);
+    let bob = join(&netns, home.path(), &link, "bob", 29);
+    for (who, of) in [("alice", "bob"), ("bob", "alice")] {
+        assert!(
+            sees(home.path(), who, of, Duration::from_secs(15)),
+            "{who} never saw {of}\n{}",
+            janus.log()
+        );
+    }
+    janus.restart();
+    finish(bob, "bob", &janus);
+    finish(alice, "alice", &janus);
+    let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
+    let bob_saw = last_stats_by_name(&home.path().join("bob.jsonl"));
+    let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
+    // Each came back as a new participant (a new feed in the new Janus): the figures of the
+    // last are all from after the restart.
+    check(alice_saw.get("bob").expect(&context), "alice", "bob", 6.0);
+    check(bob_saw.get("alice").expect(&context), "bob", "alice", 6.0);
+}
