@@ -428,7 +428,8 @@ fn the_encoder_follows_the_weakest_path_and_a_bottleneck_does_not_build_a_queue(
     };
     let mut sim = Sim::new(&["alice", "bob", "carol"], conditions, 8);
     // Alice sends a picture with detail enough to use any rate.
-    sim.person_mut("alice").pattern = confer::media::video::TestPattern::new(1280, 720);
+    sim.person_mut("alice")
+        .noisy_camera(confer::media::video::TestPattern::new(1280, 720));
     for name in ["alice", "bob", "carol"] {
         sim.join(name);
     }

@@ -356,6 +356,11 @@ pub struct Person {
     pub seen: BTreeMap<ParticipantId, Seen>,
     pub ended: Option<Result<(), CallError>>,
     pub pattern: TestPattern,
+    /// Sensor noise added to each picture's luma (empty: none), a window into it that moves
+    /// each picture: detail that uses any rate, as a camera in poor light gives (the test
+    /// picture alone is calm: the encoder's quantiser floor keeps it well under 1 Mbit/s).
+    noise: Vec<u8>,
+    noise_at: usize,
     pub encoder: H264Encoder,
     pub camera: CameraKind,
     camera_open: bool,
@@ -387,6 +392,8 @@ impl Person {
             seen: BTreeMap::new(),
             ended: None,
             pattern: TestPattern::new(320, 180),
+            noise: Vec::new(),
+            noise_at: 0,
             encoder: H264Encoder::new(EncoderSettings {
                 bitrate_bps: 400_000,
                 max_fps: 30.0,
@@ -410,6 +417,21 @@ impl Person {
     }
 
     /// The id under which this person's call knows the participant called `name`.
+    /// From now on their camera is `pattern` with sensor noise on it (see `noise`).
+    pub fn noisy_camera(&mut self, pattern: TestPattern) {
+        let (width, height) = pattern.size();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        self.noise = (0..width * height + 65_536)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 24) as u8
+            })
+            .collect();
+        self.pattern = pattern;
+    }
+
     pub fn id_of(&self, name: &str) -> Option<ParticipantId> {
         self.reports.iter().rev().find_map(|(_, r)| match r {
             CallReport::Participant { id, name: n, .. } if n == name => Some(id.clone()),
@@ -713,7 +735,15 @@ impl Sim {
                 p.camera_started = true;
                 call.handle_device(now, Device::Camera, None);
             }
-            let frame = p.pattern.frame(wall);
+            let mut frame = p.pattern.frame(wall);
+            if !p.noise.is_empty() {
+                let (y, _, _) = frame.planes_mut();
+                let spare = p.noise.len() - y.len();
+                p.noise_at = (p.noise_at + 7919) % spare.max(1);
+                for (pixel, noise) in y.iter_mut().zip(&p.noise[p.noise_at..]) {
+                    *pixel = pixel.saturating_add(*noise).min(235);
+                }
+            }
             if let Some(encoded) = p.encoder.encode(&frame).expect("encoding") {
                 p.pictures_sent += 1;
                 call.handle_video(now, wall, encoded.data);

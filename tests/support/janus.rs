@@ -164,6 +164,21 @@ impl Netns {
         format!("10.99.{}.2", self.x)
     }
 
+    /// Puts the calling thread into the namespace (children it starts are in it too), until
+    /// the returned guard is dropped: for a driver, such as the browser's, started from here.
+    pub fn enter(&self) -> InNetns {
+        use std::os::fd::AsRawFd;
+        let original: std::os::fd::OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
+            .expect("cannot open this thread's network namespace")
+            .into();
+        let target = std::fs::File::open(format!("/run/netns/{}", self.name))
+            .expect("cannot open the test's network namespace");
+        // SAFETY: a plain system call on this thread, with a namespace fd it owns.
+        let rc = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns failed: {}", std::io::Error::last_os_error());
+        InNetns { original }
+    }
+
     /// Whether something in the namespace accepts TCP connections on `addr:port`.
     pub fn accepts(&self, addr: &str, port: u16) -> bool {
         accepts_in(&self.name, addr, port)
@@ -181,6 +196,19 @@ impl Netns {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// The calling thread inside a [`Netns`]; dropping it puts the thread back.
+pub struct InNetns {
+    original: std::os::fd::OwnedFd,
+}
+
+impl Drop for InNetns {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the fd is the network namespace this thread was in.
+        unsafe { libc::setns(self.original.as_raw_fd(), libc::CLONE_NEWNET) };
     }
 }
 

@@ -1,0 +1,173 @@
+//! Interop with Janus's own client: Debian's `janus-demos` VideoRoom page (`videoroomtest.html`
+//! with `janus.js`) in Chromium, and a native participant, in the same room of a real Janus, in
+//! both join orders: each sees and hears the other.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::browser::Browser;
+use support::janus::{Janus, JanusRoomConfig, Netns};
+use support::{CONFER, Owned, confer_as, last_stats_by_name, require_tool};
+
+const ROOM: u64 = 1234;
+const DEMOS: &str = "/usr/share/janus/demos";
+
+/// The demo pages served from 127.0.0.1 in the namespace (getUserMedia wants a secure
+/// context), with a `settings.js` of the test's own: Debian's points at the HTTP transport and
+/// leaves out `token` and `apisecret`, which the pages read.
+fn demo_site(netns: &Netns, janus: &Janus, dir: &Path) -> Owned {
+    require_tool("python3", "python3");
+    for entry in std::fs::read_dir(DEMOS).expect("janus-demos is not installed") {
+        let entry = entry.unwrap();
+        if entry.file_name() == "settings.js" {
+            continue;
+        }
+        let target = entry.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink(target, dir.join(entry.file_name())).unwrap();
+    }
+    let settings = format!(
+        "var server = \"{}\";\nvar iceServers = null;\nvar token = null;\nvar apisecret = null;\n",
+        janus.ws_url()
+    );
+    std::fs::write(dir.join("settings.js"), settings).unwrap();
+    let site = Owned(
+        netns
+            .command("python3")
+            .args([
+                "-m",
+                "http.server",
+                "8080",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !netns.accepts("127.0.0.1", 8080) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo site did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    site
+}
+
+fn join_native(netns: &Netns, home: &Path, link: &str, seconds: u32) -> Owned {
+    Owned(
+        confer_as(netns.command(CONFER), home)
+            .args(["join", link, "--headless", "--name", "native"])
+            .args(["--camera", "test-pattern", "--mic", "tone"])
+            .args(["--duration", &seconds.to_string()])
+            .arg("--stats")
+            .arg(home.join("native.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The demo page joins as `name` (letters and digits only: the page refuses others) and
+/// publishes.
+fn demo_joins(browser: &mut Browser, name: &str) {
+    browser.open(
+        name,
+        &format!("http://127.0.0.1:8080/videoroomtest.html?room={ROOM}"),
+    );
+    browser.click(name, "#start");
+    browser.wait_for(
+        name,
+        "!document.querySelector('#registernow').classList.contains('hide')",
+        Duration::from_secs(20),
+        "the demo's join form",
+    );
+    browser.fill(name, "#username", name);
+    browser.click(name, "#register");
+}
+
+/// Whether the demo page plays a remote video with pictures in it and remote audio.
+const PLAYS_REMOTE: &str = "(() => {
+    const videos = [...document.querySelectorAll('video[id^=remotevideo]')];
+    const audio = [...document.querySelectorAll('audio[id^=remotevideo]')];
+    return videos.some(v => v.videoWidth > 0 && v.currentTime > 2) && audio.length > 0;
+})()";
+
+fn meet(native_first: bool) {
+    require_tool("janus", "janus");
+    let netns = Netns::new();
+    let janus = Janus::start(
+        &netns,
+        &[JanusRoomConfig {
+            id: ROOM,
+            pin: None,
+            publishers: 6,
+        }],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let site_dir = home.path().join("site");
+    std::fs::create_dir(&site_dir).unwrap();
+    let _site = demo_site(&netns, &janus, &site_dir);
+    let link = janus.link(ROOM, None);
+    let _inside = netns.enter();
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    let native = if native_first {
+        let native = join_native(&netns, home.path(), &link, 25);
+        std::thread::sleep(Duration::from_secs(2));
+        demo_joins(&mut browser, "demo");
+        native
+    } else {
+        demo_joins(&mut browser, "demo");
+        browser.wait_for(
+            "demo",
+            "document.querySelector('#videolocal video') !== null",
+            Duration::from_secs(20),
+            "the demo publishing",
+        );
+        join_native(&netns, home.path(), &link, 20)
+    };
+    browser.wait_for(
+        "demo",
+        PLAYS_REMOTE,
+        Duration::from_secs(25),
+        "the native's video and audio on the demo page",
+    );
+    let mut native = native;
+    let (status, stderr) = native
+        .wait_with_stderr(Duration::from_secs(40))
+        .expect("the native did not end");
+    assert!(status.success(), "{stderr}\n{}", janus.log());
+    let seen = last_stats_by_name(&home.path().join("native.jsonl"));
+    let demo = seen
+        .get("demo")
+        .unwrap_or_else(|| panic!("the native never saw the demo page: {seen:?}"));
+    let context = format!("native about the demo page: {demo}");
+    assert_eq!(demo["state"], "connected", "{context}");
+    assert!(
+        demo["frames_decoded"].as_u64().unwrap_or(0) >= 50,
+        "{context}"
+    );
+    assert!(
+        demo["audio_packets_in"].as_u64().unwrap_or(0) >= 250,
+        "{context}"
+    );
+    assert_eq!(demo["codec_video"], "H264", "{context}");
+}
+
+#[test]
+fn janus_demo_page_then_a_native() {
+    meet(false);
+}
+
+#[test]
+fn a_native_then_janus_demo_page() {
+    meet(true);
+}
