@@ -174,14 +174,15 @@ fn participants_join_and_leave_mid_meeting() {
     let (netns, janus) = janus_up();
     let home = tempfile::tempdir().unwrap();
     let link = janus.link(ROOM, None);
-    let alice = join(&netns, home.path(), &link, "alice", 24);
+    let alice = join(&netns, home.path(), &link, "alice", 30);
     let bob = join(&netns, home.path(), &link, "bob", 12);
     assert!(
         sees(home.path(), "alice", "bob", Duration::from_secs(15)),
         "{}",
         janus.log()
     );
-    let carol = join(&netns, home.path(), &link, "carol", 14);
+    // Carol stays until near Alice's end, well after Bob has gone.
+    let carol = join(&netns, home.path(), &link, "carol", 22);
     finish(bob, "bob", &janus);
     finish(carol, "carol", &janus);
     finish(alice, "alice", &janus);
@@ -232,4 +233,71 @@ fn a_janus_restart_mid_meeting_is_survived() {
     // last are all from after the restart.
     check(alice_saw.get("bob").expect(&context), "alice", "bob", 6.0);
     check(bob_saw.get("alice").expect(&context), "bob", "alice", 6.0);
+}
+
+/// A WebSocket server that speaks `janus-protocol` and answers every message with garbage.
+const GARBAGE_SERVER: &str = r#"
+import base64, hashlib, socket, sys
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen(8)
+while True:
+    conn, _ = listener.accept()
+    try:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                raise EOFError
+            head += chunk
+        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: janus-protocol\r\n\r\n")
+        while conn.recv(65536):
+            conn.sendall(b"\x81\x0fnot json at all")
+    except Exception:
+        pass
+    conn.close()
+"#;
+
+/// A server at a Janus link that answers, but not as Janus does, ends the join with a sentence
+/// within seconds, never a hang.
+#[test]
+fn a_server_that_answers_garbage_ends_the_join() {
+    require_tool("python3", "python3");
+    let netns = Netns::new();
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("garbage.py");
+    std::fs::write(&script, GARBAGE_SERVER).unwrap();
+    let addr = netns.janus_addr();
+    let _server = Owned(
+        netns
+            .command("python3")
+            .arg(&script)
+            .args([addr.as_str(), "8188"])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !netns.accepts(&addr, 8188) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = confer_in(&netns, home.path())
+        .args([
+            "join",
+            &format!("janus+ws://{addr}:8188/?room={ROOM}"),
+            "--headless",
+        ])
+        .args(["--camera", "off", "--mic", "off", "--duration", "60"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("could not reach"), "{stderr}");
 }

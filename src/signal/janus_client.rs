@@ -237,16 +237,20 @@ impl Transport {
                         }
                     };
                     last_heard = Instant::now();
-                    waiting_since = None;
                     let event = match Reply::decode(text.as_str()) {
                         Ok(reply) => {
-                            let reply = Box::new(reply);
-                            if !self.answered_once {
-                                self.answered_once = true;
-                            }
+                            waiting_since = None;
+                            self.answered_once = true;
                             *failures = 0;
-                            JanusEvent::Reply(reply)
+                            JanusEvent::Reply(Box::new(reply))
                         }
+                        // Whatever answers at this address before Janus ever has is not Janus:
+                        // the join must not wait on it.
+                        Err(e) if !self.answered_once => {
+                            return Ended::Dropped(format!("not a Janus server: {e}"));
+                        }
+                        // Garbage is no answer: a server that sends only that is dropped when
+                        // the answer is overdue.
                         Err(e) => JanusEvent::Garbage(e),
                     };
                     if self.events.send(event).await.is_err() {

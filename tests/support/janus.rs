@@ -179,6 +179,30 @@ impl Netns {
         InNetns { original }
     }
 
+    /// Drops this share of the UDP datagrams in the namespace (each way: both veth addresses are
+    /// local to it, so its traffic goes over `lo`), with iptables' `statistic` match. TCP, so
+    /// Janus's WebSocket, is spared.
+    pub fn drop_udp(&self, probability: f64) {
+        let status = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "iptables", "-A", "INPUT", "-i", "lo",
+            ])
+            .args([
+                "-p",
+                "udp",
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+            ])
+            .arg(probability.to_string())
+            .args(["-j", "DROP"])
+            .status()
+            .expect("cannot run iptables (package iptables)");
+        assert!(status.success(), "iptables could not add the drop rule");
+    }
+
     /// Whether something in the namespace accepts TCP connections on `addr:port`.
     pub fn accepts(&self, addr: &str, port: u16) -> bool {
         accepts_in(&self.name, addr, port)
