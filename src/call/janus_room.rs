@@ -364,20 +364,9 @@ impl JanusRoom {
             None => return,
         };
         self.publish = Some(connection);
-        let configure = VideoRoom::Configure {
-            audio: Some(true),
-            video: Some(true),
-            restart: None,
-            mid: None,
-            substream: None,
-        };
-        self.message(
-            room,
-            handle,
-            configure,
-            Some(Jsep::offer(offer)),
-            Asked::Publish,
-        );
+        let configure = configure(Some(true), None);
+        let jsep = Some(Jsep::offer(offer));
+        self.message(room, handle, configure, jsep, Asked::Publish);
     }
 
     /// Publishers listed by Janus: those new to us become participants and are subscribed to.
@@ -531,6 +520,18 @@ impl JanusRoom {
     }
 }
 
+/// A `configure` request: with our offer (`media`: whether audio and video are sent), or a
+/// subscriber's ICE `restart`.
+fn configure(media: Option<bool>, restart: Option<bool>) -> VideoRoom {
+    VideoRoom::Configure {
+        audio: media,
+        video: media,
+        restart,
+        mid: None,
+        substream: None,
+    }
+}
+
 impl JoinWay for JanusRoom {
     type Event = JanusEvent;
     type Message = JanusCommand;
@@ -570,20 +571,8 @@ impl JoinWay for JanusRoom {
         if Some(connection) == self.publish {
             match room.peer(connection).map(|p| p.restart_ice()) {
                 Some(Ok(sdp)) => {
-                    let configure = VideoRoom::Configure {
-                        audio: None,
-                        video: None,
-                        restart: None,
-                        mid: None,
-                        substream: None,
-                    };
-                    self.message(
-                        room,
-                        handle,
-                        configure,
-                        Some(Jsep::offer(sdp)),
-                        Asked::Restart,
-                    );
+                    let jsep = Some(Jsep::offer(sdp));
+                    self.message(room, handle, configure(None, None), jsep, Asked::Restart);
                 }
                 Some(Err(e)) => room.notice(Notice::Problem(format!(
                     "cannot restart the path to Janus: {e}"
@@ -592,13 +581,7 @@ impl JoinWay for JanusRoom {
             }
         } else {
             // Janus offers again with new credentials.
-            let configure = VideoRoom::Configure {
-                audio: None,
-                video: None,
-                restart: Some(true),
-                mid: None,
-                substream: None,
-            };
+            let configure = configure(None, Some(true));
             self.message(room, handle, configure, None, Asked::Restart);
         }
     }
