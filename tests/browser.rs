@@ -8,14 +8,13 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::browser::{Browser, NetNs, RECEIVED};
 use support::serve::Serve;
-use support::{Owned, confer, last_stats_by_name, stats_lines_about};
+use support::{Owned, confer, join_synthetic, last_stats_by_name, stats_lines_about};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -27,20 +26,8 @@ fn page_url(server: &Serve, name: &str, fragment: &str) -> String {
 }
 
 fn native(home: &Path, server: &Serve, name: &str, seconds: u32) -> Owned {
-    Owned(
-        confer(home)
-            .arg("join")
-            .arg(format!("confer://{}/{ROOM}?insecure=1", server.addr))
-            .args(["--headless", "--name", name])
-            .args(["--camera", "test-pattern", "--mic", "tone"])
-            .args(["--duration", &seconds.to_string()])
-            .arg("--stats")
-            .arg(home.join(format!("{name}.jsonl")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start confer join"),
-    )
+    let link = format!("confer://{}/{ROOM}?insecure=1", server.addr);
+    join_synthetic(confer(home), home, &link, name, seconds)
 }
 
 /// Fills the name from the address (`?name=`), checks it, and presses "Join in the browser".

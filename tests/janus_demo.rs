@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::browser::Browser;
 use support::janus::{Janus, JanusRoomConfig, Netns};
-use support::{CONFER, Owned, confer_as, last_stats_by_name, require_tool};
+use support::{CONFER, Owned, confer_as, join_synthetic, last_stats_by_name, require_tool};
 
 const ROOM: u64 = 1234;
 const DEMOS: &str = "/usr/share/janus/demos";
@@ -62,17 +62,12 @@ fn demo_site(netns: &Netns, janus: &Janus, dir: &Path) -> Owned {
 }
 
 fn join_native(netns: &Netns, home: &Path, link: &str, seconds: u32) -> Owned {
-    Owned(
-        confer_as(netns.command(CONFER), home)
-            .args(["join", link, "--headless", "--name", "native"])
-            .args(["--camera", "test-pattern", "--mic", "tone"])
-            .args(["--duration", &seconds.to_string()])
-            .arg("--stats")
-            .arg(home.join("native.jsonl"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    join_synthetic(
+        confer_as(netns.command(CONFER), home),
+        home,
+        link,
+        "native",
+        seconds,
     )
 }
 
@@ -121,7 +116,16 @@ fn meet(native_first: bool) {
     let mut browser = Browser::start(&home.path().join("browser.log"));
     let native = if native_first {
         let native = join_native(&netns, home.path(), &link, 25);
-        std::thread::sleep(Duration::from_secs(2));
+        // The native publishes first: its connection to Janus is up before the page comes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !janus.log().contains("WebRTC media is now available") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the native never published\n{}",
+                janus.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         demo_joins(&mut browser, "demo");
         native
     } else {

@@ -7,11 +7,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use support::janus::{Janus, JanusRoomConfig, Netns};
-use support::{CONFER, Owned, confer_as, last_stats_by_name, require_tool};
+use support::{CONFER, Owned, confer_as, join_synthetic, last_stats_by_name, require_tool};
 
 const ROOM: u64 = 1234;
 const PIN_ROOM: u64 = 5678;
@@ -48,18 +47,7 @@ fn confer_in(netns: &Netns, home: &Path) -> std::process::Command {
 }
 
 fn join(netns: &Netns, home: &Path, link: &str, name: &str, seconds: u32) -> Owned {
-    Owned(
-        confer_in(netns, home)
-            .args(["join", link, "--headless", "--name", name])
-            .args(["--camera", "test-pattern", "--mic", "tone"])
-            .args(["--duration", &seconds.to_string()])
-            .arg("--stats")
-            .arg(home.join(format!("{name}.jsonl")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+    join_synthetic(confer_in(netns, home), home, link, name, seconds)
 }
 
 fn finish(mut participant: Owned, name: &str, janus: &Janus) {
@@ -85,6 +73,26 @@ fn check(seen: &serde_json::Value, who: &str, of: &str, seconds: f64) {
     assert!(seen["av_sync_ms"].as_f64().is_some(), "{context}");
 }
 
+/// Alice's last figures about Bob and Bob's about Alice, each checked for `seconds` of
+/// pictures and sound.
+fn saw_each_other(home: &Path, seconds: f64) {
+    let alice_saw = last_stats_by_name(&home.join("alice.jsonl"));
+    let bob_saw = last_stats_by_name(&home.join("bob.jsonl"));
+    let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
+    check(
+        alice_saw.get("bob").expect(&context),
+        "alice",
+        "bob",
+        seconds,
+    );
+    check(
+        bob_saw.get("alice").expect(&context),
+        "bob",
+        "alice",
+        seconds,
+    );
+}
+
 /// Two natives in a Janus room: each publishes, subscribes to the other through Janus, and
 /// sees and hears them.
 #[test]
@@ -97,11 +105,7 @@ fn two_natives_meet_in_a_janus_room() {
     let bob = join(&netns, home.path(), &link, "bob", 13);
     finish(bob, "bob", &janus);
     finish(alice, "alice", &janus);
-    let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
-    let bob_saw = last_stats_by_name(&home.path().join("bob.jsonl"));
-    let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
-    check(alice_saw.get("bob").expect(&context), "alice", "bob", 8.0);
-    check(bob_saw.get("alice").expect(&context), "bob", "alice", 8.0);
+    saw_each_other(home.path(), 8.0);
 }
 
 /// What Janus refuses ends the join at once, non-zero, with a sentence for people.
@@ -236,13 +240,9 @@ fn a_janus_restart_mid_meeting_is_survived() {
     janus.restart();
     finish(bob, "bob", &janus);
     finish(alice, "alice", &janus);
-    let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
-    let bob_saw = last_stats_by_name(&home.path().join("bob.jsonl"));
-    let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
     // Each came back as a new participant (a new feed in the new Janus): the figures of the
     // last are all from after the restart.
-    check(alice_saw.get("bob").expect(&context), "alice", "bob", 6.0);
-    check(bob_saw.get("alice").expect(&context), "bob", "alice", 6.0);
+    saw_each_other(home.path(), 6.0);
 }
 
 /// A WebSocket server that speaks `janus-protocol` and answers every message with garbage.

@@ -139,12 +139,12 @@ pub enum Notice {
         attempt: u32,
         after: std::time::Duration,
     },
-    /// A fault described by what lies below (a server's refusal, a STUN or TURN server, a
-    /// peer's message): told as it is.
     /// Our media goes through a server that decrypts it (an SFU), unlike a mesh's.
     ThroughServer {
         server: String,
     },
+    /// A fault described by what lies below (a server's refusal, a STUN or TURN server, a
+    /// peer's message): told as it is.
     Problem(String),
 }
 

@@ -39,12 +39,9 @@ enum Asked {
     Start,
     Subscribe,
     Restart,
+    /// Answered by an `ack` alone.
+    Trickle,
     Other,
-}
-
-/// Someone publishing in the room.
-struct Feed {
-    participant: ParticipantId,
 }
 
 /// Our place in Janus, for one connection to it (a new one starts over).
@@ -76,7 +73,8 @@ pub struct JanusRoom {
     session: Session,
     publish: Option<ConnectionId>,
     receive: Option<ConnectionId>,
-    feeds: BTreeMap<FeedId, Feed>,
+    /// Everyone publishing in the room, and who they are in the call.
+    feeds: BTreeMap<FeedId, ParticipantId>,
     /// Why Janus turned us away, once it has: the call ends with it.
     refused: Option<CallError>,
     leaving: bool,
@@ -137,8 +135,8 @@ impl JanusRoom {
     fn start_over(&mut self, room: &mut Room<JanusCommand>) {
         self.session = Session::default();
         self.asked.clear();
-        for (_, feed) in std::mem::take(&mut self.feeds) {
-            room.remove_participant(&feed.participant, Farewell::Quietly);
+        for participant in std::mem::take(&mut self.feeds).into_values() {
+            room.remove_participant(&participant, Farewell::Quietly);
         }
         for connection in [self.publish.take(), self.receive.take()]
             .into_iter()
@@ -191,8 +189,10 @@ impl JanusRoom {
             // webrtcup, media, slowlink, detached, server_info...: nothing to do.
             _ => {}
         }
+        // A request is done at its answer: the `ack` for a trickle, the event or error after
+        // the `ack` for an asynchronous one.
         if let Some(t) = &reply.transaction
-            && reply.janus != "ack"
+            && (reply.janus != "ack" || asked == Some(Asked::Trickle))
         {
             self.asked.remove(t);
         }
@@ -232,10 +232,7 @@ impl JanusRoom {
             }
             // A synchronous answer of the plugin (an error, mostly).
             _ => {
-                if let Some(event) = reply.videoroom()
-                    && let Some(code) = event.error_code
-                {
-                    let reason = event.error.clone().unwrap_or_default();
+                if let Some((code, reason)) = reply.videoroom().and_then(RoomEvent::refusal) {
                     self.on_error(room, asked, code, reason);
                 }
             }
@@ -291,8 +288,7 @@ impl JanusRoom {
         let Some(event) = reply.videoroom() else {
             return;
         };
-        if let Some(code) = event.error_code {
-            let reason = event.error.clone().unwrap_or_default();
+        if let Some((code, reason)) = event.refusal() {
             self.on_error(room, asked, code, reason);
             return;
         }
@@ -397,8 +393,7 @@ impl JanusRoom {
                 media,
                 true,
             );
-            self.feeds
-                .insert(publisher.id.clone(), Feed { participant });
+            self.feeds.insert(publisher.id.clone(), participant);
         }
         self.subscribe_wanted(room);
     }
@@ -408,7 +403,7 @@ impl JanusRoom {
             return;
         };
         self.session.subscribed.remove(feed);
-        room.remove_participant(&gone.participant, Farewell::Left);
+        room.remove_participant(&gone, Farewell::Left);
     }
 
     /// Asks for the streams of feeds not yet asked for: a handle first, then its `join` (with
@@ -489,7 +484,7 @@ impl JanusRoom {
             let (Some(mid), Some(feed)) = (&stream.mid, &stream.feed_id) else {
                 continue;
             };
-            let Some(participant) = self.feeds.get(feed).map(|f| f.participant.clone()) else {
+            let Some(participant) = self.feeds.get(feed).cloned() else {
                 continue;
             };
             let mid = Mid::from(mid.as_str());
@@ -601,7 +596,7 @@ impl JoinWay for JanusRoom {
             handle_id: handle,
             candidate,
         };
-        self.request(room, action, Asked::Other);
+        self.request(room, action, Asked::Trickle);
     }
 
     fn connection_closed(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {

@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use str0m::media::Mid;
+
 use super::events::{CallControl, CallReport, Device, Notice, PeerState};
 use super::ids::{ConnectionId, ParticipantId};
 use super::liveness::{RESTART_AFTER, Verdict};
@@ -28,7 +30,6 @@ use super::way::JoinWay;
 use crate::media::video::decode_thread::Picture;
 use crate::rtc::gather::{Inbound, Route};
 use crate::rtc::peer::PeerEvent;
-use str0m::media::Mid;
 
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
 const LEVELS_EVERY: Duration = Duration::from_millis(100);

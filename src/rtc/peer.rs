@@ -126,7 +126,7 @@ pub struct Peer {
     /// The latest incoming loss fractions, one per stats interval.
     loss_in: VecDeque<f32>,
     audio_jitter: Option<Duration>,
-    video_nacks: u64,
+    /// NACKs sent so far for each video section we receive.
     nacks_by_mid: HashMap<Mid, u64>,
 }
 
@@ -179,7 +179,6 @@ impl Peer {
             last_heard: None,
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
             audio_jitter: None,
-            video_nacks: 0,
             nacks_by_mid: HashMap::new(),
         }
     }
@@ -390,9 +389,7 @@ impl Peer {
                         Some(Duration::from_micros(u64::from(stats.jitter) * 1000 / 48));
                 }
                 Some(MediaKind::Video) => {
-                    let nacks = self.nacks_by_mid.entry(stats.mid).or_default();
-                    *nacks = stats.nacks;
-                    self.video_nacks = self.nacks_by_mid.values().sum();
+                    self.nacks_by_mid.insert(stats.mid, stats.nacks);
                 }
                 None => {}
             },
@@ -424,7 +421,7 @@ impl Peer {
                     bytes_out: stats.bytes_tx,
                     candidate_pair,
                     jitter: self.audio_jitter,
-                    video_nacks: self.video_nacks,
+                    video_nacks: self.nacks_by_mid.values().sum(),
                 }));
             }
             _ => {}

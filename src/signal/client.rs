@@ -15,13 +15,14 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::proto::{ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, outgoing};
 use super::relayed::{PeerSignal, RoomMessage};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -147,6 +148,29 @@ pub(crate) fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// A WebSocket to a signaling server (`request`: its URL, or a request with headers of its
+/// own), within [`CONNECT_TIMEOUT`], with the sizes a signaling message needs; over TLS when
+/// `tls` is given.
+pub(crate) async fn connect_websocket(
+    request: impl IntoClientRequest + Unpin,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Socket, String> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .max_message_size(Some(1024 * 1024));
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(config),
+        true,
+        tls.map(Connector::Rustls),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
 /// Why one connection ended.
 enum Ended {
     /// Lost: reconnect.
@@ -254,20 +278,7 @@ impl Session {
     }
 
     async fn connect(&self) -> Result<Socket, String> {
-        let config = WebSocketConfig::default()
-            .read_buffer_size(16 * 1024)
-            .max_message_size(Some(1024 * 1024));
-        let connecting = tokio_tungstenite::connect_async_tls_with_config(
-            self.config.url.as_str(),
-            Some(config),
-            true,
-            Some(Connector::Rustls(Arc::clone(&self.tls))),
-        );
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(Ok((ws, _))) => Ok(ws),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timed out".into()),
-        }
+        connect_websocket(self.config.url.as_str(), Some(Arc::clone(&self.tls))).await
     }
 
     async fn connect_and_serve(&mut self, failures: &mut u32) -> Ended {

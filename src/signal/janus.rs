@@ -267,6 +267,14 @@ pub struct RoomEvent {
     pub started: Option<String>,
 }
 
+impl RoomEvent {
+    /// The plugin's refusal, if this is one: its code and its words.
+    pub fn refusal(&self) -> Option<(i64, String)> {
+        let code = self.error_code?;
+        Some((code, self.error.clone().unwrap_or_default()))
+    }
+}
+
 /// Someone publishing in the room.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Publisher {
@@ -409,9 +417,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            refused.videoroom().unwrap().error_code,
-            Some(error_code::UNAUTHORIZED)
+            refused.videoroom().unwrap().refusal(),
+            Some((error_code::UNAUTHORIZED, "Unauthorized (wrong pin)".into()))
         );
+        assert_eq!(joined.videoroom().unwrap().refusal(), None);
         let created =
             Reply::decode(r#"{"janus":"success","transaction":"a","data":{"id":99}}"#).unwrap();
         assert_eq!(created.data, Some(Created { id: 99 }));

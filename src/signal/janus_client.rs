@@ -12,21 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use super::client::{ClientError, backoff, tls_config};
+use super::client::{ClientError, Socket, backoff, connect_websocket, tls_config};
 use super::janus::{Action, Reply, Request};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Janus ends a session it has not heard of for `session_timeout` (60 s by default); janus.js
 /// sends a keepalive every 25 s.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(25);
@@ -187,24 +181,7 @@ impl Transport {
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static(SUBPROTOCOL),
         );
-        let config = WebSocketConfig::default()
-            .read_buffer_size(16 * 1024)
-            .max_message_size(Some(1024 * 1024));
-        let connector = self
-            .tls
-            .as_ref()
-            .map(|tls| Connector::Rustls(Arc::clone(tls)));
-        let connecting = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(config),
-            true,
-            connector,
-        );
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(Ok((ws, _))) => Ok(ws),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer to the connection".into()),
-        }
+        connect_websocket(request, self.tls.clone()).await
     }
 
     async fn connect_and_serve(&mut self, failures: &mut u32) -> Ended {

@@ -33,6 +33,29 @@ pub fn confer_as(mut cmd: Command, home: &Path) -> Command {
     cmd
 }
 
+/// `cmd` (a `confer` command set up by [`confer_as`]) joining `link` without a window as
+/// `name`, with the synthetic camera and microphone, for `seconds`; its stats go to
+/// `home/NAME.jsonl`, its stderr to a pipe.
+pub fn join_synthetic(
+    mut cmd: Command,
+    home: &Path,
+    link: &str,
+    name: &str,
+    seconds: u32,
+) -> Owned {
+    let child = cmd
+        .args(["join", link, "--headless", "--name", name])
+        .args(["--camera", "test-pattern", "--mic", "tone"])
+        .args(["--duration", &seconds.to_string()])
+        .arg("--stats")
+        .arg(home.join(format!("{name}.jsonl")))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot start confer join");
+    Owned(child)
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("failed to start confer")
 }
