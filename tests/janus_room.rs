@@ -200,14 +200,12 @@ fn participants_join_and_leave_mid_meeting() {
     let carol_saw = last_stats_by_name(&home.path().join("carol.jsonl"));
     let context = format!("alice saw {alice_saw:?}\ncarol saw {carol_saw:?}");
     // Alice receives Carol through a renegotiation of her receiving connection (`subscribe`,
-    // Janus's `updated` offer). Her sound is asserted; her pictures are not yet: in about one
-    // run in three none was decoded (the bytes came, 40 PLIs went), a bug not found yet (see
-    // the README). Carol's own first subscription carries Alice's pictures too.
-    let carol_seen = alice_saw.get("carol").expect(&context);
-    assert_eq!(carol_seen["state"], "connected", "{context}");
-    assert!(
-        carol_seen["audio_packets_in"].as_u64().unwrap_or(0) >= 320,
-        "{context}"
+    // Janus's `updated` offer); Carol's own first subscription carries Alice.
+    check(
+        alice_saw.get("carol").expect(&context),
+        "alice",
+        "carol",
+        8.0,
     );
     check(
         carol_saw.get("alice").expect(&context),
@@ -310,4 +308,32 @@ fn a_server_that_answers_garbage_ends_the_join() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("could not reach"), "{stderr}");
+}
+
+/// 5 % of the media to and from Janus lost, each way, on every participant's leg (so about
+/// 10 % between publisher and subscriber): NACKs and PLIs through the SFU (Janus resends from
+/// its own buffer, asks the publisher again, and passes keyframe requests on) keep the
+/// pictures coming. Before the two Janus mends (`rtc::srtp_rollover` and
+/// `JanusRoom::keyframe_wanted`) a run decoded 0 to 75 pictures of each other in 20 s.
+#[test]
+fn video_through_janus_holds_under_five_percent_loss() {
+    let (_turn, netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(ROOM, None);
+    netns.drop_janus_media(0.05);
+    let alice = join(&netns, home.path(), &link, "alice", 22);
+    std::thread::sleep(Duration::from_millis(500));
+    let bob = join(&netns, home.path(), &link, "bob", 20);
+    finish(bob, "bob", &janus);
+    finish(alice, "alice", &janus);
+    saw_each_other(home.path(), 12.0);
+    for (who, of) in [("alice", "bob"), ("bob", "alice")] {
+        let seen = &last_stats_by_name(&home.path().join(format!("{who}.jsonl")))[of];
+        // The loss was there and was asked to be repaired.
+        assert!(seen["nacks_out"].as_u64().unwrap_or(0) > 0, "{who}: {seen}");
+        // Pictures most of the time: 20 s at 30 a second, less the start and a few
+        // keyframe waits.
+        let frames = seen["frames_decoded"].as_u64().unwrap_or(0);
+        assert!(frames >= 200, "{who}: {seen}");
+    }
 }

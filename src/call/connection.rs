@@ -32,7 +32,11 @@ impl Connection {
         offerer: bool,
         sends: bool,
     ) -> Self {
-        let mut peer = Peer::new(now, hosts);
+        let mut peer = if sends {
+            Peer::new(now, hosts)
+        } else {
+            Peer::receiving_only(now, hosts)
+        };
         for candidate in gathered {
             peer.add_local_candidate(candidate.clone());
         }

@@ -523,6 +523,7 @@ fn configure(media: Option<bool>, restart: Option<bool>) -> VideoRoom {
         video: media,
         restart,
         mid: None,
+        send: None,
         substream: None,
     }
 }
@@ -597,6 +598,35 @@ impl JoinWay for JanusRoom {
             candidate,
         };
         self.request(room, action, Asked::Trickle);
+    }
+
+    /// Janus 1.1 files a PLI that comes alone (no report before it, as str0m sends them) under
+    /// the connection's first section, audio, and never passes it on: the publisher is asked
+    /// through the API instead. Relaying a stream that already is ("send": true) has the
+    /// plugin ask its publisher for a keyframe, at most once a second.
+    fn keyframe_wanted(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        connection: ConnectionId,
+        mids: &[Mid],
+    ) {
+        if Some(connection) != self.receive {
+            return;
+        }
+        let Some(handle) = self.session.subscriber else {
+            return;
+        };
+        for mid in mids {
+            let body = VideoRoom::Configure {
+                audio: None,
+                video: None,
+                restart: None,
+                mid: Some(mid.to_string()),
+                send: Some(true),
+                substream: None,
+            };
+            self.message(room, handle, body, None, Asked::Other);
+        }
     }
 
     fn connection_closed(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {

@@ -620,6 +620,7 @@ impl<W: JoinWay> Call<W> {
             self.room.media(MediaCommand::Keyframe);
         }
         let room = &mut self.room;
+        let mut asked = Vec::new();
         for p in room.participants.values_mut() {
             let Some(id) = p.connection() else { continue };
             let Some(connection) = room.connections.get_mut(&id) else {
@@ -636,8 +637,13 @@ impl<W: JoinWay> Call<W> {
                 .filter(|t| t.connection == id)
                 .filter_map(|t| t.mid)
                 .collect();
-            let _ = connection.peer.request_keyframe(&mids);
+            if let Ok(video) = connection.peer.request_keyframe(&mids) {
+                asked.push((id, video));
+            }
             self.dirty = true;
+        }
+        for (connection, mids) in asked {
+            self.way.keyframe_wanted(&mut self.room, connection, &mids);
         }
     }
 

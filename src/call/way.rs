@@ -8,6 +8,8 @@
 //! it for what only the protocol can do: offer a dead path a new one, trickle a candidate,
 //! tell the room about our media, chat, leave. docs/ARCHITECTURE.md says the same in prose.
 
+use str0m::media::Mid;
+
 use super::ids::ConnectionId;
 use super::room::Room;
 
@@ -26,6 +28,16 @@ pub trait JoinWay {
 
     /// A local candidate of `connection` found after its offer or answer: trickle it.
     fn trickle(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId, line: String);
+
+    /// The call asked for a keyframe of the video on `mids` of `connection` (a PLI went on
+    /// it). A way whose server does not act on such PLIs asks it its own way; most need not.
+    fn keyframe_wanted(
+        &mut self,
+        _room: &mut Room<Self::Message>,
+        _connection: ConnectionId,
+        _mids: &[Mid],
+    ) {
+    }
 
     /// The call gave up on `connection` (it closed it; its participants are gone or moved).
     fn connection_closed(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId);

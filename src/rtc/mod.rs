@@ -5,4 +5,5 @@ pub mod driver;
 pub mod gather;
 pub mod peer;
 pub mod relay;
+pub mod srtp_rollover;
 pub mod stun;

@@ -19,6 +19,8 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use thiserror::Error;
 
+use super::srtp_rollover::{RolloverWatch, rtp_ssrc_and_seq};
+
 /// What bandwidth estimation starts from (video 150 kbit/s to 2.5 Mbit/s, as the encoder's range in `media::video::h264`).
 const START_BITRATE: Bitrate = Bitrate::kbps(800);
 const MIN_BITRATE: Bitrate = Bitrate::kbps(150);
@@ -128,12 +130,26 @@ pub struct Peer {
     audio_jitter: Option<Duration>,
     /// NACKs sent so far for each video section we receive.
     nacks_by_mid: HashMap<Mid, u64>,
+    /// Where str0m's SRTP rollover guess would part from the sender's.
+    rollover: RolloverWatch,
 }
 
 impl Peer {
     /// A peer connection on the given local addresses (each becomes a host candidate).
     pub fn new(now: Instant, local: &[SocketAddr]) -> Self {
-        let config = Rtc::builder()
+        Self::build(now, local, true)
+    }
+
+    /// A connection that only receives (an SFU's to us). It estimates no bandwidth: that
+    /// probes with RTP padding, which on a connection that sends nothing else an SFU takes for
+    /// the media of one of its sections. Janus then files every report and keyframe request
+    /// we send under that section (the first, audio), and never passes our PLIs on.
+    pub fn receiving_only(now: Instant, local: &[SocketAddr]) -> Self {
+        Self::build(now, local, false)
+    }
+
+    fn build(now: Instant, local: &[SocketAddr], sends: bool) -> Self {
+        let mut config = Rtc::builder()
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
@@ -147,13 +163,17 @@ impl Peer {
             // loss in the first seconds of a call waited that long per retry. Four reports a
             // second (about 100 bytes each) have it measured within the first second.
             .set_rtcp_report_interval_video(VIDEO_REPORTS_EVERY)
-            .enable_bwe(Some(START_BITRATE))
             // DTLS 1.3 with peers that offer it (Chromium does), 1.2 with those that do not: as
             // a client it sends a hello both accept, as a server it follows the peer's hello.
             .set_dtls_version(DtlsVersion::Auto)
             .set_stats_interval(Some(STATS_EVERY));
+        if sends {
+            config = config.enable_bwe(Some(START_BITRATE));
+        }
         let mut rtc = config.build(now);
-        rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
+        if sends {
+            rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
+        }
         let mut local_kinds = Vec::new();
         for addr in local {
             if let Ok(candidate) = Candidate::host(*addr, "udp")
@@ -180,6 +200,7 @@ impl Peer {
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
             audio_jitter: None,
             nacks_by_mid: HashMap::new(),
+            rollover: RolloverWatch::default(),
         }
     }
 
@@ -305,9 +326,33 @@ impl Peer {
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
             return Ok(());
         };
+        self.keep_rollover_in_step(data);
         self.rtc.handle_input(Input::Receive(now, receive))?;
         self.last_heard = Some(now);
         Ok(())
+    }
+
+    /// Before str0m decrypts an RTP packet of a stream it receives: where it would guess
+    /// another rollover counter than the sender, it is told the sender's (see
+    /// `rtc::srtp_rollover`). Only streams str0m knows are watched, not every SSRC a datagram
+    /// names.
+    fn keep_rollover_in_step(&mut self, datagram: &[u8]) {
+        let Some((ssrc, seq)) = rtp_ssrc_and_seq(datagram) else {
+            return;
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_rx(&ssrc.into()) else {
+            return;
+        };
+        if let Some(roc) = self.rollover.observe(ssrc, seq) {
+            tracing::debug!(
+                ssrc,
+                seq,
+                roc,
+                "a packet from before the stream's first: kept in its cycle"
+            );
+            stream.reset_roc(roc);
+        }
     }
 
     /// When a datagram from the remote last arrived. Media, RTCP and ICE keep this fresh
@@ -513,7 +558,7 @@ impl Peer {
 
     /// Asks the remote for a keyframe (a PLI) of the video received in the sections `mids`
     /// (none: the connection's own video section, as in a mesh), when it is broken.
-    pub fn request_keyframe(&mut self, mids: &[Mid]) -> Result<(), PeerError> {
+    pub fn request_keyframe(&mut self, mids: &[Mid]) -> Result<Vec<Mid>, PeerError> {
         let video: Vec<Mid> = if mids.is_empty() {
             self.video.into_iter().collect()
         } else {
@@ -522,14 +567,14 @@ impl Peer {
                 .filter(|mid| self.kinds.get(mid) == Some(&MediaKind::Video))
                 .collect()
         };
-        for mid in video {
+        for &mid in &video {
             if let Some(mut writer) = self.rtc.writer(mid)
                 && writer.is_request_keyframe_possible(KeyframeRequestKind::Pli)
             {
                 writer.request_keyframe(None, KeyframeRequestKind::Pli)?;
             }
         }
-        Ok(())
+        Ok(video)
     }
 
     /// Ends the connection at once (nothing more is sent).

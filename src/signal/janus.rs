@@ -173,6 +173,10 @@ pub enum VideoRoom {
         restart: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         mid: Option<String>,
+        /// A subscriber's stream `mid` relayed (or not). Saying "relay it" also has Janus ask
+        /// its publisher for a keyframe.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        send: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         substream: Option<u8>,
     },

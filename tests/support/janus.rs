@@ -30,7 +30,11 @@ pub const PEER_INTERFACE: &str = "peer0";
 
 /// Where the WebSocket transport listens unless something in the namespace already does.
 const FIRST_PORT: u16 = 8188;
-/// Janus's log level (4 = info: sessions, handles and plugin errors, a few lines a join).
+/// Janus's media (RTP) ports, in iptables' notation: fixed so that a test can impair media
+/// alone (each Janus has a namespace of its own, so they never collide).
+pub const JANUS_RTP_PORTS: &str = "20000:20999";
+/// Janus's log level (4 = info: sessions, handles and plugin errors, a few lines a join; 7
+/// shows every NACK and resend).
 const DEBUG_LEVEL: u8 = 4;
 /// How long Janus may take to open its WebSocket port.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -179,28 +183,24 @@ impl Netns {
         InNetns { original }
     }
 
-    /// Drops this share of the UDP datagrams in the namespace (each way: both veth addresses are
-    /// local to it, so its traffic goes over `lo`), with iptables' `statistic` match. TCP, so
-    /// Janus's WebSocket, is spared.
-    pub fn drop_udp(&self, probability: f64) {
-        let status = Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, "iptables", "-A", "INPUT", "-i", "lo",
-            ])
-            .args([
-                "-p",
-                "udp",
-                "-m",
-                "statistic",
-                "--mode",
-                "random",
-                "--probability",
-            ])
-            .arg(probability.to_string())
-            .args(["-j", "DROP"])
-            .status()
-            .expect("cannot run iptables (package iptables)");
-        assert!(status.success(), "iptables could not add the drop rule");
+    /// Drops this share of the UDP datagrams to and from Janus's media ports
+    /// ([`JANUS_RTP_PORTS`]), each way, with iptables' `statistic` match: every participant's
+    /// leg to Janus loses them, the WebSocket (TCP) is spared. Both veth addresses are local to
+    /// the namespace, so its traffic goes over `lo`.
+    pub fn drop_janus_media(&self, probability: f64) {
+        for side in ["--sport", "--dport"] {
+            let status = Command::new("ip")
+                .args([
+                    "netns", "exec", &self.name, "iptables", "-A", "INPUT", "-i", "lo",
+                ])
+                .args(["-p", "udp", side, JANUS_RTP_PORTS])
+                .args(["-m", "statistic", "--mode", "random", "--probability"])
+                .arg(probability.to_string())
+                .args(["-j", "DROP"])
+                .status()
+                .expect("cannot run iptables (package iptables)");
+            assert!(status.success(), "iptables could not add the drop rule");
+        }
     }
 
     /// Whether something in the namespace accepts TCP connections on `addr:port`.
@@ -494,6 +494,13 @@ fn core_config(dir: &Path, lib: &Path, addr: &str) -> String {
     let _ = writeln!(c, "    interface = \"{addr}\"");
     let _ = writeln!(c, "    server_name = \"confer-test-janus\"");
     let _ = writeln!(c, "    session_timeout = 60");
+    let _ = writeln!(c, "}}");
+    let _ = writeln!(c, "media: {{");
+    let _ = writeln!(
+        c,
+        "    rtp_port_range = \"{}\"",
+        JANUS_RTP_PORTS.replace(':', "-")
+    );
     let _ = writeln!(c, "}}");
     let _ = writeln!(c, "nat: {{");
     let _ = writeln!(c, "    nice_debug = false");
