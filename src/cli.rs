@@ -47,7 +47,8 @@ pub struct AppArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Camera: a device id from `confer devices`, `test-pattern`, or `off`.
+    /// Camera: a device id from `confer devices`, `test-pattern` (`test-pattern:WxH` for
+    /// another size than 1280x720), or `off`.
     #[arg(long, value_name = "CAMERA")]
     pub camera: Option<String>,
 
@@ -229,7 +230,8 @@ pub struct JoinArgs {
     #[arg(long, value_name = "NAME", default_value = "Confer bot")]
     pub name: String,
 
-    /// Camera: a device id from `confer devices`, or `test-pattern`.
+    /// Camera: a device id from `confer devices`, or `test-pattern` (`test-pattern:WxH` for
+    /// another size than 1280x720).
     #[arg(long, value_name = "CAMERA")]
     pub camera: Option<String>,
 

@@ -10,11 +10,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::janus::{Janus, JanusRoomConfig, Netns};
-use support::{CONFER, Owned, confer_as, join_synthetic, last_stats_by_name, require_tool};
+use support::{
+    CONFER, Owned, confer_as, join_synthetic, join_with_camera, last_stats_by_name, require_tool,
+};
 
 const ROOM: u64 = 1234;
 const PIN_ROOM: u64 = 5678;
 const PIN: &str = "s3cret";
+/// A room for more than a mesh takes.
+const BIG_ROOM: u64 = 4321;
 
 /// One meeting at a time: three natives at 720p beside another test's three starve two cores.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -35,6 +39,11 @@ fn janus_up() -> (std::sync::MutexGuard<'static, ()>, Netns, Janus) {
             id: PIN_ROOM,
             pin: Some(PIN.into()),
             publishers: 6,
+        },
+        JanusRoomConfig {
+            id: BIG_ROOM,
+            pin: None,
+            publishers: 12,
         },
     ];
     let janus = Janus::start(&netns, &rooms);
@@ -336,4 +345,87 @@ fn video_through_janus_holds_under_five_percent_loss() {
         let frames = seen["frames_decoded"].as_u64().unwrap_or(0);
         assert!(frames >= 200, "{who}: {seen}");
     }
+}
+
+/// Eight in one room, more than a mesh takes: natives with small synthetic cameras (so that
+/// eight fit on two cores), each publishing and receiving the seven others through one
+/// connection each way. One leaves and one joins mid-meeting; everyone there receives
+/// everyone's pictures and sound.
+#[test]
+fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
+    let (_turn, netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(BIG_ROOM, None);
+    const CAMERA: &str = "test-pattern:320x180";
+    let stay = ["ann", "ben", "cat", "dan", "eve", "fay"];
+    let mut participants = Vec::new();
+    for name in stay {
+        let p = join_with_camera(
+            confer_in(&netns, home.path()),
+            home.path(),
+            &link,
+            name,
+            40,
+            CAMERA,
+        );
+        participants.push((name, p));
+    }
+    // Gus is there from the start and leaves; Hal comes once everyone sees everyone.
+    let gus = join_with_camera(
+        confer_in(&netns, home.path()),
+        home.path(),
+        &link,
+        "gus",
+        16,
+        CAMERA,
+    );
+    for name in stay {
+        for other in stay.iter().chain(&["gus"]).filter(|o| **o != name) {
+            assert!(
+                sees(home.path(), name, other, Duration::from_secs(25)),
+                "{name} never saw {other}\n{}",
+                janus.log()
+            );
+        }
+    }
+    let hal = join_with_camera(
+        confer_in(&netns, home.path()),
+        home.path(),
+        &link,
+        "hal",
+        24,
+        CAMERA,
+    );
+    finish(gus, "gus", &janus);
+    finish(hal, "hal", &janus);
+    for (name, p) in participants {
+        finish(p, name, &janus);
+    }
+    let everyone: Vec<&str> = stay.iter().copied().chain(["gus", "hal"]).collect();
+    for name in stay.iter().copied().chain(["hal"]) {
+        let saw = last_stats_by_name(&home.path().join(format!("{name}.jsonl")));
+        for other in everyone.iter().filter(|o| **o != name) {
+            // Hal came after Gus left.
+            if (name, *other) == ("hal", "gus") {
+                continue;
+            }
+            let seen = saw
+                .get(*other)
+                .unwrap_or_else(|| panic!("{name} has no figures about {other}: {saw:?}"));
+            let context = format!("{name} about {other}: {seen}");
+            assert_eq!(seen["width_in"], 320, "{context}");
+            assert!(
+                seen["frames_decoded"].as_u64().unwrap_or(0) >= 40,
+                "{context}"
+            );
+            assert!(
+                seen["audio_packets_in"].as_u64().unwrap_or(0) >= 200,
+                "{context}"
+            );
+        }
+    }
+    // Gus left while the others stayed: the figures about him stop seconds before theirs.
+    let ann_saw = last_stats_by_name(&home.path().join("ann.jsonl"));
+    let last_t = |of: &str| ann_saw[of]["t"].as_f64().unwrap_or(f64::NAN);
+    assert!(last_t("gus") + 5.0 < last_t("hal"), "{ann_saw:?}");
 }

@@ -11,7 +11,11 @@ use confer::media::video::{
 const FPS: u32 = 30;
 
 fn frames(n: u32) -> Vec<I420Frame> {
-    let mut pattern = TestPattern::new(1280, 720);
+    frames_of(n, 1280, 720)
+}
+
+fn frames_of(n: u32, width: usize, height: usize) -> Vec<I420Frame> {
+    let mut pattern = TestPattern::new(width, height);
     // A fixed clock: the stripe carries the capture time, so the pictures (and where a cut
     // through an encoded one falls) are the same in every run.
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -23,8 +27,12 @@ fn frames(n: u32) -> Vec<I420Frame> {
 /// The synthetic camera with sensor noise on every picture: detail that uses any rate, as a
 /// real camera in poor light does (the calm test picture alone costs far less than 2 Mbit/s).
 fn noisy_frames(n: u32) -> Vec<I420Frame> {
+    add_noise(frames(n))
+}
+
+fn add_noise(frames: Vec<I420Frame>) -> Vec<I420Frame> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    frames(n)
+    frames
         .into_iter()
         .map(|mut frame| {
             let (y, _, _) = frame.planes_mut();
@@ -114,6 +122,31 @@ fn a_calm_picture_costs_what_its_quality_needs_not_the_whole_target() {
     eprintln!("{rate:.0} bit/s, mean PSNR {mean:.2} dB");
     assert!(rate < 1_000_000.0, "{rate} bit/s of a 2.5 Mbit/s target");
     assert!(mean > 48.0, "mean PSNR {mean:.1} dB");
+}
+
+/// A small picture is given what its size needs, not the whole path: a noisy 320x180 (which
+/// takes any rate) under a 2.5 Mbit/s target stays near `max_bitrate_for` (about 170 kbit/s).
+#[test]
+fn a_small_picture_costs_what_its_size_needs_not_the_whole_target() {
+    let source = add_noise(frames_of(150, 320, 180));
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 2_500_000,
+        max_fps: FPS as f32,
+    })
+    .unwrap();
+    let mut bytes = 0;
+    for (i, frame) in source.iter().enumerate() {
+        let Some(encoded) = encoder.encode(frame).unwrap() else {
+            continue;
+        };
+        if i >= 30 {
+            bytes += encoded.data.len();
+        }
+    }
+    let rate = bytes as f64 * 8.0 / 4.0;
+    eprintln!("{rate:.0} bit/s");
+    // Without the cap: 2.48 Mbit/s.
+    assert!(rate < 300_000.0, "{rate} bit/s for 320x180");
 }
 
 #[test]

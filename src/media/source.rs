@@ -13,6 +13,12 @@ pub enum CameraChoice {
     /// A camera by its index in `confer devices`.
     Index(u32),
     TestPattern,
+    /// The test pattern at a size of its own (`test-pattern:WxH`): small ones let many
+    /// participants share one machine's cores in tests.
+    SizedTestPattern {
+        width: u32,
+        height: u32,
+    },
     Off,
 }
 
@@ -36,9 +42,14 @@ pub enum SpeakerChoice {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
-    "unknown camera \"{0}\": give a number from `confer devices`, `test-pattern`, `default` or `off`"
+    "unknown camera \"{0}\": give a number from `confer devices`, `test-pattern` (or \
+     `test-pattern:WxH`, from 64x64 to 1920x1080), `default` or `off`"
 )]
 pub struct CameraChoiceError(String);
+
+/// The sizes a sized test pattern may have.
+const PATTERN_SIZES: (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) =
+    (64..=1920, 64..=1080);
 
 impl CameraChoice {
     pub fn parse(text: &str) -> Result<Self, CameraChoiceError> {
@@ -46,6 +57,15 @@ impl CameraChoice {
             "" | "default" => Ok(Self::Default),
             "test-pattern" | "pattern" => Ok(Self::TestPattern),
             "off" | "none" => Ok(Self::Off),
+            other if other.starts_with("test-pattern:") => {
+                let size = &other["test-pattern:".len()..];
+                let (width, height) = size
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    .filter(|(w, h)| PATTERN_SIZES.0.contains(w) && PATTERN_SIZES.1.contains(h))
+                    .ok_or_else(|| CameraChoiceError(other.to_string()))?;
+                Ok(Self::SizedTestPattern { width, height })
+            }
             other => other
                 .parse()
                 .map(Self::Index)
@@ -105,6 +125,9 @@ impl CameraChoice {
             Self::Default => None,
             Self::Off => Some("off".into()),
             Self::TestPattern => Some("test-pattern".into()),
+            Self::SizedTestPattern { width, height } => {
+                Some(format!("test-pattern:{width}x{height}"))
+            }
             Self::Index(i) => Some(i.to_string()),
         }
     }
@@ -155,6 +178,25 @@ mod tests {
             CameraChoice::parse("test-pattern"),
             Ok(CameraChoice::TestPattern)
         );
+        assert_eq!(
+            CameraChoice::parse("test-pattern:320x180"),
+            Ok(CameraChoice::SizedTestPattern {
+                width: 320,
+                height: 180
+            })
+        );
+        for bad in [
+            "test-pattern:",
+            "test-pattern:320",
+            "test-pattern:320x",
+            "test-pattern:0x0",
+            "test-pattern:4000x3000",
+            "test-pattern:-3x9",
+            "test-pattern:320x180x2",
+        ] {
+            let e = CameraChoice::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("WxH"), "{e}");
+        }
         assert_eq!(CameraChoice::parse(" 2 "), Ok(CameraChoice::Index(2)));
         assert_eq!(CameraChoice::parse("off"), Ok(CameraChoice::Off));
         let e = CameraChoice::parse("webcam").unwrap_err().to_string();
@@ -189,6 +231,10 @@ mod tests {
             CameraChoice::Default,
             CameraChoice::Off,
             CameraChoice::TestPattern,
+            CameraChoice::SizedTestPattern {
+                width: 320,
+                height: 180,
+            },
             CameraChoice::Index(3),
         ] {
             assert_eq!(

@@ -36,16 +36,22 @@ pub fn confer_as(mut cmd: Command, home: &Path) -> Command {
 /// `cmd` (a `confer` command set up by [`confer_as`]) joining `link` without a window as
 /// `name`, with the synthetic camera and microphone, for `seconds`; its stats go to
 /// `home/NAME.jsonl`, its stderr to a pipe.
-pub fn join_synthetic(
+pub fn join_synthetic(cmd: Command, home: &Path, link: &str, name: &str, seconds: u32) -> Owned {
+    join_with_camera(cmd, home, link, name, seconds, "test-pattern")
+}
+
+/// [`join_synthetic`] with another camera (`test-pattern:320x180`: a small one).
+pub fn join_with_camera(
     mut cmd: Command,
     home: &Path,
     link: &str,
     name: &str,
     seconds: u32,
+    camera: &str,
 ) -> Owned {
     let child = cmd
         .args(["join", link, "--headless", "--name", name])
-        .args(["--camera", "test-pattern", "--mic", "tone"])
+        .args(["--camera", camera, "--mic", "tone"])
         .args(["--duration", &seconds.to_string()])
         .arg("--stats")
         .arg(home.join(format!("{name}.jsonl")))

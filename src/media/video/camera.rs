@@ -185,6 +185,14 @@ pub fn start_chosen(
     match choice {
         CameraChoice::Off => Ok(None),
         CameraChoice::TestPattern => start_test_pattern(wanted, out, events).map(Some),
+        CameraChoice::SizedTestPattern { width, height } => {
+            let wanted = VideoWanted {
+                width: *width,
+                height: *height,
+                ..wanted
+            };
+            start_test_pattern(wanted, out, events).map(Some)
+        }
         CameraChoice::Default => start_camera(0, wanted, out, events).map(Some),
         CameraChoice::Index(i) => start_camera(*i, wanted, out, events).map(Some),
     }
