@@ -251,12 +251,43 @@ pub struct JoinArgs {
     /// addresses; a browser's iceTransportPolicy "relay").
     #[arg(long)]
     pub relay_only: bool,
+
+    /// Show everyone's pictures in tiles of this size, WxH, as a window would: through an
+    /// SFU that forwards layers, the one the size needs is asked for.
+    #[arg(long, value_name = "WxH", value_parser = parse_view)]
+    pub view: Option<(u32, u32)>,
+}
+
+/// `--view`: WIDTHxHEIGHT, each from 16 to 7680.
+fn parse_view(text: &str) -> Result<(u32, u32), String> {
+    let sizes = 16..=7680;
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|(w, h)| sizes.contains(w) && sizes.contains(h))
+        .ok_or_else(|| format!("\"{text}\" is not a size: give WxH, as 320x180"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_view_size_parses_strictly() {
+        assert_eq!(parse_view("320x180"), Ok((320, 180)));
+        for bad in [
+            "",
+            "320",
+            "x180",
+            "320x",
+            "0x0",
+            "320x180x2",
+            "-1x5",
+            "99999x2",
+        ] {
+            assert!(parse_view(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

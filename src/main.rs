@@ -414,6 +414,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         duration,
         stats: args.stats,
         relay_only: args.relay_only,
+        view: args.view,
     })
     .map_err(Exit::Failed)
 }

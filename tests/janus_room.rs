@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::janus::{Janus, JanusRoomConfig, Netns};
 use support::{
-    CONFER, Owned, confer_as, join_synthetic, join_with_camera, last_stats_by_name, require_tool,
+    CONFER, Owned, confer_as, join_synthetic, join_with, last_stats_by_name, require_tool,
 };
 
 const ROOM: u64 = 1234;
@@ -360,24 +360,24 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
     let stay = ["ann", "ben", "cat", "dan", "eve", "fay"];
     let mut participants = Vec::new();
     for name in stay {
-        let p = join_with_camera(
+        let p = join_with(
             confer_in(&netns, home.path()),
             home.path(),
             &link,
             name,
             40,
-            CAMERA,
+            &["--camera", CAMERA],
         );
         participants.push((name, p));
     }
     // Gus is there from the start and leaves; Hal comes once everyone sees everyone.
-    let gus = join_with_camera(
+    let gus = join_with(
         confer_in(&netns, home.path()),
         home.path(),
         &link,
         "gus",
         16,
-        CAMERA,
+        &["--camera", CAMERA],
     );
     for name in stay {
         for other in stay.iter().chain(&["gus"]).filter(|o| **o != name) {
@@ -388,13 +388,13 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
             );
         }
     }
-    let hal = join_with_camera(
+    let hal = join_with(
         confer_in(&netns, home.path()),
         home.path(),
         &link,
         "hal",
         24,
-        CAMERA,
+        &["--camera", CAMERA],
     );
     finish(gus, "gus", &janus);
     finish(hal, "hal", &janus);
@@ -428,4 +428,44 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
     let ann_saw = last_stats_by_name(&home.path().join("ann.jsonl"));
     let last_t = |of: &str| ann_saw[of]["t"].as_f64().unwrap_or(f64::NAN);
     assert!(last_t("gus") + 5.0 < last_t("hal"), "{ann_saw:?}");
+}
+
+/// Simulcast: each native publishes its camera whole and at a quarter (rids `f` and `q`);
+/// Janus forwards each receiver the layer its tiles need. Alice shows everyone at 320x180 and
+/// gets Bob's quarter layer; Bob shows everyone large and gets Alice's full one.
+#[test]
+fn each_receiver_gets_the_layer_its_tiles_need() {
+    let (_turn, netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(ROOM, None);
+    let alice = join_with(
+        confer_in(&netns, home.path()),
+        home.path(),
+        &link,
+        "alice",
+        16,
+        &["--view", "320x180"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let bob = join_with(
+        confer_in(&netns, home.path()),
+        home.path(),
+        &link,
+        "bob",
+        13,
+        &["--view", "1280x720"],
+    );
+    finish(bob, "bob", &janus);
+    finish(alice, "alice", &janus);
+    let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
+    let bob_saw = last_stats_by_name(&home.path().join("bob.jsonl"));
+    let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
+    assert_eq!(alice_saw["bob"]["width_in"], 320, "{context}");
+    assert_eq!(bob_saw["alice"]["width_in"], 1280, "{context}");
+    for seen in [&alice_saw["bob"], &bob_saw["alice"]] {
+        assert!(
+            seen["frames_decoded"].as_u64().unwrap_or(0) >= 100,
+            "{context}"
+        );
+    }
 }

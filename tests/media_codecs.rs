@@ -319,3 +319,27 @@ fn fec_recovers_a_lost_packet_better_than_concealment() {
         "FEC {fec:.1} dB vs concealment {plc:.1} dB on average"
     );
 }
+
+/// A rate asked before the first picture (when the encoder is set up) holds from then on: it
+/// was lost, and a small layer started at 1.5 Mbit/s stayed there.
+#[test]
+fn a_bitrate_asked_before_the_first_picture_applies() {
+    let source = add_noise(frames_of(60, 320, 180));
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 1_500_000,
+        max_fps: FPS as f32,
+    })
+    .unwrap();
+    encoder.set_bitrate(170_000);
+    let mut bytes = 0;
+    for (i, frame) in source.iter().enumerate() {
+        if let Some(encoded) = encoder.encode(frame).unwrap()
+            && i >= 30
+        {
+            bytes += encoded.data.len();
+        }
+    }
+    let rate = bytes * 8;
+    // Before: 1.49 Mbit/s.
+    assert!(rate < 300_000, "{rate} bit/s");
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::driver::{CONTROLS_QUEUE, CallConfig, run as run_call};
-use super::events::CallReport;
+use super::events::{CallControl, CallReport, PeerState};
 use crate::invite::Invite;
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
@@ -22,6 +22,8 @@ pub struct HeadlessOptions {
     pub duration: Option<Duration>,
     pub stats: Option<PathBuf>,
     pub relay_only: bool,
+    /// The tile size everyone's pictures are shown at (as a window would tell the call).
+    pub view: Option<(u32, u32)>,
 }
 
 /// Runs the call to its end. Err carries the one-line reason it could not.
@@ -64,8 +66,9 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
                 let _ = stop_tx.send(true);
             });
         }
-        // A window's buttons; nobody presses them here, but the sender stays for the call.
-        let (_controls, controls) = tokio::sync::mpsc::channel(CONTROLS_QUEUE);
+        // A window's buttons; nobody presses them here, but the sender stays for the call. It
+        // tells the tile size, as a window does once a participant is shown.
+        let (tiles, controls) = tokio::sync::mpsc::channel(CONTROLS_QUEUE);
         run_call(config, stop, controls, |report| match report {
             CallReport::Stats { stats, .. } => {
                 if let Some(file) = stats_file.as_mut()
@@ -77,7 +80,12 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
                 }
             }
             CallReport::Notice(text) => tracing::info!("{text}"),
-            CallReport::Participant { name, state, .. } => tracing::info!("{name}: {state:?}"),
+            CallReport::Participant { id, name, state } => {
+                tracing::info!("{name}: {state:?}");
+                if let (Some((width, height)), PeerState::Connected) = (options.view, state) {
+                    let _ = tiles.try_send(CallControl::Fit { id, width, height });
+                }
+            }
             CallReport::Levels { .. } | CallReport::Picture { .. } | CallReport::Preview(_) => {}
             CallReport::Chat { name, text, .. } => tracing::info!("chat from {name}: {text}"),
             CallReport::Signaling { connected } => {

@@ -75,6 +75,9 @@ pub struct JanusRoom {
     receive: Option<ConnectionId>,
     /// Everyone publishing in the room, and who they are in the call.
     feeds: BTreeMap<FeedId, ParticipantId>,
+    /// The substream asked for each section we receive video on (none asked: Janus's
+    /// default, the highest).
+    substreams: HashMap<Mid, u8>,
     /// Why Janus turned us away, once it has: the call ends with it.
     refused: Option<CallError>,
     leaving: bool,
@@ -95,6 +98,7 @@ impl JanusRoom {
             publish: None,
             receive: None,
             feeds: BTreeMap::new(),
+            substreams: HashMap::new(),
             refused: None,
             leaving: false,
         }
@@ -135,6 +139,7 @@ impl JanusRoom {
     fn start_over(&mut self, room: &mut Room<JanusCommand>) {
         self.session = Session::default();
         self.asked.clear();
+        self.substreams.clear();
         for participant in std::mem::take(&mut self.feeds).into_values() {
             room.remove_participant(&participant, Farewell::Quietly);
         }
@@ -350,7 +355,7 @@ impl JanusRoom {
             return;
         };
         let connection = room.open_connection(true, true);
-        let offer = match room.peer(connection).map(|p| p.create_offer()) {
+        let offer = match room.peer(connection).map(|p| p.create_simulcast_offer()) {
             Some(Ok(sdp)) => sdp,
             Some(Err(e)) => {
                 room.close_connection(connection, Farewell::Quietly);
@@ -515,6 +520,17 @@ impl JanusRoom {
     }
 }
 
+/// The simulcast substream a tile of this size needs: the quarter layer (0) up to 1.5 times
+/// its size (320x180 of a 1280x720 camera, up to 480x270), the full one (1) above.
+fn substream_for(width: u32, height: u32) -> u8 {
+    const QUARTER: (u32, u32) = (320, 180);
+    if width * 2 <= QUARTER.0 * 3 && height * 2 <= QUARTER.1 * 3 {
+        0
+    } else {
+        1
+    }
+}
+
 /// A `configure` request: with our offer (`media`: whether audio and video are sent), or a
 /// subscriber's ICE `restart`.
 fn configure(media: Option<bool>, restart: Option<bool>) -> VideoRoom {
@@ -629,6 +645,50 @@ impl JoinWay for JanusRoom {
         }
     }
 
+    /// Janus's substream 0 is our quarter layer, 1 the full one (it orders the rids of our
+    /// offer highest first). A tile no bigger than the quarter picture a little enlarged gets
+    /// the quarter; each change is asked once.
+    fn tile_fit(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        participant: &ParticipantId,
+        width: u32,
+        height: u32,
+    ) {
+        let (Some(receive), Some(handle)) = (self.receive, self.session.subscriber) else {
+            return;
+        };
+        let substream = substream_for(width, height);
+        let Some(p) = room.participants.get(participant) else {
+            return;
+        };
+        let mids: Vec<Mid> = p
+            .tracks
+            .iter()
+            .filter(|t| t.connection == receive)
+            .filter_map(|t| t.mid)
+            .filter(|mid| {
+                room.connections
+                    .get(&receive)
+                    .is_some_and(|c| c.peer.is_video(*mid))
+            })
+            .collect();
+        for mid in mids {
+            if self.substreams.insert(mid, substream) == Some(substream) {
+                continue;
+            }
+            let body = VideoRoom::Configure {
+                audio: None,
+                video: None,
+                restart: None,
+                mid: Some(mid.to_string()),
+                send: None,
+                substream: Some(substream),
+            };
+            self.message(room, handle, body, None, Asked::Other);
+        }
+    }
+
     fn connection_closed(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
         if Some(connection) == self.publish {
             self.publish = None;
@@ -638,6 +698,7 @@ impl JoinWay for JanusRoom {
         } else if Some(connection) == self.receive {
             // Its sections are gone with it; Janus offers them again on the next change.
             self.receive = None;
+            self.substreams.clear();
         }
     }
 

@@ -28,9 +28,13 @@ use super::stats::{LinkState, ReportContext};
 use super::throttle::Throttled;
 use super::way::JoinWay;
 use crate::media::video::decode_thread::Picture;
+use crate::media::video::h264::Layer;
 use crate::rtc::gather::{Inbound, Route};
 use crate::rtc::peer::PeerEvent;
 
+/// A participant whose connection is up but whose first picture has not come for this long is
+/// asked for a keyframe (and again each time this passes).
+const NO_PICTURE_YET: Duration = Duration::from_secs(2);
 const KEYFRAME_EVERY_AT_MOST: Duration = Duration::from_secs(1);
 const LEVELS_EVERY: Duration = Duration::from_millis(100);
 const STATS_EVERY: Duration = Duration::from_secs(1);
@@ -80,6 +84,8 @@ pub struct Call<W: JoinWay> {
     /// they cannot decode is worth nothing to them).
     keyframe_now: bool,
     bitrate: Option<u32>,
+    /// Whether the encoder makes the small layer too (a connection takes simulcast).
+    simulcast: bool,
     audio_loss: Option<u8>,
     next_levels: Instant,
     next_liveness: Instant,
@@ -113,6 +119,7 @@ impl<W: JoinWay> Call<W> {
             keyframes: Throttled::new(KEYFRAME_EVERY_AT_MOST),
             keyframe_now: false,
             bitrate: None,
+            simulcast: false,
             audio_loss: None,
             next_levels: now + LEVELS_EVERY,
             next_liveness: now,
@@ -181,14 +188,23 @@ impl<W: JoinWay> Call<W> {
         }
     }
 
-    /// An encoded picture of ours captured at `captured`, for everyone: one encode for all.
-    pub fn handle_video(&mut self, now: Instant, captured: SystemTime, unit: Arc<[u8]>) {
+    /// An encoded picture of ours captured at `captured`, of `layer`, for everyone: one
+    /// encode for all.
+    pub fn handle_video(
+        &mut self,
+        now: Instant,
+        captured: SystemTime,
+        layer: Layer,
+        unit: Arc<[u8]>,
+    ) {
         self.at(now);
         if !self.camera_live {
             return;
         }
         for connection in self.room.connections.values_mut().filter(|c| c.sends) {
-            let _ = connection.peer.send_video(now, captured, Arc::clone(&unit));
+            let _ = connection
+                .peer
+                .send_video(now, captured, layer, Arc::clone(&unit));
         }
     }
 
@@ -199,6 +215,7 @@ impl<W: JoinWay> Call<W> {
             CallControl::Chat(text) => self.way.send_chat(&mut self.room, text),
             CallControl::Fit { id, width, height } => {
                 if self.room.participants.contains_key(&id) {
+                    self.way.tile_fit(&mut self.room, &id, width, height);
                     self.room.media(MediaCommand::Fit {
                         from: id,
                         width,
@@ -596,12 +613,17 @@ impl<W: JoinWay> Call<W> {
         let worst = sending()
             .filter_map(|c| c.path.stats.loss_out)
             .fold(0.0f32, f32::max);
+        let simulcast = sending().any(|c| c.peer.simulcast());
         if let Some(bps) = lowest {
             let bitrate = video_share(bps).min(self.room.settings.max_video_bps);
             if self.bitrate != Some(bitrate) {
                 self.bitrate = Some(bitrate);
                 self.room.media(MediaCommand::Bitrate(bitrate));
             }
+        }
+        if self.simulcast != simulcast {
+            self.simulcast = simulcast;
+            self.room.media(MediaCommand::Simulcast(simulcast));
         }
         let percent = (worst * 100.0).round().clamp(0.0, 100.0) as u8;
         if self.audio_loss != Some(percent) {
@@ -626,6 +648,15 @@ impl<W: JoinWay> Call<W> {
             let Some(connection) = room.connections.get_mut(&id) else {
                 continue;
             };
+            // Pictures that never start (an SFU that waits for a keyframe to forward a layer,
+            // a first keyframe lost): nothing is there to be found broken, so ask.
+            if p.figures.first_frame.is_none() && p.media.is_none_or(|(_, camera)| camera) {
+                let due = *p.no_picture_yet.get_or_insert(now + NO_PICTURE_YET);
+                if now >= due && connection.peer.is_connected() {
+                    p.pli.want();
+                    p.no_picture_yet = Some(now + NO_PICTURE_YET);
+                }
+            }
             if !p.pli.take(now) {
                 continue;
             }

@@ -101,6 +101,7 @@ impl MediaThreads {
         match command {
             MediaCommand::Keyframe => self.encoder.control().request_keyframe(),
             MediaCommand::Bitrate(bps) => self.encoder.control().set_bitrate(bps),
+            MediaCommand::Simulcast(on) => self.encoder.control().set_simulcast(on),
             MediaCommand::AudioLoss(percent) => self.audio.send.control().set_loss_percent(percent),
             MediaCommand::Microphone(on) => self.audio.send.control().muted.store(!on, Relaxed),
             MediaCommand::Camera(true) => {
@@ -190,7 +191,7 @@ impl MediaThreads {
             call.handle_audio(now, packet.timestamp, &packet.payload);
         }
         while let Ok(frame) = self.encoded.try_recv() {
-            call.handle_video(now, frame.captured, frame.data);
+            call.handle_video(now, frame.captured, frame.layer, frame.data);
         }
         if let Some(image) = self.preview.as_ref().and_then(Mailbox::take) {
             report(CallReport::Preview(image));

@@ -1,7 +1,7 @@
 //! A remote participant as the call holds them: who they are, what they said of their
 //! microphone and camera, which connections carry their media, and their figures.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use str0m::media::Mid;
 
@@ -47,6 +47,8 @@ pub struct Participant {
     pub(crate) timing: VideoTiming,
     /// Their pictures decoded so far, as the decoder counts them.
     pub(crate) frames_decoded: u64,
+    /// Until their first picture: when to ask for a keyframe next (their connection is up).
+    pub(crate) no_picture_yet: Option<Instant>,
 }
 
 impl Participant {
@@ -65,6 +67,7 @@ impl Participant {
             sync: Duration::ZERO,
             timing: VideoTiming::default(),
             frames_decoded: 0,
+            no_picture_yet: None,
         }
     }
 

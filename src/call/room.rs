@@ -68,6 +68,8 @@ pub enum MediaCommand {
     Keyframe,
     /// The video encoder's target, bit/s.
     Bitrate(u32),
+    /// Whether the encoder makes the quarter-size layer too (simulcast to an SFU).
+    Simulcast(bool),
     /// The loss to protect our audio against (Opus in-band FEC), percent.
     AudioLoss(u8),
     /// Our microphone sends sound (true) or silence.

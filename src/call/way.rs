@@ -10,7 +10,7 @@
 
 use str0m::media::Mid;
 
-use super::ids::ConnectionId;
+use super::ids::{ConnectionId, ParticipantId};
 use super::room::Room;
 
 pub trait JoinWay {
@@ -36,6 +36,17 @@ pub trait JoinWay {
         _room: &mut Room<Self::Message>,
         _connection: ConnectionId,
         _mids: &[Mid],
+    ) {
+    }
+
+    /// `participant`'s pictures are shown in a tile this many pixels across and down: a way
+    /// whose server forwards layers (simulcast) asks for the one the tile needs.
+    fn tile_fit(
+        &mut self,
+        _room: &mut Room<Self::Message>,
+        _participant: &ParticipantId,
+        _width: u32,
+        _height: u32,
     ) {
     }
 

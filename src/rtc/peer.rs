@@ -14,12 +14,16 @@ use str0m::bwe::Bitrate;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsVersion;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt, Simulcast,
+    SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use thiserror::Error;
 
 use super::srtp_rollover::{RolloverWatch, rtp_ssrc_and_seq};
+use crate::media::video::h264::Layer;
 
 /// What bandwidth estimation starts from (video 150 kbit/s to 2.5 Mbit/s, as the encoder's range in `media::video::h264`).
 const START_BITRATE: Bitrate = Bitrate::kbps(800);
@@ -132,6 +136,8 @@ pub struct Peer {
     nacks_by_mid: HashMap<Mid, u64>,
     /// Where str0m's SRTP rollover guess would part from the sender's.
     rollover: RolloverWatch,
+    /// Our video goes in layers, each under its rid (to an SFU).
+    simulcast: bool,
 }
 
 impl Peer {
@@ -201,6 +207,7 @@ impl Peer {
             audio_jitter: None,
             nacks_by_mid: HashMap::new(),
             rollover: RolloverWatch::default(),
+            simulcast: false,
         }
     }
 
@@ -228,9 +235,34 @@ impl Peer {
 
     /// The offer of the participant who joins (PROTOCOL.md: the newcomer offers).
     pub fn create_offer(&mut self) -> Result<String, PeerError> {
+        self.offer(None)
+    }
+
+    /// An offer that sends our video in layers (simulcast, RFC 8853: each under its rid,
+    /// highest first), for an SFU to pick from per receiver.
+    pub fn create_simulcast_offer(&mut self) -> Result<String, PeerError> {
+        let mut layers = Simulcast::new();
+        for layer in [Layer::Full, Layer::Quarter] {
+            layers.add_send_layer(SimulcastLayer::new(layer.rid()));
+        }
+        self.simulcast = true;
+        self.offer(Some(layers))
+    }
+
+    /// Whether the section `mid` carries video.
+    pub fn is_video(&self, mid: Mid) -> bool {
+        self.kinds.get(&mid) == Some(&MediaKind::Video)
+    }
+
+    /// Whether our video goes in layers on this connection.
+    pub fn simulcast(&self) -> bool {
+        self.simulcast
+    }
+
+    fn offer(&mut self, simulcast: Option<Simulcast>) -> Result<String, PeerError> {
         let mut change = self.rtc.sdp_api();
         let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let video = change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+        let video = change.add_media(MediaKind::Video, Direction::SendRecv, None, None, simulcast);
         let (offer, pending) = change
             .apply()
             .ok_or_else(|| PeerError::Sdp("nothing to offer".into()))?;
@@ -535,15 +567,21 @@ impl Peer {
 
     /// Sends one H.264 access unit captured at `captured` (its RTP time follows capture times,
     /// so the receiver sees the camera's own rhythm).
+    /// One of our pictures, of `layer`: a connection without simulcast takes the full layer
+    /// alone.
     pub fn send_video(
         &mut self,
         now: Instant,
         captured: SystemTime,
+        layer: Layer,
         access_unit: Arc<[u8]>,
     ) -> Result<(), PeerError> {
         let (Some(mid), Some(pt), true) = (self.video, self.video_pt, self.connected) else {
             return Ok(());
         };
+        if !self.simulcast && layer != Layer::Full {
+            return Ok(());
+        }
         let base = *self.video_base.get_or_insert(captured);
         let elapsed = captured.duration_since(base).unwrap_or_default();
         let time = MediaTime::new(
@@ -551,6 +589,11 @@ impl Peer {
             Frequency::NINETY_KHZ,
         );
         if let Some(writer) = self.rtc.writer(mid) {
+            let writer = if self.simulcast {
+                writer.rid(layer.rid().into())
+            } else {
+                writer
+            };
             writer.write(pt, now, time, access_unit)?;
         }
         Ok(())
@@ -564,7 +607,7 @@ impl Peer {
         } else {
             mids.iter()
                 .copied()
-                .filter(|mid| self.kinds.get(mid) == Some(&MediaKind::Video))
+                .filter(|mid| self.is_video(*mid))
                 .collect()
         };
         for &mid in &video {

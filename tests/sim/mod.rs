@@ -746,7 +746,7 @@ impl Sim {
             }
             if let Some(encoded) = p.encoder.encode(&frame).expect("encoding") {
                 p.pictures_sent += 1;
-                call.handle_video(now, wall, encoded.data);
+                call.handle_video(now, wall, encoded.layer, encoded.data);
             }
         }
         if now >= p.next_audio {

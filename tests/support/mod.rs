@@ -37,21 +37,36 @@ pub fn confer_as(mut cmd: Command, home: &Path) -> Command {
 /// `name`, with the synthetic camera and microphone, for `seconds`; its stats go to
 /// `home/NAME.jsonl`, its stderr to a pipe.
 pub fn join_synthetic(cmd: Command, home: &Path, link: &str, name: &str, seconds: u32) -> Owned {
-    join_with_camera(cmd, home, link, name, seconds, "test-pattern")
+    join_with(
+        cmd,
+        home,
+        link,
+        name,
+        seconds,
+        &["--camera", "test-pattern"],
+    )
 }
 
-/// [`join_synthetic`] with another camera (`test-pattern:320x180`: a small one).
-pub fn join_with_camera(
+/// [`join_synthetic`] with options of the test's own after `join` (another camera, a
+/// `--view`); `--camera` among them replaces the test pattern.
+pub fn join_with(
     mut cmd: Command,
     home: &Path,
     link: &str,
     name: &str,
     seconds: u32,
-    camera: &str,
+    options: &[&str],
 ) -> Owned {
+    let camera: &[&str] = if options.contains(&"--camera") {
+        &[]
+    } else {
+        &["--camera", "test-pattern"]
+    };
     let child = cmd
         .args(["join", link, "--headless", "--name", name])
-        .args(["--camera", camera, "--mic", "tone"])
+        .args(camera)
+        .args(options)
+        .args(["--mic", "tone"])
         .args(["--duration", &seconds.to_string()])
         .arg("--stats")
         .arg(home.join(format!("{name}.jsonl")))

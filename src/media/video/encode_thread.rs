@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::frame::RgbaImage;
-use super::h264::{CodecError, EncodedFrame, EncoderSettings, H264Encoder};
+use super::h264::{CodecError, EncodedFrame, EncoderSettings, H264Encoder, Layer, max_bitrate_for};
 use super::mailbox::{FrameReceiver, Sender};
 use super::preview_thread::Preview;
 
@@ -20,6 +20,8 @@ use super::preview_thread::Preview;
 pub struct EncoderControl {
     bitrate_bps: AtomicU32,
     keyframe: AtomicBool,
+    /// A quarter-size layer too (someone takes simulcast).
+    simulcast: AtomicBool,
     stop: AtomicBool,
     pub encoded: AtomicU64,
     pub skipped: AtomicU64,
@@ -35,6 +37,22 @@ impl EncoderControl {
     pub fn request_keyframe(&self) {
         self.keyframe.store(true, Relaxed);
     }
+
+    /// Whether to encode the quarter-size layer too. The bitrate set is then shared: the small
+    /// layer gets what its size needs, at most a quarter.
+    pub fn set_simulcast(&self, on: bool) {
+        self.simulcast.store(on, Relaxed);
+    }
+}
+
+/// Pictures narrower than this have no small layer (a quarter of them would be too small to
+/// be worth a stream).
+const SIMULCAST_MIN_WIDTH: usize = 640;
+
+/// The bitrate `total` split between the full layer and the quarter one (when there is one).
+fn split_bitrate(total: u32, width: usize, height: usize, fps: f32) -> (u32, u32) {
+    let small = max_bitrate_for(width / 4, height / 4, fps).min(total / 4);
+    (total - small, small)
 }
 
 pub struct EncodeThread {
@@ -59,6 +77,7 @@ impl EncodeThread {
             .name("video-encode".into())
             .spawn(move || {
                 let mut preview = preview.map(Preview::new);
+                let mut small: Option<H264Encoder> = None;
                 while !shared.stop.load(Relaxed) {
                     let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
                         continue;
@@ -66,29 +85,43 @@ impl EncodeThread {
                     if let Some(preview) = preview.as_mut() {
                         preview.offer(&picture);
                     }
-                    encoder.set_bitrate(shared.bitrate_bps.load(Relaxed));
-                    if shared.keyframe.swap(false, Relaxed) {
+                    let total = shared.bitrate_bps.load(Relaxed);
+                    let keyframe = shared.keyframe.swap(false, Relaxed);
+                    let simulcast =
+                        shared.simulcast.load(Relaxed) && picture.width() >= SIMULCAST_MIN_WIDTH;
+                    let (full_bps, small_bps) = if simulcast {
+                        split_bitrate(total, picture.width(), picture.height(), settings.max_fps)
+                    } else {
+                        (total, 0)
+                    };
+                    encoder.set_bitrate(full_bps);
+                    if keyframe {
                         encoder.request_keyframe();
                     }
-                    match encoder.encode(&picture) {
-                        Ok(Some(frame)) => {
-                            shared.encoded.fetch_add(1, Relaxed);
-                            match out.try_send(frame) {
-                                Ok(()) => {}
-                                // Every later picture refers to the one dropped: the next
-                                // one is a keyframe, or every receiver's picture breaks until
-                                // someone asks for one.
-                                Err(TrySendError::Full(_)) => {
-                                    shared.dropped.fetch_add(1, Relaxed);
-                                    shared.keyframe.store(true, Relaxed);
-                                }
-                                Err(TrySendError::Disconnected(_)) => break,
-                            }
+                    let full = encoder.encode(&picture);
+                    send_encoded(&shared, &out, full);
+                    if !simulcast {
+                        small = None;
+                        continue;
+                    }
+                    if small.is_none() {
+                        // Its first picture is a keyframe anyway.
+                        small = H264Encoder::new(settings)
+                            .inspect_err(|e| tracing::warn!("no small layer: {e}"))
+                            .ok();
+                    }
+                    if let Some(encoder) = small.as_mut() {
+                        encoder.set_bitrate(small_bps);
+                        if keyframe {
+                            encoder.request_keyframe();
                         }
-                        Ok(None) => {
-                            shared.skipped.fetch_add(1, Relaxed);
-                        }
-                        Err(e) => tracing::warn!("{e}"),
+                        let quarter = encoder.encode(&picture.quarter()).map(|f| {
+                            f.map(|f| EncodedFrame {
+                                layer: Layer::Quarter,
+                                ..f
+                            })
+                        });
+                        send_encoded(&shared, &out, quarter);
                     }
                 }
             })
@@ -101,6 +134,31 @@ impl EncodeThread {
 
     pub fn control(&self) -> &Arc<EncoderControl> {
         &self.control
+    }
+}
+
+/// An encoder's result to the network side: a full queue drops the picture and asks for a
+/// keyframe (every later picture refers to the one dropped).
+fn send_encoded(
+    shared: &EncoderControl,
+    out: &SyncSender<EncodedFrame>,
+    result: Result<Option<EncodedFrame>, CodecError>,
+) {
+    match result {
+        Ok(Some(frame)) => {
+            shared.encoded.fetch_add(1, Relaxed);
+            match out.try_send(frame) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(_)) => {
+                    shared.dropped.fetch_add(1, Relaxed);
+                    shared.keyframe.store(true, Relaxed);
+                }
+            }
+        }
+        Ok(None) => {
+            shared.skipped.fetch_add(1, Relaxed);
+        }
+        Err(e) => tracing::warn!("{e}"),
     }
 }
 

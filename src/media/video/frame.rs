@@ -82,6 +82,19 @@ impl I420Frame {
         frame
     }
 
+    /// The picture at a quarter of its width and height (each pixel the mean of a 4x4 block):
+    /// the small layer of simulcast. Sizes are rounded down to even ones.
+    pub fn quarter(&self) -> Self {
+        let mut small = Self::black(self.width / 4, self.height / 4);
+        small.captured = self.captured;
+        let (w, h) = (small.width, small.height);
+        let (sy, su, sv) = small.planes_mut();
+        box_shrink(self.y(), self.width, sy, w, h);
+        box_shrink(self.u(), self.width / 2, su, w / 2, h / 2);
+        box_shrink(self.v(), self.width / 2, sv, w / 2, h / 2);
+        small
+    }
+
     /// Peak signal-to-noise ratio of the luma plane against `reference`, in dB (the usual
     /// measure of codec quality). None when the sizes differ.
     pub fn psnr_y(&self, reference: &I420Frame) -> Option<f64> {
@@ -167,6 +180,23 @@ impl std::fmt::Debug for RgbaImage {
 }
 
 /// BT.601 limited-range YUV to RGBA, in 16.16 fixed point. `out` holds width × height × 4 bytes.
+/// `to` (`width` x `height`) as the 4x4 block means of `from` (rows `from_width` wide, at
+/// least four times `width` and `height`).
+fn box_shrink(from: &[u8], from_width: usize, to: &mut [u8], width: usize, height: usize) {
+    let mut sums = vec![0u32; width];
+    for (y, out) in to.chunks_exact_mut(width).take(height).enumerate() {
+        sums.fill(0);
+        for row in from[y * 4 * from_width..].chunks(from_width).take(4) {
+            for (sum, block) in sums.iter_mut().zip(row.chunks_exact(4)) {
+                *sum += block.iter().map(|&p| u32::from(p)).sum::<u32>();
+            }
+        }
+        for (pixel, sum) in out.iter_mut().zip(&sums) {
+            *pixel = ((sum + 8) / 16) as u8;
+        }
+    }
+}
+
 pub fn i420_to_rgba(
     (width, height): (usize, usize),
     (y, u, v): (&[u8], &[u8], &[u8]),
@@ -285,6 +315,34 @@ pub(crate) fn clamp_u8(v: i32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quarter_picture_is_the_mean_of_each_block_and_keeps_its_capture_time() {
+        let mut frame = I420Frame::black(1280, 720);
+        frame.captured = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7);
+        let (y, u, _) = frame.planes_mut();
+        // One 4x4 block of luma 16 and 32 in stripes (mean 24), one chroma block of 200.
+        for row in 0..4 {
+            y[row * 1280..row * 1280 + 4].fill(if row % 2 == 0 { 16 } else { 32 });
+        }
+        for row in 4..8 {
+            u[row * 640 + 8..row * 640 + 12].fill(200);
+        }
+        let small = frame.quarter();
+        assert_eq!((small.width(), small.height()), (320, 180));
+        assert_eq!(small.captured, frame.captured);
+        assert_eq!(small.y()[0], 24);
+        assert_eq!(small.y()[1], 16);
+        assert_eq!(small.u()[160 + 2], 200);
+        assert_eq!(small.u()[0], 128);
+        assert_eq!(small.v()[5], 128);
+        // The test pattern looks the same at a quarter: its mean luma barely moves.
+        let pattern =
+            crate::media::video::TestPattern::new(1280, 720).frame(std::time::SystemTime::now());
+        let mean =
+            |f: &I420Frame| f.y().iter().map(|&p| f64::from(p)).sum::<f64>() / f.y().len() as f64;
+        assert!((mean(&pattern) - mean(&pattern.quarter())).abs() < 1.0);
+    }
 
     #[test]
     fn a_reduced_picture_keeps_its_colours_and_is_cut_to_fit_no_smaller() {

@@ -73,10 +73,30 @@ impl Default for EncoderSettings {
     }
 }
 
+/// Which of our layers a picture is. A mesh peer gets the full one; an SFU both (simulcast),
+/// and forwards each receiver the one its tile needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    Full,
+    /// A quarter of the width and height.
+    Quarter,
+}
+
+impl Layer {
+    /// The RTP stream id it is sent under (RFC 8852), highest first as the SDP lists them.
+    pub fn rid(self) -> &'static str {
+        match self {
+            Self::Full => "f",
+            Self::Quarter => "q",
+        }
+    }
+}
+
 /// One encoded picture: an Annex B access unit, shared by every peer it is sent to.
 #[derive(Debug, Clone)]
 pub struct EncodedFrame {
     pub data: Arc<[u8]>,
+    pub layer: Layer,
     pub keyframe: bool,
     pub width: usize,
     pub height: usize,
@@ -88,6 +108,8 @@ pub struct H264Encoder {
     settings: EncoderSettings,
     /// The rate the encoder runs at; `settings.bitrate_bps` is what was asked for.
     applied_bps: Option<u32>,
+    /// The rate it was set up with (at its first picture, whatever was asked since).
+    initial_bps: u32,
     /// The most the size of the pictures lately encoded is given ([`max_bitrate_for`]).
     size_cap_bps: u32,
     keyframe_wanted: bool,
@@ -125,6 +147,7 @@ impl H264Encoder {
                 ..settings
             },
             applied_bps: None,
+            initial_bps: bitrate,
             size_cap_bps: MAX_BITRATE_BPS,
             keyframe_wanted: false,
             first_captured: None,
@@ -177,15 +200,18 @@ impl H264Encoder {
             .map_err(|e| CodecError::Encode(e.to_string()))?;
         let frame_type = stream.frame_type();
         let data = stream.to_vec();
-        // The encoder is set up by its first picture; only then does a rate change apply.
+        // The encoder is set up by its first picture, at the rate it was made with; only then
+        // does a rate change apply (one asked before it included).
         if self.applied_bps.is_none() {
-            self.applied_bps = Some(self.settings.bitrate_bps);
+            self.applied_bps = Some(self.initial_bps);
+            self.apply_bitrate();
         }
         if matches!(frame_type, FrameType::Skip) || data.is_empty() {
             return Ok(None);
         }
         Ok(Some(EncodedFrame {
             data: data.into(),
+            layer: Layer::Full,
             keyframe: matches!(frame_type, FrameType::IDR | FrameType::I),
             width: frame.width(),
             height: frame.height(),
