@@ -462,6 +462,9 @@ fn each_receiver_gets_the_layer_its_tiles_need() {
     let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");
     assert_eq!(alice_saw["bob"]["width_in"], 320, "{context}");
     assert_eq!(bob_saw["alice"]["width_in"], 1280, "{context}");
+    // The layer is named as Janus says it forwards it.
+    assert_eq!(alice_saw["bob"]["layer_in"], "quarter", "{context}");
+    assert_eq!(bob_saw["alice"]["layer_in"], "full", "{context}");
     for seen in [&alice_saw["bob"], &bob_saw["alice"]] {
         assert!(
             seen["frames_decoded"].as_u64().unwrap_or(0) >= 100,

@@ -310,6 +310,9 @@ impl JanusRoom {
         if let Some(publishers) = &event.publishers {
             self.on_publishers(room, publishers);
         }
+        if from_subscriber && let (Some(substream), Some(mid)) = (event.substream, &event.mid) {
+            self.on_substream(room, Mid::from(mid.as_str()), substream);
+        }
         for gone in [&event.unpublished, &event.leaving, &event.kicked]
             .into_iter()
             .flatten()
@@ -329,6 +332,24 @@ impl JanusRoom {
         if from_subscriber && event.started.is_some() {
             self.session.in_flight = false;
             self.subscribe_wanted(room);
+        }
+    }
+
+    /// Janus forwards another of a publisher's layers on `mid`: the stats name it.
+    fn on_substream(&mut self, room: &mut Room<JanusCommand>, mid: Mid, substream: u8) {
+        let Some(receive) = self.receive else {
+            return;
+        };
+        let layer = match substream {
+            0 => "quarter",
+            _ => "full",
+        };
+        if let Some(p) = room
+            .participants
+            .values_mut()
+            .find(|p| p.receives(receive, mid) && p.tracks.iter().any(|t| t.mid == Some(mid)))
+        {
+            p.figures.layer_in = Some(layer);
         }
     }
 

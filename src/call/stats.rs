@@ -76,6 +76,9 @@ pub struct ParticipantStats {
     /// The codecs negotiated with them, as SDP names them.
     pub codec_video: Option<String>,
     pub codec_audio: Option<String>,
+    /// The layer of theirs received, when an SFU forwards one of several ("full",
+    /// "quarter"); None in a mesh.
+    pub layer_in: Option<&'static str>,
 }
 
 impl ParticipantStats {
@@ -111,6 +114,8 @@ pub struct Figures {
     pub audio_latency_ms: Option<f64>,
     pub audio_level: f32,
     pub video_hold: Duration,
+    /// The layer of theirs the SFU says it forwards (simulcast).
+    pub layer_in: Option<&'static str>,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -218,6 +223,7 @@ impl Figures {
             camera_on: cx.media.is_none_or(|(_, camera)| camera),
             codec_video: path.codecs.1.clone(),
             codec_audio: path.codecs.0.clone(),
+            layer_in: self.layer_in,
         }
     }
 }
@@ -309,6 +315,7 @@ mod tests {
             "camera_on",
             "codec_video",
             "codec_audio",
+            "layer_in",
         ] {
             assert!(line.get(key).is_some(), "{key} missing: {line}");
         }

@@ -269,6 +269,9 @@ pub struct RoomEvent {
     pub error: Option<String>,
     pub configured: Option<String>,
     pub started: Option<String>,
+    /// The simulcast substream now forwarded on the subscriber's section `mid`.
+    pub substream: Option<u8>,
+    pub mid: Option<String>,
 }
 
 impl RoomEvent {

@@ -136,6 +136,7 @@ const WORDS: &[(&str, &str)] = &[
     (" · camera off", " · 摄像头已关闭"),
     (" · connecting…", " · 正在连接…"),
     (" · reconnecting…", " · 正在重新连接…"),
+    ("layer", "层"),
     (" · weak connection", " · 网络较弱"),
     (" · poor connection", " · 网络很差"),
     ("Room \"{}\" on {}", "{1}上的会议室“{0}”"),

@@ -690,11 +690,14 @@ fn stats_text(stats: &ParticipantStats) -> String {
     let number =
         |value: Option<f64>, unit: &str| value.map_or("-".into(), |v| format!("{v:.1}{unit}"));
     format!(
-        "in {} kbit/s · out {} kbit/s\n{}x{} at {} fps · {}/{}\nrtt {} · loss {} · jitter {}\npath {}",
+        "in {} kbit/s · out {} kbit/s\n{}x{}{} at {} fps · {}/{}\nrtt {} · loss {} · jitter {}\npath {}",
         kbps(stats.bitrate_in_bps),
         kbps(stats.bitrate_out_bps),
         stats.width_in,
         stats.height_in,
+        stats
+            .layer_in
+            .map_or(String::new(), |layer| format!(" ({} {layer})", tr("layer"))),
         number(Some(stats.fps_in), ""),
         stats.codec_video.as_deref().unwrap_or("-"),
         stats.codec_audio.as_deref().unwrap_or("-"),
