@@ -49,9 +49,18 @@ impl EncoderControl {
 /// be worth a stream).
 const SIMULCAST_MIN_WIDTH: usize = 640;
 
-/// The bitrate `total` split between the full layer and the quarter one (when there is one).
+/// Below this the full layer is not worth sending beside the small one: the path carries the
+/// small one alone, and the SFU falls back to it for everyone (Janus does within 250 ms).
+const FULL_LAYER_MIN_BPS: u32 = 300_000;
+
+/// The bitrate `total` split between the full layer and the quarter one (when there is one);
+/// a full layer of 0 is paused.
 fn split_bitrate(total: u32, width: usize, height: usize, fps: f32) -> (u32, u32) {
-    let small = max_bitrate_for(width / 4, height / 4, fps).min(total / 4);
+    let small_needs = max_bitrate_for(width / 4, height / 4, fps);
+    let small = small_needs.min(total / 4);
+    if total - small < FULL_LAYER_MIN_BPS {
+        return (0, small_needs.min(total));
+    }
     (total - small, small)
 }
 
@@ -78,6 +87,7 @@ impl EncodeThread {
             .spawn(move || {
                 let mut preview = preview.map(Preview::new);
                 let mut small: Option<H264Encoder> = None;
+                let mut full_paused = false;
                 while !shared.stop.load(Relaxed) {
                     let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
                         continue;
@@ -94,12 +104,17 @@ impl EncodeThread {
                     } else {
                         (total, 0)
                     };
-                    encoder.set_bitrate(full_bps);
-                    if keyframe {
-                        encoder.request_keyframe();
+                    if full_bps > 0 {
+                        encoder.set_bitrate(full_bps);
+                        // Back from a pause, receivers switch up on a keyframe.
+                        if keyframe || std::mem::take(&mut full_paused) {
+                            encoder.request_keyframe();
+                        }
+                        let full = encoder.encode(&picture);
+                        send_encoded(&shared, &out, full);
+                    } else {
+                        full_paused = true;
                     }
-                    let full = encoder.encode(&picture);
-                    send_encoded(&shared, &out, full);
                     if !simulcast {
                         small = None;
                         continue;
@@ -174,6 +189,20 @@ impl Drop for EncodeThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_small_layer_gets_what_its_size_needs_and_a_low_rate_pauses_the_full_one() {
+        // 720p at 30 fps: the quarter needs 172.8 kbit/s.
+        assert_eq!(
+            split_bitrate(1_000_000, 1280, 720, 30.0),
+            (827_200, 172_800)
+        );
+        // At most a quarter of the whole goes to it.
+        assert_eq!(split_bitrate(500_000, 1280, 720, 30.0), (375_000, 125_000));
+        // Too little for both: the small layer alone, at what it needs.
+        assert_eq!(split_bitrate(350_000, 1280, 720, 30.0), (0, 172_800));
+        assert_eq!(split_bitrate(150_000, 1280, 720, 30.0), (0, 150_000));
+    }
     use crate::media::video::camera::{VideoWanted, start_test_pattern};
     use crate::media::video::h264::H264Decoder;
     use crate::media::video::mailbox::frame_mailbox;
