@@ -279,20 +279,19 @@ while True:
     conn.close()
 "#;
 
-/// A server at a Janus link that answers, but not as Janus does, ends the join with a sentence
-/// within seconds, never a hang.
-#[test]
-fn a_server_that_answers_garbage_ends_the_join() {
+/// `confer join` at a Janus link whose server is the Python `script` (given the address and
+/// port to listen on), in a namespace of its own.
+fn join_a_fake_janus(script: &str) -> std::process::Output {
     require_tool("python3", "python3");
     let netns = Netns::new();
     let home = tempfile::tempdir().unwrap();
-    let script = home.path().join("garbage.py");
-    std::fs::write(&script, GARBAGE_SERVER).unwrap();
+    let path = home.path().join("server.py");
+    std::fs::write(&path, script).unwrap();
     let addr = netns.janus_addr();
     let _server = Owned(
         netns
             .command("python3")
-            .arg(&script)
+            .arg(&path)
             .args([addr.as_str(), "8188"])
             .spawn()
             .unwrap(),
@@ -305,7 +304,7 @@ fn a_server_that_answers_garbage_ends_the_join() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = confer_in(&netns, home.path())
+    confer_in(&netns, home.path())
         .args([
             "join",
             &format!("janus+ws://{addr}:8188/?room={ROOM}"),
@@ -313,7 +312,14 @@ fn a_server_that_answers_garbage_ends_the_join() {
         ])
         .args(["--camera", "off", "--mic", "off", "--duration", "60"])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// A server at a Janus link that answers, but not as Janus does, ends the join with a sentence
+/// within seconds, never a hang.
+#[test]
+fn a_server_that_answers_garbage_ends_the_join() {
+    let out = join_a_fake_janus(GARBAGE_SERVER);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("could not reach"), "{stderr}");
@@ -471,4 +477,47 @@ fn each_receiver_gets_the_layer_its_tiles_need() {
             "{context}"
         );
     }
+}
+
+/// A WebSocket server that speaks `janus-protocol` and never answers a request.
+const SILENT_SERVER: &str = r#"
+import base64, hashlib, socket, sys, threading
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen(8)
+def serve(conn):
+    try:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: janus-protocol\r\n\r\n")
+        while conn.recv(65536):
+            pass
+    except Exception:
+        pass
+    conn.close()
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"#;
+
+/// A server at a Janus link that takes the connection and then says nothing ends the join with
+/// a sentence once the first request is overdue (10 s), not after five silences.
+#[test]
+fn a_server_that_answers_nothing_ends_the_join() {
+    let out = join_a_fake_janus(SILENT_SERVER);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // At the first silence, not after five.
+    assert!(
+        stderr.contains("could not reach the server: it did not answer"),
+        "{stderr}"
+    );
 }

@@ -257,6 +257,9 @@ impl std::fmt::Display for CallError {
                 f.write_str("the server speaks another version of Confer: update the app")
             }
             Self::Refused { code, message } => write!(f, "the server refused: {code}: {message}"),
+            Self::Unreachable { attempts: 1 } => {
+                f.write_str("could not reach the server: it did not answer")
+            }
             Self::Unreachable { attempts } => {
                 write!(f, "could not reach the server after {attempts} attempts")
             }

@@ -743,3 +743,317 @@ impl JoinWay for JanusRoom {
         room.send(JanusCommand::Leave);
     }
 }
+
+/// The way alone, against a Janus of JSON values: what it asks, in which order, and what it
+/// makes of the answers. (The real Janus is in tests/janus_room.rs.)
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::call::room::{CallSettings, Output};
+
+    const SESSION: u64 = 100;
+    const PUBLISHER: u64 = 200;
+    const SUBSCRIBER: u64 = 300;
+
+    struct FakeJanus {
+        way: JanusRoom,
+        room: Room<JanusCommand>,
+        /// What the way asked, oldest first, not yet looked at.
+        asked: Vec<Value>,
+        ended: Option<Result<(), CallError>>,
+    }
+
+    impl FakeJanus {
+        fn new(link: &str) -> Self {
+            let invite = Invite::parse(link).unwrap();
+            let settings = CallSettings {
+                render_video: false,
+                relay_only: false,
+                max_video_bps: 2_500_000,
+                mic_on: true,
+                camera_on: true,
+            };
+            let room = Room::new(
+                Instant::now(),
+                settings,
+                vec!["10.0.0.1:5000".parse().unwrap()],
+            );
+            Self {
+                way: JanusRoom::new(&invite, "Ann".into()),
+                room,
+                asked: Vec::new(),
+                ended: None,
+            }
+        }
+
+        fn take_outputs(&mut self) {
+            while let Some(output) = self.room.queue.pop_front() {
+                match output {
+                    Output::Signal(JanusCommand::Send(request)) => {
+                        self.asked
+                            .push(serde_json::from_str(&request.to_json()).unwrap());
+                    }
+                    Output::Ended(result) => self.ended = Some(result),
+                    _ => {}
+                }
+            }
+        }
+
+        /// The next request the way made; it must be there.
+        fn next(&mut self) -> Value {
+            self.take_outputs();
+            assert!(!self.asked.is_empty(), "nothing was asked");
+            self.asked.remove(0)
+        }
+
+        fn nothing_asked(&mut self) {
+            self.take_outputs();
+            assert!(self.asked.is_empty(), "asked: {:?}", self.asked);
+        }
+
+        fn hear(&mut self, reply: Value) {
+            let reply = Reply::decode(&reply.to_string()).unwrap();
+            self.way
+                .handle_event(&mut self.room, JanusEvent::Reply(Box::new(reply)));
+        }
+
+        /// A plugin event about `handle`, answering `transaction` (if any).
+        fn event(&mut self, transaction: Option<&Value>, handle: u64, data: Value) {
+            let mut reply = json!({
+                "janus": "event",
+                "session_id": SESSION,
+                "sender": handle,
+                "plugindata": {"plugin": "janus.plugin.videoroom", "data": data},
+            });
+            if let Some(t) = transaction {
+                reply["transaction"] = t.clone();
+            }
+            self.hear(reply);
+        }
+
+        fn created(&mut self, request: &Value, id: u64) {
+            self.hear(json!({
+                "janus": "success",
+                "transaction": request["transaction"],
+                "data": {"id": id},
+            }));
+        }
+
+        /// Connected, session made, publisher handle attached: returns the `join`.
+        fn up_to_join(&mut self) -> Value {
+            self.way.handle_event(&mut self.room, JanusEvent::Connected);
+            let create = self.next();
+            assert_eq!(create["janus"], "create");
+            self.created(&create, SESSION);
+            let attach = self.next();
+            assert_eq!(attach["janus"], "attach");
+            assert_eq!(attach["session_id"], SESSION);
+            self.created(&attach, PUBLISHER);
+            let join = self.next();
+            assert_eq!(join["body"]["request"], "join");
+            assert_eq!(join["body"]["ptype"], "publisher");
+            assert_eq!(join["body"]["display"], "Ann");
+            join
+        }
+
+        /// In the room with these publishers there; returns our publishing `configure`.
+        fn joined(&mut self, publishers: Value) -> Value {
+            let join = self.up_to_join();
+            self.event(
+                Some(&join["transaction"]),
+                PUBLISHER,
+                json!({"videoroom": "joined", "id": 1, "private_id": 7, "publishers": publishers}),
+            );
+            let publish = self.next();
+            assert_eq!(publish["body"]["request"], "configure");
+            assert_eq!(publish["jsep"]["type"], "offer");
+            publish
+        }
+    }
+
+    fn publisher(id: u64, name: &str) -> Value {
+        json!({"id": id, "display": name, "streams": [
+            {"type": "audio", "mid": "0", "codec": "opus"},
+            {"type": "video", "mid": "1", "codec": "h264"},
+        ]})
+    }
+
+    #[test]
+    fn it_joins_with_its_name_and_pin_and_publishes_its_video_in_two_layers() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234&pin=s3cret");
+        let join = janus.up_to_join();
+        assert_eq!(join["body"]["room"], 1234);
+        assert_eq!(join["body"]["pin"], "s3cret");
+        janus.event(
+            Some(&join["transaction"]),
+            PUBLISHER,
+            json!({"videoroom": "joined", "id": 1, "publishers": []}),
+        );
+        let publish = janus.next();
+        let sdp = publish["jsep"]["sdp"].as_str().unwrap();
+        // Simulcast, highest first: Janus takes the first rid for its highest substream.
+        let full = sdp.find("a=rid:f send").expect(sdp);
+        let quarter = sdp.find("a=rid:q send").expect(sdp);
+        assert!(full < quarter, "{sdp}");
+        assert!(sdp.contains("a=simulcast:send f;q"), "{sdp}");
+        // Nobody else there: no subscription yet.
+        janus.nothing_asked();
+    }
+
+    #[test]
+    fn refusals_end_the_call_with_their_sentence() {
+        for (code, error, expected) in [
+            (433, "Unauthorized (wrong pin)", CallError::WrongPin),
+            (429, "Missing mandatory element (pin)", CallError::WrongPin),
+            (426, "No such room (1234)", CallError::NoSuchRoom),
+            (
+                432,
+                "Maximum number of publishers (6) reached",
+                CallError::RoomFull,
+            ),
+        ] {
+            let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+            let join = janus.up_to_join();
+            janus.event(
+                Some(&join["transaction"]),
+                PUBLISHER,
+                json!({"videoroom": "event", "error_code": code, "error": error}),
+            );
+            janus.take_outputs();
+            // It leaves; the connection's close ends the call with the reason.
+            janus
+                .way
+                .handle_event(&mut janus.room, JanusEvent::Closed(JanusClosed::Left));
+            janus.take_outputs();
+            assert_eq!(janus.ended, Some(Err(expected)), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_receiving_connection_changes_one_negotiation_at_a_time() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([publisher(2, "Bo")]));
+        let attach = janus.next();
+        assert_eq!(attach["janus"], "attach");
+        // Cy starts publishing while the handle is being made: nothing more is asked yet.
+        janus.event(
+            None,
+            PUBLISHER,
+            json!({"videoroom": "event", "publishers": [publisher(3, "Cy")]}),
+        );
+        janus.nothing_asked();
+        assert_eq!(janus.room.participants.len(), 2);
+        // The handle: one join asks for both.
+        janus.created(&attach, SUBSCRIBER);
+        let join = janus.next();
+        assert_eq!(join["body"]["ptype"], "subscriber");
+        assert_eq!(join["body"]["private_id"], 7);
+        let feeds: Vec<&Value> = join["body"]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["feed"])
+            .collect();
+        assert_eq!(feeds, [&json!(2), &json!(3)]);
+        // Di comes before that negotiation is done: she waits for `started`.
+        janus.event(
+            None,
+            PUBLISHER,
+            json!({"videoroom": "event", "publishers": [publisher(4, "Di")]}),
+        );
+        janus.nothing_asked();
+        janus.way.session.subscriber_joined = true;
+        janus.event(
+            None,
+            SUBSCRIBER,
+            json!({"videoroom": "event", "started": "ok"}),
+        );
+        let subscribe = janus.next();
+        assert_eq!(subscribe["body"]["request"], "subscribe");
+        assert_eq!(subscribe["body"]["streams"], json!([{"feed": 4}]));
+        // Cy leaves: gone from the meeting.
+        janus.event(None, PUBLISHER, json!({"videoroom": "event", "leaving": 3}));
+        assert_eq!(janus.room.participants.len(), 2);
+    }
+
+    #[test]
+    fn a_janus_that_forgot_the_session_is_joined_afresh() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([publisher(2, "Bo")]));
+        let attach = janus.next();
+        janus.hear(json!({
+            "janus": "error",
+            "transaction": attach["transaction"],
+            "error": {"code": 458, "reason": "No such session 100"},
+        }));
+        // Everyone it told of is gone (they come back as Janus lists them again) and a new
+        // session is asked for.
+        assert!(janus.room.participants.is_empty());
+        assert_eq!(janus.next()["janus"], "create");
+        assert_eq!(janus.ended, None);
+    }
+
+    #[test]
+    fn keyframes_are_asked_of_janus_for_the_sections_received_only() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([]));
+        let (receive, publish) = (ConnectionId(41), ConnectionId(40));
+        janus.way.receive = Some(receive);
+        janus.way.publish = Some(publish);
+        janus.way.session.subscriber = Some(SUBSCRIBER);
+        janus
+            .way
+            .keyframe_wanted(&mut janus.room, receive, &[Mid::from("3")]);
+        let configure = janus.next();
+        assert_eq!(configure["handle_id"], SUBSCRIBER);
+        assert_eq!(
+            configure["body"],
+            json!({"request": "configure", "mid": "3", "send": true})
+        );
+        // Keyframe requests on the connection we publish on are Janus's own to send.
+        janus
+            .way
+            .keyframe_wanted(&mut janus.room, publish, &[Mid::from("1")]);
+        janus.nothing_asked();
+    }
+
+    #[test]
+    fn the_layer_janus_forwards_is_named_for_its_participant() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([publisher(2, "Bo"), publisher(3, "Cy")]));
+        let receive = ConnectionId(41);
+        janus.way.receive = Some(receive);
+        janus.way.session.subscriber = Some(SUBSCRIBER);
+        let (bo, cy) = (
+            ParticipantId::from("janus-2"),
+            ParticipantId::from("janus-3"),
+        );
+        janus.room.attach(&bo, receive, Some(Mid::from("1")));
+        janus.room.attach(&cy, receive, Some(Mid::from("3")));
+        janus.event(
+            None,
+            SUBSCRIBER,
+            json!({"videoroom": "event", "mid": "3", "substream": 0}),
+        );
+        janus.event(
+            None,
+            SUBSCRIBER,
+            json!({"videoroom": "event", "mid": "1", "substream": 1}),
+        );
+        let layer = |id: &ParticipantId| janus.room.participants[id].figures.layer_in;
+        assert_eq!(layer(&cy), Some("quarter"));
+        assert_eq!(layer(&bo), Some("full"));
+    }
+
+    #[test]
+    fn small_tiles_take_the_quarter_layer_and_larger_ones_the_full() {
+        assert_eq!(substream_for(320, 180), 0);
+        assert_eq!(substream_for(480, 270), 0);
+        assert_eq!(substream_for(481, 200), 1);
+        assert_eq!(substream_for(1280, 720), 1);
+    }
+}

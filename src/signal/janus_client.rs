@@ -116,6 +116,8 @@ struct Transport {
 /// Why one connection ended.
 enum Ended {
     Dropped(String),
+    /// A request went unanswered past [`ANSWER_LIMIT`].
+    Unanswered(String),
     Left,
     Abandoned,
 }
@@ -133,7 +135,17 @@ impl Transport {
                     return;
                 }
                 Ended::Abandoned => return,
-                Ended::Dropped(why) => why,
+                // A server that takes the connection and never answers, before it ever has,
+                // is no Janus to wait for: the join ends now, not after four more silences.
+                Ended::Unanswered(why) if !self.answered_once => {
+                    let closed = JanusClosed::Unreachable {
+                        attempts: failures + 1,
+                        why,
+                    };
+                    let _ = self.events.send(JanusEvent::Closed(closed)).await;
+                    return;
+                }
+                Ended::Dropped(why) | Ended::Unanswered(why) => why,
             };
             failures += 1;
             if !self.answered_once && self.max_attempts.is_some_and(|max| failures >= max) {
@@ -256,7 +268,7 @@ impl Transport {
                 _ = check.tick() => {
                     let now = Instant::now();
                     if waiting_since.is_some_and(|since| now - since > ANSWER_LIMIT) {
-                        return Ended::Dropped("Janus does not answer".into());
+                        return Ended::Unanswered("Janus does not answer".into());
                     }
                     if now - last_heard > SILENCE_LIMIT {
                         return Ended::Dropped("Janus went silent".into());

@@ -233,6 +233,10 @@ const WORDS: &[(&str, &str)] = &[
         "会议服务器拒绝了你的加入（{}）",
     ),
     (
+        "The meeting's server did not answer. Check the link and your network.",
+        "会议服务器没有响应。请检查链接和网络。",
+    ),
+    (
         "Could not reach the meeting's server ({} attempts). Check the link and your network.",
         "无法连接到会议服务器（尝试了 {} 次）。请检查链接和网络。",
     ),

@@ -643,6 +643,9 @@ pub fn call_error_words(error: &CallError) -> String {
             "The meeting's server refused to let you in ({})",
             &[&format!("{code}: {message}")],
         ),
+        CallError::Unreachable { attempts: 1 } => {
+            tr("The meeting's server did not answer. Check the link and your network.").into()
+        }
         CallError::Unreachable { attempts } => tr_fill(
             "Could not reach the meeting's server ({} attempts). Check the link and your network.",
             &[attempts],
