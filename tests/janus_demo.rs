@@ -5,61 +5,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use support::browser::Browser;
 use support::janus::{Janus, JanusRoomConfig, Netns};
+use support::janus_demo::{PLAYS_REMOTE, demo_joins, demo_site};
 use support::{CONFER, Owned, confer_as, join_synthetic, last_stats_by_name, require_tool};
 
 const ROOM: u64 = 1234;
-const DEMOS: &str = "/usr/share/janus/demos";
-
-/// The demo pages served from 127.0.0.1 in the namespace (getUserMedia wants a secure
-/// context), with a `settings.js` of the test's own: Debian's points at the HTTP transport and
-/// leaves out `token` and `apisecret`, which the pages read.
-fn demo_site(netns: &Netns, janus: &Janus, dir: &Path) -> Owned {
-    require_tool("python3", "python3");
-    for entry in std::fs::read_dir(DEMOS).expect("janus-demos is not installed") {
-        let entry = entry.unwrap();
-        if entry.file_name() == "settings.js" {
-            continue;
-        }
-        let target = entry.path().canonicalize().unwrap();
-        std::os::unix::fs::symlink(target, dir.join(entry.file_name())).unwrap();
-    }
-    let settings = format!(
-        "var server = \"{}\";\nvar iceServers = null;\nvar token = null;\nvar apisecret = null;\n",
-        janus.ws_url()
-    );
-    std::fs::write(dir.join("settings.js"), settings).unwrap();
-    let site = Owned(
-        netns
-            .command("python3")
-            .args([
-                "-m",
-                "http.server",
-                "8080",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !netns.accepts("127.0.0.1", 8080) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the demo site did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    site
-}
 
 fn join_native(netns: &Netns, home: &Path, link: &str, seconds: u32) -> Owned {
     join_synthetic(
@@ -70,31 +23,6 @@ fn join_native(netns: &Netns, home: &Path, link: &str, seconds: u32) -> Owned {
         seconds,
     )
 }
-
-/// The demo page joins as `name` (letters and digits only: the page refuses others) and
-/// publishes.
-fn demo_joins(browser: &mut Browser, name: &str) {
-    browser.open(
-        name,
-        &format!("http://127.0.0.1:8080/videoroomtest.html?room={ROOM}"),
-    );
-    browser.click(name, "#start");
-    browser.wait_for(
-        name,
-        "!document.querySelector('#registernow').classList.contains('hide')",
-        Duration::from_secs(20),
-        "the demo's join form",
-    );
-    browser.fill(name, "#username", name);
-    browser.click(name, "#register");
-}
-
-/// Whether the demo page plays a remote video with pictures in it and remote audio.
-const PLAYS_REMOTE: &str = "(() => {
-    const videos = [...document.querySelectorAll('video[id^=remotevideo]')];
-    const audio = [...document.querySelectorAll('audio[id^=remotevideo]')];
-    return videos.some(v => v.videoWidth > 0 && v.currentTime > 2) && audio.length > 0;
-})()";
 
 fn meet(native_first: bool) {
     require_tool("janus", "janus");
@@ -126,10 +54,10 @@ fn meet(native_first: bool) {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        demo_joins(&mut browser, "demo");
+        demo_joins(&mut browser, "demo", ROOM);
         native
     } else {
-        demo_joins(&mut browser, "demo");
+        demo_joins(&mut browser, "demo", ROOM);
         browser.wait_for(
             "demo",
             "document.querySelector('#videolocal video') !== null",

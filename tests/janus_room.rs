@@ -9,7 +9,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use support::browser::Browser;
 use support::janus::{Janus, JanusRoomConfig, Netns};
+use support::janus_demo::{PLAYS_REMOTE, demo_joins, demo_site};
 use support::{
     CONFER, Owned, confer_as, join_synthetic, join_with, last_stats_by_name, require_tool,
 };
@@ -354,39 +356,38 @@ fn video_through_janus_holds_under_five_percent_loss() {
 }
 
 /// Eight in one room, more than a mesh takes: natives with small synthetic cameras (so that
-/// eight fit on two cores), each publishing and receiving the seven others through one
-/// connection each way. One leaves and one joins mid-meeting; everyone there receives
-/// everyone's pictures and sound.
+/// eight fit on two cores) and Janus's own demo page in Chromium, each publishing and
+/// receiving the others (a native on one connection each way). A native leaves and another
+/// joins mid-meeting; everyone there receives everyone's pictures and sound.
 #[test]
 fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
     let (_turn, netns, janus) = janus_up();
     let home = tempfile::tempdir().unwrap();
+    let site_dir = home.path().join("site");
+    std::fs::create_dir(&site_dir).unwrap();
+    let _site = demo_site(&netns, &janus, &site_dir);
     let link = janus.link(BIG_ROOM, None);
     const CAMERA: &str = "test-pattern:320x180";
-    let stay = ["ann", "ben", "cat", "dan", "eve", "fay"];
-    let mut participants = Vec::new();
-    for name in stay {
-        let p = join_with(
+    let small = |name: &str, seconds: u32| {
+        join_with(
             confer_in(&netns, home.path()),
             home.path(),
             &link,
             name,
-            40,
+            seconds,
             &["--camera", CAMERA],
-        );
-        participants.push((name, p));
-    }
+        )
+    };
+    let _inside = netns.enter();
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    demo_joins(&mut browser, "web", BIG_ROOM);
+    let stay = ["ann", "ben", "cat", "dan", "eve", "fay"];
+    let participants: Vec<(&str, Owned)> =
+        stay.iter().map(|name| (*name, small(name, 40))).collect();
     // Gus is there from the start and leaves; Hal comes once everyone sees everyone.
-    let gus = join_with(
-        confer_in(&netns, home.path()),
-        home.path(),
-        &link,
-        "gus",
-        16,
-        &["--camera", CAMERA],
-    );
+    let gus = small("gus", 16);
     for name in stay {
-        for other in stay.iter().chain(&["gus"]).filter(|o| **o != name) {
+        for other in stay.iter().chain(&["gus", "web"]).filter(|o| **o != name) {
             assert!(
                 sees(home.path(), name, other, Duration::from_secs(25)),
                 "{name} never saw {other}\n{}",
@@ -394,23 +395,22 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
             );
         }
     }
-    let hal = join_with(
-        confer_in(&netns, home.path()),
-        home.path(),
-        &link,
-        "hal",
-        24,
-        &["--camera", CAMERA],
+    let hal = small("hal", 24);
+    browser.wait_for(
+        "web",
+        PLAYS_REMOTE,
+        Duration::from_secs(20),
+        "the natives' video and audio on the demo page",
     );
     finish(gus, "gus", &janus);
     finish(hal, "hal", &janus);
     for (name, p) in participants {
         finish(p, name, &janus);
     }
-    let everyone: Vec<&str> = stay.iter().copied().chain(["gus", "hal"]).collect();
+    let natives: Vec<&str> = stay.iter().copied().chain(["gus", "hal"]).collect();
     for name in stay.iter().copied().chain(["hal"]) {
         let saw = last_stats_by_name(&home.path().join(format!("{name}.jsonl")));
-        for other in everyone.iter().filter(|o| **o != name) {
+        for other in natives.iter().chain(&["web"]).filter(|o| **o != name) {
             // Hal came after Gus left.
             if (name, *other) == ("hal", "gus") {
                 continue;
@@ -419,7 +419,9 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
                 .get(*other)
                 .unwrap_or_else(|| panic!("{name} has no figures about {other}: {saw:?}"));
             let context = format!("{name} about {other}: {seen}");
-            assert_eq!(seen["width_in"], 320, "{context}");
+            if *other != "web" {
+                assert_eq!(seen["width_in"], 320, "{context}");
+            }
             assert!(
                 seen["frames_decoded"].as_u64().unwrap_or(0) >= 40,
                 "{context}"

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod coturn;
 pub mod janus;
+pub mod janus_demo;
 pub mod pulse;
 
 use std::path::Path;
