@@ -76,8 +76,11 @@ pub struct JanusRoom {
     /// Everyone publishing in the room, and who they are in the call.
     feeds: BTreeMap<FeedId, ParticipantId>,
     /// The substream asked for each section we receive video on (none asked: Janus's
-    /// default, the highest).
+    /// default, the highest), and the one its tile needs.
     substreams: HashMap<Mid, u8>,
+    wanted: HashMap<Mid, u8>,
+    /// The receiving connection loses enough that every section takes the smallest layer.
+    lossy: bool,
     /// Why Janus turned us away, once it has: the call ends with it.
     refused: Option<CallError>,
     leaving: bool,
@@ -99,6 +102,8 @@ impl JanusRoom {
             receive: None,
             feeds: BTreeMap::new(),
             substreams: HashMap::new(),
+            wanted: HashMap::new(),
+            lossy: false,
             refused: None,
             leaving: false,
         }
@@ -140,6 +145,7 @@ impl JanusRoom {
         self.session = Session::default();
         self.asked.clear();
         self.substreams.clear();
+        self.wanted.clear();
         for participant in std::mem::take(&mut self.feeds).into_values() {
             room.remove_participant(&participant, Farewell::Quietly);
         }
@@ -530,6 +536,32 @@ impl JanusRoom {
         );
     }
 
+    /// Asks Janus for each section's layer where it is not the one asked last: the tile's, or
+    /// the smallest while the receiving connection is lossy.
+    fn ask_substreams(&mut self, room: &mut Room<JanusCommand>) {
+        let Some(handle) = self.session.subscriber else {
+            return;
+        };
+        let changes: Vec<(Mid, u8)> = self
+            .wanted
+            .iter()
+            .map(|(mid, wanted)| (*mid, if self.lossy { 0 } else { *wanted }))
+            .filter(|(mid, substream)| self.substreams.get(mid) != Some(substream))
+            .collect();
+        for (mid, substream) in changes {
+            self.substreams.insert(mid, substream);
+            let body = VideoRoom::Configure {
+                audio: None,
+                video: None,
+                restart: None,
+                mid: Some(mid.to_string()),
+                send: None,
+                substream: Some(substream),
+            };
+            self.message(room, handle, body, None, Asked::Other);
+        }
+    }
+
     fn handle_of(&self, connection: ConnectionId) -> Option<u64> {
         if Some(connection) == self.publish {
             self.session.publisher
@@ -540,6 +572,11 @@ impl JanusRoom {
         }
     }
 }
+
+/// Loss on the receiving connection at which every section falls back to the smallest layer,
+/// and below which the tiles choose again.
+const LOSS_FALL_BACK: f32 = 0.10;
+const LOSS_RECOVERED: f32 = 0.03;
 
 /// The simulcast substream a tile of this size needs: the quarter layer (0) up to 1.5 times
 /// its size (320x180 of a 1280x720 camera, up to 480x270), the full one (1) above.
@@ -676,7 +713,7 @@ impl JoinWay for JanusRoom {
         width: u32,
         height: u32,
     ) {
-        let (Some(receive), Some(handle)) = (self.receive, self.session.subscriber) else {
+        let Some(receive) = self.receive else {
             return;
         };
         let substream = substream_for(width, height);
@@ -695,18 +732,25 @@ impl JoinWay for JanusRoom {
             })
             .collect();
         for mid in mids {
-            if self.substreams.insert(mid, substream) == Some(substream) {
-                continue;
-            }
-            let body = VideoRoom::Configure {
-                audio: None,
-                video: None,
-                restart: None,
-                mid: Some(mid.to_string()),
-                send: None,
-                substream: Some(substream),
-            };
-            self.message(room, handle, body, None, Asked::Other);
+            self.wanted.insert(mid, substream);
+        }
+        self.ask_substreams(room);
+    }
+
+    /// Under loss (10 % of what comes to us lost over a second) every section falls back to
+    /// the smallest layer: fewer packets to lose and resend. Below 3 % the tiles choose again.
+    fn receive_loss(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId, loss: f32) {
+        if Some(connection) != self.receive {
+            return;
+        }
+        let lossy = if self.lossy {
+            loss >= LOSS_RECOVERED
+        } else {
+            loss >= LOSS_FALL_BACK
+        };
+        if lossy != self.lossy {
+            self.lossy = lossy;
+            self.ask_substreams(room);
         }
     }
 
@@ -720,6 +764,7 @@ impl JoinWay for JanusRoom {
             // Its sections are gone with it; Janus offers them again on the next change.
             self.receive = None;
             self.substreams.clear();
+            self.wanted.clear();
         }
     }
 
@@ -1047,6 +1092,40 @@ mod tests {
         let layer = |id: &ParticipantId| janus.room.participants[id].figures.layer_in;
         assert_eq!(layer(&cy), Some("quarter"));
         assert_eq!(layer(&bo), Some("full"));
+    }
+
+    #[test]
+    fn loss_on_the_receiving_connection_falls_back_to_the_small_layer_until_it_clears() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([]));
+        let receive = ConnectionId(41);
+        janus.way.receive = Some(receive);
+        janus.way.session.subscriber = Some(SUBSCRIBER);
+        janus.way.wanted.insert(Mid::from("1"), 1);
+        janus.way.ask_substreams(&mut janus.room);
+        let substream = |janus: &mut FakeJanus| {
+            let configure = janus.next();
+            assert_eq!(configure["body"]["mid"], "1");
+            configure["body"]["substream"].clone()
+        };
+        assert_eq!(substream(&mut janus), 1);
+        let loss = |janus: &mut FakeJanus, loss: f32| {
+            janus.way.receive_loss(&mut janus.room, receive, loss);
+        };
+        loss(&mut janus, 0.05);
+        janus.nothing_asked();
+        loss(&mut janus, 0.12);
+        assert_eq!(substream(&mut janus), 0);
+        // Until it clears (below 3 %), not merely eases.
+        loss(&mut janus, 0.05);
+        janus.nothing_asked();
+        loss(&mut janus, 0.01);
+        assert_eq!(substream(&mut janus), 1);
+        // Loss on the connection we publish on is not about what we receive.
+        janus
+            .way
+            .receive_loss(&mut janus.room, ConnectionId(40), 0.5);
+        janus.nothing_asked();
     }
 
     #[test]

@@ -599,8 +599,12 @@ impl<W: JoinWay> Call<W> {
                 if let Some(loss) = s.loss_out {
                     connection.rate.on_loss(now, loss);
                 }
+                let loss_in = s.loss_in;
                 connection.path.stats = s;
                 self.follow_paths();
+                if let Some(loss) = loss_in {
+                    self.way.receive_loss(&mut self.room, id, loss);
+                }
             }
         }
     }

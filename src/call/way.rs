@@ -50,6 +50,16 @@ pub trait JoinWay {
     ) {
     }
 
+    /// The share of what `connection` carries to us that was lost over the last second: a way
+    /// whose server forwards layers falls back to smaller ones while it is high.
+    fn receive_loss(
+        &mut self,
+        _room: &mut Room<Self::Message>,
+        _connection: ConnectionId,
+        _loss: f32,
+    ) {
+    }
+
     /// The call gave up on `connection` (it closed it; its participants are gone or moved).
     fn connection_closed(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId);
 
