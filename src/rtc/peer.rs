@@ -146,10 +146,9 @@ impl Peer {
         Self::build(now, local, true)
     }
 
-    /// A connection that only receives (an SFU's to us). It estimates no bandwidth: that
-    /// probes with RTP padding, which on a connection that sends nothing else an SFU takes for
-    /// the media of one of its sections. Janus then files every report and keyframe request
-    /// we send under that section (the first, audio), and never passes our PLIs on.
+    /// A connection that only receives (an SFU's to us). It estimates no bandwidth: we send
+    /// nothing on it to estimate for, and the estimator's probes (RTP padding) would be
+    /// traffic for nothing, on the SFU's sections as if they were ours.
     pub fn receiving_only(now: Instant, local: &[SocketAddr]) -> Self {
         Self::build(now, local, false)
     }
@@ -565,10 +564,9 @@ impl Peer {
         Ok(())
     }
 
-    /// Sends one H.264 access unit captured at `captured` (its RTP time follows capture times,
-    /// so the receiver sees the camera's own rhythm).
-    /// One of our pictures, of `layer`: a connection without simulcast takes the full layer
-    /// alone.
+    /// Sends one H.264 access unit of `layer` captured at `captured` (its RTP time follows
+    /// capture times, so the receiver sees the camera's own rhythm). A connection without
+    /// simulcast takes the full layer alone.
     pub fn send_video(
         &mut self,
         now: Instant,

@@ -36,7 +36,7 @@ pub const MIN_QP: u8 = 24;
 
 /// Bits a pixel may cost at most, at the frame rate set. A small picture needs no more:
 /// libwebrtc's own caps come to about this (180p 200 kbit/s, 360p 700 kbit/s, 720p 2.5 Mbit/s).
-/// Without it a 320x180 test pattern took 1.3 Mbit/s of whatever the path allowed.
+/// Without it a noisy 320x180 picture took 2.5 Mbit/s of a 2.5 Mbit/s target.
 const MAX_BITS_PER_PIXEL: f32 = 0.1;
 
 /// The most a picture of this size is given, within what the design allows.
