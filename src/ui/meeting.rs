@@ -1031,6 +1031,19 @@ mod tests {
         harness.get_by_label_contains("1280x720 at 29.7 fps · H264/opus");
         harness.get_by_label_contains("rtt 42.0 ms · loss 5.0 % · jitter 3.1 ms");
         harness.get_by_label_contains("path relay");
+        // Through an SFU the layer received is named.
+        let stats = ParticipantStats {
+            width_in: 320,
+            height_in: 180,
+            layer_in: Some("quarter"),
+            ..ParticipantStats::default()
+        };
+        script.say(CallReport::Stats {
+            id: "a".into(),
+            stats: Box::new(stats),
+        });
+        harness.run();
+        harness.get_by_label_contains("320x180 (layer quarter) at");
     }
 
     #[test]
