@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Meetings through Janus against the mesh: 4 and 6 natives (synthetic 720p camera and tone),
+# as a mesh through `confer serve` and through Janus (Debian's, started with a configuration of
+# its own), one after the other, each in a network namespace of its own. Prints a table: CPU
+# and upload per participant, and Janus's own CPU (tests/janus_bench.rs, an ignored test, does
+# the work; it reuses the Janus tests' support code). About 4 minutes after the release build.
+#
+#   benches/janus.sh
+set -euo pipefail
+cd "$(dirname "$(realpath "$0")")/.."
+source scripts/lib.sh
+ensure_debs "${TEST_PACKAGES[@]}"
+cargo test --release --test janus_bench -- --ignored --nocapture

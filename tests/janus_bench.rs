@@ -1,0 +1,211 @@
+//! A bench, not a test (ignored; `benches/janus.sh` runs it): the same meeting of natives
+//! (synthetic 720p camera and tone) as a mesh through `confer serve` and through Janus, 4 and
+//! 6 people, one after the other in a network namespace of its own. Per participant: CPU (from
+//! /proc over the steady part) and upload (iptables' byte counters on UDP in the namespace:
+//! all of it in a mesh, what goes to Janus's media ports through Janus); Janus's own CPU
+//! beside. Figures vary with the machine's load: compare rows of one run.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::janus::{JANUS_RTP_PORTS, Janus, JanusRoomConfig, Netns};
+use support::serve::Serve;
+use support::{CONFER, Owned, confer_as, join_synthetic};
+
+const ROOM: u64 = 1234;
+/// The meeting's length, and the steady part measured (after everyone has joined).
+const MEETING: u32 = 40;
+const MEASURE_FROM: Duration = Duration::from_secs(12);
+const MEASURE_FOR: Duration = Duration::from_secs(20);
+
+/// CPU seconds a process has used (user and system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Bytes counted by the namespace's OUTPUT rules: (all UDP, UDP to Janus's media ports).
+fn udp_bytes(netns: &Netns) -> (u64, u64) {
+    let out = netns
+        .command("iptables")
+        .args(["-L", "OUTPUT", "-v", "-x", "-n"])
+        .output()
+        .expect("iptables");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Our two rules, in the order they were added, after the chain's two header lines (`-n`
+    // names the protocol by number, so the lines are taken by place).
+    let mut counts = text
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+    (counts.next().unwrap_or(0), counts.next().unwrap_or(0))
+}
+
+fn count_udp(netns: &Netns) {
+    for rule in [
+        vec!["-A", "OUTPUT", "-o", "lo", "-p", "udp"],
+        vec![
+            "-A",
+            "OUTPUT",
+            "-o",
+            "lo",
+            "-p",
+            "udp",
+            "--dport",
+            JANUS_RTP_PORTS,
+        ],
+    ] {
+        let status = netns.command("iptables").args(&rule).status().unwrap();
+        assert!(status.success(), "iptables");
+    }
+}
+
+struct Row {
+    what: String,
+    cpu_percent: f64,
+    upload_kbps: f64,
+    janus_cpu_percent: Option<f64>,
+}
+
+/// Starts `n` natives on `link` (a command each, inside the namespace), measures the steady
+/// part, and waits for them to end.
+fn measure(
+    what: String,
+    netns: &Netns,
+    home: &Path,
+    link: &str,
+    n: usize,
+    janus: Option<u32>,
+) -> Row {
+    let mut natives: Vec<Owned> = (0..n)
+        .map(|i| {
+            let name = format!("p{i}");
+            join_synthetic(
+                confer_as(netns.command(CONFER), home),
+                home,
+                link,
+                &name,
+                MEETING,
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::sleep(MEASURE_FROM);
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
+    let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let janus_before = janus.map(cpu_seconds);
+    let bytes_before = udp_bytes(netns);
+    let t0 = Instant::now();
+    std::thread::sleep(MEASURE_FOR);
+    let seconds = t0.elapsed().as_secs_f64();
+    let after: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let bytes_after = udp_bytes(netns);
+    let janus_cpu = janus
+        .zip(janus_before)
+        .map(|(pid, before)| (cpu_seconds(pid) - before) / seconds * 100.0);
+    let cpu: f64 = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a - b) / seconds * 100.0)
+        .sum::<f64>()
+        / n as f64;
+    let sent = if janus.is_some() {
+        bytes_after.1 - bytes_before.1
+    } else {
+        bytes_after.0 - bytes_before.0
+    };
+    let upload_kbps = sent as f64 * 8.0 / seconds / 1000.0 / n as f64;
+    for native in &mut natives {
+        let limit = Duration::from_secs(u64::from(MEETING) + 30).saturating_sub(started.elapsed());
+        assert!(
+            native.wait_for_exit(limit).is_some(),
+            "a native did not end"
+        );
+    }
+    Row {
+        what,
+        cpu_percent: cpu,
+        upload_kbps,
+        janus_cpu_percent: janus_cpu,
+    }
+}
+
+#[test]
+#[ignore = "a bench: benches/janus.sh"]
+fn mesh_and_janus_cpu_and_upload_per_participant() {
+    let mut rows = Vec::new();
+    for n in [4, 6] {
+        // A mesh through Confer's own server, in a namespace of its own.
+        let netns = Netns::new();
+        count_udp(&netns);
+        let home = tempfile::tempdir().unwrap();
+        let serve = {
+            let _inside = netns.enter();
+            Serve::start(home.path(), &["--open"])
+        };
+        let link = format!("confer://{}/bench?insecure=1", serve.addr);
+        rows.push(measure(
+            format!("mesh, {n}"),
+            &netns,
+            home.path(),
+            &link,
+            n,
+            None,
+        ));
+        drop(serve);
+        // The same meeting through Janus.
+        let netns = Netns::new();
+        count_udp(&netns);
+        let home = tempfile::tempdir().unwrap();
+        let janus = Janus::start(
+            &netns,
+            &[JanusRoomConfig {
+                id: ROOM,
+                pin: None,
+                publishers: 12,
+            }],
+        );
+        let link = janus.link(ROOM, None);
+        let pid = janus.pid();
+        rows.push(measure(
+            format!("Janus, {n}"),
+            &netns,
+            home.path(),
+            &link,
+            n,
+            pid,
+        ));
+    }
+    println!("\n| meeting | CPU per participant | upload per participant | Janus's CPU |");
+    println!("|---|---|---|---|");
+    for row in &rows {
+        println!(
+            "| {} | {:.0} % | {:.0} kbit/s | {} |",
+            row.what,
+            row.cpu_percent,
+            row.upload_kbps,
+            row.janus_cpu_percent
+                .map_or("-".into(), |c| format!("{c:.0} %")),
+        );
+    }
+    // Something was measured: a bench of nothing is no bench.
+    assert!(
+        rows.iter()
+            .all(|r| r.cpu_percent > 1.0 && r.upload_kbps > 10.0)
+    );
+}
