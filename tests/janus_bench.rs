@@ -35,7 +35,8 @@ fn cpu_seconds(pid: u32) -> f64 {
             .and_then(|f| f.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
+    // utime and stime are fields 14 and 15 of stat (indexes 11 and 12 after the name), in
+    // clock ticks: USER_HZ, 100 a second on Linux.
     (ticks(11) + ticks(12)) / 100.0
 }
 

@@ -104,6 +104,31 @@ fn saw_each_other(home: &Path, seconds: f64) {
     );
 }
 
+/// Alice joins, Bob half a second later, each for the seconds given and with options of their
+/// own after `join` (the synthetic camera unless they name another); both are waited for to
+/// their end.
+fn alice_then_bob(
+    netns: &Netns,
+    home: &Path,
+    janus: &Janus,
+    link: &str,
+    alice: (u32, &[&str]),
+    bob: (u32, &[&str]),
+) {
+    let alice_joins = join_with(
+        confer_in(netns, home),
+        home,
+        link,
+        "alice",
+        alice.0,
+        alice.1,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let bob_joins = join_with(confer_in(netns, home), home, link, "bob", bob.0, bob.1);
+    finish(bob_joins, "bob", janus);
+    finish(alice_joins, "alice", janus);
+}
+
 /// Two natives in a Janus room: each publishes, subscribes to the other through Janus, and
 /// sees and hears them.
 #[test]
@@ -111,11 +136,7 @@ fn two_natives_meet_in_a_janus_room() {
     let (_turn, netns, janus) = janus_up();
     let home = tempfile::tempdir().unwrap();
     let link = janus.link(ROOM, None);
-    let alice = join(&netns, home.path(), &link, "alice", 16);
-    std::thread::sleep(Duration::from_millis(500));
-    let bob = join(&netns, home.path(), &link, "bob", 13);
-    finish(bob, "bob", &janus);
-    finish(alice, "alice", &janus);
+    alice_then_bob(&netns, home.path(), &janus, &link, (16, &[]), (13, &[]));
     saw_each_other(home.path(), 8.0);
 }
 
@@ -338,11 +359,7 @@ fn video_through_janus_holds_under_five_percent_loss() {
     let home = tempfile::tempdir().unwrap();
     let link = janus.link(ROOM, None);
     netns.drop_janus_media(0.05);
-    let alice = join(&netns, home.path(), &link, "alice", 22);
-    std::thread::sleep(Duration::from_millis(500));
-    let bob = join(&netns, home.path(), &link, "bob", 20);
-    finish(bob, "bob", &janus);
-    finish(alice, "alice", &janus);
+    alice_then_bob(&netns, home.path(), &janus, &link, (22, &[]), (20, &[]));
     saw_each_other(home.path(), 12.0);
     for (who, of) in [("alice", "bob"), ("bob", "alice")] {
         let seen = &last_stats_by_name(&home.path().join(format!("{who}.jsonl")))[of];
@@ -446,25 +463,14 @@ fn each_receiver_gets_the_layer_its_tiles_need() {
     let (_turn, netns, janus) = janus_up();
     let home = tempfile::tempdir().unwrap();
     let link = janus.link(ROOM, None);
-    let alice = join_with(
-        confer_in(&netns, home.path()),
+    alice_then_bob(
+        &netns,
         home.path(),
+        &janus,
         &link,
-        "alice",
-        16,
-        &["--view", "320x180"],
+        (16, &["--view", "320x180"]),
+        (13, &["--view", "1280x720"]),
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let bob = join_with(
-        confer_in(&netns, home.path()),
-        home.path(),
-        &link,
-        "bob",
-        13,
-        &["--view", "1280x720"],
-    );
-    finish(bob, "bob", &janus);
-    finish(alice, "alice", &janus);
     let alice_saw = last_stats_by_name(&home.path().join("alice.jsonl"));
     let bob_saw = last_stats_by_name(&home.path().join("bob.jsonl"));
     let context = format!("alice saw {alice_saw:?}\nbob saw {bob_saw:?}");

@@ -550,14 +550,7 @@ impl JanusRoom {
             .collect();
         for (mid, substream) in changes {
             self.substreams.insert(mid, substream);
-            let body = VideoRoom::Configure {
-                audio: None,
-                video: None,
-                restart: None,
-                mid: Some(mid.to_string()),
-                send: None,
-                substream: Some(substream),
-            };
+            let body = configure_stream(mid, None, Some(substream));
             self.message(room, handle, body, None, Asked::Other);
         }
     }
@@ -599,6 +592,19 @@ fn configure(media: Option<bool>, restart: Option<bool>) -> VideoRoom {
         mid: None,
         send: None,
         substream: None,
+    }
+}
+
+/// A subscriber's `configure` of its section `mid`: relayed or not (`send`), which simulcast
+/// `substream`.
+fn configure_stream(mid: Mid, send: Option<bool>, substream: Option<u8>) -> VideoRoom {
+    VideoRoom::Configure {
+        audio: None,
+        video: None,
+        restart: None,
+        mid: Some(mid.to_string()),
+        send,
+        substream,
     }
 }
 
@@ -691,14 +697,7 @@ impl JoinWay for JanusRoom {
             return;
         };
         for mid in mids {
-            let body = VideoRoom::Configure {
-                audio: None,
-                video: None,
-                restart: None,
-                mid: Some(mid.to_string()),
-                send: Some(true),
-                substream: None,
-            };
+            let body = configure_stream(*mid, Some(true), None);
             self.message(room, handle, body, None, Asked::Other);
         }
     }
