@@ -2,6 +2,7 @@
 //! TURN servers, and the UDP sockets that carry them.
 
 pub mod driver;
+pub mod dtls_timers;
 pub mod gather;
 pub mod peer;
 pub mod relay;

@@ -171,6 +171,8 @@ impl Peer {
             // DTLS 1.3 with peers that offer it (Chromium does), 1.2 with those that do not: as
             // a client it sends a hello both accept, as a server it follows the peer's hello.
             .set_dtls_version(DtlsVersion::Auto)
+            // Lost handshake flights sent again sooner than RFC 6347's 1 s (`dtls_timers`).
+            .set_crypto_provider(super::dtls_timers::crypto_provider())
             .set_stats_interval(Some(STATS_EVERY));
         if sends {
             config = config.enable_bwe(Some(START_BITRATE));
@@ -245,7 +247,13 @@ impl Peer {
             layers.add_send_layer(SimulcastLayer::new(layer.rid()));
         }
         self.simulcast = true;
-        self.offer(Some(layers))
+        let offer = self.offer(Some(layers))?;
+        // As the DTLS client here too (see `accept_offer`): an SFU answering `actpass` takes
+        // the client's part, and Janus's OpenSSL client waits a second, then two, then four
+        // to send its flight again when ours is lost. RFC 8842 asks offers for `actpass`;
+        // Janus and libwebrtc take `active` and answer `passive`.
+        self.rtc.direct_api().start_dtls(true)?;
+        Ok(offer.replace("a=setup:actpass", "a=setup:active"))
     }
 
     /// Whether the section `mid` carries video.
@@ -289,6 +297,15 @@ impl Peer {
     /// The remote's offer, for a new connection or one we have (an ICE restart).
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, PeerError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        if sdp.contains("a=setup:actpass") {
+            // Our answer takes the DTLS client's part, as JSEP recommends and libwebrtc does
+            // (str0m would take the server's). The client sets the pace: its flights are sent
+            // again on our own timer when lost (a fraction of a second), while a server
+            // waits for the client's timer: a second, then two, then four with Janus's
+            // OpenSSL, so a handshake under 5 % loss could take many seconds. Started once:
+            // later offers leave the connection's role as it is.
+            self.rtc.direct_api().start_dtls(true)?;
+        }
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
         self.configure_resends();
         Ok(answer.to_sdp_string())

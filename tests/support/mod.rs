@@ -63,18 +63,30 @@ pub fn join_with(
     } else {
         &["--camera", "test-pattern"]
     };
-    let child = cmd
-        .args(["join", link, "--headless", "--name", name])
+    cmd.args(["join", link, "--headless", "--name", name])
         .args(camera)
         .args(options)
         .args(["--mic", "tone"])
         .args(["--duration", &seconds.to_string()])
         .arg("--stats")
         .arg(home.join(format!("{name}.jsonl")))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cannot start confer join");
+        .stdout(std::process::Stdio::null());
+    // For chasing a failure: CONFER_TEST_LOGS=DIR sends each participant's stderr to
+    // DIR/NAME.log, with RUST_LOG from CONFER_TEST_RUST_LOG (the test then sees no stderr).
+    match std::env::var_os("CONFER_TEST_LOGS") {
+        Some(dir) => {
+            let file = std::fs::File::create(Path::new(&dir).join(format!("{name}.log")))
+                .expect("cannot create the participant's log");
+            cmd.stderr(file);
+            if let Some(filter) = std::env::var_os("CONFER_TEST_RUST_LOG") {
+                cmd.env("RUST_LOG", filter);
+            }
+        }
+        None => {
+            cmd.stderr(std::process::Stdio::piped());
+        }
+    }
+    let child = cmd.spawn().expect("cannot start confer join");
     Owned(child)
 }
 
