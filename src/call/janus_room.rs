@@ -501,7 +501,10 @@ impl JanusRoom {
         let connection = *self
             .receive
             .get_or_insert_with(|| room.open_connection(false, false));
-        let answer = match room.peer(connection).map(|p| p.accept_offer(&jsep.sdp)) {
+        let answer = match room.peer(connection).map(|p| {
+            p.answer_as_dtls_client();
+            p.accept_offer(&jsep.sdp)
+        }) {
             Some(Ok(answer)) => answer,
             Some(Err(e)) => {
                 room.notice(Notice::Problem(format!("Janus's offer: {e}")));

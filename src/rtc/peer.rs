@@ -136,6 +136,8 @@ pub struct Peer {
     nacks_by_mid: HashMap<Mid, u64>,
     /// Where str0m's SRTP rollover guess would part from the sender's.
     rollover: RolloverWatch,
+    /// See [`Peer::answer_as_dtls_client`].
+    dtls_client_answers: bool,
     /// Our video goes in layers, each under its rid (to an SFU).
     simulcast: bool,
 }
@@ -208,6 +210,7 @@ impl Peer {
             audio_jitter: None,
             nacks_by_mid: HashMap::new(),
             rollover: RolloverWatch::default(),
+            dtls_client_answers: false,
             simulcast: false,
         }
     }
@@ -294,16 +297,22 @@ impl Peer {
         Ok(offer.to_sdp_string())
     }
 
+    /// Our answers on this connection take the DTLS client's part, as JSEP recommends and
+    /// libwebrtc does (str0m takes the server's), where the offer leaves it to us. The client
+    /// sets the pace: its lost flights go again on our own timer (`dtls_timers`), while a
+    /// server waits for the client's: a second, then two, then four with Janus's OpenSSL, so a
+    /// handshake with Janus under 5 % loss took up to 20 s. Only for an SFU: in the mesh both
+    /// ends pace alike, and the simulated calls under loss are tuned with the offerer as client.
+    pub fn answer_as_dtls_client(&mut self) {
+        self.dtls_client_answers = true;
+    }
+
     /// The remote's offer, for a new connection or one we have (an ICE restart).
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, PeerError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
-        if sdp.contains("a=setup:actpass") {
-            // Our answer takes the DTLS client's part, as JSEP recommends and libwebrtc does
-            // (str0m would take the server's). The client sets the pace: its flights are sent
-            // again on our own timer when lost (a fraction of a second), while a server
-            // waits for the client's timer: a second, then two, then four with Janus's
-            // OpenSSL, so a handshake under 5 % loss could take many seconds. Started once:
-            // later offers leave the connection's role as it is.
+        if self.dtls_client_answers && sdp.contains("a=setup:actpass") {
+            // Once, at the first offer: later ones leave the role as it is (str0m starts DTLS
+            // once).
             self.rtc.direct_api().start_dtls(true)?;
         }
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
