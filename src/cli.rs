@@ -123,6 +123,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
 
+    /// Rooms past the mesh (--mesh-limit) go through rooms this server makes on this Janus
+    /// (ws://HOST:PORT or wss://, its WebSocket API, which participants must reach too).
+    #[arg(long, value_name = "URL", conflicts_with = "redis")]
+    pub janus: Option<String>,
+
+    /// Participants in a room's mesh; the next moves the room to Janus (with --janus).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub mesh_limit: usize,
+
+    /// The Janus VideoRoom plugin's admin_key, when it asks one to create rooms.
+    #[arg(long, value_name = "KEY", requires = "janus")]
+    pub janus_admin_key: Option<String>,
+
     /// TLS certificate chain (PEM) for wss:// and https://.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

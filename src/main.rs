@@ -10,6 +10,7 @@ use confer::cli::{AppArgs, Cli, Command, InviteArgs, JoinArgs, ServeArgs};
 use confer::config::Settings;
 use confer::invite::Invite;
 use confer::media::source::{CameraChoice, MicChoice};
+use confer::server::janus_rooms::JanusSettings;
 use confer::server::{Access, Limits, Server, ServerConfig};
 use confer::signal::proto::IceServer;
 use confer::single_instance::{self, Claim, Listener};
@@ -256,6 +257,7 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
             messages_per_second: l.max_messages_per_sec,
             message_burst: l.max_burst,
             max_peers_per_room: l.max_peers_per_room,
+            mesh_limit: args.mesh_limit,
             max_rooms: l.max_rooms,
             max_connections: l.max_connections,
             max_connections_per_ip: l.max_conns_per_ip,
@@ -267,6 +269,10 @@ fn serve(args: ServeArgs, verbosity: u8) -> Result<(), Exit> {
         ice_servers: ice_servers(&args),
         tls,
         redis: args.redis.clone(),
+        janus: args.janus.clone().map(|url| JanusSettings {
+            url,
+            admin_key: args.janus_admin_key.clone(),
+        }),
     };
     let secure = config.tls.is_some();
     if let Some(files) = confer::rlimit::raise_open_file_limit() {

@@ -27,6 +27,7 @@ async fn embedded(access: Access, tls: Option<Arc<rustls::ServerConfig>>) -> Ser
         ice_servers: Vec::new(),
         tls,
         redis: None,
+        janus: None,
     })
     .await
     .expect("the embedded server did not start")

@@ -529,3 +529,182 @@ fn a_server_that_answers_nothing_ends_the_join() {
         "{stderr}"
     );
 }
+
+/// What the guest page receives through Janus, by the sender's name: pictures decoded on the
+/// subscriber connection's sections.
+const PAGE_RECEIVES_VIA_JANUS: &str = r#"(async () => {
+  const sfu = window.confer.sfu;
+  const out = {};
+  if (!sfu.subPc) return out;
+  for (const r of (await sfu.subPc.getStats()).values()) {
+    if (r.type !== "inbound-rtp" || r.kind !== "video") continue;
+    const id = sfu.mids.get(r.mid);
+    out[window.confer.names.get(id) || id] = r.framesDecoded || 0;
+  }
+  return out;
+})()"#;
+
+/// Whether `who`'s stats show pictures of `of` that came through Janus: a participant there
+/// is known by their Janus feed id (a number), in the mesh by their Confer peer id.
+fn sees_through_janus(home: &Path, who: &str, of: &str, limit: Duration) -> bool {
+    let path = home.join(format!("{who}.jsonl"));
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if support::stats_lines_about(&path, of)
+            .iter()
+            .any(|l| through_janus(l) && l["frames_decoded"].as_u64().unwrap_or(0) > 0)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn through_janus(line: &serde_json::Value) -> bool {
+    line["peer"]
+        .as_str()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// How long `who` went without pictures of `of` when the room moved: from the last second
+/// with pictures through the mesh to the first through Janus (seconds, to the stats' second).
+fn pause(home: &Path, who: &str, of: &str) -> Option<f64> {
+    let lines = support::stats_lines_about(&home.join(format!("{who}.jsonl")), of);
+    let t = |l: &serde_json::Value| l["t"].as_f64();
+    let last_mesh = lines
+        .iter()
+        .filter(|l| !through_janus(l) && l["fps_in"].as_f64().unwrap_or(0.0) > 0.0)
+        .filter_map(t)
+        .last()?;
+    let first_janus = lines
+        .iter()
+        .filter(|l| through_janus(l) && l["frames_decoded"].as_u64().unwrap_or(0) > 0)
+        .filter_map(t)
+        .next()?;
+    Some(first_janus - last_mesh)
+}
+
+/// A Confer room past its mesh (`confer serve --janus`): six natives and a browser guest meet
+/// as a mesh (`--mesh-limit 7`); when an eighth joins, the server tells everyone to move to the
+/// Janus room it made (with its own PIN), and everyone keeps receiving everyone, now through
+/// Janus. Chat and mute state still go through the Confer server. The pause in each native's
+/// pictures of each other native is printed.
+#[test]
+fn a_confer_room_moves_to_janus_when_it_outgrows_the_mesh() {
+    let (_turn, netns, janus) = janus_up();
+    let home = tempfile::tempdir().unwrap();
+    let _inside = netns.enter();
+    let janus_url = janus.ws_url();
+    let server = support::serve::Serve::start_at(
+        home.path(),
+        &format!("{}:0", netns.peer_addr()),
+        &[
+            "--open",
+            "--janus",
+            &janus_url,
+            "--janus-admin-key",
+            support::janus::ADMIN_KEY,
+            "--mesh-limit",
+            "7",
+        ],
+    );
+    let link = format!("confer://{}/grows?insecure=1", server.addr);
+    let small = |name: &str, seconds: u32| {
+        join_with(
+            confer_in(&netns, home.path()),
+            home.path(),
+            &link,
+            name,
+            seconds,
+            &["--camera", "test-pattern:320x180", "-v"],
+        )
+    };
+    let mesh = ["ann", "ben", "cat", "dan", "eve", "fay"];
+    let participants: Vec<(&str, Owned)> =
+        mesh.iter().map(|name| (*name, small(name, 50))).collect();
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    browser.open(
+        "web",
+        &format!("http://{}/j/grows?name=web", server.addr),
+    );
+    browser.click("web", "#join");
+    for name in mesh {
+        for other in mesh.iter().chain(&["web"]).filter(|o| **o != name) {
+            assert!(
+                sees(home.path(), name, other, Duration::from_secs(25)),
+                "{name} never saw {other} in the mesh"
+            );
+        }
+    }
+    assert_eq!(
+        browser.eval("web", "window.confer.sfu.route"),
+        serde_json::Value::Null,
+        "the page moved before the room outgrew the mesh"
+    );
+    // The eighth: the room moves.
+    let hal = small("hal", 30);
+    let everyone: Vec<&str> = mesh.iter().copied().chain(["hal"]).collect();
+    for name in &everyone {
+        for other in everyone.iter().chain(&["web"]).filter(|o| *o != name) {
+            assert!(
+                sees_through_janus(home.path(), name, other, Duration::from_secs(30)),
+                "{name} never saw {other} through Janus\n{}",
+                janus.log()
+            );
+        }
+    }
+    let page = browser.wait_for(
+        "web",
+        &format!(
+            "{PAGE_RECEIVES_VIA_JANUS}.then(r => {:?}.every(n => r[n] > 0) ? r : null)",
+            everyone
+        ),
+        Duration::from_secs(30),
+        "the guest page receiving every native through Janus",
+    );
+    assert_eq!(page.as_object().map(|o| o.len()), Some(everyone.len()), "{page}");
+    // Above the media, nothing changed: the page's chat and mute reach the natives.
+    browser.click("web", "#chat-toggle");
+    browser.fill("web", "#chat-text", "still here");
+    browser.click("web", "#send");
+    browser.click("web", "#mic");
+    let muted = |name: &str| {
+        support::stats_lines_about(&home.path().join(format!("{name}.jsonl")), "web")
+            .last()
+            .is_some_and(|l| l["mic_on"] == false)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !everyone.iter().all(|n| muted(n)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for name in &everyone {
+        assert!(muted(name), "{name} does not show web muted");
+    }
+    let mut pauses = Vec::new();
+    for (name, mut p) in participants.into_iter().chain([("hal", hal)]) {
+        let (status, stderr) = p
+            .wait_with_stderr(Duration::from_secs(40))
+            .unwrap_or_else(|| panic!("{name} did not end"));
+        assert!(status.success(), "{name} failed: {stderr}");
+        assert!(
+            stderr.contains("chat from web: still here"),
+            "{name} did not get the chat: {stderr}"
+        );
+        if name == "hal" {
+            continue;
+        }
+        for other in mesh.iter().filter(|o| **o != name) {
+            let paused = pause(home.path(), name, other)
+                .unwrap_or_else(|| panic!("{name} has no pictures of {other} on both sides"));
+            pauses.push(paused);
+        }
+    }
+    pauses.sort_by(f64::total_cmp);
+    println!(
+        "media paused at the move: median {:.1} s, longest {:.1} s ({} pairs, to the stats' second)",
+        pauses[pauses.len() / 2],
+        pauses[pauses.len() - 1],
+        pauses.len()
+    );
+}

@@ -9,9 +9,41 @@ use super::events::{CallError, Notice};
 use super::ids::{ConnectionId, ParticipantId};
 use super::room::{Farewell, Room};
 use super::way::JoinWay;
+use str0m::media::Mid;
+
+use super::janus_room::JanusRoom;
 use crate::signal::client::{Closed, Command, Event};
-use crate::signal::proto::{PeerId, PeerInfo};
+use crate::signal::janus_client::{JanusCommand, JanusEvent};
+use crate::signal::proto::{MediaRoute, PeerId, PeerInfo};
 use crate::signal::relayed::{PeerSignal, RoomMessage, clean_chat};
+
+/// What the way sends: Confer's server its protocol's messages; once the room's media moved to
+/// Janus, Janus its own (the transport opens that connection at `OpenJanus`).
+#[derive(Debug)]
+pub enum ConferMessage {
+    Confer(Command),
+    OpenJanus(String),
+    Janus(JanusCommand),
+}
+
+impl From<Command> for ConferMessage {
+    fn from(command: Command) -> Self {
+        ConferMessage::Confer(command)
+    }
+}
+
+impl From<JanusCommand> for ConferMessage {
+    fn from(command: JanusCommand) -> Self {
+        ConferMessage::Janus(command)
+    }
+}
+
+/// What the way hears: Confer's server, and Janus once the media moved there.
+#[derive(Debug)]
+pub enum ConferEvent {
+    Confer(Event),
+    Janus(JanusEvent),
+}
 
 /// Someone in the room, as the server listed them.
 struct Member {
@@ -38,6 +70,10 @@ pub struct ConferMesh {
     media: (bool, bool),
     /// Why the server turned us away, when it did (it closes the connection next).
     refused: Option<CallError>,
+    /// Our peer id, from the last welcome.
+    me: Option<PeerId>,
+    /// Where the media goes once the room outgrew the mesh: a Janus room (docs/PROTOCOL.md).
+    sfu: Option<JanusRoom>,
 }
 
 impl ConferMesh {
@@ -49,7 +85,31 @@ impl ConferMesh {
             links: BTreeMap::new(),
             media: (true, false),
             refused: None,
+            me: None,
+            sfu: None,
         }
+    }
+
+    /// The room's media goes through an SFU from now on: the mesh's connections close (their
+    /// participants come back as their feeds arrive through Janus) and Janus is joined. Once:
+    /// a room never moves back.
+    fn move_media(&mut self, room: &mut Room<ConferMessage>, route: MediaRoute) {
+        if self.sfu.is_some() || route.via != "janus" {
+            return;
+        }
+        let Some(me) = self.me.clone() else {
+            return;
+        };
+        for (connection, link) in std::mem::take(&mut self.links) {
+            room.remove_participant(&link.participant, Farewell::Quietly);
+            room.close_connection(connection, Farewell::Quietly);
+        }
+        let mut sfu = JanusRoom::for_confer_room(&route, me.to_string());
+        for (peer, member) in &self.members {
+            sfu.member(room, peer.as_str(), &member.name, member.media);
+        }
+        self.sfu = Some(sfu);
+        room.send(ConferMessage::OpenJanus(route.url));
     }
 
     /// Someone in the room, as the server listed them.
@@ -83,7 +143,7 @@ impl ConferMesh {
     }
 
     /// An id for a new participant: their peer id, unless the call already has that one.
-    fn fresh_participant(room: &Room<Command>, peer: &PeerId) -> ParticipantId {
+    fn fresh_participant(room: &Room<ConferMessage>, peer: &PeerId) -> ParticipantId {
         let mut id = ParticipantId::from(peer.as_str());
         let mut n = 1;
         while room.participant(&id).is_some() {
@@ -93,27 +153,30 @@ impl ConferMesh {
         id
     }
 
-    fn broadcast_media(&self, room: &mut Room<Command>) {
+    fn broadcast_media(&self, room: &mut Room<ConferMessage>) {
         let (audio, video) = self.media;
-        room.send(Command::Broadcast(RoomMessage::MediaState { audio, video }));
+        room.send(Command::Broadcast(RoomMessage::MediaState { audio, video }).into());
     }
 
-    fn signal(room: &mut Room<Command>, to: &PeerId, signal: PeerSignal) {
-        room.send(Command::Signal {
-            to: to.clone(),
-            signal,
-        });
+    fn signal(room: &mut Room<ConferMessage>, to: &PeerId, signal: PeerSignal) {
+        room.send(
+            Command::Signal {
+                to: to.clone(),
+                signal,
+            }
+            .into(),
+        );
     }
 
     /// Our answer, with our session.
-    fn answer(&self, room: &mut Room<Command>, to: &PeerId, sdp: String) {
+    fn answer(&self, room: &mut Room<ConferMessage>, to: &PeerId, sdp: String) {
         let session = Some(self.session.clone());
         Self::signal(room, to, PeerSignal::Answer { sdp, session });
     }
 
     /// The newcomer offers to everyone already there (PROTOCOL.md). `told`: the window hears
     /// of them at once (see [`Room::tell`]).
-    fn offer_to(&mut self, room: &mut Room<Command>, peer: PeerId, told: bool) {
+    fn offer_to(&mut self, room: &mut Room<ConferMessage>, peer: PeerId, told: bool) {
         let connection = room.open_connection(true, true);
         let offer = match room.peer(connection).map(|p| p.create_offer()) {
             Some(Ok(sdp)) => sdp,
@@ -156,7 +219,7 @@ impl ConferMesh {
 
     /// The connection `kept` goes on under `peer`'s new id; one we had started for that id
     /// (our offer to them) is not needed.
-    fn carry_on(&mut self, room: &mut Room<Command>, kept: ConnectionId, peer: &PeerId) {
+    fn carry_on(&mut self, room: &mut Room<ConferMessage>, kept: ConnectionId, peer: &PeerId) {
         if let Some(started) = self.link_of(peer)
             && started != kept
             && let Some(link) = self.links.remove(&started)
@@ -172,7 +235,7 @@ impl ConferMesh {
 
     fn on_signal(
         &mut self,
-        room: &mut Room<Command>,
+        room: &mut Room<ConferMessage>,
         from: PeerId,
         signal: PeerSignal,
     ) -> Result<(), String> {
@@ -291,18 +354,21 @@ impl ConferMesh {
     }
 }
 
-impl JoinWay for ConferMesh {
-    type Event = Event;
-    type Message = Command;
-
-    fn handle_event(&mut self, room: &mut Room<Command>, event: Event) {
+impl ConferMesh {
+    fn on_server_event(&mut self, room: &mut Room<ConferMessage>, event: Event) {
         match event {
+            Event::MediaMoved(route) => self.move_media(room, route),
+            // Past the mesh, what peers signal is no longer for us (a late offer of someone
+            // who had not heard of the move yet).
+            Event::Signal { .. } if self.sfu.is_some() => {}
             Event::Joined {
+                id,
                 peers,
                 resumed,
                 ice_servers,
-                ..
+                media,
             } => {
+                self.me = Some(id);
                 let again = room.entered_before();
                 room.signaling(true);
                 if !again {
@@ -319,7 +385,18 @@ impl JoinWay for ConferMesh {
                     (true, false) => Notice::Rejoined { here: peers.len() },
                 });
                 self.broadcast_media(room);
-                if !resumed {
+                if self.sfu.is_some() || media.is_some() {
+                    // Through an SFU: no offers; the people list is all this server gives.
+                    for peer in &peers {
+                        self.meet(peer);
+                        if let Some(sfu) = &mut self.sfu {
+                            sfu.member(room, peer.id.as_str(), &peer.name, None);
+                        }
+                    }
+                    if let Some(route) = media {
+                        self.move_media(room, route);
+                    }
+                } else if !resumed {
                     for peer in peers {
                         self.meet(&peer);
                         // After a restart the one we offer to may be someone still connected
@@ -330,11 +407,18 @@ impl JoinWay for ConferMesh {
             }
             Event::PeerJoined(peer) => {
                 self.meet(&peer);
+                if let Some(sfu) = &mut self.sfu {
+                    sfu.member(room, peer.id.as_str(), &peer.name, None);
+                }
                 // The newcomer learns whether our microphone and camera are on.
                 self.broadcast_media(room);
             }
             Event::PeerLeft(peer) => {
                 self.members.remove(&peer);
+                if let Some(sfu) = &mut self.sfu {
+                    sfu.member_left(peer.as_str());
+                    room.remove_participant(&ParticipantId::from(peer.as_str()), Farewell::Left);
+                }
                 if let Some(connection) = self.link_of(&peer)
                     && let Some(link) = self.links.remove(&connection)
                 {
@@ -349,14 +433,24 @@ impl JoinWay for ConferMesh {
                 }
             }
             Event::Broadcast { from, message } => {
+                // Through an SFU, participants are known by their peer id.
                 let participant = self
                     .link_of(&from)
                     .and_then(|c| self.links.get(&c))
-                    .map(|l| l.participant.clone());
+                    .map(|l| l.participant.clone())
+                    .or_else(|| {
+                        self.sfu
+                            .is_some()
+                            .then(|| ParticipantId::from(from.as_str()))
+                    });
                 match message {
                     RoomMessage::MediaState { audio, video } => {
                         if let Some(member) = self.members.get_mut(&from) {
                             member.media = Some((audio, video));
+                            if let Some(sfu) = &mut self.sfu {
+                                let name = member.name.clone();
+                                sfu.member(room, from.as_str(), &name, Some((audio, video)));
+                            }
                         }
                         if let Some(participant) = participant {
                             room.set_media(&participant, audio, video);
@@ -399,7 +493,28 @@ impl JoinWay for ConferMesh {
         }
     }
 
-    fn restart_path(&mut self, room: &mut Room<Command>, connection: ConnectionId) {
+}
+
+impl JoinWay for ConferMesh {
+    type Event = ConferEvent;
+    type Message = ConferMessage;
+
+    fn handle_event(&mut self, room: &mut Room<ConferMessage>, event: ConferEvent) {
+        match event {
+            ConferEvent::Confer(event) => self.on_server_event(room, event),
+            ConferEvent::Janus(event) => {
+                if let Some(sfu) = &mut self.sfu {
+                    sfu.handle_event_in(room, event);
+                }
+            }
+        }
+    }
+
+    fn restart_path(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId) {
+        if let Some(sfu) = self.sfu.as_mut().filter(|s| s.owns(connection)) {
+            sfu.restart_path_in(room, connection);
+            return;
+        }
         let Some(link) = self.links.get(&connection) else {
             return;
         };
@@ -417,7 +532,11 @@ impl JoinWay for ConferMesh {
         }
     }
 
-    fn trickle(&mut self, room: &mut Room<Command>, connection: ConnectionId, line: String) {
+    fn trickle(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId, line: String) {
+        if let Some(sfu) = self.sfu.as_mut().filter(|s| s.owns(connection)) {
+            sfu.trickle_in(room, connection, line);
+            return;
+        }
         let Some(link) = self.links.get(&connection) else {
             return;
         };
@@ -426,11 +545,43 @@ impl JoinWay for ConferMesh {
         Self::signal(room, &peer, PeerSignal::candidate(line, mid));
     }
 
-    fn connection_closed(&mut self, _room: &mut Room<Command>, connection: ConnectionId) {
-        self.links.remove(&connection);
+    fn keyframe_wanted(
+        &mut self,
+        room: &mut Room<ConferMessage>,
+        connection: ConnectionId,
+        mids: &[Mid],
+    ) {
+        if let Some(sfu) = &mut self.sfu {
+            sfu.keyframe_wanted_in(room, connection, mids);
+        }
     }
 
-    fn announce_media(&mut self, room: &mut Room<Command>, mic_on: bool, camera_on: bool) {
+    fn tile_fit(
+        &mut self,
+        room: &mut Room<ConferMessage>,
+        participant: &ParticipantId,
+        width: u32,
+        height: u32,
+    ) {
+        if let Some(sfu) = &mut self.sfu {
+            sfu.tile_fit_in(room, participant, width, height);
+        }
+    }
+
+    fn receive_loss(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId, loss: f32) {
+        if let Some(sfu) = &mut self.sfu {
+            sfu.receive_loss_in(room, connection, loss);
+        }
+    }
+
+    fn connection_closed(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId) {
+        self.links.remove(&connection);
+        if let Some(sfu) = self.sfu.as_mut().filter(|s| s.owns(connection)) {
+            sfu.connection_closed_in(room, connection);
+        }
+    }
+
+    fn announce_media(&mut self, room: &mut Room<ConferMessage>, mic_on: bool, camera_on: bool) {
         self.media = (mic_on, camera_on);
         // Before the first welcome it waits: joining announces it.
         if room.entered_before() {
@@ -438,11 +589,14 @@ impl JoinWay for ConferMesh {
         }
     }
 
-    fn send_chat(&mut self, room: &mut Room<Command>, text: String) {
-        room.send(Command::Broadcast(RoomMessage::Chat { text }));
+    fn send_chat(&mut self, room: &mut Room<ConferMessage>, text: String) {
+        room.send(Command::Broadcast(RoomMessage::Chat { text }).into());
     }
 
-    fn leave(&mut self, room: &mut Room<Command>) {
-        room.send(Command::Leave);
+    fn leave(&mut self, room: &mut Room<ConferMessage>) {
+        if let Some(sfu) = &mut self.sfu {
+            sfu.leave_in(room);
+        }
+        room.send(Command::Leave.into());
     }
 }

@@ -132,7 +132,7 @@ pub async fn run(
     // Our call session: it outlives our peer id, which a signaling server that restarts
     // cannot give back.
     let way = ConferMesh::new(random_id(9));
-    let transport = (signaling.commands, signaling.events);
+    let transport = super::confer_transport::start(signaling);
     drive(config, way, transport, stop, controls, report).await
 }
 

@@ -22,6 +22,7 @@ use crate::signal::janus::{
     SubscribedStream, Trickled, VideoRoom, error_code,
 };
 use crate::signal::janus_client::{JanusClosed, JanusCommand, JanusEvent};
+use crate::signal::proto::MediaRoute;
 use crate::signal::relayed::CandidateInit;
 use str0m::media::Mid;
 
@@ -84,6 +85,19 @@ pub struct JanusRoom {
     /// Why Janus turned us away, once it has: the call ends with it.
     refused: Option<CallError>,
     leaving: bool,
+    /// Set when this carries the media of a Confer room (`call::confer_mesh`): who the
+    /// publishers are comes from Confer's server, and the call's life too.
+    confer: Option<Directory>,
+}
+
+/// The people of a Confer room whose media moved to Janus. Each publishes under their Confer
+/// peer id as display (docs/PROTOCOL.md), so a feed is matched to a member by it; a feed of
+/// someone the server has not listed (yet) waits for them.
+#[derive(Default)]
+struct Directory {
+    /// Peer id: name, and microphone and camera as they said.
+    members: BTreeMap<String, (String, Option<(bool, bool)>)>,
+    waiting: Vec<Publisher>,
 }
 
 impl JanusRoom {
@@ -106,23 +120,95 @@ impl JanusRoom {
             lossy: false,
             refused: None,
             leaving: false,
+            confer: None,
         }
     }
 
-    fn request(&mut self, room: &mut Room<JanusCommand>, action: Action, asked: Asked) {
+    /// For the media of a Confer room, in the Janus room its server made (`route`): we
+    /// publish under our Confer peer id.
+    pub fn for_confer_room(route: &MediaRoute, peer_id: String) -> Self {
+        let server = route
+            .url
+            .split_once("://")
+            .map_or(route.url.as_str(), |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            server,
+            room: RoomId::Number(route.room),
+            pin: Some(route.pin.clone()),
+            token: None,
+            display: peer_id,
+            next_transaction: 0,
+            asked: HashMap::new(),
+            session: Session::default(),
+            publish: None,
+            receive: None,
+            feeds: BTreeMap::new(),
+            substreams: HashMap::new(),
+            wanted: HashMap::new(),
+            lossy: false,
+            refused: None,
+            leaving: false,
+            confer: Some(Directory::default()),
+        }
+    }
+
+    /// A Confer room's member, as its server listed them (again, with news of their
+    /// microphone and camera): their feed, if it came first, is taken now.
+    pub(crate) fn member<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        peer_id: &str,
+        name: &str,
+        media: Option<(bool, bool)>,
+    ) {
+        let Some(directory) = &mut self.confer else {
+            return;
+        };
+        directory
+            .members
+            .insert(peer_id.to_string(), (name.to_string(), media));
+        let waiting = std::mem::take(&mut directory.waiting);
+        if !waiting.is_empty() {
+            self.on_publishers(room, &waiting);
+        }
+    }
+
+    /// A Confer room's member left (their server said): their feed goes when Janus says.
+    pub(crate) fn member_left(&mut self, peer_id: &str) {
+        if let Some(directory) = &mut self.confer {
+            directory.members.remove(peer_id);
+            directory
+                .waiting
+                .retain(|p| p.display.as_deref() != Some(peer_id));
+        }
+    }
+
+    /// Whether `connection` is one of ours (to Janus).
+    pub(crate) fn owns(&self, connection: ConnectionId) -> bool {
+        Some(connection) == self.publish || Some(connection) == self.receive
+    }
+
+    fn request<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, action: Action, asked: Asked) {
         self.next_transaction += 1;
         let transaction = format!("t{}", self.next_transaction);
         self.asked.insert(transaction.clone(), asked);
-        room.send(JanusCommand::Send(Request {
+        room.send(
+            JanusCommand::Send(Request {
             action,
             transaction,
             token: self.token.clone(),
-        }));
+        })
+            .into(),
+        );
     }
 
-    fn message(
+    fn message<M: From<JanusCommand>>(
         &mut self,
-        room: &mut Room<JanusCommand>,
+        room: &mut Room<M>,
         handle: u64,
         body: VideoRoom,
         jsep: Option<Jsep>,
@@ -141,13 +227,13 @@ impl JanusRoom {
     }
 
     /// Everything of the last connection to Janus goes: it has forgotten it.
-    fn start_over(&mut self, room: &mut Room<JanusCommand>) {
+    fn start_over<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         self.session = Session::default();
         self.asked.clear();
         self.substreams.clear();
         self.wanted.clear();
         for participant in std::mem::take(&mut self.feeds).into_values() {
-            room.remove_participant(&participant, Farewell::Quietly);
+            self.lose_feed(room, &participant, Farewell::Quietly);
         }
         for connection in [self.publish.take(), self.receive.take()]
             .into_iter()
@@ -159,13 +245,13 @@ impl JanusRoom {
     }
 
     /// The call cannot go on: Janus said no.
-    fn refuse(&mut self, room: &mut Room<JanusCommand>, error: CallError) {
+    fn refuse<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, error: CallError) {
         self.refused = Some(error);
         self.leaving = true;
-        room.send(JanusCommand::Leave);
+        room.send(JanusCommand::Leave.into());
     }
 
-    fn on_reply(&mut self, room: &mut Room<JanusCommand>, reply: Reply) {
+    fn on_reply<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: Reply) {
         let asked = reply
             .transaction
             .as_ref()
@@ -209,15 +295,18 @@ impl JanusRoom {
         }
     }
 
-    fn on_success(&mut self, room: &mut Room<JanusCommand>, reply: &Reply, asked: Option<Asked>) {
+    fn on_success<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: &Reply, asked: Option<Asked>) {
         let created = reply.data.as_ref().map(|d| d.id);
         match (asked, created) {
             (Some(Asked::Create), Some(id)) => {
                 self.session.id = Some(id);
-                room.send(JanusCommand::KeepAlive {
+                room.send(
+                    JanusCommand::KeepAlive {
                     session_id: id,
                     token: self.token.clone(),
-                });
+                }
+                    .into(),
+                );
                 let action = Action::Attach {
                     plugin: PLUGIN,
                     session_id: id,
@@ -250,9 +339,9 @@ impl JanusRoom {
         }
     }
 
-    fn on_error(
+    fn on_error<M: From<JanusCommand>>(
         &mut self,
-        room: &mut Room<JanusCommand>,
+        room: &mut Room<M>,
         asked: Option<Asked>,
         code: i64,
         reason: String,
@@ -295,7 +384,7 @@ impl JanusRoom {
         }
     }
 
-    fn on_event(&mut self, room: &mut Room<JanusCommand>, reply: &Reply, asked: Option<Asked>) {
+    fn on_event<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: &Reply, asked: Option<Asked>) {
         let Some(event) = reply.videoroom() else {
             return;
         };
@@ -342,7 +431,7 @@ impl JanusRoom {
     }
 
     /// Janus forwards another of a publisher's layers on `mid`: the stats name it.
-    fn on_substream(&mut self, room: &mut Room<JanusCommand>, mid: Mid, substream: u8) {
+    fn on_substream<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, mid: Mid, substream: u8) {
         let Some(receive) = self.receive else {
             return;
         };
@@ -359,11 +448,18 @@ impl JanusRoom {
         }
     }
 
-    fn on_joined(&mut self, room: &mut Room<JanusCommand>, event: &RoomEvent) {
+    fn on_joined<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, event: &RoomEvent) {
         self.session.me = event.id.clone();
         self.session.private_id = event.private_id;
         let again = room.entered_before();
         let here = event.publishers.as_ref().map_or(0, Vec::len);
+        if self.confer.is_some() {
+            // In the meeting already (Confer's server says who is here): only the media moved.
+            let server = self.server.clone();
+            room.notice(Notice::ThroughServer { server });
+            self.publish_ours(room);
+            return;
+        }
         room.signaling(true);
         room.enter();
         if again {
@@ -377,7 +473,7 @@ impl JanusRoom {
     }
 
     /// Our offer, on a connection that only sends.
-    fn publish_ours(&mut self, room: &mut Room<JanusCommand>) {
+    fn publish_ours<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         let Some(handle) = self.session.publisher else {
             return;
         };
@@ -398,7 +494,7 @@ impl JanusRoom {
     }
 
     /// Publishers listed by Janus: those new to us become participants and are subscribed to.
-    fn on_publishers(&mut self, room: &mut Room<JanusCommand>, publishers: &[Publisher]) {
+    fn on_publishers<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, publishers: &[Publisher]) {
         for publisher in publishers {
             if Some(&publisher.id) == self.session.me.as_ref()
                 || self.feeds.contains_key(&publisher.id)
@@ -411,13 +507,29 @@ impl JanusRoom {
                     .iter()
                     .any(|s| s.kind == kind && s.disabled != Some(true))
             };
-            let media = Some((kinds("audio"), kinds("video")));
-            let participant = ParticipantId::from(format!("janus-{}", publisher.id));
-            let name = publisher
-                .display
-                .clone()
-                .filter(|d| !d.trim().is_empty())
-                .unwrap_or_else(|| format!("Participant {}", publisher.id));
+            let mut media = Some((kinds("audio"), kinds("video")));
+            let (participant, name) = match &mut self.confer {
+                // A Confer member: known by their peer id, named as Confer's server says.
+                Some(directory) => {
+                    let display = publisher.display.clone().unwrap_or_default();
+                    let Some((name, said)) = directory.members.get(&display) else {
+                        if !directory.waiting.contains(publisher) {
+                            directory.waiting.push(publisher.clone());
+                        }
+                        continue;
+                    };
+                    media = said.or(media);
+                    (ParticipantId::from(display.as_str()), name.clone())
+                }
+                None => (
+                    ParticipantId::from(format!("janus-{}", publisher.id)),
+                    publisher
+                        .display
+                        .clone()
+                        .filter(|d| !d.trim().is_empty())
+                        .unwrap_or_else(|| format!("Participant {}", publisher.id)),
+                ),
+            };
             room.add_participant(
                 participant.clone(),
                 publisher.id.to_string(),
@@ -430,17 +542,35 @@ impl JanusRoom {
         self.subscribe_wanted(room);
     }
 
-    fn on_gone(&mut self, room: &mut Room<JanusCommand>, feed: &FeedId) {
+    fn on_gone<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, feed: &FeedId) {
         let Some(gone) = self.feeds.remove(feed) else {
             return;
         };
         self.session.subscribed.remove(feed);
-        room.remove_participant(&gone, Farewell::Left);
+        self.lose_feed(room, &gone, Farewell::Left);
+    }
+
+    /// A publisher's feed is gone. In a Janus room they are gone with it; in a Confer room
+    /// only their media is (Confer's server says when they leave).
+    fn lose_feed<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        participant: &ParticipantId,
+        farewell: Farewell,
+    ) {
+        if self.confer.is_none() {
+            room.remove_participant(participant, farewell);
+            return;
+        }
+        let ours = [self.publish, self.receive];
+        if let Some(p) = room.participants.get_mut(participant) {
+            p.tracks.retain(|t| !ours.contains(&Some(t.connection)));
+        }
     }
 
     /// Asks for the streams of feeds not yet asked for: a handle first, then its `join` (with
     /// everyone wanted then), `subscribe` after; one change at a time.
-    fn subscribe_wanted(&mut self, room: &mut Room<JanusCommand>) {
+    fn subscribe_wanted<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         let wanted: Vec<FeedId> = self
             .feeds
             .keys()
@@ -485,9 +615,9 @@ impl JanusRoom {
 
     /// Janus's offer for the receiving connection: answered, and each section given to the
     /// participant whose stream it carries.
-    fn on_subscriber_offer(
+    fn on_subscriber_offer<M: From<JanusCommand>>(
         &mut self,
-        room: &mut Room<JanusCommand>,
+        room: &mut Room<M>,
         jsep: Option<&Jsep>,
         streams: &[SubscribedStream],
     ) {
@@ -541,7 +671,7 @@ impl JanusRoom {
 
     /// Asks Janus for each section's layer where it is not the one asked last: the tile's, or
     /// the smallest while the receiving connection is lossy.
-    fn ask_substreams(&mut self, room: &mut Room<JanusCommand>) {
+    fn ask_substreams<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         let Some(handle) = self.session.subscriber else {
             return;
         };
@@ -611,11 +741,11 @@ fn configure_stream(mid: Mid, send: Option<bool>, substream: Option<u8>) -> Vide
     }
 }
 
-impl JoinWay for JanusRoom {
-    type Event = JanusEvent;
-    type Message = JanusCommand;
-
-    fn handle_event(&mut self, room: &mut Room<JanusCommand>, event: JanusEvent) {
+/// The way's part as the call sees it (`JoinWay`), for any room whose messages can carry
+/// Janus's: a Janus link's own call, or a Confer room whose media moved to Janus
+/// (`call::confer_mesh`).
+impl JanusRoom {
+    pub(crate) fn handle_event_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, event: JanusEvent) {
         match event {
             JanusEvent::Connected => {
                 if !self.leaving {
@@ -626,9 +756,20 @@ impl JoinWay for JanusRoom {
             JanusEvent::Garbage(what) => room.notice(Notice::Problem(format!(
                 "the Janus server sent something unreadable: {what}"
             ))),
+            JanusEvent::Reconnecting { why, .. } if self.confer.is_some() => {
+                room.notice(Notice::Problem(format!("lost Janus ({why}); trying again")));
+            }
             JanusEvent::Reconnecting { attempt, after, .. } => {
                 room.signaling(false);
                 room.notice(Notice::SignalingLost { attempt, after });
+            }
+            // Confer's server carries the meeting: without Janus only the media stops.
+            JanusEvent::Closed(closed) if self.confer.is_some() => {
+                if let Some(refused) = self.refused.take() {
+                    room.notice(Notice::Problem(format!("Janus turned us away: {refused}")));
+                } else if let JanusClosed::Unreachable { why, .. } = closed {
+                    room.notice(Notice::Problem(format!("Janus cannot be reached: {why}")));
+                }
             }
             JanusEvent::Closed(closed) => {
                 let result = match (self.refused.take(), closed) {
@@ -643,7 +784,7 @@ impl JoinWay for JanusRoom {
         }
     }
 
-    fn restart_path(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
+    pub(crate) fn restart_path_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId) {
         let Some(handle) = self.handle_of(connection) else {
             return;
         };
@@ -665,7 +806,7 @@ impl JoinWay for JanusRoom {
         }
     }
 
-    fn trickle(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId, line: String) {
+    pub(crate) fn trickle_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId, line: String) {
         let (Some(handle), Some(session_id)) = (self.handle_of(connection), self.session.id) else {
             return;
         };
@@ -687,9 +828,9 @@ impl JoinWay for JanusRoom {
     /// the connection's first section, audio, and never passes it on: the publisher is asked
     /// through the API instead. Relaying a stream that already is ("send": true) has the
     /// plugin ask its publisher for a keyframe, at most once a second.
-    fn keyframe_wanted(
+    pub(crate) fn keyframe_wanted_in<M: From<JanusCommand>>(
         &mut self,
-        room: &mut Room<JanusCommand>,
+        room: &mut Room<M>,
         connection: ConnectionId,
         mids: &[Mid],
     ) {
@@ -708,9 +849,9 @@ impl JoinWay for JanusRoom {
     /// Janus's substream 0 is our quarter layer, 1 the full one (it orders the rids of our
     /// offer highest first). A tile no bigger than the quarter picture a little enlarged gets
     /// the quarter; each change is asked once.
-    fn tile_fit(
+    pub(crate) fn tile_fit_in<M: From<JanusCommand>>(
         &mut self,
-        room: &mut Room<JanusCommand>,
+        room: &mut Room<M>,
         participant: &ParticipantId,
         width: u32,
         height: u32,
@@ -741,7 +882,7 @@ impl JoinWay for JanusRoom {
 
     /// Under loss (10 % of what comes to us lost over a second) every section falls back to
     /// the smallest layer: fewer packets to lose and resend. Below 3 % the tiles choose again.
-    fn receive_loss(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId, loss: f32) {
+    pub(crate) fn receive_loss_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId, loss: f32) {
         if Some(connection) != self.receive {
             return;
         }
@@ -756,7 +897,7 @@ impl JoinWay for JanusRoom {
         }
     }
 
-    fn connection_closed(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
+    pub(crate) fn connection_closed_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId) {
         if Some(connection) == self.publish {
             self.publish = None;
             room.notice(Notice::Problem(
@@ -770,24 +911,81 @@ impl JoinWay for JanusRoom {
         }
     }
 
-    fn announce_media(&mut self, _room: &mut Room<JanusCommand>, _mic_on: bool, _camera_on: bool) {
+    pub(crate) fn announce_media_in<M: From<JanusCommand>>(&mut self, _room: &mut Room<M>, _mic_on: bool, _camera_on: bool) {
         // VideoRoom has no word for a muted microphone: what we send says it (silence, no
         // pictures).
     }
 
-    fn send_chat(&mut self, room: &mut Room<JanusCommand>, _text: String) {
+    pub(crate) fn send_chat_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, _text: String) {
         room.notice(Notice::Problem(
             "chat is not available in a Janus room".into(),
         ));
     }
 
-    fn leave(&mut self, room: &mut Room<JanusCommand>) {
+    pub(crate) fn leave_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         self.leaving = true;
         if let (Some(handle), Some(session_id)) = (self.session.publisher, self.session.id) {
             self.message(room, handle, VideoRoom::Leave, None, Asked::Other);
             self.request(room, Action::Destroy { session_id }, Asked::Other);
         }
-        room.send(JanusCommand::Leave);
+        room.send(JanusCommand::Leave.into());
+    }
+}
+
+
+impl JoinWay for JanusRoom {
+    type Event = JanusEvent;
+    type Message = JanusCommand;
+
+    fn handle_event(&mut self, room: &mut Room<JanusCommand>, event: JanusEvent) {
+        self.handle_event_in(room, event);
+    }
+
+    fn restart_path(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
+        self.restart_path_in(room, connection);
+    }
+
+    fn trickle(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId, line: String) {
+        self.trickle_in(room, connection, line);
+    }
+
+    fn keyframe_wanted(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        connection: ConnectionId,
+        mids: &[Mid],
+    ) {
+        self.keyframe_wanted_in(room, connection, mids);
+    }
+
+    fn tile_fit(
+        &mut self,
+        room: &mut Room<JanusCommand>,
+        participant: &ParticipantId,
+        width: u32,
+        height: u32,
+    ) {
+        self.tile_fit_in(room, participant, width, height);
+    }
+
+    fn receive_loss(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId, loss: f32) {
+        self.receive_loss_in(room, connection, loss);
+    }
+
+    fn connection_closed(&mut self, room: &mut Room<JanusCommand>, connection: ConnectionId) {
+        self.connection_closed_in(room, connection);
+    }
+
+    fn announce_media(&mut self, room: &mut Room<JanusCommand>, mic_on: bool, camera_on: bool) {
+        self.announce_media_in(room, mic_on, camera_on);
+    }
+
+    fn send_chat(&mut self, room: &mut Room<JanusCommand>, text: String) {
+        self.send_chat_in(room, text);
+    }
+
+    fn leave(&mut self, room: &mut Room<JanusCommand>) {
+        self.leave_in(room);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod confer_mesh;
+mod confer_transport;
 pub mod connection;
 pub mod driver;
 pub mod events;

@@ -61,6 +61,7 @@ impl EmbeddedServer {
             ice_servers: Vec::new(),
             tls: None,
             redis: None,
+            janus: None,
         })
         .await?;
         Ok(EmbeddedServer { server, secret })

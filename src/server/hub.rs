@@ -21,7 +21,10 @@ use super::cluster::{Cluster, LocalRooms, RemoteMember, RoomEvent};
 use super::limits::Limits;
 use super::metrics::Metrics;
 use super::outbox::{Outbox, Outgoing, Pushed};
-use crate::signal::proto::{ErrorCode, IceServer, PeerInfo, ProtocolError, ServerMessage};
+use super::janus_rooms::JanusRooms;
+use crate::signal::proto::{
+    ErrorCode, IceServer, MediaRoute, PeerInfo, ProtocolError, ServerMessage,
+};
 use crate::token::random_id;
 
 /// How long a join waits for Redis before giving up with a `server` error.
@@ -46,7 +49,14 @@ pub struct Room {
 #[derive(Debug, Default)]
 struct RoomState {
     members: HashMap<String, Member>,
+    /// The SFU room made for this room (`--janus`), once Janus has made it.
+    route: Option<MediaRoute>,
+    /// Whether one was asked for.
+    route_asked: bool,
+    /// Whether the media went through it: from the join past the mesh on, for good.
+    moved: bool,
 }
+
 
 #[derive(Debug)]
 struct Member {
@@ -83,6 +93,10 @@ pub struct Admitted {
 }
 
 pub struct Hub {
+    /// Itself, for the tasks it starts (an SFU room made after the join that asked for it).
+    me: std::sync::Weak<Hub>,
+    /// Where rooms past the mesh go (`--janus`).
+    janus: std::sync::OnceLock<JanusRooms>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     limits: Limits,
     metrics: Arc<Metrics>,
@@ -112,13 +126,20 @@ impl Hub {
         ice_servers: Vec<IceServer>,
         cluster: Option<Arc<Cluster>>,
     ) -> Arc<Hub> {
-        Arc::new(Hub {
+        Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
+            janus: std::sync::OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             limits,
             metrics,
             ice_servers,
             cluster,
         })
+    }
+
+    /// Rooms past the mesh go through rooms made on this Janus (set once, at the start).
+    pub fn use_janus(&self, janus: JanusRooms) {
+        let _ = self.janus.set(janus);
     }
 
     pub fn limits(&self) -> &Limits {
@@ -248,6 +269,12 @@ impl Hub {
         }
         let resume = random_id(16);
         let peers = peer_list(&state, &id);
+        if others == 0 {
+            self.prepare_route(&room, &mut state);
+        }
+        if others >= self.limits.mesh_limit {
+            self.move_media(&mut state);
+        }
         let joined: Utf8Bytes = ServerMessage::PeerJoined {
             id: id.clone().into(),
             name: name.to_string(),
@@ -268,7 +295,7 @@ impl Hub {
             },
         );
         self.metrics.joins_total.fetch_add(1, Relaxed);
-        let welcome = self.welcome(&id, &resume, peers);
+        let welcome = self.welcome(&id, &resume, peers, media_of(&state));
         drop(state);
         Ok(Admitted {
             membership: Membership { room, id, epoch: 0 },
@@ -306,7 +333,8 @@ impl Hub {
             id: id.clone(),
             epoch: member.epoch,
         };
-        let welcome = self.welcome(&id, &member.resume, peers);
+        let resume = member.resume.clone();
+        let welcome = self.welcome(&id, &resume, peers, media_of(&state));
         self.metrics.resumes_total.fetch_add(1, Relaxed);
         drop(state);
         Some(Admitted {
@@ -316,15 +344,74 @@ impl Hub {
         })
     }
 
-    fn welcome(&self, id: &str, resume: &str, peers: Vec<PeerInfo>) -> String {
+    fn welcome(
+        &self,
+        id: &str,
+        resume: &str,
+        peers: Vec<PeerInfo>,
+        media: Option<MediaRoute>,
+    ) -> String {
         // (A welcome is sent straight to its connection, never through a cluster.)
         ServerMessage::Welcome {
             id: id.into(),
             resume: resume.to_string(),
             peers,
             ice_servers: self.ice_servers.clone(),
+            media,
         }
         .encode()
+    }
+
+    /// A room's first member: with an SFU configured, a room is made on it now, so that it
+    /// is there when the room outgrows the mesh (making one takes a round trip to Janus; the
+    /// join past the mesh should not wait for it).
+    fn prepare_route(&self, room: &Arc<Room>, state: &mut RoomState) {
+        let (Some(janus), Some(hub)) = (self.janus.get(), self.me.upgrade()) else {
+            return;
+        };
+        if state.route_asked {
+            return;
+        }
+        state.route_asked = true;
+        let (janus, room) = (janus.clone(), Arc::clone(room));
+        let mesh_limit = self.limits.mesh_limit;
+        tokio::spawn(async move {
+            let made = janus.create().await;
+            let mut state = lock(&room.state);
+            match made {
+                // The room emptied meanwhile: its SFU room is not needed.
+                Ok(route) if state.members.is_empty() => janus.destroy(route.room),
+                Ok(route) => {
+                    tracing::info!(room = %room.name, janus = route.room, "SFU room made");
+                    state.route = Some(route);
+                    if state.members.len() > mesh_limit {
+                        hub.move_media(&mut state);
+                    }
+                }
+                Err(e) => {
+                    // The next first member asks again.
+                    state.route_asked = false;
+                    tracing::warn!(room = %room.name, "Janus made no room: {e}");
+                }
+            }
+        });
+    }
+
+    /// Past the mesh: everyone is told where the media goes now (newcomers by their welcome).
+    /// Without an SFU room yet, it happens when the room is made.
+    fn move_media(&self, state: &mut RoomState) {
+        if state.moved {
+            return;
+        }
+        let Some(route) = state.route.clone() else {
+            return;
+        };
+        state.moved = true;
+        let text: Utf8Bytes = ServerMessage::Media { route }.encode().into();
+        let now = Instant::now();
+        for member in state.members.values_mut() {
+            self.deliver(member, &text, now);
+        }
     }
 
     /// Relays `data` to one peer of the room.
@@ -476,6 +563,9 @@ impl Hub {
         {
             rooms.remove(room);
             self.metrics.rooms.fetch_sub(1, Relaxed);
+            if let (Some(janus), Some(route)) = (self.janus.get(), state.route.take()) {
+                janus.destroy(route.room);
+            }
             if let Some(cluster) = &self.cluster {
                 cluster.unsubscribe(room);
             }
@@ -642,6 +732,11 @@ impl LocalRooms for Hub {
         }
         dropped
     }
+}
+
+/// Where the room's media goes, for a welcome: only once it has moved.
+fn media_of(state: &RoomState) -> Option<MediaRoute> {
+    state.route.clone().filter(|_| state.moved)
 }
 
 fn room_full(limit: usize) -> ProtocolError {

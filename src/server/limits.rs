@@ -12,6 +12,9 @@ pub struct Limits {
     /// five peers come in one burst.
     pub message_burst: f64,
     pub max_peers_per_room: usize,
+    /// Participants a room's mesh takes; past it the media moves to the SFU, when the server
+    /// has one (`--janus`).
+    pub mesh_limit: usize,
     pub max_rooms: usize,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -34,6 +37,7 @@ impl Default for Limits {
             messages_per_second: 50.0,
             message_burst: 200.0,
             max_peers_per_room: 100,
+            mesh_limit: 6,
             max_rooms: 50_000,
             max_connections: 100_000,
             max_connections_per_ip: 256,

@@ -9,6 +9,7 @@ mod conn;
 pub mod embedded;
 mod http;
 mod hub;
+pub mod janus_rooms;
 mod limits;
 mod metrics;
 mod outbox;
@@ -47,6 +48,8 @@ pub enum ServerError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
+    #[error("cannot use Janus at {url}: {reason}")]
+    Janus { url: String, reason: String },
 }
 
 /// Who may join.
@@ -67,6 +70,8 @@ pub struct ServerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Share rooms with other servers through this Redis (`redis://HOST:PORT`).
     pub redis: Option<String>,
+    /// Rooms past the mesh go through rooms made on this Janus.
+    pub janus: Option<janus_rooms::JanusSettings>,
 }
 
 /// A running server. Dropping it stops it without waiting; [`Server::shutdown`] also waits for
@@ -112,6 +117,12 @@ impl Server {
             None => None,
         };
         let hub = Hub::new(config.limits, metrics, config.ice_servers, cluster.clone());
+        if let Some(janus) = config.janus {
+            let url = janus.url.clone();
+            let rooms = janus_rooms::JanusRooms::start(janus)
+                .map_err(|reason| ServerError::Janus { url, reason })?;
+            hub.use_janus(rooms);
+        }
         if let Some(cluster) = &cluster {
             let rooms: std::sync::Weak<dyn cluster::LocalRooms> = Arc::downgrade(&hub) as _;
             cluster.start(rooms);

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use super::proto::{ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, outgoing};
+use super::proto::{ErrorCode, IceServer, MediaRoute, PeerId, PeerInfo, ServerMessage, outgoing};
 use super::relayed::{PeerSignal, RoomMessage};
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -65,8 +65,12 @@ pub enum Event {
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
         resumed: bool,
+        /// Where the room's media goes, when not in a mesh.
+        media: Option<MediaRoute>,
     },
     PeerJoined(PeerInfo),
+    /// The room's media moves through an SFU from now on.
+    MediaMoved(MediaRoute),
     PeerLeft(PeerId),
     /// A signal from a participant; Err says what was wrong with one that could not be read.
     Signal {
@@ -384,6 +388,7 @@ impl Session {
                 resume,
                 peers,
                 ice_servers,
+                media,
             } => {
                 let resumed = self.id.as_ref() == Some(&id);
                 if self.id.is_some() && !resumed {
@@ -397,8 +402,10 @@ impl Session {
                     peers,
                     ice_servers,
                     resumed,
+                    media,
                 }
             }
+            ServerMessage::Media { route } => Event::MediaMoved(route),
             ServerMessage::PeerJoined { id, name } => Event::PeerJoined(PeerInfo { id, name }),
             ServerMessage::PeerLeft { id } => Event::PeerLeft(id),
             ServerMessage::Signal { from, data } => Event::Signal {

@@ -189,6 +189,23 @@ pub enum VideoRoom {
         streams: Vec<StreamRef>,
     },
     Leave,
+    /// A new room (as `confer serve --janus` makes them): private, H.264 and Opus only.
+    Create {
+        room: RoomId,
+        pin: String,
+        publishers: u32,
+        is_private: bool,
+        videocodec: &'static str,
+        h264_profile: &'static str,
+        audiocodec: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admin_key: Option<String>,
+    },
+    Destroy {
+        room: RoomId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admin_key: Option<String>,
+    },
 }
 
 /// Something Janus said.

@@ -306,6 +306,18 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// Where a room's media goes when it is not a mesh (docs/PROTOCOL.md, "Rooms past the mesh"):
+/// a Janus VideoRoom made for this room, with the PIN that admits its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRoute {
+    /// `janus` (the only one so far).
+    pub via: String,
+    /// Janus's WebSocket API, `ws://` or `wss://`.
+    pub url: String,
+    pub room: u64,
+    pub pin: String,
+}
+
 /// A message from the server. Serialized by the server; deserialized by clients (where `data`
 /// arrives as raw JSON; `signal::relayed` reads it).
 #[derive(Debug, Serialize, Deserialize)]
@@ -316,6 +328,9 @@ pub enum ServerMessage {
         resume: String,
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
+        /// Set once the room's media goes through an SFU.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaRoute>,
     },
     PeerJoined {
         id: PeerId,
@@ -335,6 +350,11 @@ pub enum ServerMessage {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// The room's media moves (to everyone in it when it does).
+    Media {
+        #[serde(flatten)]
+        route: MediaRoute,
     },
 }
 
@@ -595,6 +615,7 @@ mod tests {
                 },
                 IceServer {
                     urls: vec!["turn:host:3478".into()],
+            media: None,
                     username: Some("u".into()),
                     credential: Some("c".into()),
                 },
@@ -616,6 +637,24 @@ mod tests {
             ServerMessage::PeerLeft { id: "P2".into() }.encode(),
             r#"{"type":"peer-left","id":"P2"}"#
         );
+        let route = MediaRoute {
+            via: "janus".into(),
+            url: "ws://janus.example.org:8188".into(),
+            room: 4242,
+            pin: "k3y".into(),
+        };
+        let media = ServerMessage::Media {
+            route: route.clone(),
+        }
+        .encode();
+        assert_eq!(
+            media,
+            r#"{"type":"media","via":"janus","url":"ws://janus.example.org:8188","room":4242,"pin":"k3y"}"#
+        );
+        assert!(matches!(
+            ServerMessage::decode(&media).unwrap(),
+            ServerMessage::Media { route: back } if back == route
+        ));
         for code in ErrorCode::ALL {
             let text = ServerMessage::Error {
                 code,

@@ -146,7 +146,11 @@ async function onMessage(message) {
       call.id = message.id;
       call.resume = message.resume;
       call.iceServers = message.ice_servers || [];
-      if (!resumed) {
+      if (message.media) {
+        // The room's media goes through an SFU: no offers, Janus instead.
+        for (const peer of message.peers) call.names.set(peer.id, peer.name);
+        moveMedia(message.media);
+      } else if (!resumed) {
         // A new id (the server lost us): everyone is a new peer again, and we are the newcomer.
         // The page keeps no connection across ids, so a new session tells the others not to
         // look for the old ones.
@@ -169,10 +173,15 @@ async function onMessage(message) {
       removePeer(message.id);
       break;
     case "signal":
+      // Past the mesh, a late offer of someone who had not heard of the move is not for us.
+      if (call.sfu.route) break;
       await onSignal(message.from, message.data || {});
       break;
     case "broadcast":
       onBroadcast(message.from, message.data || {});
+      break;
+    case "media":
+      moveMedia(message);
       break;
     case "error":
       if (REFUSALS[message.code]) {
@@ -512,6 +521,7 @@ document.addEventListener("keydown", (event) => {
 
 function leave(why) {
   call.left = true;
+  leaveSfu();
   send({ type: "leave" });
   for (const id of [...call.peers.keys()]) removePeer(id);
   for (const track of call.stream.getTracks()) track.stop();
@@ -520,4 +530,196 @@ function leave(why) {
   banner("");
   $("left-why").textContent = why;
   show("left");
+}
+
+// ---- Through an SFU (PROTOCOL.md, "Rooms past the mesh") ----
+// When the room outgrows the mesh, its media goes through a Janus VideoRoom the server made:
+// we publish there under our peer id as display, and receive everyone else on one
+// subscriber connection that answers Janus's offers. Names, chat and mute stay on the
+// meeting server.
+
+const PLUGIN = "janus.plugin.videoroom";
+const sfu = {
+  route: null, ws: null, session: null, pub: null, sub: null, pubPc: null, subPc: null,
+  privateId: null, tx: 0, pending: new Map(), feeds: new Map(), subscribed: new Set(),
+  subJoined: false, busy: false, mids: new Map(), keepalive: null,
+};
+call.sfu = sfu;
+
+function moveMedia(route) {
+  if (sfu.route || route.via !== "janus") return;
+  sfu.route = route;
+  for (const peer of [...call.peers.values()]) {
+    clearTimeout(peer.restartTimer);
+    peer.pc.close();
+  }
+  call.peers.clear();
+  banner("More people joined: the meeting's media now goes through its server.", 6000);
+  const ws = new WebSocket(route.url, "janus-protocol");
+  sfu.ws = ws;
+  ws.onopen = () => sfuStart().catch((e) => banner(`The media server refused us: ${e.message || e}`));
+  ws.onmessage = (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return console.warn("not JSON from Janus", event.data);
+    }
+    onJanus(message).catch((e) => console.error("janus", message, e));
+  };
+  ws.onclose = () => {
+    if (!call.left) banner("The connection to the media server was lost.");
+  };
+}
+
+// A request; resolves with Janus's answer to it (the `ack` of an asynchronous one is skipped).
+function janus(message) {
+  const transaction = `w${++sfu.tx}`;
+  const out = { ...message, transaction };
+  if (sfu.session && out.janus !== "create") out.session_id = sfu.session;
+  if (sfu.ws.readyState === WebSocket.OPEN) sfu.ws.send(JSON.stringify(out));
+  return new Promise((resolve) => sfu.pending.set(transaction, resolve));
+}
+
+function failed(answer) {
+  const data = answer.plugindata?.data;
+  if (answer.janus === "error") return `${answer.error?.code}: ${answer.error?.reason}`;
+  if (data?.error_code) return `${data.error_code}: ${data.error}`;
+  return null;
+}
+
+async function sfuStart() {
+  const created = await janus({ janus: "create" });
+  if (failed(created)) throw new Error(failed(created));
+  sfu.session = created.data.id;
+  sfu.keepalive = setInterval(() => janus({ janus: "keepalive" }), 25000);
+  const attached = await janus({ janus: "attach", plugin: PLUGIN });
+  sfu.pub = attached.data.id;
+  const joined = await janus({
+    janus: "message",
+    handle_id: sfu.pub,
+    body: { request: "join", ptype: "publisher", room: sfu.route.room, pin: sfu.route.pin, display: call.id },
+  });
+  if (failed(joined)) throw new Error(failed(joined));
+}
+
+async function onJanus(message) {
+  if (message.janus === "ack") return;
+  if (message.janus === "event" && message.plugindata) {
+    await onRoomEvent(message.sender, message.plugindata.data || {}, message.jsep);
+  }
+  const resolve = sfu.pending.get(message.transaction);
+  if (resolve) {
+    sfu.pending.delete(message.transaction);
+    resolve(message);
+  }
+}
+
+async function onRoomEvent(sender, data, jsep) {
+  if (sender === sfu.pub && data.videoroom === "joined") {
+    sfu.privateId = data.private_id;
+    await publish();
+  }
+  if (sender === sfu.pub && jsep?.type === "answer") {
+    await sfu.pubPc.setRemoteDescription(jsep);
+  }
+  for (const publisher of data.publishers || []) {
+    // A feed is someone of this meeting when its display is their peer id.
+    if (!call.names.has(publisher.display) || sfu.feeds.has(publisher.id)) continue;
+    sfu.feeds.set(publisher.id, publisher.display);
+  }
+  for (const gone of [data.unpublished, data.leaving]) {
+    if (gone === undefined || gone === "ok" || !sfu.feeds.has(gone)) continue;
+    const tile = tileOf(sfu.feeds.get(gone));
+    if (tile) tile.querySelector("video").srcObject = null;
+    sfu.feeds.delete(gone);
+    sfu.subscribed.delete(gone);
+  }
+  if (sender === sfu.sub && (data.videoroom === "attached" || data.videoroom === "updated") && jsep) {
+    await answerSubscriber(jsep, data.streams || []);
+  }
+  await subscribeWanted();
+}
+
+function trickleOn(pc, handle) {
+  pc.onicecandidate = (event) => janus({
+    janus: "trickle",
+    handle_id: handle,
+    candidate: event.candidate ? event.candidate.toJSON() : { completed: true },
+  });
+}
+
+async function publish() {
+  const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
+  sfu.pubPc = pc;
+  trickleOn(pc, sfu.pub);
+  for (const track of call.stream.getTracks()) {
+    const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [call.stream] });
+    if (track.kind === "video") preferH264(transceiver);
+  }
+  await pc.setLocalDescription();
+  const has = (kind) => call.stream.getTracks().some((t) => t.kind === kind);
+  await janus({
+    janus: "message",
+    handle_id: sfu.pub,
+    body: { request: "configure", audio: has("audio"), video: has("video") },
+    jsep: { type: "offer", sdp: pc.localDescription.sdp },
+  });
+}
+
+// One change of the receiving connection at a time: its handle, its join, then `subscribe`.
+async function subscribeWanted() {
+  if (sfu.busy || !sfu.session) return;
+  const streams = [...sfu.feeds.keys()].filter((f) => !sfu.subscribed.has(f)).map((feed) => ({ feed }));
+  if (!streams.length) return;
+  sfu.busy = true;
+  for (const s of streams) sfu.subscribed.add(s.feed);
+  if (!sfu.sub) sfu.sub = (await janus({ janus: "attach", plugin: PLUGIN })).data.id;
+  const body = sfu.subJoined
+    ? { request: "subscribe", streams }
+    : { request: "join", ptype: "subscriber", room: sfu.route.room, pin: sfu.route.pin, private_id: sfu.privateId, streams };
+  const answer = await janus({ janus: "message", handle_id: sfu.sub, body });
+  if (failed(answer)) {
+    console.warn("Janus refused a subscription", failed(answer));
+    sfu.busy = false;
+  }
+}
+
+async function answerSubscriber(offer, streams) {
+  sfu.subJoined = true;
+  for (const stream of streams) {
+    if (stream.mid && stream.feed_id !== undefined) sfu.mids.set(stream.mid, sfu.feeds.get(stream.feed_id) || stream.feed_display);
+  }
+  if (!sfu.subPc) {
+    const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
+    sfu.subPc = pc;
+    trickleOn(pc, sfu.sub);
+    pc.ontrack = (event) => {
+      const id = sfu.mids.get(event.transceiver.mid);
+      if (!id) return;
+      const tile = tileOf(id) || addTile(id, nameOf(id), new MediaStream(), false);
+      const element = tile.querySelector(event.track.kind === "video" ? "video" : "audio");
+      element.srcObject = new MediaStream([event.track]);
+      const early = call.early?.get(id);
+      if (early) onBroadcast(id, { type: "media-state", ...early });
+    };
+  }
+  await sfu.subPc.setRemoteDescription(offer);
+  await sfu.subPc.setLocalDescription();
+  await janus({
+    janus: "message",
+    handle_id: sfu.sub,
+    body: { request: "start" },
+    jsep: { type: "answer", sdp: sfu.subPc.localDescription.sdp },
+  });
+  sfu.busy = false;
+}
+
+function leaveSfu() {
+  if (!sfu.ws) return;
+  clearInterval(sfu.keepalive);
+  if (sfu.session) janus({ janus: "destroy" });
+  sfu.pubPc?.close();
+  sfu.subPc?.close();
+  sfu.ws.close();
 }
