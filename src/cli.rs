@@ -65,6 +65,8 @@ pub struct AppArgs {
     pub quit_after: Option<f64>,
 }
 
+// Parsed once per run: the size of the server's many options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the signaling server: rooms, invites, the web page for browser guests, metrics.

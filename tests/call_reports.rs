@@ -6,6 +6,7 @@ mod sim;
 
 use std::time::Duration;
 
+use confer::call::confer_mesh::ConferEvent;
 use confer::call::events::{CallControl, CallError, CallReport, Device, Notice, PeerState};
 use confer::call::machine::MediaCommand;
 use confer::signal::client::{Closed, Event};
@@ -357,14 +358,14 @@ fn signaling_lost_and_back_is_reported_and_the_call_goes_on() {
     let call = sim.person_mut("alice").call.as_mut().unwrap();
     call.handle_signaling(
         now,
-        Event::Reconnecting {
+        ConferEvent::Confer(Event::Reconnecting {
             attempt: 1,
             after: Duration::from_millis(250),
-        },
+        }),
     );
     call.handle_signaling(
         now,
-        Event::Joined {
+        ConferEvent::Confer(Event::Joined {
             id: PeerId::from("p1"),
             peers: vec![confer::signal::proto::PeerInfo {
                 id: bob_id,
@@ -372,7 +373,8 @@ fn signaling_lost_and_back_is_reported_and_the_call_goes_on() {
             }],
             ice_servers: Vec::new(),
             resumed: true,
-        },
+            media: None,
+        }),
     );
     sim.run(Duration::from_secs(1));
     let alice = sim.person("alice");
@@ -461,7 +463,7 @@ fn bad_signals_are_told_and_the_call_goes_on() {
             }),
         ),
     ] {
-        call.handle_signaling(now, Event::Signal { from, signal });
+        call.handle_signaling(now, ConferEvent::Confer(Event::Signal { from, signal }));
     }
     sim.run(Duration::from_secs(1));
     let alice = sim.person("alice");
@@ -533,13 +535,13 @@ fn a_call_that_cannot_go_on_says_why() {
         if let Some(code) = refusal {
             call.handle_signaling(
                 now,
-                Event::Refused {
+                ConferEvent::Confer(Event::Refused {
                     code,
                     message: "no".into(),
-                },
+                }),
             );
         }
-        call.handle_signaling(now, Event::Closed(closed));
+        call.handle_signaling(now, ConferEvent::Confer(Event::Closed(closed)));
         sim.run(Duration::from_millis(100));
         let alice = sim.person("alice");
         assert_eq!(alice.ended, Some(Err(expected.clone())));

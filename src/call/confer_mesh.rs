@@ -492,7 +492,6 @@ impl ConferMesh {
             }
         }
     }
-
 }
 
 impl JoinWay for ConferMesh {
@@ -568,7 +567,12 @@ impl JoinWay for ConferMesh {
         }
     }
 
-    fn receive_loss(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId, loss: f32) {
+    fn receive_loss(
+        &mut self,
+        room: &mut Room<ConferMessage>,
+        connection: ConnectionId,
+        loss: f32,
+    ) {
         if let Some(sfu) = &mut self.sfu {
             sfu.receive_loss_in(room, connection, loss);
         }

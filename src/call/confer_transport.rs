@@ -10,7 +10,9 @@ use crate::signal::client::SignalingClient;
 use crate::signal::janus_client::{JanusClient, JanusClosed, JanusCommand, JanusEvent};
 
 /// Starts the task on the current tokio runtime.
-pub fn start(signaling: SignalingClient) -> (mpsc::Sender<ConferMessage>, mpsc::Receiver<ConferEvent>) {
+pub fn start(
+    signaling: SignalingClient,
+) -> (mpsc::Sender<ConferMessage>, mpsc::Receiver<ConferEvent>) {
     let (messages, message_rx) = mpsc::channel(64);
     let (event_tx, events) = mpsc::channel(256);
     tokio::spawn(run(signaling, message_rx, event_tx));

@@ -197,11 +197,11 @@ impl JanusRoom {
         let transaction = format!("t{}", self.next_transaction);
         self.asked.insert(transaction.clone(), asked);
         room.send(
-            JanusCommand::Send(Request {
-            action,
-            transaction,
-            token: self.token.clone(),
-        })
+            JanusCommand::Send(Box::new(Request {
+                action,
+                transaction,
+                token: self.token.clone(),
+            }))
             .into(),
         );
     }
@@ -295,16 +295,21 @@ impl JanusRoom {
         }
     }
 
-    fn on_success<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: &Reply, asked: Option<Asked>) {
+    fn on_success<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        reply: &Reply,
+        asked: Option<Asked>,
+    ) {
         let created = reply.data.as_ref().map(|d| d.id);
         match (asked, created) {
             (Some(Asked::Create), Some(id)) => {
                 self.session.id = Some(id);
                 room.send(
                     JanusCommand::KeepAlive {
-                    session_id: id,
-                    token: self.token.clone(),
-                }
+                        session_id: id,
+                        token: self.token.clone(),
+                    }
                     .into(),
                 );
                 let action = Action::Attach {
@@ -384,7 +389,12 @@ impl JanusRoom {
         }
     }
 
-    fn on_event<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: &Reply, asked: Option<Asked>) {
+    fn on_event<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        reply: &Reply,
+        asked: Option<Asked>,
+    ) {
         let Some(event) = reply.videoroom() else {
             return;
         };
@@ -494,7 +504,11 @@ impl JanusRoom {
     }
 
     /// Publishers listed by Janus: those new to us become participants and are subscribed to.
-    fn on_publishers<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, publishers: &[Publisher]) {
+    fn on_publishers<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        publishers: &[Publisher],
+    ) {
         for publisher in publishers {
             if Some(&publisher.id) == self.session.me.as_ref()
                 || self.feeds.contains_key(&publisher.id)
@@ -745,7 +759,11 @@ fn configure_stream(mid: Mid, send: Option<bool>, substream: Option<u8>) -> Vide
 /// Janus's: a Janus link's own call, or a Confer room whose media moved to Janus
 /// (`call::confer_mesh`).
 impl JanusRoom {
-    pub(crate) fn handle_event_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, event: JanusEvent) {
+    pub(crate) fn handle_event_in<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        event: JanusEvent,
+    ) {
         match event {
             JanusEvent::Connected => {
                 if !self.leaving {
@@ -784,7 +802,11 @@ impl JanusRoom {
         }
     }
 
-    pub(crate) fn restart_path_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId) {
+    pub(crate) fn restart_path_in<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        connection: ConnectionId,
+    ) {
         let Some(handle) = self.handle_of(connection) else {
             return;
         };
@@ -806,7 +828,12 @@ impl JanusRoom {
         }
     }
 
-    pub(crate) fn trickle_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId, line: String) {
+    pub(crate) fn trickle_in<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        connection: ConnectionId,
+        line: String,
+    ) {
         let (Some(handle), Some(session_id)) = (self.handle_of(connection), self.session.id) else {
             return;
         };
@@ -882,7 +909,12 @@ impl JanusRoom {
 
     /// Under loss (10 % of what comes to us lost over a second) every section falls back to
     /// the smallest layer: fewer packets to lose and resend. Below 3 % the tiles choose again.
-    pub(crate) fn receive_loss_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId, loss: f32) {
+    pub(crate) fn receive_loss_in<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        connection: ConnectionId,
+        loss: f32,
+    ) {
         if Some(connection) != self.receive {
             return;
         }
@@ -897,7 +929,11 @@ impl JanusRoom {
         }
     }
 
-    pub(crate) fn connection_closed_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, connection: ConnectionId) {
+    pub(crate) fn connection_closed_in<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        connection: ConnectionId,
+    ) {
         if Some(connection) == self.publish {
             self.publish = None;
             room.notice(Notice::Problem(
@@ -911,12 +947,21 @@ impl JanusRoom {
         }
     }
 
-    pub(crate) fn announce_media_in<M: From<JanusCommand>>(&mut self, _room: &mut Room<M>, _mic_on: bool, _camera_on: bool) {
+    pub(crate) fn announce_media_in<M: From<JanusCommand>>(
+        &mut self,
+        _room: &mut Room<M>,
+        _mic_on: bool,
+        _camera_on: bool,
+    ) {
         // VideoRoom has no word for a muted microphone: what we send says it (silence, no
         // pictures).
     }
 
-    pub(crate) fn send_chat_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, _text: String) {
+    pub(crate) fn send_chat_in<M: From<JanusCommand>>(
+        &mut self,
+        room: &mut Room<M>,
+        _text: String,
+    ) {
         room.notice(Notice::Problem(
             "chat is not available in a Janus room".into(),
         ));
@@ -931,7 +976,6 @@ impl JanusRoom {
         room.send(JanusCommand::Leave.into());
     }
 }
-
 
 impl JoinWay for JanusRoom {
     type Event = JanusEvent;

@@ -18,10 +18,10 @@ use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::cluster::{Cluster, LocalRooms, RemoteMember, RoomEvent};
+use super::janus_rooms::JanusRooms;
 use super::limits::Limits;
 use super::metrics::Metrics;
 use super::outbox::{Outbox, Outgoing, Pushed};
-use super::janus_rooms::JanusRooms;
 use crate::signal::proto::{
     ErrorCode, IceServer, MediaRoute, PeerInfo, ProtocolError, ServerMessage,
 };
@@ -56,7 +56,6 @@ struct RoomState {
     /// Whether the media went through it: from the join past the mesh on, for good.
     moved: bool,
 }
-
 
 #[derive(Debug)]
 struct Member {

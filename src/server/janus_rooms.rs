@@ -130,7 +130,10 @@ impl Keeper {
             transaction: transaction.clone(),
             token: None,
         };
-        let _ = self.commands.send(JanusCommand::Send(request)).await;
+        let _ = self
+            .commands
+            .send(JanusCommand::Send(Box::new(request)))
+            .await;
         transaction
     }
 
@@ -248,12 +251,14 @@ impl Keeper {
         };
         let made = match reply.videoroom() {
             Some(event) if event.videoroom.as_deref() == Some("created") => Ok(route),
-            Some(event) => Err(event
-                .refusal()
-                .map_or_else(|| "no room made".to_string(), |(code, why)| format!("{code}: {why}"))),
-            None => Err(reply
-                .error
-                .map_or_else(|| "no answer".to_string(), |e| format!("{}: {}", e.code, e.reason))),
+            Some(event) => Err(event.refusal().map_or_else(
+                || "no room made".to_string(),
+                |(code, why)| format!("{code}: {why}"),
+            )),
+            None => Err(reply.error.map_or_else(
+                || "no answer".to_string(),
+                |e| format!("{}: {}", e.code, e.reason),
+            )),
         };
         let _ = waiting.send(made);
     }

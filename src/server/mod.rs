@@ -90,6 +90,8 @@ struct Shared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// The guest page's Content-Security-Policy.
+    page_policy: String,
 }
 
 impl Server {
@@ -117,6 +119,7 @@ impl Server {
             None => None,
         };
         let hub = Hub::new(config.limits, metrics, config.ice_servers, cluster.clone());
+        let page_policy = web::page_policy(config.janus.as_ref().map(|j| j.url.as_str()));
         if let Some(janus) = config.janus {
             let url = janus.url.clone();
             let rooms = janus_rooms::JanusRooms::start(janus)
@@ -134,6 +137,7 @@ impl Server {
             tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
             shutdown: shutdown_rx,
             per_ip: Mutex::new(HashMap::new()),
+            page_policy,
         });
         let task = tokio::spawn(accept_loop(listener, shared));
         Ok(Server {
@@ -319,7 +323,7 @@ where
         }
         http::Route::Room { room } => {
             let page = web::page(&room);
-            let policy = ("Content-Security-Policy", web::PAGE_POLICY);
+            let policy = ("Content-Security-Policy", shared.page_policy.as_str());
             http::respond_with(
                 &mut stream,
                 200,
@@ -403,6 +407,7 @@ mod tests {
             tls: None,
             shutdown: shutdown_rx,
             per_ip: Default::default(),
+            page_policy: String::new(),
         });
         let accepting = serve_tcp(stream, peer, Arc::clone(&shared));
         assert!(

@@ -17,11 +17,23 @@ pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// The page runs only its own script and style and talks only to its own server: names, chat
-/// and session descriptions come from other people, and must never become code.
-pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; \
-    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The page runs only its own script and style and talks only to its own server (and to the
+/// Janus its rooms move to, `janus`: that WebSocket's origin): names, chat and session
+/// descriptions come from other people, and must never become code.
+pub fn page_policy(janus: Option<&str>) -> String {
+    let janus = janus
+        .and_then(|url| {
+            let (scheme, rest) = url.split_once("://")?;
+            let host = rest.split('/').next()?;
+            Some(format!(" {scheme}://{host}"))
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'{janus}; \
+         img-src 'self' data:; media-src 'self' blob: mediastream:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
 
 const ROOM_PAGE: &str = include_str!("web/room.html");
 const ROOM_SCRIPT: &str = include_str!("web/room.js");

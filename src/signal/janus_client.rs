@@ -34,7 +34,8 @@ const SUBPROTOCOL: &str = "janus-protocol";
 /// What the call asks of the transport.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JanusCommand {
-    Send(Request),
+    /// Boxed: far larger than the others (a room's `create` is in it).
+    Send(Box<Request>),
     /// Keep this session alive from now on (until the connection drops).
     KeepAlive {
         session_id: u64,
@@ -258,7 +259,7 @@ impl Transport {
                             next_keepalive = Instant::now() + KEEPALIVE_EVERY;
                             continue;
                         }
-                        Some(JanusCommand::Send(request)) => request,
+                        Some(JanusCommand::Send(request)) => *request,
                     };
                     if ws.send(Message::Text(request.to_json().into())).await.is_err() {
                         return Ended::Dropped("the connection broke".into());

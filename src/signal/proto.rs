@@ -615,11 +615,11 @@ mod tests {
                 },
                 IceServer {
                     urls: vec!["turn:host:3478".into()],
-            media: None,
                     username: Some("u".into()),
                     credential: Some("c".into()),
                 },
             ],
+            media: None,
         };
         assert_eq!(
             welcome.encode(),

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use confer::call::confer_mesh::ConferMesh;
+use confer::call::confer_mesh::{ConferEvent, ConferMesh, ConferMessage};
 use confer::call::events::{CallError, CallReport, Device, PeerState};
 use confer::call::ids::ParticipantId;
 use confer::call::machine::{
@@ -259,6 +259,7 @@ impl Server {
                 peers,
                 ice_servers: Vec::new(),
                 resumed: false,
+                media: None,
             },
         );
         let others: Vec<usize> = self.members.iter().map(|(_, p)| *p).collect();
@@ -713,7 +714,7 @@ impl Sim {
                 break;
             };
             if let Some(call) = self.people[person].call.as_mut() {
-                call.handle_signaling(now, event);
+                call.handle_signaling(now, ConferEvent::Confer(event));
             }
         }
         for i in 0..self.people.len() {
@@ -792,7 +793,9 @@ impl Sim {
             let Some(call) = p.call.as_mut() else { return };
             match call.poll() {
                 Output::Transmit(t) => self.net.send(now, t),
-                Output::Signal(command) => self.server.from(now, i, command),
+                Output::Signal(ConferMessage::Confer(command)) => self.server.from(now, i, command),
+                // No SFU in the simulation.
+                Output::Signal(_) => {}
                 Output::Report(r) => p.reports.push((now, r)),
                 Output::Media(command) => {
                     if let Some(broken) = apply(p, now, wall, command)

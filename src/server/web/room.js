@@ -557,7 +557,11 @@ function moveMedia(route) {
   banner("More people joined: the meeting's media now goes through its server.", 6000);
   const ws = new WebSocket(route.url, "janus-protocol");
   sfu.ws = ws;
-  ws.onopen = () => sfuStart().catch((e) => banner(`The media server refused us: ${e.message || e}`));
+  ws.onopen = () => sfuStart().catch((e) => {
+    console.warn("Janus:", e);
+    banner(`The media server refused us: ${e.message || e}`);
+  });
+  ws.onerror = () => console.warn("the media server's connection failed", route.url);
   ws.onmessage = (event) => {
     let message;
     try {
@@ -567,7 +571,9 @@ function moveMedia(route) {
     }
     onJanus(message).catch((e) => console.error("janus", message, e));
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
+    sfu.closed = event.code;
+    console.warn("the media server's connection closed", event.code, event.reason);
     if (!call.left) banner("The connection to the media server was lost.");
   };
 }
