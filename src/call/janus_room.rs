@@ -1145,7 +1145,6 @@ mod tests {
             let join = self.next();
             assert_eq!(join["body"]["request"], "join");
             assert_eq!(join["body"]["ptype"], "publisher");
-            assert_eq!(join["body"]["display"], "Ann");
             join
         }
 
@@ -1171,10 +1170,85 @@ mod tests {
         ]})
     }
 
+    /// A Confer room's media through Janus: we join under our Confer peer id with the room's
+    /// PIN; feeds are Confer's members (by display), named as Confer says; a feed of someone
+    /// not listed waits for them; a feed that goes takes only their media; Janus going away
+    /// does not end the call (Confer's server does).
+    #[test]
+    fn in_a_confer_room_feeds_are_its_members_and_the_meeting_is_confers() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1");
+        let route = MediaRoute {
+            via: "janus".into(),
+            url: "ws://sfu.example:8188/".into(),
+            room: 4242,
+            pin: "k3y".into(),
+        };
+        janus.way = JanusRoom::for_confer_room(&route, "me-id".into());
+        janus
+            .way
+            .member(&mut janus.room, "bo-id", "Bo", Some((true, false)));
+        let join = janus.up_to_join();
+        assert_eq!(join["body"]["room"], 4242);
+        assert_eq!(join["body"]["pin"], "k3y");
+        assert_eq!(join["body"]["display"], "me-id");
+        janus.event(
+            Some(&join["transaction"]),
+            PUBLISHER,
+            json!({"videoroom": "joined", "id": 1, "private_id": 7,
+                   "publishers": [publisher(2, "bo-id"), publisher(3, "cy-id")]}),
+        );
+        let bo = janus
+            .room
+            .participant(&ParticipantId::from("bo-id"))
+            .unwrap();
+        assert_eq!((bo.name.as_str(), bo.media), ("Bo", Some((true, false))));
+        assert!(
+            janus
+                .room
+                .participant(&ParticipantId::from("cy-id"))
+                .is_none()
+        );
+        assert!(
+            janus
+                .room
+                .participant(&ParticipantId::from("janus-3"))
+                .is_none()
+        );
+        // Cy's join reaches us through Confer after their feed: it is taken then.
+        janus.way.member(&mut janus.room, "cy-id", "Cy", None);
+        let cy = janus
+            .room
+            .participant(&ParticipantId::from("cy-id"))
+            .unwrap();
+        assert_eq!(cy.name, "Cy");
+        // Bo's feed goes; Bo stays in the meeting until Confer's server says otherwise.
+        janus.event(
+            None,
+            PUBLISHER,
+            json!({"videoroom": "event", "unpublished": 2}),
+        );
+        assert!(
+            janus
+                .room
+                .participant(&ParticipantId::from("bo-id"))
+                .is_some()
+        );
+        let closed = JanusClosed::Unreachable {
+            attempts: 3,
+            why: "gone".into(),
+        };
+        janus
+            .way
+            .handle_event(&mut janus.room, JanusEvent::Closed(closed));
+        janus.take_outputs();
+        assert_eq!(janus.ended, None);
+    }
+
     #[test]
     fn it_joins_with_its_name_and_pin_and_publishes_its_video_in_two_layers() {
         let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234&pin=s3cret");
         let join = janus.up_to_join();
+        assert_eq!(join["body"]["display"], "Ann");
         assert_eq!(join["body"]["room"], 1234);
         assert_eq!(join["body"]["pin"], "s3cret");
         janus.event(

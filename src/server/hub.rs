@@ -839,6 +839,46 @@ mod tests {
         assert_eq!(hub.metrics().rooms.load(Relaxed), 0);
     }
 
+    /// Past the mesh limit the room moves: everyone there is told where the media goes, the
+    /// one who joined too (in its welcome), and everyone after. Before, nobody is.
+    #[test]
+    fn a_join_past_the_mesh_moves_the_room_to_its_sfu_room() {
+        let hub = hub(Limits {
+            mesh_limit: 2,
+            ..Limits::default()
+        });
+        let (a_out, b_out, c_out) = (outbox(), outbox(), outbox());
+        let media = |welcome: &str| match ServerMessage::decode(welcome).unwrap() {
+            ServerMessage::Welcome { media, .. } => media,
+            other => panic!("not a welcome: {other:?}"),
+        };
+        let a = join(&hub, "r", "Ana", Arc::clone(&a_out)).unwrap();
+        // What `--janus` makes when the first joins (Janus itself is in tests/janus_room.rs).
+        let route = MediaRoute {
+            via: "janus".into(),
+            url: "ws://janus:8188".into(),
+            room: 77,
+            pin: "pin".into(),
+        };
+        lock(&a.membership.room.state).route = Some(route.clone());
+        let b = join(&hub, "r", "Bo", Arc::clone(&b_out)).unwrap();
+        assert_eq!(media(&a.welcome), None);
+        assert_eq!(media(&b.welcome), None, "two fit the mesh");
+        assert!(matches!(next(&a_out), ServerMessage::PeerJoined { .. }));
+        let c = join(&hub, "r", "Cy", Arc::clone(&c_out)).unwrap();
+        assert_eq!(media(&c.welcome), Some(route.clone()));
+        for out in [&a_out, &b_out] {
+            assert!(
+                matches!(next(out), ServerMessage::Media { route: r } if r == route),
+                "told before the newcomer's arrival"
+            );
+            assert!(matches!(next(out), ServerMessage::PeerJoined { .. }));
+        }
+        hub.leave(&c.membership);
+        let d = join(&hub, "r", "Di", outbox()).unwrap();
+        assert_eq!(media(&d.welcome), Some(route), "a room never moves back");
+    }
+
     #[test]
     fn rooms_and_servers_fill_up() {
         let hub = hub(Limits {

@@ -71,4 +71,16 @@ mod tests {
         // Names from other people go in as text.
         assert!(!script.contains("innerHTML"));
     }
+
+    #[test]
+    fn the_page_may_reach_its_server_and_the_janus_its_rooms_move_to_only() {
+        let alone = super::page_policy(None);
+        assert!(alone.contains("connect-src 'self';"), "{alone}");
+        let with_janus = super::page_policy(Some("wss://sfu.example.org:8989/janus"));
+        assert!(
+            with_janus.contains("connect-src 'self' wss://sfu.example.org:8989;"),
+            "{with_janus}"
+        );
+        assert!(with_janus.contains("script-src 'self';"), "{with_janus}");
+    }
 }
