@@ -12,6 +12,7 @@ use super::way::JoinWay;
 use str0m::media::Mid;
 
 use super::janus_room::JanusRoom;
+use crate::rtc::peer::Towards;
 use crate::signal::client::{Closed, Command, Event};
 use crate::signal::janus_client::{JanusCommand, JanusEvent};
 use crate::signal::proto::{MediaRoute, PeerId, PeerInfo};
@@ -177,7 +178,7 @@ impl ConferMesh {
     /// The newcomer offers to everyone already there (PROTOCOL.md). `told`: the window hears
     /// of them at once (see [`Room::tell`]).
     fn offer_to(&mut self, room: &mut Room<ConferMessage>, peer: PeerId, told: bool) {
-        let connection = room.open_connection(true, true);
+        let connection = room.open_connection(true, Towards::Participant);
         let offer = match room.peer(connection).map(|p| p.create_offer()) {
             Some(Ok(sdp)) => sdp,
             Some(Err(e)) => {
@@ -272,7 +273,7 @@ impl ConferMesh {
                     return Ok(());
                 }
                 // Otherwise a new connection: they are new, or came back.
-                let connection = room.open_connection(false, true);
+                let connection = room.open_connection(false, Towards::Participant);
                 let answer = match room.peer(connection).map(|p| p.accept_offer(&sdp)) {
                     Some(Ok(answer)) => answer,
                     Some(Err(e)) => {

@@ -9,7 +9,7 @@ use str0m::Candidate;
 use super::liveness::Liveness;
 use super::rate::PathRate;
 use super::stats::PathFigures;
-use crate::rtc::peer::Peer;
+use crate::rtc::peer::{Peer, Towards};
 
 pub struct Connection {
     pub peer: Peer,
@@ -30,13 +30,9 @@ impl Connection {
         hosts: &[SocketAddr],
         gathered: &[Candidate],
         offerer: bool,
-        sends: bool,
+        towards: Towards,
     ) -> Self {
-        let mut peer = if sends {
-            Peer::new(now, hosts)
-        } else {
-            Peer::receiving_only(now, hosts)
-        };
+        let mut peer = Peer::towards(now, hosts, towards);
         for candidate in gathered {
             peer.add_local_candidate(candidate.clone());
         }
@@ -46,7 +42,7 @@ impl Connection {
             wake: now,
             rate: PathRate::default(),
             path: PathFigures::default(),
-            sends,
+            sends: towards != Towards::SfuReceiving,
         }
     }
 }

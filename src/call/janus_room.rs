@@ -17,6 +17,7 @@ use super::ids::{ConnectionId, ParticipantId};
 use super::room::{Farewell, Room};
 use super::way::JoinWay;
 use crate::invite::Invite;
+use crate::rtc::peer::Towards;
 use crate::signal::janus::{
     Action, FeedId, Jsep, Ptype, Publisher, Reply, Request, RoomEvent, RoomId, StreamRef,
     SubscribedStream, Trickled, VideoRoom, error_code,
@@ -487,7 +488,7 @@ impl JanusRoom {
         let Some(handle) = self.session.publisher else {
             return;
         };
-        let connection = room.open_connection(true, true);
+        let connection = room.open_connection(true, Towards::SfuSending);
         let offer = match room.peer(connection).map(|p| p.create_simulcast_offer()) {
             Some(Ok(sdp)) => sdp,
             Some(Err(e)) => {
@@ -644,11 +645,8 @@ impl JanusRoom {
         self.session.subscriber_joined = true;
         let connection = *self
             .receive
-            .get_or_insert_with(|| room.open_connection(false, false));
-        let answer = match room.peer(connection).map(|p| {
-            p.answer_as_dtls_client();
-            p.accept_offer(&jsep.sdp)
-        }) {
+            .get_or_insert_with(|| room.open_connection(false, Towards::SfuReceiving));
+        let answer = match room.peer(connection).map(|p| p.accept_offer(&jsep.sdp)) {
             Some(Ok(answer)) => answer,
             Some(Err(e)) => {
                 room.notice(Notice::Problem(format!("Janus's offer: {e}")));

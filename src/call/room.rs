@@ -16,7 +16,7 @@ use super::events::{CallError, CallReport, Notice, PeerState};
 use super::ids::{ConnectionId, ParticipantId};
 use super::participant::{Participant, Track};
 use crate::rtc::gather::{Gatherer, parse_ice_url};
-use crate::rtc::peer::{Peer, Transmit};
+use crate::rtc::peer::{Peer, Towards, Transmit};
 use crate::signal::proto::IceServer;
 
 /// How the call starts, and what it may do.
@@ -301,10 +301,10 @@ impl<M> Room<M> {
     }
 
     /// A new connection with our candidates so far.
-    pub fn open_connection(&mut self, offerer: bool, sends: bool) -> ConnectionId {
+    pub fn open_connection(&mut self, offerer: bool, towards: Towards) -> ConnectionId {
         let id = ConnectionId(self.next_connection);
         self.next_connection += 1;
-        let connection = Connection::new(self.now, &self.hosts, &self.gathered, offerer, sends);
+        let connection = Connection::new(self.now, &self.hosts, &self.gathered, offerer, towards);
         self.connections.insert(id, connection);
         id
     }

@@ -136,26 +136,49 @@ pub struct Peer {
     nacks_by_mid: HashMap<Mid, u64>,
     /// Where str0m's SRTP rollover guess would part from the sender's.
     rollover: RolloverWatch,
-    /// See [`Peer::answer_as_dtls_client`].
+    /// Our answers take the DTLS client's part (see [`Peer::towards`]).
     dtls_client_answers: bool,
     /// Our video goes in layers, each under its rid (to an SFU).
     simulcast: bool,
 }
 
+/// Who a connection is with, which decides how it is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Towards {
+    /// Another participant (the mesh): both ways, DTLS roles as str0m takes them.
+    Participant,
+    /// An SFU we publish to.
+    SfuSending,
+    /// An SFU that sends us everyone else. It estimates no bandwidth: we send nothing on it to
+    /// estimate for, and the estimator's probes (RTP padding) would be traffic for nothing, on
+    /// the SFU's sections as if they were ours.
+    SfuReceiving,
+}
+
 impl Peer {
-    /// A peer connection on the given local addresses (each becomes a host candidate).
+    /// A peer connection with another participant on the given local addresses (each becomes
+    /// a host candidate).
     pub fn new(now: Instant, local: &[SocketAddr]) -> Self {
-        Self::build(now, local, true)
+        Self::towards(now, local, Towards::Participant)
     }
 
-    /// A connection that only receives (an SFU's to us). It estimates no bandwidth: we send
-    /// nothing on it to estimate for, and the estimator's probes (RTP padding) would be
-    /// traffic for nothing, on the SFU's sections as if they were ours.
-    pub fn receiving_only(now: Instant, local: &[SocketAddr]) -> Self {
-        Self::build(now, local, false)
+    /// A peer connection set up for what is at its other end.
+    ///
+    /// Towards an SFU we are the DTLS client (our answers take the client's part, as JSEP
+    /// recommends and libwebrtc does; str0m would take the server's), and our lost handshake
+    /// flights go again after 250 ms instead of 1 s (`rtc::dtls_timers`). The client sets the
+    /// pace: a server waits for the client's timer, and Janus's OpenSSL waits a second, then
+    /// two, then four, so a handshake with Janus under 5 % loss took up to 20 s. In the mesh
+    /// both ends are str0m and roles and timers stay str0m's: the simulated calls under loss
+    /// are reproducible with them (the quicker timer's jitter is random) and tuned for them.
+    pub fn towards(now: Instant, local: &[SocketAddr], towards: Towards) -> Self {
+        let mut peer = Self::build(now, local, towards);
+        peer.dtls_client_answers = towards != Towards::Participant;
+        peer
     }
 
-    fn build(now: Instant, local: &[SocketAddr], sends: bool) -> Self {
+    fn build(now: Instant, local: &[SocketAddr], towards: Towards) -> Self {
+        let sends = towards != Towards::SfuReceiving;
         let mut config = Rtc::builder()
             .clear_codecs()
             .enable_h264(true)
@@ -173,9 +196,10 @@ impl Peer {
             // DTLS 1.3 with peers that offer it (Chromium does), 1.2 with those that do not: as
             // a client it sends a hello both accept, as a server it follows the peer's hello.
             .set_dtls_version(DtlsVersion::Auto)
-            // Lost handshake flights sent again sooner than RFC 6347's 1 s (`dtls_timers`).
-            .set_crypto_provider(super::dtls_timers::crypto_provider())
             .set_stats_interval(Some(STATS_EVERY));
+        if towards != Towards::Participant {
+            config = config.set_crypto_provider(super::dtls_timers::crypto_provider());
+        }
         if sends {
             config = config.enable_bwe(Some(START_BITRATE));
         }
@@ -295,16 +319,6 @@ impl Peer {
             .ok_or_else(|| PeerError::Sdp("nothing to offer".into()))?;
         self.pending = Some(pending);
         Ok(offer.to_sdp_string())
-    }
-
-    /// Our answers on this connection take the DTLS client's part, as JSEP recommends and
-    /// libwebrtc does (str0m takes the server's), where the offer leaves it to us. The client
-    /// sets the pace: its lost flights go again on our own timer (`dtls_timers`), while a
-    /// server waits for the client's: a second, then two, then four with Janus's OpenSSL, so a
-    /// handshake with Janus under 5 % loss took up to 20 s. Only for an SFU: in the mesh both
-    /// ends pace alike, and the simulated calls under loss are tuned with the offerer as client.
-    pub fn answer_as_dtls_client(&mut self) {
-        self.dtls_client_answers = true;
     }
 
     /// The remote's offer, for a new connection or one we have (an ICE restart).
