@@ -210,3 +210,181 @@ fn mesh_and_janus_cpu_and_upload_per_participant() {
             .all(|r| r.cpu_percent > 1.0 && r.upload_kbps > 10.0)
     );
 }
+
+/// The CPU seconds used so far by the processes in the namespace whose name starts with
+/// `prefix` (Chromium's browser, renderer, GPU and utility processes: `chrom`).
+fn cpu_of_named(netns: &Netns, prefix: &str) -> f64 {
+    netns
+        .pids()
+        .iter()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim().starts_with(prefix))
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
+/// Janus's room for the benches below, started in `netns`.
+fn janus_in(netns: &Netns) -> Janus {
+    Janus::start(
+        netns,
+        &[JanusRoomConfig {
+            id: ROOM,
+            pin: None,
+            publishers: 12,
+        }],
+    )
+}
+
+/// Ten natives in one Janus room (320x180 synthetic cameras, so that ten fit on two cores),
+/// joining together: per participant CPU, the pictures a second received of each other (over
+/// the last stats line of each pair), and the time from joining to a first picture of
+/// everyone (each native's slowest first picture).
+#[test]
+#[ignore = "a bench: benches/janus.sh"]
+fn ten_in_a_janus_room() {
+    const N: usize = 10;
+    let netns = Netns::new();
+    let home = tempfile::tempdir().unwrap();
+    let janus = janus_in(&netns);
+    let link = janus.link(ROOM, None);
+    let mut natives: Vec<Owned> = (0..N)
+        .map(|i| {
+            support::join_with(
+                confer_as(netns.command(CONFER), home.path()),
+                home.path(),
+                &link,
+                &format!("p{i}"),
+                MEETING,
+                &["--camera", "test-pattern:320x180"],
+            )
+        })
+        .collect();
+    std::thread::sleep(MEASURE_FROM);
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
+    let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let janus_before = janus.pid().map(cpu_seconds);
+    let t0 = Instant::now();
+    std::thread::sleep(MEASURE_FOR);
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu = pids
+        .iter()
+        .zip(&before)
+        .map(|(p, b)| (cpu_seconds(*p) - b) / seconds * 100.0)
+        .sum::<f64>()
+        / N as f64;
+    let janus_cpu = janus
+        .pid()
+        .zip(janus_before)
+        .map(|(p, b)| (cpu_seconds(p) - b) / seconds * 100.0);
+    for native in &mut natives {
+        assert!(
+            native.wait_for_exit(Duration::from_secs(60)).is_some(),
+            "a native did not end"
+        );
+    }
+    let mut fps = Vec::new();
+    let mut everyone_after = Vec::new();
+    for i in 0..N {
+        let saw = support::last_stats_by_name(&home.path().join(format!("p{i}.jsonl")));
+        assert_eq!(saw.len(), N - 1, "p{i} saw {:?}", saw.keys());
+        fps.extend(saw.values().filter_map(|s| s["fps_in"].as_f64()));
+        // Each first picture is timed from our own joining.
+        let slowest = saw
+            .values()
+            .map(|s| s["first_frame_ms"].as_f64().unwrap_or(f64::INFINITY))
+            .fold(0.0, f64::max);
+        everyone_after.push(slowest / 1000.0);
+    }
+    fps.sort_by(f64::total_cmp);
+    everyone_after.sort_by(f64::total_cmp);
+    println!(
+        "\n| ten natives through Janus | CPU per participant | pictures a second received (median of 90 pairs, lowest) | joining to everyone's first picture (median, slowest) | Janus's CPU |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| 320x180 cameras | {cpu:.0} % | {:.1}, {:.1} | {:.1} s, {:.1} s | {} |",
+        fps[fps.len() / 2],
+        fps[0],
+        everyone_after[N / 2],
+        everyone_after[N - 1],
+        janus_cpu.map_or("-".into(), |c| format!("{c:.0} %"))
+    );
+    assert!(cpu > 1.0 && fps[fps.len() / 2] > 0.0, "nothing measured");
+}
+
+/// The same Janus meeting, six people, with Janus's own demo page in Chromium in place of
+/// the natives: CPU per participant side by side (the natives with a 640x480 synthetic camera,
+/// the size of Chromium's fake one; the demo page shows at most five others, so six is the
+/// meeting both can hold). Chromium's CPU is all of its processes', divided by its pages.
+#[test]
+#[ignore = "a bench: benches/janus.sh"]
+fn natives_against_chromium_on_the_demo_page() {
+    const N: usize = 6;
+    // The natives.
+    let netns = Netns::new();
+    let home = tempfile::tempdir().unwrap();
+    let janus = janus_in(&netns);
+    let link = janus.link(ROOM, None);
+    let mut natives: Vec<Owned> = (0..N)
+        .map(|i| {
+            support::join_with(
+                confer_as(netns.command(CONFER), home.path()),
+                home.path(),
+                &link,
+                &format!("p{i}"),
+                MEETING,
+                &["--camera", "test-pattern:640x480"],
+            )
+        })
+        .collect();
+    std::thread::sleep(MEASURE_FROM);
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
+    let before: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
+    let t0 = Instant::now();
+    std::thread::sleep(MEASURE_FOR);
+    let native_cpu = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - before)
+        / t0.elapsed().as_secs_f64()
+        * 100.0
+        / N as f64;
+    for native in &mut natives {
+        assert!(native.wait_for_exit(Duration::from_secs(60)).is_some());
+    }
+    drop(janus);
+    drop(netns);
+
+    // Chromium, one page per participant.
+    let netns = Netns::new();
+    let home = tempfile::tempdir().unwrap();
+    let janus = janus_in(&netns);
+    let site_dir = home.path().join("site");
+    std::fs::create_dir(&site_dir).unwrap();
+    let _site = support::janus_demo::demo_site(&netns, &janus, &site_dir);
+    let _inside = netns.enter();
+    let mut browser = support::browser::Browser::start(&home.path().join("browser.log"));
+    for i in 0..N {
+        support::janus_demo::demo_joins(&mut browser, &format!("p{i}"), ROOM);
+    }
+    browser.wait_for(
+        "p0",
+        support::janus_demo::PLAYS_REMOTE,
+        Duration::from_secs(30),
+        "the others on the first page",
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let before = cpu_of_named(&netns, "chrom");
+    let t0 = Instant::now();
+    std::thread::sleep(MEASURE_FOR);
+    let chromium_cpu =
+        (cpu_of_named(&netns, "chrom") - before) / t0.elapsed().as_secs_f64() * 100.0 / N as f64;
+    println!("\n| six through Janus, 640x480 | CPU per participant | ratio to Chromium |");
+    println!("|---|---|---|");
+    println!(
+        "| Confer (native) | {native_cpu:.0} % | {:.2} |",
+        native_cpu / chromium_cpu
+    );
+    println!("| Chromium on Janus's demo page | {chromium_cpu:.0} % | 1.00 |");
+    assert!(native_cpu > 1.0 && chromium_cpu > 1.0, "nothing measured");
+}

@@ -405,8 +405,9 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
     let gus = small("gus", 16);
     for name in stay {
         for other in stay.iter().chain(&["gus", "web"]).filter(|o| **o != name) {
+            // Nine processes and Chromium share two cores while everyone connects.
             assert!(
-                sees(home.path(), name, other, Duration::from_secs(25)),
+                sees(home.path(), name, other, Duration::from_secs(40)),
                 "{name} never saw {other}\n{}",
                 janus.log()
             );

@@ -209,7 +209,7 @@ impl Netns {
     }
 
     /// The pids of the processes in the namespace.
-    fn pids(&self) -> Vec<String> {
+    pub fn pids(&self) -> Vec<String> {
         Command::new("ip")
             .args(["netns", "pids", &self.name])
             .output()
