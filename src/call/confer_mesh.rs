@@ -1,17 +1,19 @@
 //! Joining through Confer's own signaling server (docs/PROTOCOL.md) as a mesh: a connection
 //! with each participant, the newcomer offering to everyone already there. Its additions to
 //! plain WebRTC signaling live here too: the call `session` that outlives a peer id, ICE
-//! restarts on the same connection, and `resume` after a server restart.
+//! restarts on the same connection, and `resume` after a server restart. A room that
+//! outgrows the mesh moves its media to the Janus room its server names (`media`): an embedded
+//! `JanusRoom` carries it from then on, while everything above the media stays here.
 
 use std::collections::BTreeMap;
 
-use super::events::{CallError, Notice};
-use super::ids::{ConnectionId, ParticipantId};
-use super::room::{Farewell, Room};
-use super::way::JoinWay;
 use str0m::media::Mid;
 
+use super::events::{CallError, Notice};
+use super::ids::{ConnectionId, ParticipantId};
 use super::janus_room::JanusRoom;
+use super::room::{Farewell, Room};
+use super::way::JoinWay;
 use crate::rtc::peer::Towards;
 use crate::signal::client::{Closed, Command, Event};
 use crate::signal::janus_client::{JanusCommand, JanusEvent};
