@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::janus::{JANUS_RTP_PORTS, Janus, JanusRoomConfig, Netns};
 use support::serve::Serve;
-use support::{CONFER, Owned, confer_as, join_synthetic};
+use support::{CONFER, Owned, confer_as, join_with};
 
 const ROOM: u64 = 1234;
 /// The meeting's length, and the steady part measured (after everyone has joined).
@@ -76,6 +76,49 @@ fn count_udp(netns: &Netns) {
     }
 }
 
+/// `n` natives on `link` (a command each, inside the namespace) named p0, p1..., with
+/// `options` after `join` (none: the synthetic 720p camera).
+fn natives(netns: &Netns, home: &Path, link: &str, n: usize, options: &[&str]) -> Vec<Owned> {
+    (0..n)
+        .map(|i| {
+            join_with(
+                confer_as(netns.command(CONFER), home),
+                home,
+                link,
+                &format!("p{i}"),
+                MEETING,
+                options,
+            )
+        })
+        .collect()
+}
+
+/// Each process's CPU over the next `MEASURE_FOR`, in percent of a core.
+fn cpu_over_window(pids: &[u32]) -> Vec<f64> {
+    let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let t0 = Instant::now();
+    std::thread::sleep(MEASURE_FOR);
+    let seconds = t0.elapsed().as_secs_f64();
+    pids.iter()
+        .zip(before)
+        .map(|(p, b)| (cpu_seconds(*p) - b) / seconds * 100.0)
+        .collect()
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Waits for each native to end by itself.
+fn all_end(natives: &mut [Owned], limit: Duration) {
+    for native in natives {
+        assert!(
+            native.wait_for_exit(limit).is_some(),
+            "a native did not end"
+        );
+    }
+}
+
 struct Row {
     what: String,
     cpu_percent: f64,
@@ -93,51 +136,26 @@ fn measure(
     n: usize,
     janus: Option<u32>,
 ) -> Row {
-    let mut natives: Vec<Owned> = (0..n)
-        .map(|i| {
-            let name = format!("p{i}");
-            join_synthetic(
-                confer_as(netns.command(CONFER), home),
-                home,
-                link,
-                &name,
-                MEETING,
-            )
-        })
-        .collect();
+    let mut natives = natives(netns, home, link, n, &[]);
     let started = Instant::now();
     std::thread::sleep(MEASURE_FROM);
-    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
-    let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
-    let janus_before = janus.map(cpu_seconds);
+    // Janus, when there, last.
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).chain(janus).collect();
     let bytes_before = udp_bytes(netns);
     let t0 = Instant::now();
-    std::thread::sleep(MEASURE_FOR);
+    let mut cpus = cpu_over_window(&pids);
     let seconds = t0.elapsed().as_secs_f64();
-    let after: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
     let bytes_after = udp_bytes(netns);
-    let janus_cpu = janus
-        .zip(janus_before)
-        .map(|(pid, before)| (cpu_seconds(pid) - before) / seconds * 100.0);
-    let cpu: f64 = before
-        .iter()
-        .zip(&after)
-        .map(|(b, a)| (a - b) / seconds * 100.0)
-        .sum::<f64>()
-        / n as f64;
+    let janus_cpu = janus.and_then(|_| cpus.pop());
+    let cpu = mean(&cpus);
     let sent = if janus.is_some() {
         bytes_after.1 - bytes_before.1
     } else {
         bytes_after.0 - bytes_before.0
     };
     let upload_kbps = sent as f64 * 8.0 / seconds / 1000.0 / n as f64;
-    for native in &mut natives {
-        let limit = Duration::from_secs(u64::from(MEETING) + 30).saturating_sub(started.elapsed());
-        assert!(
-            native.wait_for_exit(limit).is_some(),
-            "a native did not end"
-        );
-    }
+    let limit = Duration::from_secs(u64::from(MEETING) + 30).saturating_sub(started.elapsed());
+    all_end(&mut natives, limit);
     Row {
         what,
         cpu_percent: cpu,
@@ -250,41 +268,19 @@ fn ten_in_a_janus_room() {
     let home = tempfile::tempdir().unwrap();
     let janus = janus_in(&netns);
     let link = janus.link(ROOM, None);
-    let mut natives: Vec<Owned> = (0..N)
-        .map(|i| {
-            support::join_with(
-                confer_as(netns.command(CONFER), home.path()),
-                home.path(),
-                &link,
-                &format!("p{i}"),
-                MEETING,
-                &["--camera", "test-pattern:320x180"],
-            )
-        })
-        .collect();
+    let mut natives = natives(
+        &netns,
+        home.path(),
+        &link,
+        N,
+        &["--camera", "test-pattern:320x180"],
+    );
     std::thread::sleep(MEASURE_FROM);
-    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
-    let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
-    let janus_before = janus.pid().map(cpu_seconds);
-    let t0 = Instant::now();
-    std::thread::sleep(MEASURE_FOR);
-    let seconds = t0.elapsed().as_secs_f64();
-    let cpu = pids
-        .iter()
-        .zip(&before)
-        .map(|(p, b)| (cpu_seconds(*p) - b) / seconds * 100.0)
-        .sum::<f64>()
-        / N as f64;
-    let janus_cpu = janus
-        .pid()
-        .zip(janus_before)
-        .map(|(p, b)| (cpu_seconds(p) - b) / seconds * 100.0);
-    for native in &mut natives {
-        assert!(
-            native.wait_for_exit(Duration::from_secs(60)).is_some(),
-            "a native did not end"
-        );
-    }
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).chain(janus.pid()).collect();
+    let mut cpus = cpu_over_window(&pids);
+    let janus_cpu = janus.pid().and_then(|_| cpus.pop());
+    let cpu = mean(&cpus);
+    all_end(&mut natives, Duration::from_secs(60));
     let mut fps = Vec::new();
     let mut everyone_after = Vec::new();
     for i in 0..N {
@@ -328,30 +324,17 @@ fn natives_against_chromium_on_the_demo_page() {
     let home = tempfile::tempdir().unwrap();
     let janus = janus_in(&netns);
     let link = janus.link(ROOM, None);
-    let mut natives: Vec<Owned> = (0..N)
-        .map(|i| {
-            support::join_with(
-                confer_as(netns.command(CONFER), home.path()),
-                home.path(),
-                &link,
-                &format!("p{i}"),
-                MEETING,
-                &["--camera", "test-pattern:640x480"],
-            )
-        })
-        .collect();
+    let mut natives = natives(
+        &netns,
+        home.path(),
+        &link,
+        N,
+        &["--camera", "test-pattern:640x480"],
+    );
     std::thread::sleep(MEASURE_FROM);
     let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
-    let before: f64 = pids.iter().map(|p| cpu_seconds(*p)).sum();
-    let t0 = Instant::now();
-    std::thread::sleep(MEASURE_FOR);
-    let native_cpu = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - before)
-        / t0.elapsed().as_secs_f64()
-        * 100.0
-        / N as f64;
-    for native in &mut natives {
-        assert!(native.wait_for_exit(Duration::from_secs(60)).is_some());
-    }
+    let native_cpu = mean(&cpu_over_window(&pids));
+    all_end(&mut natives, Duration::from_secs(60));
     drop(janus);
     drop(netns);
 

@@ -52,6 +52,21 @@ fn janus_up() -> (std::sync::MutexGuard<'static, ()>, Netns, Janus) {
     (turn, netns, janus)
 }
 
+/// A native with a small synthetic camera (so that eight and more fit on two cores) joining
+/// `link` from inside the namespace, with options of the test's own.
+fn small(
+    netns: &Netns,
+    home: &Path,
+    link: &str,
+    name: &str,
+    seconds: u32,
+    options: &[&str],
+) -> Owned {
+    let mut all = vec!["--camera", "test-pattern:320x180"];
+    all.extend_from_slice(options);
+    join_with(confer_in(netns, home), home, link, name, seconds, &all)
+}
+
 /// `confer` run inside the namespace.
 fn confer_in(netns: &Netns, home: &Path) -> std::process::Command {
     confer_as(netns.command(CONFER), home)
@@ -384,17 +399,7 @@ fn eight_participants_meet_and_come_and_go_in_one_janus_room() {
     std::fs::create_dir(&site_dir).unwrap();
     let _site = demo_site(&netns, &janus, &site_dir);
     let link = janus.link(BIG_ROOM, None);
-    const CAMERA: &str = "test-pattern:320x180";
-    let small = |name: &str, seconds: u32| {
-        join_with(
-            confer_in(&netns, home.path()),
-            home.path(),
-            &link,
-            name,
-            seconds,
-            &["--camera", CAMERA],
-        )
-    };
+    let small = |name: &str, seconds: u32| small(&netns, home.path(), &link, name, seconds, &[]);
     let _inside = netns.enter();
     let mut browser = Browser::start(&home.path().join("browser.log"));
     demo_joins(&mut browser, "web", BIG_ROOM);
@@ -616,16 +621,9 @@ fn a_confer_room_moves_to_janus_when_it_outgrows_the_mesh() {
         ],
     );
     let link = format!("confer://{}/grows?insecure=1", server.addr);
-    let small = |name: &str, seconds: u32| {
-        join_with(
-            confer_in(&netns, home.path()),
-            home.path(),
-            &link,
-            name,
-            seconds,
-            &["--camera", "test-pattern:320x180", "-v"],
-        )
-    };
+    // -v: the chat they receive is logged.
+    let small =
+        |name: &str, seconds: u32| small(&netns, home.path(), &link, name, seconds, &["-v"]);
     let mesh = ["ann", "ben", "cat", "dan", "eve", "fay"];
     let participants: Vec<(&str, Owned)> =
         mesh.iter().map(|name| (*name, small(name, 50))).collect();

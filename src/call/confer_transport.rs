@@ -29,9 +29,8 @@ async fn run(
         tokio::select! {
             message = messages.recv() => match message {
                 Some(ConferMessage::Confer(command)) => {
-                    if signaling.commands.send(command).await.is_err() {
-                        // The client has ended; its last events still come.
-                    }
+                    // A client that has ended refuses it; its last events still come.
+                    let _ = signaling.commands.send(command).await;
                 }
                 Some(ConferMessage::OpenJanus(url)) => {
                     if janus.is_some() {

@@ -20,7 +20,7 @@ use crate::invite::Invite;
 use crate::rtc::peer::Towards;
 use crate::signal::janus::{
     Action, FeedId, Jsep, Ptype, Publisher, Reply, Request, RoomEvent, RoomId, StreamRef,
-    SubscribedStream, Trickled, VideoRoom, error_code,
+    SubscribedStream, Trickled, VideoRoom, error_code, scheme_and_host,
 };
 use crate::signal::janus_client::{JanusClosed, JanusCommand, JanusEvent};
 use crate::signal::proto::MediaRoute;
@@ -104,11 +104,36 @@ struct Directory {
 impl JanusRoom {
     /// For the room `invite` names (a Janus link), joining as `display`.
     pub fn new(invite: &Invite, display: String) -> Self {
+        let pin = invite.janus.as_ref().and_then(|j| j.pin.clone());
+        let room = RoomId::from_link(&invite.room);
+        Self::joining(invite.authority(), room, pin, invite.token.clone(), display)
+    }
+
+    /// For the media of a Confer room, in the Janus room its server made (`route`): we
+    /// publish under our Confer peer id.
+    pub fn for_confer_room(route: &MediaRoute, peer_id: String) -> Self {
+        let server = scheme_and_host(&route.url).map_or(route.url.as_str(), |(_, host)| host);
+        let room = RoomId::Number(route.room);
+        let pin = Some(route.pin.clone());
         Self {
-            server: invite.authority(),
-            room: RoomId::from_link(&invite.room),
-            pin: invite.janus.as_ref().and_then(|j| j.pin.clone()),
-            token: invite.token.clone(),
+            confer: Some(Directory::default()),
+            ..Self::joining(server.to_string(), room, pin, None, peer_id)
+        }
+    }
+
+    /// Not yet in `room` of `server`.
+    fn joining(
+        server: String,
+        room: RoomId,
+        pin: Option<String>,
+        token: Option<String>,
+        display: String,
+    ) -> Self {
+        Self {
+            server,
+            room,
+            pin,
+            token,
             display,
             next_transaction: 0,
             asked: HashMap::new(),
@@ -122,38 +147,6 @@ impl JanusRoom {
             refused: None,
             leaving: false,
             confer: None,
-        }
-    }
-
-    /// For the media of a Confer room, in the Janus room its server made (`route`): we
-    /// publish under our Confer peer id.
-    pub fn for_confer_room(route: &MediaRoute, peer_id: String) -> Self {
-        let server = route
-            .url
-            .split_once("://")
-            .map_or(route.url.as_str(), |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        Self {
-            server,
-            room: RoomId::Number(route.room),
-            pin: Some(route.pin.clone()),
-            token: None,
-            display: peer_id,
-            next_transaction: 0,
-            asked: HashMap::new(),
-            session: Session::default(),
-            publish: None,
-            receive: None,
-            feeds: BTreeMap::new(),
-            substreams: HashMap::new(),
-            wanted: HashMap::new(),
-            lossy: false,
-            refused: None,
-            leaving: false,
-            confer: Some(Directory::default()),
         }
     }
 

@@ -136,8 +136,8 @@ pub struct Peer {
     nacks_by_mid: HashMap<Mid, u64>,
     /// Where str0m's SRTP rollover guess would part from the sender's.
     rollover: RolloverWatch,
-    /// Our answers take the DTLS client's part (see [`Peer::towards`]).
-    dtls_client_answers: bool,
+    /// Who is at the other end (see [`Peer::towards`]).
+    towards: Towards,
     /// Our video goes in layers, each under its rid (to an SFU).
     simulcast: bool,
 }
@@ -172,12 +172,6 @@ impl Peer {
     /// both ends are str0m and roles and timers stay str0m's: the simulated calls under loss
     /// are reproducible with them (the quicker timer's jitter is random) and tuned for them.
     pub fn towards(now: Instant, local: &[SocketAddr], towards: Towards) -> Self {
-        let mut peer = Self::build(now, local, towards);
-        peer.dtls_client_answers = towards != Towards::Participant;
-        peer
-    }
-
-    fn build(now: Instant, local: &[SocketAddr], towards: Towards) -> Self {
         let sends = towards != Towards::SfuReceiving;
         let mut config = Rtc::builder()
             .clear_codecs()
@@ -234,7 +228,7 @@ impl Peer {
             audio_jitter: None,
             nacks_by_mid: HashMap::new(),
             rollover: RolloverWatch::default(),
-            dtls_client_answers: false,
+            towards,
             simulcast: false,
         }
     }
@@ -324,7 +318,7 @@ impl Peer {
     /// The remote's offer, for a new connection or one we have (an ICE restart).
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, PeerError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
-        if self.dtls_client_answers && sdp.contains("a=setup:actpass") {
+        if self.towards != Towards::Participant && sdp.contains("a=setup:actpass") {
             // Once, at the first offer: later ones leave the role as it is (str0m starts DTLS
             // once).
             self.rtc.direct_api().start_dtls(true)?;

@@ -41,6 +41,13 @@ fn random_room() -> u64 {
     (u64::from_le_bytes(bytes) % (ROOM_NUMBERS - 1)) + 1
 }
 
+/// A step of our session set-up, which Janus answers with the new id.
+#[derive(Debug, Clone, Copy)]
+enum Setup {
+    Session,
+    Handle,
+}
+
 enum Ask {
     Create(oneshot::Sender<Result<MediaRoute, String>>),
     Destroy(u64),
@@ -87,8 +94,8 @@ struct Keeper {
     session: Option<u64>,
     handle: Option<u64>,
     next: u64,
-    /// Transactions of our own session set-up (create, attach).
-    setup: HashMap<String, &'static str>,
+    /// Transactions of our own session set-up.
+    setup: HashMap<String, Setup>,
     /// `create` asks sent, by transaction: the room made and who waits for it.
     creating: HashMap<String, (MediaRoute, oneshot::Sender<Result<MediaRoute, String>>)>,
     /// Asks that came before the handle was there.
@@ -142,7 +149,8 @@ impl Keeper {
             self.waiting.push(ask);
             return;
         };
-        match ask {
+        let admin_key = self.settings.admin_key.clone();
+        let (body, made) = match ask {
             Ask::Create(reply) => {
                 let route = MediaRoute {
                     via: "janus".into(),
@@ -158,30 +166,24 @@ impl Keeper {
                     videocodec: "h264",
                     h264_profile: "42e01f",
                     audiocodec: "opus",
-                    admin_key: self.settings.admin_key.clone(),
+                    admin_key,
                 };
-                let action = Action::Message {
-                    session_id,
-                    handle_id,
-                    body,
-                    jsep: None,
-                };
-                let transaction = self.send(action).await;
-                self.creating.insert(transaction, (route, reply));
+                (body, Some((route, reply)))
             }
             Ask::Destroy(room) => {
-                let body = VideoRoom::Destroy {
-                    room: RoomId::Number(room),
-                    admin_key: self.settings.admin_key.clone(),
-                };
-                let action = Action::Message {
-                    session_id,
-                    handle_id,
-                    body,
-                    jsep: None,
-                };
-                self.send(action).await;
+                let room = RoomId::Number(room);
+                (VideoRoom::Destroy { room, admin_key }, None)
             }
+        };
+        let action = Action::Message {
+            session_id,
+            handle_id,
+            body,
+            jsep: None,
+        };
+        let transaction = self.send(action).await;
+        if let Some(made) = made {
+            self.creating.insert(transaction, made);
         }
     }
 
@@ -193,7 +195,7 @@ impl Keeper {
                 self.handle = None;
                 self.fail_all("the connection to Janus dropped");
                 let transaction = self.send(Action::Create).await;
-                self.setup.insert(transaction, "create");
+                self.setup.insert(transaction, Setup::Session);
             }
             JanusEvent::Reply(reply) => self.on_reply(*reply).await,
             JanusEvent::Reconnecting { why, .. } => {
@@ -220,10 +222,10 @@ impl Keeper {
         }
         if let Some(step) = self.setup.remove(&transaction) {
             let Some(id) = reply.data.as_ref().map(|d| d.id) else {
-                tracing::warn!("Janus refused the server's {step}: {:?}", reply.error);
+                tracing::warn!("Janus refused the server's {step:?}: {:?}", reply.error);
                 return;
             };
-            if step == "create" {
+            if let Setup::Session = step {
                 self.session = Some(id);
                 let _ = self
                     .commands
@@ -237,7 +239,7 @@ impl Keeper {
                     session_id: id,
                 };
                 let transaction = self.send(plugin).await;
-                self.setup.insert(transaction, "attach");
+                self.setup.insert(transaction, Setup::Handle);
             } else {
                 self.handle = Some(id);
                 for ask in std::mem::take(&mut self.waiting) {

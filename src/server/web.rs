@@ -22,11 +22,8 @@ pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
 /// descriptions come from other people, and must never become code.
 pub fn page_policy(janus: Option<&str>) -> String {
     let janus = janus
-        .and_then(|url| {
-            let (scheme, rest) = url.split_once("://")?;
-            let host = rest.split('/').next()?;
-            Some(format!(" {scheme}://{host}"))
-        })
+        .and_then(crate::signal::janus::scheme_and_host)
+        .map(|(scheme, host)| format!(" {scheme}://{host}"))
         .unwrap_or_default();
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'{janus}; \

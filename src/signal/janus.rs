@@ -27,6 +27,12 @@ impl RoomId {
     }
 }
 
+/// The scheme and `HOST[:PORT]` of a Janus server's WebSocket URL (`ws://HOST:PORT/PATH`).
+pub fn scheme_and_host(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    Some((scheme, rest.split('/').next()?))
+}
+
 /// A publisher's id in a room (a number; a name with `string_ids`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]

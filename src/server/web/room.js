@@ -109,12 +109,8 @@ function connect() {
   };
   let chain = Promise.resolve();
   socket.onmessage = (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return console.warn("not JSON from the server", event.data);
-    }
+    const message = parsed(event.data, "the server");
+    if (message === undefined) return;
     // One at a time, in order: offers and candidates depend on what came before.
     chain = chain.then(() => onMessage(message)).catch((e) => console.error("signaling", message, e));
   };
@@ -127,6 +123,16 @@ function connect() {
     banner(`Reconnecting to the meeting server (try ${call.tries})…`);
     setTimeout(() => !call.left && connect(), after);
   };
+}
+
+// A frame's JSON, or undefined (said on the console) when it is not JSON.
+function parsed(text, from) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    console.warn(`not JSON from ${from}`, text);
+    return undefined;
+  }
 }
 
 function send(message) {
@@ -563,16 +569,11 @@ function moveMedia(route) {
   });
   ws.onerror = () => console.warn("the media server's connection failed", route.url);
   ws.onmessage = (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return console.warn("not JSON from Janus", event.data);
-    }
+    const message = parsed(event.data, "Janus");
+    if (message === undefined) return;
     onJanus(message).catch((e) => console.error("janus", message, e));
   };
   ws.onclose = (event) => {
-    sfu.closed = event.code;
     console.warn("the media server's connection closed", event.code, event.reason);
     if (!call.left) banner("The connection to the media server was lost.");
   };
