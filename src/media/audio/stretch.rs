@@ -47,14 +47,53 @@ pub fn shorten(samples: &mut Vec<f32>, max: usize) -> usize {
     period
 }
 
+/// The pitch search runs first on a copy at a quarter of the rate (an average of each four
+/// samples, as NetEQ searches at 4 kHz), then at the full rate only around what it found: a
+/// tenth of the work of trying every lag at 48 kHz, which cost a quarter of a participant's CPU
+/// when six streams were being shortened at once.
+const DECIMATION: usize = 4;
+
 /// The lag in [`MIN_PERIOD`, `longest`] at which the sound repeats best, if it repeats well
 /// enough to cut there.
 fn best_period(samples: &[f32], longest: usize) -> Option<usize> {
+    let mut coarse = [0.0f32; 2 * MAX_PERIOD / DECIMATION];
+    let coarse_len = (2 * longest / DECIMATION).min(coarse.len());
+    for (slot, four) in coarse[..coarse_len]
+        .iter_mut()
+        .zip(samples.chunks_exact(DECIMATION))
+    {
+        *slot = four.iter().sum::<f32>() / DECIMATION as f32;
+    }
+    // Prefer the longer of nearly equal lags: more is given back per cut.
+    let (guess, _) = best_lag(
+        &coarse[..coarse_len],
+        MIN_PERIOD.div_ceil(DECIMATION)..=longest / DECIMATION,
+        0.01,
+    )?;
+    // That preference may have drifted a coarse step past the peak; the fine search takes the
+    // peak itself.
+    let around = guess * DECIMATION;
+    let from = around.saturating_sub(2 * DECIMATION).max(MIN_PERIOD);
+    let to = (around + 2 * DECIMATION).min(longest);
+    best_lag(samples, from..=to, 0.0)
+        .filter(|(_, alike)| *alike >= ALIKE)
+        .map(|(lag, _)| lag)
+}
+
+/// The lag in `lags` at which `samples` correlates best with itself (normalised), taking a
+/// longer lag over a shorter one that correlates up to `slack` better.
+fn best_lag(
+    samples: &[f32],
+    lags: std::ops::RangeInclusive<usize>,
+    slack: f32,
+) -> Option<(usize, f32)> {
     let mut best: Option<(usize, f32)> = None;
-    for lag in MIN_PERIOD..=longest {
-        let (a, b) = (&samples[..lag], &samples[lag..2 * lag]);
+    for lag in lags {
+        if 2 * lag > samples.len() {
+            break;
+        }
         let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
-        for (x, y) in a.iter().zip(b) {
+        for (x, y) in samples[..lag].iter().zip(&samples[lag..2 * lag]) {
             ab += x * y;
             aa += x * x;
             bb += y * y;
@@ -63,13 +102,11 @@ fn best_period(samples: &[f32], longest: usize) -> Option<usize> {
             continue;
         }
         let alike = ab / (aa * bb).sqrt();
-        // Prefer the longer of nearly equal lags: more is given back per cut.
-        if best.is_none_or(|(_, b)| alike >= b - 0.01) {
+        if best.is_none_or(|(_, b)| alike >= b - slack) {
             best = Some((lag, alike));
         }
     }
-    best.filter(|(_, alike)| *alike >= ALIKE)
-        .map(|(lag, _)| lag)
+    best
 }
 
 #[cfg(test)]
@@ -99,6 +136,29 @@ mod tests {
             .map(|w| (w[1] - w[0]).abs())
             .fold(0.0, f32::max);
         assert!(step < 0.02, "largest step {step}");
+    }
+
+    /// A voice-like sound (a fundamental and two harmonics) at pitches whose periods are no
+    /// multiple of the coarse search's step: the cut is still whole periods, to the sample.
+    #[test]
+    fn the_two_step_search_finds_whole_periods_at_any_pitch() {
+        for period in [123usize, 150, 218, 333, 399, 470] {
+            let hz = SAMPLE_RATE as f32 / period as f32;
+            let voice: Vec<f32> = (0..960)
+                .map(|i| {
+                    let t = i as f32 * hz * std::f32::consts::TAU / SAMPLE_RATE as f32;
+                    0.4 * t.sin() + 0.2 * (2.0 * t + 0.5).sin() + 0.1 * (3.0 * t + 1.0).sin()
+                })
+                .collect();
+            let mut frame = voice.clone();
+            let removed = shorten(&mut frame, 480);
+            assert!(removed > 0, "period {period}: nothing removed");
+            let periods = removed as f32 / period as f32;
+            assert!(
+                (periods - periods.round()).abs() * period as f32 <= 1.0,
+                "period {period}: removed {removed}"
+            );
+        }
     }
 
     #[test]
