@@ -174,6 +174,7 @@ async function onMessage(message) {
       // They will offer; our mute state reaches them as a broadcast.
       call.names.set(message.id, message.name);
       announceMediaState();
+      adoptWaitingFeeds();
       break;
     case "peer-left":
       removePeer(message.id);
@@ -549,6 +550,8 @@ const sfu = {
   route: null, ws: null, session: null, pub: null, sub: null, pubPc: null, subPc: null,
   privateId: null, tx: 0, pending: new Map(), feeds: new Map(), subscribed: new Set(),
   subJoined: false, busy: false, mids: new Map(), keepalive: null,
+  // Feeds whose display is no member yet (Janus told of them before the Confer server did).
+  waiting: new Map(),
 };
 call.sfu = sfu;
 
@@ -632,10 +635,12 @@ async function onRoomEvent(sender, data, jsep) {
   }
   for (const publisher of data.publishers || []) {
     // A feed is someone of this meeting when its display is their peer id.
-    if (!call.names.has(publisher.display) || sfu.feeds.has(publisher.id)) continue;
-    sfu.feeds.set(publisher.id, publisher.display);
+    if (sfu.feeds.has(publisher.id)) continue;
+    if (call.names.has(publisher.display)) sfu.feeds.set(publisher.id, publisher.display);
+    else sfu.waiting.set(publisher.id, publisher.display);
   }
   for (const gone of [data.unpublished, data.leaving]) {
+    sfu.waiting.delete(gone);
     if (gone === undefined || gone === "ok" || !sfu.feeds.has(gone)) continue;
     const tile = tileOf(sfu.feeds.get(gone));
     if (tile) tile.querySelector("video").srcObject = null;
@@ -646,6 +651,16 @@ async function onRoomEvent(sender, data, jsep) {
     await answerSubscriber(jsep, data.streams || []);
   }
   await subscribeWanted();
+}
+
+// Someone the Confer server just announced may have published already.
+function adoptWaitingFeeds() {
+  for (const [feed, display] of sfu.waiting) {
+    if (!call.names.has(display)) continue;
+    sfu.waiting.delete(feed);
+    sfu.feeds.set(feed, display);
+  }
+  subscribeWanted().catch((e) => console.warn("Janus:", e));
 }
 
 function trickleOn(pc, handle) {
@@ -687,7 +702,12 @@ async function subscribeWanted() {
     : { request: "join", ptype: "subscriber", room: sfu.route.room, pin: sfu.route.pin, private_id: sfu.privateId, streams };
   const answer = await janus({ janus: "message", handle_id: sfu.sub, body });
   if (failed(answer)) {
+    // Asked again at Janus's next event (a feed that had just gone, a room being restarted).
     console.warn("Janus refused a subscription", failed(answer));
+    for (const s of streams) sfu.subscribed.delete(s.feed);
+    sfu.busy = false;
+  } else if (!answer.jsep) {
+    // Nothing to negotiate (Janus had nothing new to send): the next change may go.
     sfu.busy = false;
   }
 }
