@@ -550,6 +550,13 @@ const PAGE_RECEIVES_VIA_JANUS: &str = r#"(async () => {
   return out;
 })()"#;
 
+/// The guest page's Janus client, for a failure's message.
+const PAGE_SFU_STATE: &str = r#"(() => {
+  const sfu = window.confer.sfu;
+  return { feeds: [...sfu.feeds], subscribed: [...sfu.subscribed], busy: sfu.busy,
+           joined: sfu.subJoined, mids: [...sfu.mids], names: [...window.confer.names] };
+})()"#;
+
 /// Whether `who`'s stats show pictures of `of` that came through Janus: a participant there
 /// is known by their Janus feed id (a number), in the mesh by their Confer peer id.
 fn sees_through_janus(home: &Path, who: &str, of: &str, limit: Duration) -> bool {
@@ -655,15 +662,22 @@ fn a_confer_room_moves_to_janus_when_it_outgrows_the_mesh() {
     // The eighth: the room moves.
     let hal = small("hal", 30);
     let everyone: Vec<&str> = mesh.iter().copied().chain(["hal"]).collect();
-    let page = browser.wait_for(
-        "web",
-        &format!(
-            "{PAGE_RECEIVES_VIA_JANUS}.then(r => {:?}.every(n => r[n] > 0) ? r : null)",
-            everyone
-        ),
-        Duration::from_secs(30),
-        "the guest page receiving every native through Janus",
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = browser.eval("web", PAGE_RECEIVES_VIA_JANUS);
+        if everyone.iter().all(|n| page[n].as_u64().unwrap_or(0) > 0) {
+            break page;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "the guest page did not receive every native through Janus: {page}\n\
+                 its Janus client: {}\nbrowser log:\n{}",
+                browser.eval("web", PAGE_SFU_STATE),
+                browser.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert_eq!(
         page.as_object().map(|o| o.len()),
         Some(everyone.len()),
