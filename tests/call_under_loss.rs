@@ -212,9 +212,12 @@ fn five_percent_loss_in_bursts() {
 // At a 200 ms round trip a resend that is itself lost (or whose NACK is: about one loss in
 // twenty-five at 2 % each way) comes two round trips late, past what the timeline may wait
 // without breaking the latency bound: those freeze, and so does the first repaired picture of
-// the call, before the timeline has learnt it needs to wait (1 to 3 a minute over four seeds;
-// the README's loss table has Chromium's count on the same path).
+// the call, before the timeline has learnt it needs to wait. The simulation is not
+// bit-reproducible (str0m's random SSRCs and DTLS flights change what is lost where), and over
+// 30 receivers in repeated runs of this seed the count was 0 to 5, about 2 on average, with
+// one in ten at 4 or 5: the bound is 6, well under what a broken resend or timeline gives
+// (dozens). The README's loss table has Chromium's count on the same path.
 #[test]
 fn two_percent_loss_at_a_200_ms_round_trip() {
-    holds_up(conditions(100, 0.02, 1.0), 14, 4);
+    holds_up(conditions(100, 0.02, 1.0), 14, 6);
 }
