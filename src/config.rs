@@ -35,6 +35,7 @@ pub struct Settings {
     pub audio: AudioProcessing,
     pub video: Video,
     pub appearance: Appearance,
+    pub notifications: Notifications,
     /// Meetings joined lately, newest first (their app links, tokens included: they are this
     /// user's invites, kept in this user's settings).
     pub recent: Vec<Recent>,
@@ -131,6 +132,25 @@ pub enum Theme {
     System,
     Dark,
     Light,
+}
+
+/// What the meeting says when someone joins or leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Notifications {
+    /// A short sound through the speaker.
+    pub sounds: bool,
+    /// A notice in the window.
+    pub notices: bool,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            sounds: true,
+            notices: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -534,3 +534,88 @@ fn after_a_blackout_each_side_asks_the_other_for_a_keyframe_and_video_comes_back
         "the native side's pictures did not come back: {seen:?}"
     );
 }
+
+/// A screenshot, as RGB pixels.
+struct Shot {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+impl Shot {
+    fn read(path: &Path) -> Shot {
+        use zune_jpeg::zune_core::{
+            bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions,
+        };
+        let data = std::fs::read(path).expect("the screenshot");
+        let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+        let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&data), options);
+        let rgb = decoder.decode().expect("a JPEG");
+        let (width, height) = decoder.dimensions().expect("its size");
+        Shot { width, height, rgb }
+    }
+
+    /// Whether the pixel at (x, y) is within a JPEG's error of `colour`.
+    fn is(&self, x: usize, y: usize, colour: [u8; 3]) -> bool {
+        let at = (y * self.width + x) * 3;
+        (0..3).all(|c| self.rgb[at + c].abs_diff(colour[c]) <= 8)
+    }
+}
+
+/// The page's background and its control bar's (room.css).
+const PAGE: [u8; 3] = [0x1b, 0x1b, 0x1f];
+const BAR: [u8; 3] = [0x11, 0x11, 0x11];
+
+/// The meeting page's layout, read from screenshots at four window sizes once the banner is
+/// gone: the control bar stays a bar at the bottom, and the tiles take the height above it
+/// (the bar once took the stage's share: 360 px of a 700 px window).
+#[test]
+fn the_meeting_page_gives_the_tiles_the_height_at_every_window_size() {
+    let mut call = guest_and_native();
+    call.browser.wait_for(
+        "ann",
+        "document.getElementById('banner').hidden",
+        Duration::from_secs(10),
+        "the banner gone",
+    );
+    for (width, height) in [(1100, 700), (800, 600), (480, 700), (1400, 900)] {
+        let path = call.home.path().join(format!("page-{width}x{height}.jpg"));
+        call.browser.screenshot("ann", width, height, &path);
+        let shot = Shot::read(&path);
+        assert_eq!((shot.width, shot.height), (width as usize, height as usize));
+        let keep = || {
+            let kept = std::env::temp_dir().join(format!("confer-page-{width}x{height}.jpg"));
+            let _ = std::fs::copy(&path, &kept);
+            kept.display().to_string()
+        };
+        // The bar: rows of its colour at the left edge, up from the bottom.
+        let bar = (0..shot.height)
+            .rev()
+            .take_while(|y| shot.is(2, *y, BAR))
+            .count();
+        assert!(
+            (30..=120).contains(&bar),
+            "{width}x{height}: the control bar is {bar} px tall (screenshot: {})",
+            keep()
+        );
+        // Above it, rows with a tile in them (anything but the page's background).
+        let stage = shot.height - bar;
+        let tiled = (0..stage)
+            .filter(|y| (0..shot.width).step_by(4).any(|x| !shot.is(x, *y, PAGE)))
+            .count();
+        assert!(
+            tiled * 100 >= stage * 85,
+            "{width}x{height}: tiles fill {tiled} of the {stage} px above the bar (screenshot: {})",
+            keep()
+        );
+    }
+    // The page's raised hand reaches the native participant (`media-state`'s `hand`).
+    call.browser.click("ann", "#hand");
+    assert_eq!(
+        call.browser
+            .eval("ann", "document.getElementById('hand').textContent"),
+        "Lower hand"
+    );
+    let seen = finish(call.home.path(), call.nat, "nat");
+    assert_eq!(seen["Ann"]["hand_up"], true, "{:?}", seen.get("Ann"));
+}

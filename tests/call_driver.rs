@@ -31,6 +31,7 @@ fn config(server: &EmbeddedServer, name: &str, render_video: bool) -> CallConfig
         max_video_bps: confer::media::video::h264::MAX_BITRATE_BPS,
         render_video,
         relay_only: false,
+        chimes: false,
     }
 }
 

@@ -7,8 +7,11 @@ mod sim;
 use std::time::Duration;
 
 use confer::call::confer_mesh::ConferEvent;
-use confer::call::events::{CallControl, CallError, CallReport, Device, Notice, PeerState};
+use confer::call::events::{
+    CallControl, CallError, CallReport, Device, DeviceProblem, Notice, PeerState,
+};
 use confer::call::machine::MediaCommand;
+use confer::media::audio::chime::Chime;
 use confer::signal::client::{Closed, Event};
 use confer::signal::proto::{ErrorCode, PeerId};
 use sim::{CameraKind, Sim, clean, video_quality};
@@ -28,15 +31,11 @@ fn media_of(sim: &Sim, who: &str, name: &str) -> Vec<(bool, bool)> {
     let id = sim.person(who).id_of(name).expect("known");
     let mut changes: Vec<(bool, bool)> = Vec::new();
     for (_, r) in &sim.person(who).reports {
-        if let CallReport::Media {
-            id: of,
-            mic_on,
-            camera_on,
-        } = r
+        if let CallReport::Media { id: of, state } = r
             && *of == id
-            && changes.last() != Some(&(*mic_on, *camera_on))
+            && changes.last() != Some(&(state.mic_on, state.camera_on))
         {
-            changes.push((*mic_on, *camera_on));
+            changes.push((state.mic_on, state.camera_on));
         }
     }
     changes
@@ -302,7 +301,7 @@ fn devices_that_stop_and_come_back_are_reported() {
     sim.device("bob", Device::Microphone, None);
     sim.device("bob", Device::Speaker, Some("gone"));
     sim.run(Duration::from_millis(100));
-    let news: Vec<(Device, Option<String>)> = sim
+    let news: Vec<(Device, Option<DeviceProblem>)> = sim
         .person("bob")
         .reports
         .iter()
@@ -316,9 +315,12 @@ fn devices_that_stop_and_come_back_are_reported() {
     assert_eq!(
         news,
         [
-            (Device::Microphone, Some("the device was unplugged".into())),
+            (
+                Device::Microphone,
+                Some(DeviceProblem::Failed("the device was unplugged".into()))
+            ),
             (Device::Microphone, None),
-            (Device::Speaker, Some("gone".into())),
+            (Device::Speaker, Some(DeviceProblem::Failed("gone".into()))),
         ]
     );
     // The call went on.
@@ -559,4 +561,75 @@ fn a_call_that_cannot_go_on_says_why() {
         CallError::RoomFull.to_string(),
         "this meeting is full: try again when someone leaves"
     );
+}
+
+/// Someone joining and leaving is a notice, and, where the settings ask for sounds, a chime
+/// each (none for those already there when we joined).
+#[test]
+fn arrivals_and_departures_are_noticed_and_chimed_when_asked() {
+    let mut sim = Sim::new(&["alice", "bob", "carol"], clean(), 23);
+    sim.settings().chimes = true;
+    sim.join("alice");
+    sim.run(Duration::from_millis(500));
+    sim.join("bob");
+    sim.run_until_connected(Duration::from_secs(3));
+    sim.settings().chimes = false;
+    sim.join("carol");
+    sim.run_until_connected(Duration::from_secs(3));
+    sim.leave("bob");
+    sim.run(Duration::from_secs(1));
+    let notices = |who: &str| -> Vec<String> {
+        sim.person(who)
+            .reports
+            .iter()
+            .filter_map(|(_, r)| match r {
+                CallReport::Notice(n @ (Notice::Arrived { .. } | Notice::Left { .. })) => {
+                    Some(n.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let chimes = |who: &str| -> Vec<Chime> {
+        sim.person(who)
+            .commands
+            .iter()
+            .filter_map(|(_, c)| match c {
+                MediaCommand::Chime(chime) => Some(*chime),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(notices("alice"), ["bob joined", "carol joined", "bob left"]);
+    assert_eq!(
+        chimes("alice"),
+        [Chime::Arrived, Chime::Arrived, Chime::Left]
+    );
+    // Carol found Alice and Bob there: no arrivals for them, and her settings ask no sounds.
+    assert_eq!(notices("carol"), ["bob left"]);
+    assert!(chimes("carol").is_empty());
+}
+
+/// A raised hand reaches the others (`media-state`'s `hand`), and so does lowering it.
+#[test]
+fn a_raised_hand_reaches_the_others() {
+    let mut sim = alice_and_bob(24);
+    let hands = |sim: &Sim| -> Vec<bool> {
+        let id = sim.person("alice").id_of("bob").expect("known");
+        let mut changes: Vec<bool> = Vec::new();
+        for (_, r) in &sim.person("alice").reports {
+            if let CallReport::Media { id: of, state } = r
+                && *of == id
+                && changes.last() != Some(&state.hand_up)
+            {
+                changes.push(state.hand_up);
+            }
+        }
+        changes
+    };
+    sim.control("bob", CallControl::Hand(true));
+    sim.run(Duration::from_millis(500));
+    sim.control("bob", CallControl::Hand(false));
+    sim.run(Duration::from_millis(500));
+    assert_eq!(hands(&sim), [false, true, false]);
 }

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::mpsc::Receiver;
 
-use super::events::Device;
-use crate::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
-use crate::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder, SAMPLE_RATE};
+use super::events::{Device, DeviceProblem};
+use crate::media::audio::chime::{self, Chime};
+use crate::media::audio::engine::{AudioEngine, AudioEvent};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 use crate::media::video::RgbaImage;
@@ -24,14 +24,10 @@ pub trait DeviceLink {
     /// The microphone's level, RMS in [0, 1].
     fn mic_level(&self) -> f32;
     /// Devices that do not work, and why.
-    fn problems(&mut self) -> BTreeMap<Device, String>;
+    fn problems(&mut self) -> BTreeMap<Device, DeviceProblem>;
     /// Plays a short chime through the chosen speaker.
     fn play_test_sound(&mut self);
 }
-
-/// The chime's name in playout (it plays like a participant would).
-pub const TEST_SOUND: &str = "test-sound";
-const TEST_SOUND_FRAMES: usize = 40;
 
 pub struct DeviceCheck {
     // Dropped in this order: the preview stops before the camera.
@@ -40,7 +36,7 @@ pub struct DeviceCheck {
     preview: mailbox::Receiver<RgbaImage>,
     camera_events: Receiver<CameraEvent>,
     audio: Option<AudioEngine>,
-    problems: BTreeMap<Device, String>,
+    problems: BTreeMap<Device, DeviceProblem>,
 }
 
 impl DeviceCheck {
@@ -57,19 +53,19 @@ impl DeviceCheck {
         let (preview_tx, preview) = mailbox::mailbox();
         let wanted = VideoWanted::default();
         let camera = start_chosen(camera, wanted, frames, events).unwrap_or_else(|e| {
-            problems.insert(Device::Camera, e.to_string());
+            problems.insert(Device::Camera, DeviceProblem::Failed(e.to_string()));
             None
         });
         let preview_thread = match camera {
             Some(_) => PreviewThread::start(pictures, preview_tx, wake)
-                .map_err(|e| problems.insert(Device::Camera, e.to_string()))
+                .map_err(|e| problems.insert(Device::Camera, DeviceProblem::Failed(e.to_string())))
                 .ok(),
             None => None,
         };
         // The microphone through the whole send path (what the others would hear), and the
         // speaker for the test sound.
         let audio = AudioEngine::start(mic, speaker.clone(), ProcessingSettings::default())
-            .map_err(|e| problems.insert(Device::Microphone, e))
+            .map_err(|e| problems.insert(Device::Microphone, DeviceProblem::Failed(e)))
             .ok();
         Self {
             _preview_thread: preview_thread,
@@ -91,62 +87,17 @@ impl DeviceCheck {
                 a.playout
                     .control()
                     .peers()
-                    .get(TEST_SOUND)
+                    .get(Chime::Test.playout_name())
                     .map(|p| p.frames_played)
             })
             .unwrap_or(0)
     }
 }
 
-/// A rising two-note chime, 0.8 s, Opus-encoded as a participant's packets would be.
-fn chime() -> Vec<Vec<u8>> {
-    let Ok(mut encoder) = OpusEncoder::new(32_000) else {
-        return Vec::new();
-    };
-    let mut packets = Vec::with_capacity(TEST_SOUND_FRAMES);
-    let mut frame = [0.0f32; FRAME_SAMPLES];
-    for n in 0..TEST_SOUND_FRAMES {
-        let hz = if n < TEST_SOUND_FRAMES / 2 {
-            660.0
-        } else {
-            880.0
-        };
-        for (i, sample) in frame.iter_mut().enumerate() {
-            let t = (n * FRAME_SAMPLES + i) as f32 / SAMPLE_RATE as f32;
-            // Fade in and out so that it does not click.
-            let envelope = (t * 20.0).min(1.0) * ((0.8 - t) * 20.0).clamp(0.0, 1.0);
-            *sample = (t * hz * std::f32::consts::TAU).sin() * 0.3 * envelope;
-        }
-        if let Ok(packet) = encoder.encode(&frame) {
-            packets.push(packet.to_vec());
-        }
-    }
-    packets
-}
-
 impl DeviceLink for DeviceCheck {
     fn play_test_sound(&mut self) {
         let Some(audio) = &self.audio else { return };
-        let incoming = audio.incoming.clone();
-        // Paced like a network would deliver it: the jitter buffer plays what arrives in time.
-        let _ = std::thread::Builder::new()
-            .name("test-sound".into())
-            .spawn(move || {
-                for (seq, payload) in chime().into_iter().enumerate() {
-                    let packet = PlayoutInput::Packet {
-                        peer: TEST_SOUND.into(),
-                        seq: seq as u16,
-                        payload,
-                        arrived: std::time::Instant::now(),
-                    };
-                    if incoming.send(packet).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                let _ = incoming.send(PlayoutInput::PeerLeft(TEST_SOUND.into()));
-            });
+        chime::play(Chime::Test, audio.incoming.clone());
     }
 
     fn preview(&mut self) -> Option<RgbaImage> {
@@ -159,14 +110,14 @@ impl DeviceLink for DeviceCheck {
             .map_or(0.0, |a| a.send.control().level())
     }
 
-    fn problems(&mut self) -> BTreeMap<Device, String> {
+    fn problems(&mut self) -> BTreeMap<Device, DeviceProblem> {
         while let Ok(event) = self.camera_events.try_recv() {
             match event {
                 CameraEvent::Started { .. } => {
                     self.problems.remove(&Device::Camera);
                 }
                 CameraEvent::Stopped(e) => {
-                    self.problems.insert(Device::Camera, e.to_string());
+                    self.problems.insert(Device::Camera, e.problem());
                 }
                 CameraEvent::BadFrame(_) => {}
             }

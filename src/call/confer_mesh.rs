@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use str0m::media::Mid;
 
-use super::events::{CallError, Notice};
+use super::events::{CallError, MediaState, Notice};
 use super::ids::{ConnectionId, ParticipantId};
 use super::janus_room::JanusRoom;
 use super::room::{Farewell, Room};
@@ -51,8 +51,8 @@ pub enum ConferEvent {
 /// Someone in the room, as the server listed them.
 struct Member {
     name: String,
-    /// Their microphone and camera as they said (it may come before their connection).
-    media: Option<(bool, bool)>,
+    /// Their microphone, camera and hand as they said (it may come before their connection).
+    media: Option<MediaState>,
 }
 
 /// Our connection with one participant.
@@ -69,8 +69,8 @@ pub struct ConferMesh {
     session: String,
     members: BTreeMap<PeerId, Member>,
     links: BTreeMap<ConnectionId, Link>,
-    /// Our microphone and camera as last announced (newcomers are told them too).
-    media: (bool, bool),
+    /// Our microphone, camera and hand as last announced (newcomers are told them too).
+    media: MediaState,
     /// Why the server turned us away, when it did (it closes the connection next).
     refused: Option<CallError>,
     /// Our peer id, from the last welcome.
@@ -86,7 +86,10 @@ impl ConferMesh {
             session,
             members: BTreeMap::new(),
             links: BTreeMap::new(),
-            media: (true, false),
+            media: MediaState {
+                camera_on: false,
+                ..MediaState::default()
+            },
             refused: None,
             me: None,
             sfu: None,
@@ -157,8 +160,15 @@ impl ConferMesh {
     }
 
     fn broadcast_media(&self, room: &mut Room<ConferMessage>) {
-        let (audio, video) = self.media;
-        room.send(Command::Broadcast(RoomMessage::MediaState { audio, video }).into());
+        let said = self.media;
+        room.send(
+            Command::Broadcast(RoomMessage::MediaState {
+                audio: said.mic_on,
+                video: said.camera_on,
+                hand: said.hand_up,
+            })
+            .into(),
+        );
     }
 
     fn signal(room: &mut Room<ConferMessage>, to: &PeerId, signal: PeerSignal) {
@@ -409,6 +419,9 @@ impl ConferMesh {
                 }
             }
             Event::PeerJoined(peer) => {
+                room.notice(Notice::Arrived {
+                    name: peer.name.clone(),
+                });
                 self.meet(&peer);
                 if let Some(sfu) = &mut self.sfu {
                     sfu.member(room, peer.id.as_str(), &peer.name, None);
@@ -447,16 +460,21 @@ impl ConferMesh {
                             .then(|| ParticipantId::from(from.as_str()))
                     });
                 match message {
-                    RoomMessage::MediaState { audio, video } => {
+                    RoomMessage::MediaState { audio, video, hand } => {
+                        let said = MediaState {
+                            mic_on: audio,
+                            camera_on: video,
+                            hand_up: hand,
+                        };
                         if let Some(member) = self.members.get_mut(&from) {
-                            member.media = Some((audio, video));
+                            member.media = Some(said);
                             if let Some(sfu) = &mut self.sfu {
                                 let name = member.name.clone();
-                                sfu.member(room, from.as_str(), &name, Some((audio, video)));
+                                sfu.member(room, from.as_str(), &name, Some(said));
                             }
                         }
                         if let Some(participant) = participant {
-                            room.set_media(&participant, audio, video);
+                            room.set_media(&participant, said);
                         }
                     }
                     RoomMessage::Chat { text } => {
@@ -588,8 +606,8 @@ impl JoinWay for ConferMesh {
         }
     }
 
-    fn announce_media(&mut self, room: &mut Room<ConferMessage>, mic_on: bool, camera_on: bool) {
-        self.media = (mic_on, camera_on);
+    fn announce_media(&mut self, room: &mut Room<ConferMessage>, media: MediaState) {
+        self.media = media;
         // Before the first welcome it waits: joining announces it.
         if room.entered_before() {
             self.broadcast_media(room);

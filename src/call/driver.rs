@@ -54,6 +54,8 @@ pub struct CallConfig {
     /// Reach peers only through the TURN servers (a browser's iceTransportPolicy "relay"):
     /// no host or server-reflexive candidates are offered.
     pub relay_only: bool,
+    /// A sound when someone joins or leaves.
+    pub chimes: bool,
 }
 
 /// Messages for the signaling client, handed over without waiting: what its queue cannot
@@ -169,6 +171,7 @@ async fn drive<W: JoinWay>(
         max_video_bps: config.max_video_bps,
         mic_on: config.mic_on,
         camera_on,
+        chimes: config.chimes,
     };
     let mut call = Call::new(Instant::now(), settings, way, sockets.local_addrs());
     let mut outbox = SignalingOutbox {

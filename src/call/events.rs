@@ -3,6 +3,8 @@
 
 use super::ids::ParticipantId;
 use super::stats::ParticipantStats;
+/// Why a device gives nothing, as the window is told of it.
+pub use crate::media::DeviceProblem;
 use crate::media::video::decode_thread::Picture;
 use crate::media::video::frame::RgbaImage;
 use crate::signal::proto::ErrorCode;
@@ -46,7 +48,7 @@ pub enum CallReport {
     /// microphone and speaker are reopened when they come back.
     Device {
         device: Device,
-        problem: Option<String>,
+        problem: Option<DeviceProblem>,
     },
     /// A chat message from a participant (`id` as in `Participant`; the name is the one they
     /// joined with). The text has been cleaned of control characters and cut to length.
@@ -55,13 +57,32 @@ pub enum CallReport {
         name: String,
         text: String,
     },
-    /// A participant said their microphone or camera is on or off (`media-state`,
-    /// PROTOCOL.md); `id` as in `Participant`.
+    /// A participant said their microphone or camera is on or off, or raised or lowered their
+    /// hand (`media-state`, PROTOCOL.md); `id` as in `Participant`.
     Media {
         id: ParticipantId,
-        mic_on: bool,
-        camera_on: bool,
+        state: MediaState,
     },
+}
+
+/// What a participant says of their microphone, camera and hand (`media-state`, PROTOCOL.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaState {
+    pub mic_on: bool,
+    pub camera_on: bool,
+    pub hand_up: bool,
+}
+
+impl Default for MediaState {
+    /// What someone who said nothing yet is taken to have: microphone and camera on (their
+    /// media shows the truth), hand down.
+    fn default() -> Self {
+        Self {
+            mic_on: true,
+            camera_on: true,
+            hand_up: false,
+        }
+    }
 }
 
 /// A device the call uses.
@@ -80,6 +101,8 @@ pub enum CallControl {
     Mic(bool),
     /// Camera on or off. Off sends no pictures; back on starts with a keyframe.
     Camera(bool),
+    /// Our hand raised (true) or lowered, for the others to see.
+    Hand(bool),
     /// A chat message to everyone in the meeting.
     Chat(String),
     /// A participant's pictures are shown in a tile this many pixels across and down: they
@@ -109,6 +132,10 @@ pub enum PeerState {
 pub enum Notice {
     Joined {
         already: usize,
+    },
+    /// Someone joined after us.
+    Arrived {
+        name: String,
     },
     /// The connection to the signaling server came back and the server still knew us.
     BackInRoom,
@@ -155,6 +182,7 @@ impl std::fmt::Display for Notice {
             Self::BackInRoom => f.write_str("back in the room"),
             Self::Rejoined { here } => write!(f, "rejoined, {here} here"),
             Self::Left { name } => write!(f, "{name} left"),
+            Self::Arrived { name } => write!(f, "{name} joined"),
             Self::LookingForPath { name } => {
                 write!(f, "{name} went quiet; looking for a new path")
             }

@@ -57,6 +57,8 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         max_video_bps: crate::media::video::h264::MAX_BITRATE_BPS,
         render_video: false,
         relay_only: options.relay_only,
+        // No one listens to a headless participant's speaker.
+        chimes: false,
     };
     runtime.block_on(async move {
         if let Some(duration) = options.duration {
@@ -95,11 +97,12 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
                 Some(why) => tracing::warn!("{device:?}: {why}"),
                 None => tracing::info!("{device:?} working"),
             },
-            CallReport::Media {
-                id,
-                mic_on,
-                camera_on,
-            } => tracing::info!("{id}: microphone on {mic_on}, camera on {camera_on}"),
+            CallReport::Media { id, state } => tracing::info!(
+                "{id}: microphone on {}, camera on {}, hand up {}",
+                state.mic_on,
+                state.camera_on,
+                state.hand_up
+            ),
         })
         .await
         .map_err(|e| e.to_string())

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::events::{CallError, Notice};
+use super::events::{CallError, MediaState, Notice};
 use super::ids::{ConnectionId, ParticipantId};
 use super::room::{Farewell, Room};
 use super::way::JoinWay;
@@ -97,7 +97,7 @@ pub struct JanusRoom {
 #[derive(Default)]
 struct Directory {
     /// Peer id: name, and microphone and camera as they said.
-    members: BTreeMap<String, (String, Option<(bool, bool)>)>,
+    members: BTreeMap<String, (String, Option<MediaState>)>,
     waiting: Vec<Publisher>,
 }
 
@@ -157,7 +157,7 @@ impl JanusRoom {
         room: &mut Room<M>,
         peer_id: &str,
         name: &str,
-        media: Option<(bool, bool)>,
+        media: Option<MediaState>,
     ) {
         let Some(directory) = &mut self.confer else {
             return;
@@ -167,7 +167,7 @@ impl JanusRoom {
             .insert(peer_id.to_string(), (name.to_string(), media));
         let waiting = std::mem::take(&mut directory.waiting);
         if !waiting.is_empty() {
-            self.on_publishers(room, &waiting);
+            self.on_publishers(room, &waiting, false);
         }
     }
 
@@ -407,7 +407,9 @@ impl JanusRoom {
             _ => {}
         }
         if let Some(publishers) = &event.publishers {
-            self.on_publishers(room, publishers);
+            // Those listed when we join were here before us; those of later events arrive.
+            let arriving = event.videoroom.as_deref() != Some("joined");
+            self.on_publishers(room, publishers, arriving);
         }
         if from_subscriber && let (Some(substream), Some(mid)) = (event.substream, &event.mid) {
             self.on_substream(room, Mid::from(mid.as_str()), substream);
@@ -502,6 +504,7 @@ impl JanusRoom {
         &mut self,
         room: &mut Room<M>,
         publishers: &[Publisher],
+        arriving: bool,
     ) {
         for publisher in publishers {
             if Some(&publisher.id) == self.session.me.as_ref()
@@ -515,7 +518,11 @@ impl JanusRoom {
                     .iter()
                     .any(|s| s.kind == kind && s.disabled != Some(true))
             };
-            let mut media = Some((kinds("audio"), kinds("video")));
+            let mut media = Some(MediaState {
+                mic_on: kinds("audio"),
+                camera_on: kinds("video"),
+                hand_up: false,
+            });
             let (participant, name) = match &mut self.confer {
                 // A Confer member: known by their peer id, named as Confer's server says.
                 Some(directory) => {
@@ -538,6 +545,10 @@ impl JanusRoom {
                         .unwrap_or_else(|| format!("Participant {}", publisher.id)),
                 ),
             };
+            // In a Confer room, Confer's server says who arrives.
+            if arriving && self.confer.is_none() {
+                room.notice(Notice::Arrived { name: name.clone() });
+            }
             room.add_participant(
                 participant.clone(),
                 publisher.id.to_string(),
@@ -941,11 +952,10 @@ impl JanusRoom {
     pub(crate) fn announce_media_in<M: From<JanusCommand>>(
         &mut self,
         _room: &mut Room<M>,
-        _mic_on: bool,
-        _camera_on: bool,
+        _media: MediaState,
     ) {
-        // VideoRoom has no word for a muted microphone: what we send says it (silence, no
-        // pictures).
+        // VideoRoom has no word for a muted microphone or a raised hand: what we send says
+        // the first (silence, no pictures); a hand is seen only in Confer's rooms.
     }
 
     pub(crate) fn send_chat_in<M: From<JanusCommand>>(
@@ -1011,8 +1021,8 @@ impl JoinWay for JanusRoom {
         self.connection_closed_in(room, connection);
     }
 
-    fn announce_media(&mut self, room: &mut Room<JanusCommand>, mic_on: bool, camera_on: bool) {
-        self.announce_media_in(room, mic_on, camera_on);
+    fn announce_media(&mut self, room: &mut Room<JanusCommand>, media: MediaState) {
+        self.announce_media_in(room, media);
     }
 
     fn send_chat(&mut self, room: &mut Room<JanusCommand>, text: String) {
@@ -1033,6 +1043,13 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+
+    fn camera_off() -> MediaState {
+        MediaState {
+            camera_on: false,
+            ..MediaState::default()
+        }
+    }
     use crate::call::room::{CallSettings, Output};
 
     const SESSION: u64 = 100;
@@ -1056,6 +1073,7 @@ mod tests {
                 max_video_bps: 2_500_000,
                 mic_on: true,
                 camera_on: true,
+                chimes: false,
             };
             let room = Room::new(
                 Instant::now(),
@@ -1177,7 +1195,7 @@ mod tests {
         janus.way = JanusRoom::for_confer_room(&route, "me-id".into());
         janus
             .way
-            .member(&mut janus.room, "bo-id", "Bo", Some((true, false)));
+            .member(&mut janus.room, "bo-id", "Bo", Some(camera_off()));
         let join = janus.up_to_join();
         assert_eq!(join["body"]["room"], 4242);
         assert_eq!(join["body"]["pin"], "k3y");
@@ -1192,7 +1210,7 @@ mod tests {
             .room
             .participant(&ParticipantId::from("bo-id"))
             .unwrap();
-        assert_eq!((bo.name.as_str(), bo.media), ("Bo", Some((true, false))));
+        assert_eq!((bo.name.as_str(), bo.media), ("Bo", Some(camera_off())));
         assert!(
             janus
                 .room

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use str0m::media::Mid;
 
-use super::events::{CallControl, CallReport, Device, Notice, PeerState};
+use super::events::{
+    CallControl, CallReport, Device, DeviceProblem, MediaState, Notice, PeerState,
+};
 use super::ids::{ConnectionId, ParticipantId};
 use super::liveness::{RESTART_AFTER, Verdict};
 use super::rate::video_share;
@@ -78,6 +80,8 @@ pub struct Call<W: JoinWay> {
     /// The camera is switched on, and it gives pictures (what the others are told).
     camera_wanted: bool,
     camera_live: bool,
+    /// Our hand is raised (the window's button), for the others to see.
+    hand_up: bool,
     /// Our keyframes, asked for by those who receive our video.
     keyframes: Throttled,
     /// Someone new receives our video: a keyframe now, whatever the throttle says (a picture
@@ -108,7 +112,12 @@ impl<W: JoinWay> Call<W> {
         }
         let mut way = way;
         // The camera counts as on once pictures come.
-        way.announce_media(&mut room, mic_on, false);
+        let said = MediaState {
+            mic_on,
+            camera_on: false,
+            hand_up: false,
+        };
+        way.announce_media(&mut room, said);
         Self {
             room,
             way,
@@ -116,6 +125,7 @@ impl<W: JoinWay> Call<W> {
             mic_on,
             camera_wanted,
             camera_live: false,
+            hand_up: false,
             keyframes: Throttled::new(KEYFRAME_EVERY_AT_MOST),
             keyframe_now: false,
             bitrate: None,
@@ -228,6 +238,10 @@ impl<W: JoinWay> Call<W> {
                 self.room.media(MediaCommand::Microphone(on));
                 self.announce();
             }
+            CallControl::Hand(up) => {
+                self.hand_up = up;
+                self.announce();
+            }
             CallControl::Camera(on) => {
                 self.camera_wanted = on;
                 self.room.media(MediaCommand::Camera(on));
@@ -242,7 +256,7 @@ impl<W: JoinWay> Call<W> {
 
     /// A device started working (`problem` None: for the camera, pictures are coming) or
     /// stopped. The call goes on without it.
-    pub fn handle_device(&mut self, now: Instant, device: Device, problem: Option<String>) {
+    pub fn handle_device(&mut self, now: Instant, device: Device, problem: Option<DeviceProblem>) {
         self.at(now);
         if device == Device::Camera {
             let live = problem.is_none() && self.camera_wanted;
@@ -464,8 +478,12 @@ impl<W: JoinWay> Call<W> {
     }
 
     fn announce(&mut self) {
-        let (mic_on, camera_on) = (self.mic_on, self.camera_live);
-        self.way.announce_media(&mut self.room, mic_on, camera_on);
+        let said = MediaState {
+            mic_on: self.mic_on,
+            camera_on: self.camera_live,
+            hand_up: self.hand_up,
+        };
+        self.way.announce_media(&mut self.room, said);
     }
 
     /// A local candidate found after connections were made: added to each, and trickled.
@@ -654,7 +672,7 @@ impl<W: JoinWay> Call<W> {
             };
             // Pictures that never start (an SFU that waits for a keyframe to forward a layer,
             // a first keyframe lost): nothing is there to be found broken, so ask.
-            if p.figures.first_frame.is_none() && p.media.is_none_or(|(_, camera)| camera) {
+            if p.figures.first_frame.is_none() && p.media.is_none_or(|said| said.camera_on) {
                 let due = *p.no_picture_yet.get_or_insert(now + NO_PICTURE_YET);
                 if now >= due && connection.peer.is_connected() {
                     p.pli.want();

@@ -9,11 +9,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::Receiver;
 use std::time::{Instant, SystemTime};
 
-use super::events::{CallError, CallReport, Device, Setup};
+use super::events::{CallError, CallReport, Device, DeviceProblem, Setup};
 use super::ids::ParticipantId;
 use super::machine::{Call, Measurements, MediaCommand, RemoteMeasurement};
 use super::own_camera::OwnCamera;
 use super::way::JoinWay;
+use crate::media::audio::chime;
 use crate::media::audio::engine::{AudioEngine, AudioEvent, PlayoutInput};
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
@@ -108,7 +109,7 @@ impl MediaThreads {
                 // A camera that cannot be opened (missing, busy, access denied) is no reason to
                 // miss the meeting: it goes on without our video, and says why.
                 if let Err(problem) = self.camera.start() {
-                    call.handle_device(now, Device::Camera, Some(problem));
+                    call.handle_device(now, Device::Camera, Some(DeviceProblem::Failed(problem)));
                 }
             }
             MediaCommand::Camera(false) => self.camera.stop(),
@@ -147,6 +148,7 @@ impl MediaThreads {
                     .incoming
                     .try_send(PlayoutInput::PeerLeft(from.to_string()));
             }
+            MediaCommand::Chime(sound) => chime::play(sound, self.audio.incoming.clone()),
         }
     }
 
@@ -200,7 +202,7 @@ impl MediaThreads {
             match event {
                 CameraEvent::Started { .. } => call.handle_device(now, Device::Camera, None),
                 CameraEvent::Stopped(e) => {
-                    call.handle_device(now, Device::Camera, Some(e.to_string()))
+                    call.handle_device(now, Device::Camera, Some(e.problem()))
                 }
                 CameraEvent::BadFrame(why) => tracing::debug!("camera: a picture skipped: {why}"),
             }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use str0m::media::Mid;
 
-use super::events::PeerState;
+use super::events::{MediaState, PeerState};
 use super::ids::{ConnectionId, ParticipantId};
 use super::stats::Figures;
 use super::throttle::Throttled;
@@ -28,8 +28,8 @@ pub struct Participant {
     /// Their id in the meeting's signaling now (it changes when a signaling server restarts).
     pub peer: String,
     pub name: String,
-    /// Microphone and camera as they last said; None before they said (both count as on).
-    pub media: Option<(bool, bool)>,
+    /// Microphone, camera and hand as they last said; None before they said.
+    pub media: Option<MediaState>,
     pub tracks: Vec<Track>,
     /// Whether the window knows of them. A connection we offered after a server restart may
     /// turn out to be someone we are still connected to under their old id; they are told of

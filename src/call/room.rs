@@ -12,9 +12,10 @@ use str0m::Candidate;
 use str0m::media::Mid;
 
 use super::connection::Connection;
-use super::events::{CallError, CallReport, Notice, PeerState};
+use super::events::{CallError, CallReport, MediaState, Notice, PeerState};
 use super::ids::{ConnectionId, ParticipantId};
 use super::participant::{Participant, Track};
+use crate::media::audio::chime::Chime;
 use crate::rtc::gather::{Gatherer, parse_ice_url};
 use crate::rtc::peer::{Peer, Towards, Transmit};
 use crate::signal::proto::IceServer;
@@ -32,6 +33,8 @@ pub struct CallSettings {
     /// that is off is never opened.
     pub mic_on: bool,
     pub camera_on: bool,
+    /// A sound when someone joins or leaves (the settings' switch).
+    pub chimes: bool,
 }
 
 /// Everything the call wants done, one at a time, from [`super::machine::Call::poll`]. `M` is
@@ -99,6 +102,8 @@ pub enum MediaCommand {
     },
     /// `from` is gone: their decoder and jitter buffer can go.
     Gone(ParticipantId),
+    /// One of the app's own sounds, through the speaker (someone joined or left).
+    Chime(Chime),
 }
 
 /// An ICE server's name to look up.
@@ -188,6 +193,13 @@ impl<M> Room<M> {
     }
 
     pub fn notice(&mut self, notice: Notice) {
+        if self.settings.chimes {
+            match notice {
+                Notice::Arrived { .. } => self.media(MediaCommand::Chime(Chime::Arrived)),
+                Notice::Left { .. } => self.media(MediaCommand::Chime(Chime::Left)),
+                _ => {}
+            }
+        }
         self.report(CallReport::Notice(notice));
     }
 
@@ -346,7 +358,7 @@ impl<M> Room<M> {
         id: ParticipantId,
         peer: String,
         name: String,
-        media: Option<(bool, bool)>,
+        media: Option<MediaState>,
         told: bool,
     ) {
         let mut participant = Participant::new(id.clone(), peer, name);
@@ -374,11 +386,10 @@ impl<M> Room<M> {
             name,
             state,
         });
-        if let Some((mic_on, camera_on)) = media {
+        if let Some(state) = media {
             self.report(CallReport::Media {
                 id: id.clone(),
-                mic_on,
-                camera_on,
+                state,
             });
         }
     }
@@ -449,16 +460,15 @@ impl<M> Room<M> {
     }
 
     /// What a participant said of their microphone and camera.
-    pub fn set_media(&mut self, id: &ParticipantId, mic_on: bool, camera_on: bool) {
+    pub fn set_media(&mut self, id: &ParticipantId, state: MediaState) {
         let Some(p) = self.participants.get_mut(id) else {
             return;
         };
-        p.media = Some((mic_on, camera_on));
+        p.media = Some(state);
         if p.told {
             self.report(CallReport::Media {
                 id: id.clone(),
-                mic_on,
-                camera_on,
+                state,
             });
         }
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::events::MediaState;
 use crate::rtc::peer::PeerStats;
 
 /// How a connection stands, as ICE and DTLS say.
@@ -73,6 +74,8 @@ pub struct ParticipantStats {
     pub video_hold_ms: f64,
     pub mic_on: bool,
     pub camera_on: bool,
+    /// Their hand is raised.
+    pub hand_up: bool,
     /// The codecs negotiated with them, as SDP names them.
     pub codec_video: Option<String>,
     pub codec_audio: Option<String>,
@@ -136,7 +139,7 @@ pub struct ReportContext<'a> {
     pub frames_total: u64,
     pub path: &'a PathFigures,
     /// Their microphone and camera as they said (None: not said; both on).
-    pub media: Option<(bool, bool)>,
+    pub media: Option<MediaState>,
 }
 
 impl Figures {
@@ -219,8 +222,9 @@ impl Figures {
             audio_level: (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
             av_sync_ms: av_sync,
             video_hold_ms: ms(self.video_hold),
-            mic_on: cx.media.is_none_or(|(mic, _)| mic),
-            camera_on: cx.media.is_none_or(|(_, camera)| camera),
+            mic_on: cx.media.unwrap_or_default().mic_on,
+            camera_on: cx.media.unwrap_or_default().camera_on,
+            hand_up: cx.media.unwrap_or_default().hand_up,
             codec_video: path.codecs.1.clone(),
             codec_audio: path.codecs.0.clone(),
             layer_in: self.layer_in,
@@ -278,7 +282,10 @@ mod tests {
             name: "Bob",
             frames_total,
             path,
-            media: Some((false, true)),
+            media: Some(MediaState {
+                mic_on: false,
+                ..MediaState::default()
+            }),
         };
         let stats = figures.report(cx(30, &path));
         let line: serde_json::Value = serde_json::from_str(&stats.to_json_line()).unwrap();
@@ -313,6 +320,7 @@ mod tests {
             "video_hold_ms",
             "mic_on",
             "camera_on",
+            "hand_up",
             "codec_video",
             "codec_audio",
             "layer_in",

@@ -10,6 +10,7 @@
 
 use str0m::media::Mid;
 
+use super::events::MediaState;
 use super::ids::{ConnectionId, ParticipantId};
 use super::room::Room;
 
@@ -65,7 +66,7 @@ pub trait JoinWay {
 
     /// Our microphone and camera, as the others should see them: told at the start (before
     /// joining: for the join) and at each change. Newcomers are told too.
-    fn announce_media(&mut self, room: &mut Room<Self::Message>, mic_on: bool, camera_on: bool);
+    fn announce_media(&mut self, room: &mut Room<Self::Message>, media: MediaState);
 
     /// A chat message to everyone.
     fn send_chat(&mut self, room: &mut Room<Self::Message>, text: String);

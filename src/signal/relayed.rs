@@ -77,13 +77,20 @@ pub const CHAT_LIMIT: usize = 2000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum RoomMessage {
-    /// Whether the sender's microphone and camera are on. A missing field, or one that is not
-    /// a boolean, means on (PROTOCOL.md).
+    /// Whether the sender's microphone and camera are on, and their hand raised. A missing
+    /// `audio` or `video`, or one that is not a boolean, means on; a missing `hand` (clients
+    /// before it) or one that is not a boolean, down (PROTOCOL.md).
     MediaState {
         #[serde(default = "on", deserialize_with = "lenient_on")]
         audio: bool,
         #[serde(default = "on", deserialize_with = "lenient_on")]
         video: bool,
+        #[serde(
+            default,
+            deserialize_with = "lenient_off",
+            skip_serializing_if = "std::ops::Not::not"
+        )]
+        hand: bool,
     },
     /// A chat message to everyone.
     Chat { text: String },
@@ -95,6 +102,12 @@ fn on() -> bool {
 
 fn lenient_on<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(serde_json::Value::deserialize(d)?.as_bool().unwrap_or(true))
+}
+
+fn lenient_off<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?
+        .as_bool()
+        .unwrap_or(false))
 }
 
 impl RoomMessage {
@@ -201,39 +214,46 @@ mod tests {
     }
 
     #[test]
-    fn a_media_state_reads_missing_or_odd_fields_as_on() {
+    fn a_media_state_reads_missing_or_odd_fields_as_on_and_the_hand_as_down() {
         let read = |v: serde_json::Value| RoomMessage::from_json(&v.to_string());
+        let state = |audio, video, hand| Some(RoomMessage::MediaState { audio, video, hand });
         assert_eq!(
             read(json!({"type": "media-state", "audio": false, "video": true})),
-            Some(RoomMessage::MediaState {
-                audio: false,
-                video: true
-            })
+            state(false, true, false)
         );
         assert_eq!(
             read(json!({"type": "media-state", "video": false})),
-            Some(RoomMessage::MediaState {
-                audio: true,
-                video: false
-            })
+            state(true, false, false)
         );
         assert_eq!(
-            read(json!({"type": "media-state", "audio": "no"})),
-            Some(RoomMessage::MediaState {
-                audio: true,
-                video: true
-            })
+            read(json!({"type": "media-state", "audio": "no", "hand": "yes"})),
+            state(true, true, false)
+        );
+        assert_eq!(
+            read(json!({"type": "media-state", "hand": true})),
+            state(true, true, true)
         );
         assert_eq!(read(json!({"type": "raise-hand"})), None);
         assert_eq!(read(json!({"type": "chat", "text": 5})), None);
         assert_eq!(read(json!(["media-state"])), None);
+        // A hand down is not written: clients from before hands read the same message.
+        let lowered = RoomMessage::MediaState {
+            audio: true,
+            video: false,
+            hand: false,
+        };
         assert_eq!(
-            RoomMessage::MediaState {
-                audio: true,
-                video: false
-            }
-            .to_json(),
+            lowered.to_json(),
             json!({"type": "media-state", "audio": true, "video": false})
+        );
+        let raised = RoomMessage::MediaState {
+            audio: true,
+            video: false,
+            hand: true,
+        };
+        assert_eq!(
+            raised.to_json(),
+            json!({"type": "media-state", "audio": true, "video": false, "hand": true})
         );
         assert_eq!(
             RoomMessage::Chat { text: "hi".into() }.to_json(),

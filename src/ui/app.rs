@@ -246,13 +246,15 @@ impl ConferApp {
             max_video_bps: self.settings.video.quality.max_bitrate_bps(),
             render_video: true,
             relay_only: false,
+            chimes: self.settings.notifications.sounds,
         };
         let repaint = ctx.clone();
         match RunningCall::start(config, move || repaint.request_repaint()) {
             Ok(call) => {
                 self.meeting = Some(
                     Meeting::new(Box::new(call), shown, &own_name)
-                        .switched(choices.mic_on, choices.camera_on),
+                        .switched(choices.mic_on, choices.camera_on)
+                        .with_arrival_notices(self.settings.notifications.notices),
                 );
             }
             Err(e) => self.lobby.set_problem(Some(call_error_words(&e))),

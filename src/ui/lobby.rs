@@ -54,6 +54,21 @@ impl Lobby {
     /// Draws the lobby; Some when the person asks for something.
     pub fn lobby_ui(&mut self, ui: &mut egui::Ui, settings: &mut Settings) -> Option<LobbyAction> {
         let mut join = None;
+        // At the window's smallest size (and in Chinese) the card can be taller than the window.
+        egui::ScrollArea::vertical()
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                self.card_ui(ui, settings, &mut join);
+            });
+        join
+    }
+
+    fn card_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        settings: &mut Settings,
+        join: &mut Option<LobbyAction>,
+    ) {
         ui.vertical_centered(|ui| {
             ui.add_space(ui.available_height() * 0.15);
             ui.heading(egui::RichText::new("Confer").size(40.0).strong());
@@ -63,13 +78,14 @@ impl Lobby {
             egui::Frame::group(ui.style())
                 .inner_margin(16.0)
                 .show(ui, |ui| {
-                    ui.set_max_width(520.0);
+                    // At most 520 wide, and never wider than the window (a larger maximum
+                    // would widen the card past both edges).
+                    ui.set_max_width(520.0_f32.min(ui.available_width()));
                     ui.with_layout(egui::Layout::top_down(egui::Align::LEFT), |ui| {
-                        join = self.form_ui(ui, settings);
+                        *join = self.form_ui(ui, settings);
                     });
                 });
         });
-        join
     }
 
     /// Shows why joining failed (a refused token, a full room, an unreachable server), in
@@ -125,12 +141,16 @@ impl Lobby {
             ui.label(tr(
                 "Your meeting is ready. Send this link to the people you invite:",
             ));
-            ui.horizontal(|ui| {
-                ui.add(egui::Label::new(egui::RichText::new(link).monospace()).selectable(true));
-                if ui.button(tr("Copy link")).clicked() {
-                    ui.ctx().copy_text(link.clone());
-                }
-            });
+            // A link has no spaces to wrap at: it breaks anywhere, inside the card, and the
+            // button goes under it (beside it, a long link pushed it out of the window).
+            ui.add(
+                egui::Label::new(egui::RichText::new(link).monospace())
+                    .selectable(true)
+                    .wrap(),
+            );
+            if ui.button(tr("Copy link")).clicked() {
+                ui.ctx().copy_text(link.clone());
+            }
         }
         ui.add_space(8.0);
         let invite = self.checked.as_ref().and_then(|c| c.as_ref().ok()).cloned();
@@ -185,6 +205,7 @@ mod tests {
     use egui_kittest::{Harness, kittest::Queryable};
 
     use super::*;
+    use crate::config::Language;
 
     fn lobby_harness(invite: Option<Invite>) -> Harness<'static, (Lobby, Settings)> {
         Harness::new_ui_state(
@@ -318,5 +339,50 @@ mod tests {
         let mut harness = lobby_harness(None);
         type_into(&mut harness, "Your name", "Zoë Åberg");
         assert_eq!(harness.state().1.profile.name, "Zoë Åberg");
+    }
+
+    /// At the window's smallest size (main.rs), in English and in Chinese, a long link to a new
+    /// meeting wraps inside the window, and "Copy link" is in the window too (it ran past the
+    /// edge beside the link); the card scrolls to it.
+    #[test]
+    fn a_long_new_meeting_link_wraps_and_copy_link_stays_in_the_window() {
+        let smallest = egui::vec2(480.0, 360.0);
+        let link = format!(
+            "confer://192.168.100.200:45678/a-rather-long-room-name?insecure=1#t={}",
+            "k".repeat(120)
+        );
+        let invite = Invite::parse(&link).unwrap();
+        for language in [Language::English, Language::SimplifiedChinese] {
+            let mut harness = Harness::builder().with_size(smallest).build_ui_state(
+                |ui, (lobby, settings): &mut (Lobby, Settings)| {
+                    crate::ui::install_system_fonts(ui.ctx());
+                    lobby.lobby_ui(ui, settings);
+                },
+                (Lobby::new(None), Settings::default()),
+            );
+            crate::ui::i18n::set_language(language);
+            harness.state_mut().0.hosting(&invite);
+            harness.run();
+            let copy = harness.get_by_label(tr("Copy link"));
+            copy.scroll_to_me();
+            harness.run();
+            let window = egui::Rect::from_min_size(egui::Pos2::ZERO, smallest);
+            let copy = harness.get_by_label(tr("Copy link")).rect();
+            // The label, and the rows of its text.
+            let shown = harness
+                .query_all_by_label(&invite.web_link())
+                .map(|node| node.rect())
+                .reduce(|a, b| a.union(b))
+                .expect("the link is shown");
+            crate::ui::i18n::set_language(Language::English);
+            assert!(
+                window.contains_rect(copy),
+                "{language:?}: Copy link at {copy:?}"
+            );
+            assert!(
+                shown.right() <= window.right() && shown.height() > 20.0,
+                "{language:?}: the link at {shown:?} (one line past the edge)"
+            );
+        }
     }
 }

@@ -8,18 +8,27 @@ use super::i18n::{tr, tr_fill};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use egui::accesskit::Role;
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
 
 use super::texture::show_image;
-use crate::call::events::{CallControl, CallError, CallReport, Device, Notice, PeerState};
+use crate::call::events::{
+    CallControl, CallError, CallReport, Device, DeviceProblem, Notice, PeerState,
+};
 use crate::call::ids::ParticipantId;
 use crate::call::running::CallLink;
 use crate::call::stats::ParticipantStats;
 use crate::invite::Invite;
 use crate::media::video::decode_thread::Picture;
 
+// The shortcuts people know from Google Meet (Ctrl on Windows and Linux, Cmd on macOS); the
+// tooltips name them as the platform writes them.
 const MIC_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
 const CAMERA_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
+const COMMAND_ALT: Modifiers = Modifiers::COMMAND.plus(Modifiers::ALT);
+const HAND_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(COMMAND_ALT, Key::H);
+const CHAT_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(COMMAND_ALT, Key::C);
+const PEOPLE_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(COMMAND_ALT, Key::P);
 /// A participant this loud (RMS) is speaking.
 const SPEAKING: f32 = 0.02;
 /// How long a notice stays on screen.
@@ -65,6 +74,7 @@ struct Person {
     state: PeerState,
     mic_on: bool,
     camera_on: bool,
+    hand_up: bool,
     level: f32,
     video: Option<egui::TextureHandle>,
     /// Their latest stats.
@@ -85,6 +95,8 @@ pub struct Meeting {
     people: Vec<Person>,
     mic_on: bool,
     camera_on: bool,
+    /// Our hand is raised.
+    hand_up: bool,
     /// Space is held while muted: the microphone is on until it is let go.
     talking: bool,
     notices: VecDeque<(Instant, String)>,
@@ -101,11 +113,13 @@ pub struct Meeting {
     /// Out of touch with the signaling server (it is being reached again).
     reconnecting: bool,
     /// Our devices that are not working, and why.
-    device_problems: BTreeMap<Device, String>,
+    device_problems: BTreeMap<Device, DeviceProblem>,
     /// Leave was pressed; the call is saying goodbye.
     leaving: bool,
     /// The tile size each participant's pictures were last fitted to, in pixels.
     fitted: HashMap<ParticipantId, (u32, u32)>,
+    /// People joining and leaving are noticed on screen.
+    arrival_notices: bool,
 }
 
 /// What the meeting screen asks of the app.
@@ -126,6 +140,7 @@ impl Meeting {
                 state: PeerState::Connected,
                 mic_on: true,
                 camera_on: true,
+                hand_up: false,
                 level: 0.0,
                 video: None,
                 stats: None,
@@ -133,6 +148,7 @@ impl Meeting {
             people: Vec::new(),
             mic_on: true,
             camera_on: true,
+            hand_up: false,
             talking: false,
             notices: VecDeque::new(),
             chat: VecDeque::new(),
@@ -146,6 +162,7 @@ impl Meeting {
             reconnecting: false,
             leaving: false,
             fitted: HashMap::new(),
+            arrival_notices: true,
         }
     }
 
@@ -173,20 +190,25 @@ impl Meeting {
                         state,
                         mic_on: true,
                         camera_on: true,
+                        hand_up: false,
                         level: 0.0,
                         video: None,
                         stats: None,
                     }),
                 },
             },
-            CallReport::Media {
-                id,
-                mic_on,
-                camera_on,
-            } => {
+            CallReport::Media { id, state } => {
+                let mut raised = None;
                 if let Some(person) = self.person(&id) {
-                    person.mic_on = mic_on;
-                    person.camera_on = camera_on;
+                    person.mic_on = state.mic_on;
+                    person.camera_on = state.camera_on;
+                    if state.hand_up && !person.hand_up {
+                        raised = Some(person.name.clone());
+                    }
+                    person.hand_up = state.hand_up;
+                }
+                if let Some(name) = raised {
+                    self.notice(now, tr_fill("{} raised their hand", &[&name]));
                 }
             }
             CallReport::Levels { local, remotes } => {
@@ -215,6 +237,8 @@ impl Meeting {
                 }
                 self.push_chat(name, text);
             }
+            CallReport::Notice(Notice::Arrived { .. } | Notice::Left { .. })
+                if !self.arrival_notices => {}
             CallReport::Notice(notice) => self.notice(now, notice_words(&notice)),
             CallReport::Signaling { connected } => self.reconnecting = !connected,
             CallReport::Device { device, problem } => match problem {
@@ -275,6 +299,12 @@ impl Meeting {
         self
     }
 
+    /// Whether people joining and leaving are noticed on screen (the settings' switch).
+    pub fn with_arrival_notices(mut self, shown: bool) -> Self {
+        self.arrival_notices = shown;
+        self
+    }
+
     pub fn set(&mut self, control: CallControl) {
         match &control {
             CallControl::Mic(on) => {
@@ -282,6 +312,7 @@ impl Meeting {
                 self.talking = false;
             }
             CallControl::Camera(on) => self.camera_on = *on,
+            CallControl::Hand(up) => self.hand_up = *up,
             CallControl::Chat(_) | CallControl::Fit { .. } => {}
         }
         self.call.control(control);
@@ -313,6 +344,7 @@ impl Meeting {
         }
         self.me.mic_on = self.mic_on || self.talking;
         self.me.camera_on = self.camera_on && !self.device_problems.contains_key(&Device::Camera);
+        self.me.hand_up = self.hand_up;
         if let Some(result) = self.call.ended() {
             return Some(MeetingOutcome::Ended(result));
         }
@@ -333,12 +365,22 @@ impl Meeting {
         if ui.input_mut(|i| i.consume_shortcut(&CAMERA_SHORTCUT)) {
             self.set(CallControl::Camera(!self.camera_on));
         }
+        if ui.input_mut(|i| i.consume_shortcut(&HAND_SHORTCUT)) {
+            self.set(CallControl::Hand(!self.hand_up));
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&CHAT_SHORTCUT)) {
+            self.toggle_side(Side::Chat);
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&PEOPLE_SHORTCUT)) {
+            self.toggle_side(Side::People);
+        }
         self.push_to_talk(ui);
 
         let mut leave = false;
         egui::Panel::bottom("controls").show(ui, |ui| {
             ui.add_space(6.0);
-            ui.horizontal(|ui| leave = self.controls_ui(ui, now));
+            // In a narrow window the buttons go on a second row rather than past the edge.
+            ui.horizontal_wrapped(|ui| leave = self.controls_ui(ui, now));
             ui.add_space(6.0);
         });
         if leave {
@@ -403,66 +445,84 @@ impl Meeting {
 
     /// The control bar; true when Leave was pressed.
     fn controls_ui(&mut self, ui: &mut egui::Ui, now: Instant) -> bool {
-        let mic = if self.mic_on {
-            tr("Mute")
+        let (icon, label) = if self.mic_on {
+            ("🎤", tr("Mute"))
         } else {
-            tr("Unmute")
+            ("🔇", tr("Unmute"))
         };
-        if ui
-            .button(mic)
-            .on_hover_text(tr("Microphone (Ctrl+D; hold Space to talk while muted)"))
-            .clicked()
-        {
+        let tip = tr("Turn the microphone on or off; hold Space to talk while muted");
+        if tool(ui, icon, label, tip, Some(&MIC_SHORTCUT), None).clicked() {
             self.set(CallControl::Mic(!self.mic_on));
         }
-        let camera = if self.camera_on {
-            tr("Stop video")
+        let (icon, label) = if self.camera_on {
+            ("📹", tr("Stop video"))
         } else {
-            tr("Start video")
+            ("📷", tr("Start video"))
         };
-        if ui
-            .button(camera)
-            .on_hover_text(tr("Camera (Ctrl+E)"))
-            .clicked()
-        {
+        let tip = tr("Turn the camera on or off");
+        if tool(ui, icon, label, tip, Some(&CAMERA_SHORTCUT), None).clicked() {
             self.set(CallControl::Camera(!self.camera_on));
         }
+        let label = if self.hand_up {
+            tr("Lower hand")
+        } else {
+            tr("Raise hand")
+        };
+        let tip = tr("Let the others see that you want to speak");
+        let hand = Some(self.hand_up);
+        if tool(ui, "✋", label, tip, Some(&HAND_SHORTCUT), hand).clicked() {
+            self.set(CallControl::Hand(!self.hand_up));
+        }
         ui.separator();
-        if ui
-            .button(tr("Invite"))
-            .on_hover_text(tr("Copy the invite link"))
-            .clicked()
-        {
+        let tip = tr("Copy the invite link");
+        if tool(ui, "🔗", tr("Invite"), tip, None, None).clicked() {
             ui.ctx().copy_text(self.invite.web_link());
             self.notice(now, tr("Invite link copied").into());
         }
         let people = format!("{} ({})", tr("People"), self.people.len() + 1);
-        if ui
-            .selectable_label(self.side == Some(Side::People), people)
-            .clicked()
-        {
-            self.side = (self.side != Some(Side::People)).then_some(Side::People);
+        let shown = Some(self.side == Some(Side::People));
+        let tip = tr("Show who is here");
+        if tool(ui, "👥", &people, tip, Some(&PEOPLE_SHORTCUT), shown).clicked() {
+            self.toggle_side(Side::People);
         }
         let chat = match self.unread {
             0 => tr("Chat").to_string(),
             n => format!("{} ({n} {})", tr("Chat"), tr("new")),
         };
-        if ui
-            .selectable_label(self.side == Some(Side::Chat), chat)
-            .clicked()
-        {
-            self.side = (self.side != Some(Side::Chat)).then_some(Side::Chat);
-            self.unread = 0;
+        let shown = Some(self.side == Some(Side::Chat));
+        let tip = tr("Show the chat");
+        if tool(ui, "💬", &chat, tip, Some(&CHAT_SHORTCUT), shown).clicked() {
+            self.toggle_side(Side::Chat);
         }
-        ui.toggle_value(&mut self.speaker_view, tr("Speaker view"));
-        ui.toggle_value(&mut self.show_stats, tr("Stats"));
+        let tip = tr("The one speaking large, the others in a row below");
+        let view = Some(self.speaker_view);
+        if tool(ui, "👤", tr("Speaker view"), tip, None, view).clicked() {
+            self.speaker_view = !self.speaker_view;
+        }
+        let tip = tr("Each connection's figures: rates, loss, delay, layers");
+        if tool(ui, "📊", tr("Stats"), tip, None, Some(self.show_stats)).clicked() {
+            self.show_stats = !self.show_stats;
+        }
         ui.separator();
         ui.label(tr_fill("Room {}", &[&self.invite.room]));
-        ui.add(
-            egui::Button::new(RichText::new(tr("Leave")).color(Color32::WHITE))
+        let leave = ui
+            .add(
+                egui::Button::new(
+                    RichText::new(format!("📞 {}", tr("Leave"))).color(Color32::WHITE),
+                )
                 .fill(Color32::from_rgb(0xd1, 0x24, 0x2f)),
-        )
-        .clicked()
+            )
+            .on_hover_text(tr("Leave the meeting"));
+        leave.widget_info(|| egui::WidgetInfo::labeled(Role::Button, true, tr("Leave")));
+        leave.clicked()
+    }
+
+    /// Opens `side` in the side panel, or closes it when it is open; the chat is read then.
+    fn toggle_side(&mut self, side: Side) {
+        self.side = (self.side != Some(side)).then_some(side);
+        if side == Side::Chat {
+            self.unread = 0;
+        }
     }
 
     fn people_ui(&self, ui: &mut egui::Ui) {
@@ -592,8 +652,50 @@ impl Meeting {
     }
 }
 
-/// What a person is told of a device that stopped.
-fn device_problem(device: Device, why: &str) -> String {
+/// A control bar button: an icon and a label, and a tooltip that names its shortcut. Screen
+/// readers (and the tests) know it by its label alone. `selected`: a switch, and whether it is
+/// on.
+fn tool(
+    ui: &mut egui::Ui,
+    icon: &str,
+    label: &str,
+    tip: &str,
+    shortcut: Option<&KeyboardShortcut>,
+    selected: Option<bool>,
+) -> egui::Response {
+    let mut button = egui::Button::new(format!("{icon} {label}"));
+    if let Some(on) = selected {
+        button = button.selected(on);
+    }
+    let tip = match shortcut {
+        Some(keys) => format!("{tip} ({})", ui.ctx().format_shortcut(keys)),
+        None => tip.to_string(),
+    };
+    let response = ui.add(button).on_hover_text(tip);
+    response.widget_info(|| match selected {
+        Some(on) => egui::WidgetInfo::selected(Role::Button, true, on, label),
+        None => egui::WidgetInfo::labeled(Role::Button, true, label),
+    });
+    response
+}
+
+/// What a person is told of a device that stopped, or that is not there at all.
+fn device_problem(device: Device, problem: &DeviceProblem) -> String {
+    let why = match problem {
+        DeviceProblem::Missing => {
+            return tr(match device {
+                Device::Camera => "No camera was found. The others cannot see you.",
+                Device::Microphone => {
+                    "No microphone was found. The others cannot hear you; Confer keeps looking for one."
+                }
+                Device::Speaker => {
+                    "No speaker was found: you cannot hear the others. Confer keeps looking for one."
+                }
+            })
+            .into();
+        }
+        DeviceProblem::Failed(why) => why,
+    };
     let sentence = match device {
         Device::Camera => "Your camera is not working ({}). The others cannot see you.",
         Device::Microphone => {
@@ -615,6 +717,7 @@ fn notice_words(notice: &Notice) -> String {
         Notice::BackInRoom => tr("Back in the room").to_string(),
         Notice::Rejoined { here } => tr_fill("Rejoined; {} here", &[here]),
         Notice::Left { name } => tr_fill("{} left", &[name]),
+        Notice::Arrived { name } => tr_fill("{} joined", &[name]),
         Notice::LookingForPath { name } => {
             tr_fill("{} went quiet; looking for a new path", &[name])
         }
@@ -668,6 +771,9 @@ pub fn call_error_words(error: &CallError) -> String {
 /// path).
 fn person_label(person: &Person) -> String {
     let mut label = person.name.clone();
+    if person.hand_up {
+        label.push_str(tr(" · ✋ hand raised"));
+    }
     if !person.mic_on {
         label.push_str(tr(" · muted"));
     }
@@ -785,10 +891,10 @@ fn tile_ui(ui: &mut egui::Ui, person: &Person, rect: egui::Rect, show_stats: boo
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use egui::accesskit::Role;
     use egui_kittest::{Harness, kittest::Queryable};
 
     use super::*;
+    use crate::call::events::MediaState;
     use crate::media::video::frame::RgbaImage;
 
     /// A call that plays back what the test queues and records what it was asked.
@@ -916,8 +1022,10 @@ mod tests {
         );
         script.say(CallReport::Media {
             id: "a".into(),
-            mic_on: false,
-            camera_on: true,
+            state: MediaState {
+                mic_on: false,
+                ..MediaState::default()
+            },
         });
         harness.run();
         harness.get_by_label("Ana · muted");
@@ -1118,15 +1226,17 @@ mod tests {
         script.person("b", "李雷", PeerState::Connected);
         script.say(CallReport::Media {
             id: "b".into(),
-            mic_on: false,
-            camera_on: true,
+            state: MediaState {
+                mic_on: false,
+                ..MediaState::default()
+            },
         });
         script.say(CallReport::Notice(Notice::Left {
             name: "韩梅梅".into(),
         }));
         script.say(CallReport::Device {
             device: Device::Camera,
-            problem: Some("busy".into()),
+            problem: Some(DeviceProblem::Failed("busy".into())),
         });
         harness.run();
         crate::ui::i18n::set_language(crate::config::Language::English);
@@ -1231,11 +1341,11 @@ mod tests {
         let mut harness = harness(&script);
         script.say(CallReport::Device {
             device: Device::Microphone,
-            problem: Some("the device was unplugged".into()),
+            problem: Some(DeviceProblem::Failed("the device was unplugged".into())),
         });
         script.say(CallReport::Device {
             device: Device::Camera,
-            problem: Some("access denied".into()),
+            problem: Some(DeviceProblem::Failed("access denied".into())),
         });
         harness.run();
         harness.get_by_label_contains("Your microphone is not working (the device was unplugged)");
@@ -1252,6 +1362,13 @@ mod tests {
                 .is_none()
         );
         harness.get_by_label_contains("Your camera is not working");
+        // No speaker on the machine at all: said as such, not as a speaker that failed.
+        script.say(CallReport::Device {
+            device: Device::Speaker,
+            problem: Some(DeviceProblem::Missing),
+        });
+        harness.run();
+        harness.get_by_label_contains("No speaker was found: you cannot hear the others.");
     }
 
     #[test]
@@ -1302,5 +1419,138 @@ mod tests {
         let bo = harness.get_by_label("Bo").rect();
         let ana = harness.get_by_label("Ana").rect();
         assert!(ana.min.y < bo.min.y, "Bo {bo:?}, Ana {ana:?}");
+    }
+
+    /// Raising a hand: the button and Ctrl/Cmd+Alt+H tell the call, and someone else's raised
+    /// hand marks their tile and is noticed once.
+    #[test]
+    fn a_hand_goes_up_and_down_and_others_hands_are_shown() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        script.person("a", "Ana", PeerState::Connected);
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::Button, "Raise hand")
+            .click();
+        harness.run();
+        harness.get_by_role_and_label(Role::Button, "Lower hand");
+        harness.get_by_label("Tess (you) · ✋ hand raised");
+        harness.key_press_modifiers(Modifiers::COMMAND.plus(Modifiers::ALT), Key::H);
+        harness.run();
+        harness.get_by_role_and_label(Role::Button, "Raise hand");
+        assert_eq!(
+            *script.controls.lock().unwrap(),
+            [CallControl::Hand(true), CallControl::Hand(false)]
+        );
+        let ana = |hand_up| CallReport::Media {
+            id: "a".into(),
+            state: MediaState {
+                hand_up,
+                ..MediaState::default()
+            },
+        };
+        script.say(ana(true));
+        script.say(ana(true));
+        harness.run();
+        harness.get_by_label("Ana · ✋ hand raised");
+        assert_eq!(
+            harness.query_all_by_label("Ana raised their hand").count(),
+            1
+        );
+        script.say(ana(false));
+        harness.run();
+        harness.get_by_label("Ana");
+    }
+
+    /// At the window's smallest size, in English and in Chinese, every control is inside the
+    /// window (the bar wraps), and a control's tooltip names its shortcut.
+    #[test]
+    fn the_control_bar_fits_the_smallest_window_and_names_its_shortcuts() {
+        use crate::config::Language;
+        let smallest = egui::vec2(480.0, 360.0);
+        let window = egui::Rect::from_min_size(egui::Pos2::ZERO, smallest);
+        for language in [Language::English, Language::SimplifiedChinese] {
+            let script = Script::default();
+            let mut harness = Harness::builder().with_size(smallest).build_ui_state(
+                |ui, (meeting, outcome): &mut State| {
+                    crate::ui::install_system_fonts(ui.ctx());
+                    if let Some(o) = meeting.meeting_ui(ui) {
+                        *outcome = Some(o);
+                    }
+                },
+                (
+                    Meeting::new(
+                        Box::new(script.clone()),
+                        Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
+                        "Tess",
+                    ),
+                    None,
+                ),
+            );
+            crate::ui::i18n::set_language(language);
+            harness.run();
+            let labels = [
+                tr("Mute"),
+                tr("Stop video"),
+                tr("Raise hand"),
+                tr("Invite"),
+                tr("Speaker view"),
+                tr("Stats"),
+                tr("Leave"),
+            ];
+            let rects: Vec<(&str, egui::Rect)> = labels
+                .iter()
+                .map(|label| {
+                    let node = harness.get_by_role_and_label(Role::Button, label);
+                    (*label, node.rect())
+                })
+                .collect();
+            // Each tooltip names its shortcut (the pointer moves onto one control, then onto
+            // another, as a person's does).
+            // In this harness the very first tooltip in Chinese never shows (in English it
+            // does; the cause was not found, perhaps the system fonts loading at that frame).
+            // From the second hover on, tooltips show in both: one on another control first.
+            harness
+                .get_by_role_and_label(Role::Button, tr("Stats"))
+                .hover();
+            harness.run_steps(60);
+            let mut tips = Vec::new();
+            for (label, keys) in [(tr("Raise hand"), "(Ctrl+Alt+H)"), (tr("Mute"), "(Ctrl+D)")] {
+                harness.get_by_role_and_label(Role::Button, label).hover();
+                // Past the tooltip's delay.
+                harness.run_steps(60);
+                tips.push((keys, harness.query_by_label_contains(keys).is_some()));
+            }
+            crate::ui::i18n::set_language(Language::English);
+            for (label, rect) in rects {
+                assert!(
+                    window.contains_rect(rect),
+                    "{language:?}: {label} at {rect:?}, outside the window"
+                );
+            }
+            for (keys, shown) in tips {
+                assert!(shown, "{language:?}: no tooltip naming {keys}");
+            }
+        }
+    }
+
+    /// Someone joining is noticed; with the settings' switch off, joining and leaving are not.
+    #[test]
+    fn arrivals_are_noticed_unless_turned_off() {
+        let script = Script::default();
+        let mut shown = harness(&script);
+        script.say(CallReport::Notice(Notice::Arrived { name: "Ana".into() }));
+        shown.run();
+        shown.get_by_label("Ana joined");
+        let script = Script::default();
+        let mut harness = harness(&script);
+        harness.state_mut().0.arrival_notices = false;
+        script.say(CallReport::Notice(Notice::Arrived { name: "Ana".into() }));
+        script.say(CallReport::Notice(Notice::Left { name: "Lei".into() }));
+        script.say(CallReport::Notice(Notice::BackInRoom));
+        harness.run();
+        assert!(harness.query_by_label("Ana joined").is_none());
+        assert!(harness.query_by_label("Lei left").is_none());
+        harness.get_by_label("Back in the room");
     }
 }

@@ -12,7 +12,7 @@ use super::devices::{camera_picker, mic_picker, speaker_picker};
 use super::texture::show_image;
 
 use crate::call::check::DeviceLink;
-use crate::call::events::Device;
+use crate::call::events::{Device, DeviceProblem};
 use crate::invite::Invite;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
 
@@ -43,7 +43,7 @@ pub struct PreJoin {
     start_check: StartCheck,
     check: Option<Box<dyn DeviceLink>>,
     preview: Option<egui::TextureHandle>,
-    problems: BTreeMap<Device, String>,
+    problems: BTreeMap<Device, DeviceProblem>,
 }
 
 impl PreJoin {
@@ -146,7 +146,7 @@ impl PreJoin {
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 8.0, Color32::from_gray(0x2a));
         let text = match (&self.preview, self.problems.get(&Device::Camera)) {
-            (_, Some(why)) => Some(tr_fill("Your camera is not working ({})", &[why])),
+            (_, Some(why)) => Some(problem_words(Device::Camera, why)),
             (_, None) if !self.choices.camera_on || self.choices.camera == CameraChoice::Off => {
                 Some(tr("Camera off").to_string())
             }
@@ -190,7 +190,7 @@ impl PreJoin {
         if let Some(why) = self.problems.get(&Device::Microphone) {
             ui.colored_label(
                 ui.visuals().error_fg_color,
-                tr_fill("Your microphone is not working ({})", &[why]),
+                problem_words(Device::Microphone, why),
             );
         }
         ui.checkbox(&mut self.choices.mic_on, tr("Microphone on when I join"));
@@ -205,10 +205,28 @@ impl PreJoin {
         if let Some(why) = self.problems.get(&Device::Speaker) {
             ui.colored_label(
                 ui.visuals().error_fg_color,
-                tr_fill("Your speaker is not working ({})", &[why]),
+                problem_words(Device::Speaker, why),
             );
         }
         changed
+    }
+}
+
+/// What the pre-join screen says of a device that gives nothing.
+fn problem_words(device: Device, problem: &DeviceProblem) -> String {
+    match (problem, device) {
+        (DeviceProblem::Missing, Device::Camera) => tr("No camera was found.").into(),
+        (DeviceProblem::Missing, Device::Microphone) => tr("No microphone was found.").into(),
+        (DeviceProblem::Missing, Device::Speaker) => tr("No speaker was found.").into(),
+        (DeviceProblem::Failed(why), Device::Camera) => {
+            tr_fill("Your camera is not working ({})", &[why])
+        }
+        (DeviceProblem::Failed(why), Device::Microphone) => {
+            tr_fill("Your microphone is not working ({})", &[why])
+        }
+        (DeviceProblem::Failed(why), Device::Speaker) => {
+            tr_fill("Your speaker is not working ({})", &[why])
+        }
     }
 }
 
@@ -220,6 +238,7 @@ mod tests {
     use egui_kittest::{Harness, kittest::Queryable};
 
     use super::*;
+    use crate::config::Language;
     use crate::media::devices::Device as DeviceInfo;
     use crate::media::video::RgbaImage;
 
@@ -227,7 +246,7 @@ mod tests {
     struct FakeCheck {
         chimes: Arc<Mutex<u32>>,
         level: f32,
-        problems: BTreeMap<Device, String>,
+        problems: BTreeMap<Device, DeviceProblem>,
         preview: Option<RgbaImage>,
     }
 
@@ -238,7 +257,7 @@ mod tests {
         fn mic_level(&self) -> f32 {
             self.level
         }
-        fn problems(&mut self) -> BTreeMap<Device, String> {
+        fn problems(&mut self) -> BTreeMap<Device, DeviceProblem> {
             self.problems.clone()
         }
         fn play_test_sound(&mut self) {
@@ -252,7 +271,7 @@ mod tests {
 
     fn harness(
         opened: &Opened,
-        camera_works: bool,
+        problems: &[(Device, DeviceProblem)],
     ) -> Harness<'static, (PreJoin, Vec<PreJoinAction>)> {
         let invite = Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap();
         let lists = DeviceLists {
@@ -276,16 +295,13 @@ mod tests {
             camera_on: true,
         };
         let record = Arc::clone(opened);
+        let problems: BTreeMap<Device, DeviceProblem> = problems.iter().cloned().collect();
         let start: StartCheck = Box::new(move |camera, mic, _speaker| {
             record.lock().unwrap().push((camera.clone(), mic.clone()));
-            let mut problems = BTreeMap::new();
-            if !camera_works {
-                problems.insert(Device::Camera, "access denied".to_string());
-            }
             Box::new(FakeCheck {
                 chimes: Arc::clone(&CHIMES),
                 level: 0.25,
-                problems,
+                problems: problems.clone(),
                 preview: Some(RgbaImage {
                     width: 2,
                     height: 2,
@@ -308,7 +324,7 @@ mod tests {
     #[test]
     fn the_host_and_room_are_shown_and_join_carries_the_choices() {
         let opened = Opened::default();
-        let mut harness = harness(&opened, true);
+        let mut harness = harness(&opened, &[]);
         harness.get_by_label("Join \"standup\"");
         harness.get_by_label("on meet.example.org");
         assert!(
@@ -351,7 +367,11 @@ mod tests {
     #[test]
     fn choosing_another_camera_opens_it_and_a_broken_one_is_explained() {
         let opened = Opened::default();
-        let mut harness = harness(&opened, false);
+        let denied = [(
+            Device::Camera,
+            DeviceProblem::Failed("access denied".into()),
+        )];
+        let mut harness = harness(&opened, &denied);
         harness.get_by_label_contains("Your camera is not working (access denied)");
         harness
             .get_by_role_and_label(Role::ComboBox, "Camera")
@@ -366,5 +386,41 @@ mod tests {
         harness.get_by_label("Back").click();
         harness.run();
         assert_eq!(harness.state().1, [PreJoinAction::Back]);
+    }
+
+    /// A machine with no camera, microphone or speaker at all: pre-join says none was found
+    /// (it said "the camera was disconnected"), in English and in Chinese.
+    #[test]
+    fn no_devices_at_all_are_said_to_be_missing_in_either_language() {
+        let missing = [
+            (Device::Camera, DeviceProblem::Missing),
+            (Device::Microphone, DeviceProblem::Missing),
+            (Device::Speaker, DeviceProblem::Missing),
+        ];
+        for (language, words) in [
+            (
+                Language::English,
+                [
+                    "No camera was found.",
+                    "No microphone was found.",
+                    "No speaker was found.",
+                ],
+            ),
+            (
+                Language::SimplifiedChinese,
+                ["未找到摄像头。", "未找到麦克风。", "未找到扬声器。"],
+            ),
+        ] {
+            let opened = Opened::default();
+            let mut harness = harness(&opened, &missing);
+            crate::ui::install_system_fonts(&harness.ctx);
+            crate::ui::i18n::set_language(language);
+            harness.run();
+            crate::ui::i18n::set_language(Language::English);
+            for said in words {
+                harness.get_by_label(said);
+            }
+            assert!(harness.query_by_label_contains("disconnected").is_none());
+        }
     }
 }

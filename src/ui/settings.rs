@@ -47,6 +47,18 @@ pub fn settings_ui(ui: &mut egui::Ui, settings: &mut Settings, lists: &DeviceLis
         ui.radio_value(quality, VideoQuality::Standard, tr("Standard"));
         ui.radio_value(quality, VideoQuality::High, tr("High"));
     });
+    ui.add_space(8.0);
+
+    ui.label(egui::RichText::new(tr("Notifications")).strong());
+    let notifications = &mut settings.notifications;
+    ui.checkbox(
+        &mut notifications.sounds,
+        tr("Sounds when someone joins or leaves"),
+    );
+    ui.checkbox(
+        &mut notifications.notices,
+        tr("Notices when someone joins or leaves"),
+    );
     ui.add_space(12.0);
     ui.button(tr("Done")).clicked()
 }

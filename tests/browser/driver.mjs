@@ -6,7 +6,8 @@
 //   {"id":2,"op":"click","page":"guest","selector":"#join"}
 //   {"id":3,"op":"fill","page":"guest","selector":"#name","value":"Ann"}
 //   {"id":4,"op":"eval","page":"guest","expression":"document.title"}
-//   {"id":5,"op":"close","page":"guest"}
+//   {"id":5,"op":"screenshot","page":"guest","width":1100,"height":700,"path":"/tmp/a.jpg"}
+//   {"id":6,"op":"close","page":"guest"}
 //
 // Answers: {"id":1,"ok":VALUE} or {"id":1,"error":"..."}. End of stdin closes the browser.
 import { createInterface } from "node:readline";
@@ -57,6 +58,14 @@ async function run(command) {
       return true;
     case "eval":
       return pageOf(command.page).evaluate(command.expression);
+    case "screenshot": {
+      // The page at this window size, as a person would see it (JPEG: the test reads it with
+      // the JPEG decoder Confer already has).
+      const page = pageOf(command.page);
+      await page.setViewportSize({ width: command.width, height: command.height });
+      await page.screenshot({ path: command.path, type: "jpeg", quality: 90 });
+      return true;
+    }
     case "close": {
       const entry = pages.get(command.page);
       pages.delete(command.page);

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use confer::call::confer_mesh::{ConferEvent, ConferMesh, ConferMessage};
-use confer::call::events::{CallError, CallReport, Device, PeerState};
+use confer::call::events::{CallError, CallReport, Device, DeviceProblem, PeerState};
 use confer::call::ids::ParticipantId;
 use confer::call::machine::{
     Call, CallSettings, Measurements, MediaCommand, Output, RemoteMeasurement,
@@ -547,6 +547,7 @@ impl Sim {
                 max_video_bps: confer::media::video::h264::MAX_BITRATE_BPS,
                 mic_on: true,
                 camera_on: true,
+                chimes: false,
             },
         }
     }
@@ -640,7 +641,8 @@ impl Sim {
     pub fn device(&mut self, name: &str, device: Device, problem: Option<&str>) {
         let now = self.now;
         if let Some(call) = self.person_mut(name).call.as_mut() {
-            call.handle_device(now, device, problem.map(str::to_string));
+            let problem = problem.map(|why| DeviceProblem::Failed(why.to_string()));
+            call.handle_device(now, device, problem);
         }
     }
 
@@ -930,7 +932,7 @@ fn apply(
                     p.camera_open = *on && p.camera == CameraKind::Working;
                     p.camera_started = false;
                     if *on && p.camera == CameraKind::Broken {
-                        let problem = Some("the camera is busy".to_string());
+                        let problem = Some(DeviceProblem::Failed("the camera is busy".into()));
                         p.commands.push((now, other.clone()));
                         if let Some(call) = p.call.as_mut() {
                             call.handle_device(now, Device::Camera, problem);

@@ -191,6 +191,14 @@ impl Browser {
         self.must(json!({"op": "fill", "page": page, "selector": selector, "value": value}));
     }
 
+    /// Resizes the page's window to `width` x `height` and saves what it shows as a JPEG.
+    pub fn screenshot(&mut self, page: &str, width: u32, height: u32, path: &Path) {
+        self.must(json!({
+            "op": "screenshot", "page": page, "width": width, "height": height,
+            "path": path.to_str().expect("a UTF-8 path"),
+        }));
+    }
+
     pub fn close(&mut self, page: &str) {
         self.must(json!({"op": "close", "page": page}));
     }

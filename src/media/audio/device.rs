@@ -14,7 +14,7 @@ use ringbuf::traits::{Consumer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use thiserror::Error;
 
-use crate::media::audio_host;
+use crate::media::{DeviceProblem, audio_host};
 
 /// Samples moved per step inside a callback: a stack buffer, so nothing is allocated.
 const STEP: usize = 256;
@@ -38,6 +38,16 @@ pub enum AudioDeviceError {
     Open { kind: &'static str, reason: String },
     #[error("the {kind} uses a sample format Confer cannot read ({format})")]
     Format { kind: &'static str, format: String },
+}
+
+impl AudioDeviceError {
+    /// What the window says of it: there is no device of its kind, or the one there failed.
+    pub fn problem(&self) -> DeviceProblem {
+        match self {
+            Self::NoDevice(_) => DeviceProblem::Missing,
+            other => DeviceProblem::Failed(other.to_string()),
+        }
+    }
 }
 
 /// What a stream reports, written by its callbacks (atomics only) and read by anyone.

@@ -30,6 +30,7 @@ use super::processing::{BLOCK, ProcessingSettings};
 use super::resample::Resampler;
 use super::send::AudioSendPath;
 use super::synthetic::SyntheticMic;
+use crate::media::DeviceProblem;
 use crate::media::source::{MicChoice, SpeakerChoice};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -58,12 +59,12 @@ pub enum AudioEvent {
         rate: u32,
     },
     /// The microphone went away or failed; Confer keeps trying to reopen it.
-    MicLost(String),
+    MicLost(DeviceProblem),
     SpeakerStarted {
         name: String,
         rate: u32,
     },
-    SpeakerLost(String),
+    SpeakerLost(DeviceProblem),
 }
 
 /// The speaker's echo reference, handed from the playout thread to the send thread whenever a
@@ -179,20 +180,20 @@ impl MicInput {
                         *stream = None;
                         *retry_at = now + REOPEN_EVERY;
                         *reported = true;
-                        let _ = events.send(AudioEvent::MicLost(format!(
+                        let _ = events.send(AudioEvent::MicLost(DeviceProblem::Failed(format!(
                             "the microphone \"{name}\" stopped working or was disconnected"
-                        )));
+                        ))));
                     }
                 }
                 if stream.is_none() && now >= *retry_at {
                     *retry_at = now + REOPEN_EVERY;
                     let (producer, consumer) = HeapRb::new(48_000 / RING_SECONDS_FRACTION).split();
                     let opened = open_microphone(id.as_deref(), producer)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| e.problem())
                         .and_then(|open| {
                             Resampler::new(open.rate, SAMPLE_RATE)
                                 .map(|r| (open, r))
-                                .map_err(|e| e.to_string())
+                                .map_err(|e| DeviceProblem::Failed(e.to_string()))
                         });
                     match opened {
                         Ok((open, resampler)) => {
@@ -446,10 +447,11 @@ impl AudioPlayoutThread {
                     if let Some(open) = &out
                         && (open.stream.health.is_lost() || stalled(open))
                     {
-                        let _ = events.send(AudioEvent::SpeakerLost(format!(
-                            "the speaker \"{}\" stopped working or was disconnected",
-                            open.stream.device_name
-                        )));
+                        let _ =
+                            events.send(AudioEvent::SpeakerLost(DeviceProblem::Failed(format!(
+                                "the speaker \"{}\" stopped working or was disconnected",
+                                open.stream.device_name
+                            ))));
                         out = None;
                         retry_at = now + REOPEN_EVERY;
                         reported = true;
@@ -578,12 +580,13 @@ fn produce(
     }
 }
 
-fn open(choice: &SpeakerChoice, far_end: &SyncSender<FarEnd>) -> Result<Speaker, String> {
+fn open(choice: &SpeakerChoice, far_end: &SyncSender<FarEnd>) -> Result<Speaker, DeviceProblem> {
     let (producer, consumer) = HeapRb::new(48_000 / RING_SECONDS_FRACTION).split();
     let (reference, reference_out) = HeapRb::new(48_000 / RING_SECONDS_FRACTION).split();
     let stream =
-        open_speaker(choice.device_id(), consumer, Some(reference)).map_err(|e| e.to_string())?;
-    let resampler = Resampler::new(SAMPLE_RATE, stream.rate).map_err(|e| e.to_string())?;
+        open_speaker(choice.device_id(), consumer, Some(reference)).map_err(|e| e.problem())?;
+    let resampler = Resampler::new(SAMPLE_RATE, stream.rate)
+        .map_err(|e| DeviceProblem::Failed(e.to_string()))?;
     let _ = far_end.try_send(FarEnd {
         ring: reference_out,
         rate: stream.rate,

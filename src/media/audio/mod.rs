@@ -1,6 +1,7 @@
 //! Audio: device streams, the synthetic microphone, resampling, echo/noise/gain processing,
 //! Opus, and the jitter buffer. 48 kHz mono inside; devices are converted at the edges.
 
+pub mod chime;
 pub mod device;
 pub mod engine;
 pub mod jitter;

@@ -15,6 +15,7 @@ use super::convert::{self, ConvertError};
 use super::frame::I420Frame;
 use super::mailbox::FrameSender;
 use super::pattern::TestPattern;
+use crate::media::DeviceProblem;
 use crate::media::source::CameraChoice;
 
 /// What the call asks of a camera (720p30 by default).
@@ -88,6 +89,19 @@ pub enum CameraError {
     Failed(String),
     #[error("the camera was disconnected")]
     Gone,
+    /// The default camera was asked for and there is none.
+    #[error("no camera was found")]
+    NoneFound,
+}
+
+impl CameraError {
+    /// What the window says of it: there is no camera, or the one there failed.
+    pub fn problem(&self) -> DeviceProblem {
+        match self {
+            Self::NoneFound => DeviceProblem::Missing,
+            other => DeviceProblem::Failed(other.to_string()),
+        }
+    }
 }
 
 /// What a camera thread reports.
@@ -193,20 +207,29 @@ pub fn start_chosen(
             };
             start_test_pattern(wanted, out, events).map(Some)
         }
-        CameraChoice::Default => start_camera(0, wanted, out, events).map(Some),
-        CameraChoice::Index(i) => start_camera(*i, wanted, out, events).map(Some),
+        CameraChoice::Default => start_camera(Pick::Default, wanted, out, events).map(Some),
+        CameraChoice::Index(i) => start_camera(Pick::Index(*i), wanted, out, events).map(Some),
     }
 }
 
-/// A real camera by index (`confer devices` lists them).
+/// Which real camera to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The system's first; none there is [`CameraError::NoneFound`].
+    Default,
+    /// By index (`confer devices` lists them); none there is [`CameraError::NotFound`].
+    Index(u32),
+}
+
+/// A real camera (`confer devices` lists them).
 pub fn start_camera(
-    index: u32,
+    pick: Pick,
     wanted: VideoWanted,
     out: FrameSender,
     events: mpsc::SyncSender<CameraEvent>,
 ) -> std::io::Result<CameraHandle> {
     spawn("camera", move |stop| {
-        let end = match run_camera(index, wanted, &out, &events, &stop) {
+        let end = match run_camera(pick, wanted, &out, &events, &stop) {
             Ok(()) => return,
             Err(e) => e,
         };
@@ -229,8 +252,20 @@ fn classify(error: &nokhwa::NokhwaError) -> CameraError {
     }
 }
 
+/// What opening a camera that is not there says: the device node is missing ("no such file"),
+/// or the system says something else.
+fn not_there(pick: Pick, opening: CameraError) -> CameraError {
+    match (opening, pick) {
+        (CameraError::Gone | CameraError::Failed(_), Pick::Default) => CameraError::NoneFound,
+        (CameraError::Gone | CameraError::Failed(_), Pick::Index(index)) => {
+            CameraError::NotFound(index.to_string())
+        }
+        (other, _) => other,
+    }
+}
+
 fn run_camera(
-    index: u32,
+    pick: Pick,
     wanted: VideoWanted,
     out: &FrameSender,
     events: &mpsc::SyncSender<CameraEvent>,
@@ -240,16 +275,17 @@ fn run_camera(
         CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
     };
 
+    let index = match pick {
+        Pick::Default => 0,
+        Pick::Index(index) => index,
+    };
     let id = CameraIndex::Index(index);
     // Open with whatever it starts in, then look at everything it offers.
     let mut camera = nokhwa::Camera::new(
         id.clone(),
         RequestedFormat::new::<nokhwa::pixel_format::RgbFormat>(RequestedFormatType::None),
     )
-    .map_err(|e| match classify(&e) {
-        CameraError::Failed(_) => CameraError::NotFound(index.to_string()),
-        other => other,
-    })?;
+    .map_err(|e| not_there(pick, classify(&e)))?;
     let offered: Vec<Offered> = camera
         .compatible_camera_formats()
         .map_err(|e| classify(&e))?
@@ -383,10 +419,37 @@ mod tests {
     fn a_missing_camera_is_an_event_not_a_panic() {
         let (tx, _rx) = super::super::mailbox::frame_mailbox();
         let (events, reports) = camera_events();
-        let handle = start_camera(97, VideoWanted::default(), tx, events).unwrap();
+        let handle = start_camera(Pick::Index(97), VideoWanted::default(), tx, events).unwrap();
         let event = reports.recv_timeout(Duration::from_secs(20)).unwrap();
-        assert!(matches!(event, CameraEvent::Stopped(_)), "{event:?}");
+        assert_eq!(
+            event,
+            CameraEvent::Stopped(CameraError::NotFound("97".into()))
+        );
         drop(handle);
+    }
+
+    /// With no camera at all, the default camera's device node is missing: that is "no camera
+    /// was found" (the window's own sentence), not a camera that was disconnected.
+    #[test]
+    fn no_camera_at_all_is_said_as_such() {
+        use nokhwa::NokhwaError;
+        let missing = NokhwaError::OpenDeviceError(
+            "0".into(),
+            "V4L2 Error: No such file or directory (os error 2)".into(),
+        );
+        let default = not_there(Pick::Default, classify(&missing));
+        assert_eq!(default, CameraError::NoneFound);
+        assert_eq!(default.to_string(), "no camera was found");
+        assert_eq!(default.problem(), DeviceProblem::Missing);
+        let third = not_there(Pick::Index(2), classify(&missing));
+        assert_eq!(third, CameraError::NotFound("2".into()));
+        assert!(matches!(third.problem(), DeviceProblem::Failed(_)));
+        // Denied access stays denied access, whichever camera.
+        let denied = NokhwaError::OpenDeviceError("0".into(), "Permission denied".into());
+        assert_eq!(
+            not_there(Pick::Default, classify(&denied)),
+            CameraError::PermissionDenied
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ const call = {
   stream: new MediaStream(),
   micOn: true,
   cameraOn: true,
+  handUp: false,
   name: "",
   peers: new Map(),
   left: false,
@@ -212,7 +213,10 @@ function refused(text) {
 }
 
 function announceMediaState() {
-  send({ type: "broadcast", data: { type: "media-state", audio: call.micOn, video: call.cameraOn } });
+  const data = { type: "media-state", audio: call.micOn, video: call.cameraOn };
+  // Written only when raised (PROTOCOL.md): a missing hand is a hand down.
+  if (call.handUp) data.hand = true;
+  send({ type: "broadcast", data });
 }
 
 const CHAT_LIMIT = 2000;
@@ -266,12 +270,14 @@ function onBroadcast(from, data) {
   if (data.type === "chat") return onChat(from, data);
   if (data.type !== "media-state") return;
   const peer = call.peers.get(from);
-  const state = { audio: data.audio !== false, video: data.video !== false };
+  const state = { audio: data.audio !== false, video: data.video !== false, hand: data.hand === true };
   if (peer) peer.media = state;
   const tile = tileOf(from);
   if (tile) {
+    if (state.hand && tile.dataset.hand !== "up") banner(`${nameOf(from)} raised their hand`, 4000);
     tile.dataset.audio = state.audio ? "on" : "off";
     tile.dataset.video = state.video ? "on" : "off";
+    tile.dataset.hand = state.hand ? "up" : "down";
   } else {
     // Their tile comes with their connection.
     call.early = call.early || new Map();
@@ -443,6 +449,7 @@ function addTile(id, name, stream, self) {
   tile.dataset.name = name;
   tile.dataset.audio = "on";
   tile.dataset.video = "on";
+  tile.dataset.hand = "down";
   const video = document.createElement("video");
   video.autoplay = true;
   video.playsInline = true;
@@ -458,6 +465,11 @@ function addTile(id, name, stream, self) {
   micOff.className = "mic-off";
   micOff.textContent = "muted";
   micOff.title = "Microphone off";
+  const hand = document.createElement("span");
+  hand.className = "hand";
+  hand.textContent = "✋";
+  hand.title = "Hand raised";
+  label.prepend(hand);
   label.append(micOff);
   const state = document.createElement("div");
   state.className = "state";
@@ -498,11 +510,20 @@ function updateControls() {
   $("mic").setAttribute("aria-pressed", String(!call.micOn));
   $("camera").textContent = call.cameraOn ? "Stop video" : "Start video";
   $("camera").setAttribute("aria-pressed", String(!call.cameraOn));
+  $("hand").textContent = call.handUp ? "Lower hand" : "Raise hand";
+  $("hand").setAttribute("aria-pressed", String(call.handUp));
   const self = tileOf("self");
   if (self) {
     self.dataset.audio = call.micOn && hasAudio ? "on" : "off";
     self.dataset.video = call.cameraOn && hasVideo ? "on" : "off";
+    self.dataset.hand = call.handUp ? "up" : "down";
   }
+}
+
+function toggleHand() {
+  call.handUp = !call.handUp;
+  updateControls();
+  announceMediaState();
 }
 
 function toggle(kind) {
@@ -517,11 +538,14 @@ function toggle(kind) {
 
 $("mic").addEventListener("click", () => toggle("audio"));
 $("camera").addEventListener("click", () => toggle("video"));
+$("hand").addEventListener("click", toggleHand);
 $("leave").addEventListener("click", () => leave(""));
 document.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey) || $("meeting").hidden) return;
-  if (event.key === "d") toggle("audio");
-  else if (event.key === "e") toggle("video");
+  // Google Meet's: Ctrl/Cmd+D, Ctrl/Cmd+E, Ctrl/Cmd+Alt+H.
+  if (event.key === "d" && !event.altKey) toggle("audio");
+  else if (event.key === "e" && !event.altKey) toggle("video");
+  else if (event.code === "KeyH" && event.altKey) toggleHand();
   else return;
   event.preventDefault();
 });
