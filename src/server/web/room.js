@@ -469,8 +469,8 @@ function addTile(id, name, stream, self) {
   hand.className = "hand";
   hand.textContent = "✋";
   hand.title = "Hand raised";
-  label.prepend(hand);
-  label.append(micOff);
+  // After the name, which stays the label's first child.
+  label.append(micOff, hand);
   const state = document.createElement("div");
   state.className = "state";
   tile.append(video, initial, label, state);
