@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use confer::media::audio::opus_codec::{FRAME_SAMPLES, OpusDecoder, OpusEncoder};
+use confer::media::video::h264::Content;
 use confer::media::video::{
     EncoderSettings, H264Decoder, H264Encoder, I420Frame, TestPattern, read_stripe,
 };
@@ -340,4 +341,108 @@ fn a_bitrate_asked_before_the_first_picture_applies() {
     let rate = rate_after_the_first_second(&mut encoder, &source);
     // Before: 1.49 Mbit/s.
     assert!(rate < 300_000.0, "{rate} bit/s");
+}
+
+/// A 1920x1080 screen of text: lines of dark glyph-like marks (strokes one and two pixels
+/// wide, as small type has) on white, `scrolled` pixels up; pictures `i` at 15 a second.
+fn text_screen(scrolled: usize, i: u32) -> I420Frame {
+    const LINE: usize = 22;
+    let (width, height) = (1920, 1080);
+    let mut frame = I420Frame::black(width, height);
+    let (y, u, v) = frame.planes_mut();
+    y.fill(235);
+    u.fill(128);
+    v.fill(128);
+    for row in 0..height {
+        let page_row = row + scrolled;
+        let (line, in_line) = (page_row / LINE, page_row % LINE);
+        if !(4..16).contains(&in_line) {
+            continue;
+        }
+        for col in 40..width - 40 {
+            let (glyph, in_glyph) = (col / 9, col % 9);
+            // Word gaps, and a glyph's strokes from a hash of its place on the page.
+            let hash = (line * 7919 + glyph * 104_729).wrapping_mul(2_654_435_761) >> 7;
+            if hash % 6 == 0 || in_glyph >= 7 {
+                continue;
+            }
+            let stem = in_glyph == hash % 5 || in_glyph == (hash >> 3) % 7;
+            let bar = in_line == 4 + (hash >> 5) % 12 || in_line == 4 + (hash >> 9) % 12;
+            if stem || bar {
+                y[row * width + col] = 30;
+            }
+        }
+    }
+    frame.captured = SystemTime::UNIX_EPOCH + Duration::from_millis(1000 * u64::from(i) / 15);
+    frame
+}
+
+/// Encodes `pictures`; returns (bytes of each coded picture after the first, each decoded
+/// picture's PSNR against its original, the decoded size).
+fn share(
+    encoder: &mut H264Encoder,
+    pictures: &[I420Frame],
+) -> (Vec<usize>, Vec<f64>, (usize, usize)) {
+    let mut decoder = H264Decoder::new().unwrap();
+    let (mut sizes, mut psnr, mut size) = (Vec::new(), Vec::new(), (0, 0));
+    for picture in pictures {
+        let Some(encoded) = encoder.encode(picture).unwrap() else {
+            continue;
+        };
+        sizes.push(encoded.data.len());
+        if let Some(decoded) = decoder.decode(&encoded.data).unwrap() {
+            psnr.push(decoded.psnr_y(picture).unwrap_or(0.0));
+            size = (decoded.width(), decoded.height());
+        }
+    }
+    sizes.remove(0);
+    (sizes, psnr, size)
+}
+
+/// A shared screen (OpenH264's screen-content mode): its text is sharper than the camera mode
+/// makes it at the same rate, a screen at rest costs next to nothing after its first picture,
+/// and scrolling keeps the full resolution within the rate.
+#[test]
+fn a_shared_screen_keeps_text_sharp_costs_little_at_rest_and_scrolls_at_full_size() {
+    let settings = EncoderSettings {
+        bitrate_bps: 2_500_000,
+        max_fps: 30.0,
+    };
+    // Three seconds of a screen at rest: the first picture at what the rate allows, then
+    // OpenH264 refines it (about a dozen pictures here), then nothing is left to send.
+    let at_rest: Vec<I420Frame> = (0..45).map(|i| text_screen(0, i)).collect();
+    let mut screen = H264Encoder::for_content(settings, Content::Screen).unwrap();
+    let (rest_sizes, rest_psnr, size) = share(&mut screen, &at_rest);
+    let mut camera = H264Encoder::new(settings).unwrap();
+    let (_, camera_psnr, _) = share(&mut camera, &at_rest);
+    let last = |v: &[f64]| v.last().copied().unwrap_or(0.0);
+    let settled: Vec<usize> = rest_sizes.iter().rev().take(5).copied().collect();
+    eprintln!(
+        "at rest: screen {:.1} dB, camera {:.1} dB at the end; the last pictures {settled:?} bytes",
+        last(&rest_psnr),
+        last(&camera_psnr)
+    );
+    assert_eq!(size, (1920, 1080));
+    assert!(last(&rest_psnr) > 40.0, "{rest_psnr:?}");
+    assert!(
+        last(&rest_psnr) > last(&camera_psnr) + 2.0,
+        "{camera_psnr:?}"
+    );
+    assert!(settled.iter().all(|bytes| *bytes < 200), "{rest_sizes:?}");
+
+    // Scrolling two lines a second: every picture changes.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let scrolling: Vec<I420Frame> = (0..45).map(|i| text_screen(3 * i as usize, i)).collect();
+    let mut screen = H264Encoder::for_content(settings, Content::Screen).unwrap();
+    let (sizes, psnr, size) = share(&mut screen, &scrolling);
+    let rate = sizes.iter().sum::<usize>() as f64 * 8.0 / 3.0;
+    eprintln!(
+        "scrolling: {:.1} dB, {:.0} kbit/s, {} of 45 pictures",
+        mean(&psnr),
+        rate / 1000.0,
+        psnr.len()
+    );
+    assert_eq!(size, (1920, 1080), "the resolution is kept");
+    assert!(rate < 2_500_000.0 * 1.3, "{rate} bit/s");
+    assert!(mean(&psnr) > 30.0, "{:.1} dB", mean(&psnr));
 }

@@ -73,6 +73,25 @@ impl Default for EncoderSettings {
     }
 }
 
+/// What the pictures are, which decides how they are coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A camera: motion matters, and detail is traded for it.
+    Camera,
+    /// A shared screen: text must stay sharp. OpenH264's screen-content mode (its tools for
+    /// flat areas and text, and only changed regions cost bits); resolution is kept and, when
+    /// the rate is short, pictures are dropped instead (rate control skips them), at most
+    /// [`SCREEN_MAX_FPS`] a second; and a finer quantiser is allowed than a camera's.
+    Screen,
+}
+
+/// A shared screen's most pictures a second: text needs detail more than motion.
+pub const SCREEN_MAX_FPS: f32 = 15.0;
+
+/// A shared screen's finest quantiser: small text blurs at the camera's [`MIN_QP`], and a
+/// screen at rest costs nothing once sent, whatever its quality.
+pub const SCREEN_MIN_QP: u8 = 16;
+
 /// Which of our layers a picture is. A mesh peer gets the full one; an SFU both (simulcast),
 /// and forwards each receiver the one its tile needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,10 +138,27 @@ pub struct H264Encoder {
 }
 
 impl H264Encoder {
+    /// An encoder for a camera's pictures.
     pub fn new(settings: EncoderSettings) -> Result<Self, CodecError> {
+        Self::for_content(settings, Content::Camera)
+    }
+
+    /// An encoder for `content`: a camera's pictures or a shared screen's.
+    pub fn for_content(settings: EncoderSettings, content: Content) -> Result<Self, CodecError> {
         let bitrate = settings.bitrate_bps.clamp(MIN_BITRATE_BPS, MAX_BITRATE_BPS);
+        let (usage, min_qp, settings) = match content {
+            Content::Camera => (UsageType::CameraVideoRealTime, MIN_QP, settings),
+            Content::Screen => (
+                UsageType::ScreenContentRealTime,
+                SCREEN_MIN_QP,
+                EncoderSettings {
+                    max_fps: settings.max_fps.min(SCREEN_MAX_FPS),
+                    ..settings
+                },
+            ),
+        };
         let config = EncoderConfig::new()
-            .usage_type(UsageType::CameraVideoRealTime)
+            .usage_type(usage)
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(bitrate))
             // Without it OpenH264 assumes 1 fps and its rate control goes wrong.
@@ -134,10 +170,14 @@ impl H264Encoder {
             // One thread: the call already runs a thread per stage.
             .num_threads(1)
             // Scene-change keyframes are large bursts a congested path pays for; keyframes come
-            // when a receiver asks.
-            .scene_change_detect(false)
+            // when a receiver asks. OpenH264's screen mode wants its detection on (it finds
+            // what changed on a screen with it, and warns without it).
+            .scene_change_detect(content == Content::Screen)
+            // Neither is available in screen mode (OpenH264 turns them off, with a warning).
+            .adaptive_quantization(content == Content::Camera)
+            .background_detection(content == Content::Camera)
             .complexity(Complexity::Low)
-            .qp(QpRange::new(MIN_QP, 51));
+            .qp(QpRange::new(min_qp, 51));
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| CodecError::EncoderInit(e.to_string()))?;
         Ok(Self {
