@@ -13,11 +13,13 @@ pub enum CameraChoice {
     /// A camera by its index in `confer devices`.
     Index(u32),
     TestPattern,
-    /// The test pattern at a size of its own (`test-pattern:WxH`): small ones let many
-    /// participants share one machine's cores in tests.
+    /// The test pattern at a size of its own (`test-pattern:WxH`), and a rate of its own
+    /// (`test-pattern:WxH@FPS`, 30 when not given): small, slow ones let many participants
+    /// share one machine's cores in tests.
     SizedTestPattern {
         width: u32,
         height: u32,
+        fps: u32,
     },
     Off,
 }
@@ -43,11 +45,14 @@ pub enum SpeakerChoice {
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
     "unknown camera \"{0}\": give a number from `confer devices`, `test-pattern` (or \
-     `test-pattern:WxH`, from 64x64 to 1920x1080), `default` or `off`"
+     `test-pattern:WxH` from 64x64 to 1920x1080, or `test-pattern:WxH@FPS` at 1 to 60 \
+     pictures a second), `default` or `off`"
 )]
 pub struct CameraChoiceError(String);
 
 /// The sizes a sized test pattern may have.
+/// The rates a sized test pattern may run at.
+const PATTERN_FPS: std::ops::RangeInclusive<u32> = 1..=60;
 const PATTERN_SIZES: (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) =
     (64..=1920, 64..=1080);
 
@@ -58,13 +63,20 @@ impl CameraChoice {
             "test-pattern" | "pattern" => Ok(Self::TestPattern),
             "off" | "none" => Ok(Self::Off),
             other if other.starts_with("test-pattern:") => {
-                let size = &other["test-pattern:".len()..];
+                let spec = &other["test-pattern:".len()..];
+                let (size, fps) = match spec.split_once('@') {
+                    Some((size, fps)) => (size, fps.parse().ok()),
+                    None => (spec, Some(30)),
+                };
+                let fps = fps
+                    .filter(|f| PATTERN_FPS.contains(f))
+                    .ok_or_else(|| CameraChoiceError(other.to_string()))?;
                 let (width, height) = size
                     .split_once('x')
                     .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
                     .filter(|(w, h)| PATTERN_SIZES.0.contains(w) && PATTERN_SIZES.1.contains(h))
                     .ok_or_else(|| CameraChoiceError(other.to_string()))?;
-                Ok(Self::SizedTestPattern { width, height })
+                Ok(Self::SizedTestPattern { width, height, fps })
             }
             other => other
                 .parse()
@@ -125,8 +137,13 @@ impl CameraChoice {
             Self::Default => None,
             Self::Off => Some("off".into()),
             Self::TestPattern => Some("test-pattern".into()),
-            Self::SizedTestPattern { width, height } => {
-                Some(format!("test-pattern:{width}x{height}"))
+            Self::SizedTestPattern {
+                width,
+                height,
+                fps: 30,
+            } => Some(format!("test-pattern:{width}x{height}")),
+            Self::SizedTestPattern { width, height, fps } => {
+                Some(format!("test-pattern:{width}x{height}@{fps}"))
             }
             Self::Index(i) => Some(i.to_string()),
         }
@@ -182,10 +199,27 @@ mod tests {
             CameraChoice::parse("test-pattern:320x180"),
             Ok(CameraChoice::SizedTestPattern {
                 width: 320,
-                height: 180
+                height: 180,
+                fps: 30
             })
         );
+        let slow = CameraChoice::parse("test-pattern:320x180@15");
+        assert_eq!(
+            slow,
+            Ok(CameraChoice::SizedTestPattern {
+                width: 320,
+                height: 180,
+                fps: 15
+            })
+        );
+        assert_eq!(
+            slow.unwrap().setting().as_deref(),
+            Some("test-pattern:320x180@15")
+        );
         for bad in [
+            "test-pattern:320x180@0",
+            "test-pattern:320x180@90",
+            "test-pattern:320x180@",
             "test-pattern:",
             "test-pattern:320",
             "test-pattern:320x",

@@ -199,7 +199,16 @@ impl Peer {
         }
         let mut rtc = config.build(now);
         if sends {
-            rtc.bwe().set_bitrate(MIN_BITRATE, MAX_BITRATE);
+            // str0m pads what media leaves of the minimum. A peer drops padding; an SFU
+            // forwards it to every receiver (Janus does): seven publishers of small pictures
+            // padded each receiver to 0.5-1 Mbit/s and starved the eight-person test. Towards
+            // an SFU only str0m's own floor (50 kbit/s, within the estimate) is padded.
+            let minimum = if towards == Towards::Participant {
+                MIN_BITRATE
+            } else {
+                Bitrate::ZERO
+            };
+            rtc.bwe().set_bitrate(minimum, MAX_BITRATE);
         }
         let mut local_kinds = Vec::new();
         for addr in local {

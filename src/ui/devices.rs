@@ -137,7 +137,7 @@ fn camera_label(choice: &CameraChoice, cameras: &[DeviceInfo]) -> String {
     match choice {
         CameraChoice::Off => tr("None").into(),
         CameraChoice::TestPattern => tr("Test pattern").into(),
-        CameraChoice::SizedTestPattern { width, height } => {
+        CameraChoice::SizedTestPattern { width, height, .. } => {
             format!("{} {width}×{height}", tr("Test pattern"))
         }
         CameraChoice::Default => cameras

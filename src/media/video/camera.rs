@@ -199,11 +199,11 @@ pub fn start_chosen(
     match choice {
         CameraChoice::Off => Ok(None),
         CameraChoice::TestPattern => start_test_pattern(wanted, out, events).map(Some),
-        CameraChoice::SizedTestPattern { width, height } => {
+        CameraChoice::SizedTestPattern { width, height, fps } => {
             let wanted = VideoWanted {
                 width: *width,
                 height: *height,
-                ..wanted
+                fps: *fps,
             };
             start_test_pattern(wanted, out, events).map(Some)
         }

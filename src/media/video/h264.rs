@@ -229,9 +229,9 @@ impl H264Encoder {
         if self.applied_bps.is_some() {
             self.apply_bitrate();
         }
-        if self.keyframe_wanted {
+        let forced = std::mem::take(&mut self.keyframe_wanted);
+        if forced {
             self.encoder.force_intra_frame();
-            self.keyframe_wanted = false;
         }
         let at = Timestamp::from_millis(ms);
         let stream = self
@@ -247,6 +247,10 @@ impl H264Encoder {
             self.apply_bitrate();
         }
         if matches!(frame_type, FrameType::Skip) || data.is_empty() {
+            // Rate control may skip the very picture a keyframe was forced on: the request
+            // stands for the next one (a receiver waiting on it, an SFU's new subscriber,
+            // would otherwise wait for a request that may never come again).
+            self.keyframe_wanted |= forced;
             return Ok(None);
         }
         Ok(Some(EncodedFrame {
