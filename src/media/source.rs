@@ -19,7 +19,7 @@ pub enum CameraChoice {
     SizedTestPattern {
         width: u32,
         height: u32,
-        fps: u32,
+        fps: u8,
     },
     Off,
 }
@@ -52,7 +52,7 @@ pub struct CameraChoiceError(String);
 
 /// The sizes a sized test pattern may have.
 /// The rates a sized test pattern may run at.
-const PATTERN_FPS: std::ops::RangeInclusive<u32> = 1..=60;
+const PATTERN_FPS: std::ops::RangeInclusive<u8> = 1..=60;
 const PATTERN_SIZES: (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) =
     (64..=1920, 64..=1080);
 
@@ -268,6 +268,12 @@ mod tests {
             CameraChoice::SizedTestPattern {
                 width: 320,
                 height: 180,
+                fps: 30,
+            },
+            CameraChoice::SizedTestPattern {
+                width: 160,
+                height: 90,
+                fps: 15,
             },
             CameraChoice::Index(3),
         ] {

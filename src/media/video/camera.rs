@@ -203,7 +203,7 @@ pub fn start_chosen(
             let wanted = VideoWanted {
                 width: *width,
                 height: *height,
-                fps: *fps,
+                fps: u32::from(*fps),
             };
             start_test_pattern(wanted, out, events).map(Some)
         }
