@@ -193,6 +193,8 @@ impl Figures {
             .zip(p50)
             .map(|(audio, video)| tenths(audio - video));
         let ms = |d: Duration| tenths(d.as_secs_f64() * 1000.0);
+        // Not said yet: microphone and camera on, hand down.
+        let said = cx.media.unwrap_or_default();
         ParticipantStats {
             t: tenths(cx.t),
             peer: cx.peer.to_string(),
@@ -222,9 +224,9 @@ impl Figures {
             audio_level: (f64::from(self.audio_level) * 1000.0).round() / 1000.0,
             av_sync_ms: av_sync,
             video_hold_ms: ms(self.video_hold),
-            mic_on: cx.media.unwrap_or_default().mic_on,
-            camera_on: cx.media.unwrap_or_default().camera_on,
-            hand_up: cx.media.unwrap_or_default().hand_up,
+            mic_on: said.mic_on,
+            camera_on: said.camera_on,
+            hand_up: said.hand_up,
             codec_video: path.codecs.1.clone(),
             codec_audio: path.codecs.0.clone(),
             layer_in: self.layer_in,

@@ -951,23 +951,26 @@ mod tests {
     type State = (Meeting, Option<MeetingOutcome>);
 
     fn harness(script: &Script) -> Harness<'static, State> {
-        Harness::builder()
-            .with_size(egui::vec2(800.0, 500.0))
-            .build_ui_state(
-                |ui, (meeting, outcome): &mut State| {
-                    if let Some(o) = meeting.meeting_ui(ui) {
-                        *outcome = Some(o);
-                    }
-                },
-                (
-                    Meeting::new(
-                        Box::new(script.clone()),
-                        Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
-                        "Tess",
-                    ),
-                    None,
+        harness_of_size(script, egui::vec2(800.0, 500.0))
+    }
+
+    /// A meeting in a window of `size`.
+    fn harness_of_size(script: &Script, size: egui::Vec2) -> Harness<'static, State> {
+        Harness::builder().with_size(size).build_ui_state(
+            |ui, (meeting, outcome): &mut State| {
+                if let Some(o) = meeting.meeting_ui(ui) {
+                    *outcome = Some(o);
+                }
+            },
+            (
+                Meeting::new(
+                    Box::new(script.clone()),
+                    Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
+                    "Tess",
                 ),
-            )
+                None,
+            ),
+        )
     }
 
     #[test]
@@ -1471,22 +1474,8 @@ mod tests {
         let window = egui::Rect::from_min_size(egui::Pos2::ZERO, smallest);
         for language in [Language::English, Language::SimplifiedChinese] {
             let script = Script::default();
-            let mut harness = Harness::builder().with_size(smallest).build_ui_state(
-                |ui, (meeting, outcome): &mut State| {
-                    crate::ui::install_system_fonts(ui.ctx());
-                    if let Some(o) = meeting.meeting_ui(ui) {
-                        *outcome = Some(o);
-                    }
-                },
-                (
-                    Meeting::new(
-                        Box::new(script.clone()),
-                        Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
-                        "Tess",
-                    ),
-                    None,
-                ),
-            );
+            let mut harness = harness_of_size(&script, smallest);
+            crate::ui::install_system_fonts(&harness.ctx);
             crate::ui::i18n::set_language(language);
             harness.run();
             let labels = [
