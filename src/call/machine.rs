@@ -42,6 +42,13 @@ const LEVELS_EVERY: Duration = Duration::from_millis(100);
 const STATS_EVERY: Duration = Duration::from_secs(1);
 /// How often paths are judged alive (`call::liveness` counts in seconds).
 const LIVENESS_EVERY: Duration = Duration::from_millis(100);
+/// str0m's pacer lets one packet out per timeout, then asks to be woken a microsecond later.
+/// Served one turn of the driver each (a millisecond at best, several on a busy machine), a
+/// connection sent a few hundred packets a second; the sound, which the pacer lets out first,
+/// then kept the video waiting for good (seven publishers through Janus on two cores sent no
+/// video at all for tens of seconds). What str0m wants done at once is done in the same turn,
+/// up to this many rounds; its clock then runs at most that many microseconds ahead.
+const AT_ONCE_ROUNDS: u32 = 500;
 /// Lip sync: pictures wait for the sound that waits in the audio jitter buffer and the device,
 /// less this much (sound a little after the picture is what people notice least, and every
 /// millisecond held is glass-to-glass latency).
@@ -524,6 +531,7 @@ impl<W: JoinWay> Call<W> {
             let Some(connection) = self.room.connections.get_mut(&id) else {
                 continue;
             };
+            let mut rounds = 0;
             loop {
                 match connection.peer.poll() {
                     Ok(Ok(t)) => match self.room.gatherer.route(now, &t) {
@@ -532,6 +540,14 @@ impl<W: JoinWay> Call<W> {
                         Route::Relayed(None) => {}
                     },
                     Ok(Err(at)) => {
+                        let at_once = at <= now + Duration::from_micros(u64::from(rounds) + 1);
+                        if at_once
+                            && rounds < AT_ONCE_ROUNDS
+                            && connection.peer.handle_timeout(at.max(now)).is_ok()
+                        {
+                            rounds += 1;
+                            continue;
+                        }
                         connection.wake = at;
                         break;
                     }
@@ -773,16 +789,20 @@ impl<W: JoinWay> Call<W> {
         let mut reports = Vec::new();
         for p in room.participants.values_mut().filter(|p| p.told) {
             let default = Default::default();
-            let path = p
+            let connection = p
                 .connection()
-                .and_then(|c| room.connections.get(&c))
-                .map_or(&default, |c| &c.path);
+                .and_then(|id| Some((id, room.connections.get(&id)?)));
+            let path = connection.map_or(&default, |(_, c)| &c.path);
+            let video_packets_in = connection.map_or(0, |(id, c)| {
+                c.peer.video_packets_in(p.sections_on(id).as_deref())
+            });
             let stats = p.figures.report(ReportContext {
                 t,
                 interval,
                 peer: &p.peer,
                 name: &p.name,
                 frames_total: p.frames_decoded,
+                video_packets_in,
                 path,
                 media: p.media,
             });

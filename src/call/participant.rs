@@ -78,6 +78,15 @@ impl Participant {
             .any(|t| t.connection == connection && t.mid.is_none_or(|m| m == mid))
     }
 
+    /// Their sections of `connection`: None when the whole connection is theirs (a mesh).
+    pub fn sections_on(&self, connection: ConnectionId) -> Option<Vec<Mid>> {
+        let mut mids = Vec::new();
+        for track in self.tracks.iter().filter(|t| t.connection == connection) {
+            mids.push(track.mid?);
+        }
+        Some(mids)
+    }
+
     /// The connection their media comes on (the first, if several do).
     pub fn connection(&self) -> Option<ConnectionId> {
         self.tracks.first().map(|t| t.connection)
@@ -115,5 +124,8 @@ mod tests {
         );
         assert!(!bo.receives(mesh, audio));
         assert_eq!(bo.connection(), Some(sfu));
+        assert_eq!(ana.sections_on(mesh), None);
+        assert_eq!(bo.sections_on(sfu), Some(vec![audio, video]));
+        assert_eq!(bo.sections_on(mesh), Some(vec![]));
     }
 }

@@ -32,6 +32,9 @@ pub struct ParticipantStats {
     pub state: LinkState,
     pub fps_in: f64,
     pub frames_decoded: u64,
+    /// RTP packets of their video received so far, resends included: whether anything
+    /// comes when nothing is decoded.
+    pub video_packets_in: u64,
     pub width_in: usize,
     pub height_in: usize,
     pub audio_packets_in: u64,
@@ -137,6 +140,8 @@ pub struct ReportContext<'a> {
     pub name: &'a str,
     /// The decoder's own count of their pictures.
     pub frames_total: u64,
+    /// Their video's packets received so far (str0m's count).
+    pub video_packets_in: u64,
     pub path: &'a PathFigures,
     /// Their microphone and camera as they said (None: not said; both on).
     pub media: Option<MediaState>,
@@ -202,6 +207,7 @@ impl Figures {
             state: path.state.unwrap_or(LinkState::Connecting),
             fps_in: tenths(fps),
             frames_decoded: cx.frames_total,
+            video_packets_in: cx.video_packets_in,
             width_in: self.width_in,
             height_in: self.height_in,
             audio_packets_in: self.audio_packets_in,
@@ -283,6 +289,7 @@ mod tests {
             peer: "P1",
             name: "Bob",
             frames_total,
+            video_packets_in: 90,
             path,
             media: Some(MediaState {
                 mic_on: false,
@@ -298,6 +305,7 @@ mod tests {
             "state",
             "fps_in",
             "frames_decoded",
+            "video_packets_in",
             "width_in",
             "height_in",
             "audio_packets_in",
@@ -332,6 +340,7 @@ mod tests {
         assert_eq!(line["state"], "connecting");
         assert_eq!(line["fps_in"], 30.0);
         assert_eq!(line["bitrate_in_bps"], 1_000_000);
+        assert_eq!(line["video_packets_in"], 90);
         assert_eq!(line["g2g_ms_p50"], 54.0);
         assert_eq!(line["av_sync_ms"], 26.0);
         assert_eq!(line["freezes"], 0);

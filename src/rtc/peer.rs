@@ -15,7 +15,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsVersion;
 use str0m::format::Codec;
 use str0m::media::{
-    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt, Simulcast,
+    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt, Rid, Simulcast,
     SimulcastLayer,
 };
 use str0m::net::{Protocol, Receive};
@@ -134,6 +134,8 @@ pub struct Peer {
     audio_jitter: Option<Duration>,
     /// NACKs sent so far for each video section we receive.
     nacks_by_mid: HashMap<Mid, u64>,
+    /// RTP packets (resends included) received so far in each video section, per layer.
+    video_packets: HashMap<(Mid, Option<Rid>), u64>,
     /// Where str0m's SRTP rollover guess would part from the sender's.
     rollover: RolloverWatch,
     /// Who is at the other end (see [`Peer::towards`]).
@@ -236,6 +238,7 @@ impl Peer {
             loss_in: VecDeque::with_capacity(LOSS_SAMPLES),
             audio_jitter: None,
             nacks_by_mid: HashMap::new(),
+            video_packets: HashMap::new(),
             rollover: RolloverWatch::default(),
             towards,
             simulcast: false,
@@ -509,6 +512,8 @@ impl Peer {
                 }
                 Some(MediaKind::Video) => {
                     self.nacks_by_mid.insert(stats.mid, stats.nacks);
+                    self.video_packets
+                        .insert((stats.mid, stats.rid), stats.packets);
                 }
                 None => {}
             },
@@ -638,6 +643,17 @@ impl Peer {
             writer.write(pt, now, time, access_unit)?;
         }
         Ok(())
+    }
+
+    /// Video packets received so far in the sections `mids` (None: every section, as in a
+    /// mesh), as str0m last reported them: whether anything comes at all, when nothing is
+    /// decoded.
+    pub fn video_packets_in(&self, mids: Option<&[Mid]>) -> u64 {
+        self.video_packets
+            .iter()
+            .filter(|((mid, _), _)| mids.is_none_or(|mids| mids.contains(mid)))
+            .map(|(_, packets)| packets)
+            .sum()
     }
 
     /// Asks the remote for a keyframe (a PLI) of the video received in the sections `mids`

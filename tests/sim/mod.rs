@@ -524,6 +524,9 @@ pub struct Sim {
     pub net: Network,
     pub server: Server,
     pub people: Vec<Person>,
+    /// The least time between two turns of everyone's call: a driver woken when asked turns
+    /// every 100 µs at most; a busy machine, every few milliseconds.
+    pub turn: Duration,
     settings: CallSettings,
 }
 
@@ -541,6 +544,7 @@ impl Sim {
             net: Network::new(seed, conditions),
             server: Server::new(),
             people,
+            turn: Duration::from_micros(100),
             settings: CallSettings {
                 render_video: false,
                 relay_only: false,
@@ -672,7 +676,7 @@ impl Sim {
         while self.now < end {
             self.step();
             let next = self.next_event().min(end);
-            self.now = next.max(self.now + Duration::from_micros(100));
+            self.now = next.max(self.now + self.turn);
         }
     }
 

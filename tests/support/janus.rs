@@ -33,8 +33,9 @@ const FIRST_PORT: u16 = 8188;
 /// Janus's media (RTP) ports, in iptables' notation: fixed so that a test can impair media
 /// alone (each Janus has a namespace of its own, so they never collide).
 pub const JANUS_RTP_PORTS: &str = "20000:20999";
-/// Janus's log level (4 = info: sessions, handles and plugin errors, a few lines a join; 7
-/// shows every NACK and resend).
+/// Janus's log level (4 = info: sessions, handles and plugin errors, a few lines a join; 5
+/// adds each simulcast switch; 7 shows every NACK and resend). For chasing a failure,
+/// CONFER_TEST_JANUS_LOG_LEVEL sets another.
 const DEBUG_LEVEL: u8 = 4;
 /// How long Janus may take to open its WebSocket port.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -488,7 +489,11 @@ fn core_config(dir: &Path, lib: &Path, addr: &str) -> String {
     let _ = writeln!(c, "    loggers_folder = \"{lib}/loggers\"");
     let _ = writeln!(c, "    log_to_stdout = false");
     let _ = writeln!(c, "    log_to_file = \"{dir}/janus.log\"");
-    let _ = writeln!(c, "    debug_level = {DEBUG_LEVEL}");
+    let level = std::env::var("CONFER_TEST_JANUS_LOG_LEVEL")
+        .ok()
+        .and_then(|l| l.parse::<u8>().ok())
+        .unwrap_or(DEBUG_LEVEL);
+    let _ = writeln!(c, "    debug_level = {level}");
     let _ = writeln!(c, "    debug_timestamps = true");
     let _ = writeln!(c, "    debug_colors = false");
     let _ = writeln!(c, "    interface = \"{addr}\"");

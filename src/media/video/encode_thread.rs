@@ -88,15 +88,20 @@ impl EncodeThread {
                 let mut preview = preview.map(Preview::new);
                 let mut small: Option<H264Encoder> = None;
                 let mut full_paused = false;
+                let mut log = EncoderLog::default();
                 while !shared.stop.load(Relaxed) {
+                    log.maybe_write(&shared);
                     let Some(picture) = pictures.wait(Duration::from_millis(100)) else {
                         continue;
                     };
+                    log.pictures += 1;
                     if let Some(preview) = preview.as_mut() {
                         preview.offer(&picture);
                     }
                     let total = shared.bitrate_bps.load(Relaxed);
                     let keyframe = shared.keyframe.swap(false, Relaxed);
+                    log.keyframes_asked += u64::from(keyframe);
+                    log.bitrate = total;
                     let simulcast =
                         shared.simulcast.load(Relaxed) && picture.width() >= SIMULCAST_MIN_WIDTH;
                     let (full_bps, small_bps) = if simulcast {
@@ -149,6 +154,50 @@ impl EncodeThread {
 
     pub fn control(&self) -> &Arc<EncoderControl> {
         &self.control
+    }
+}
+
+/// What the encoder did, written to the debug log every few seconds: why a receiver sees
+/// few pictures (rate control skipping them, a queue dropping them) is read there.
+#[derive(Default)]
+struct EncoderLog {
+    since: Option<std::time::Instant>,
+    pictures: u64,
+    keyframes_asked: u64,
+    bitrate: u32,
+    reported: (u64, u64, u64),
+}
+
+impl EncoderLog {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn maybe_write(&mut self, shared: &EncoderControl) {
+        let now = std::time::Instant::now();
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) < Self::EVERY {
+            return;
+        }
+        let counts = (
+            shared.encoded.load(Relaxed),
+            shared.skipped.load(Relaxed),
+            shared.dropped.load(Relaxed),
+        );
+        tracing::debug!(
+            "video encoder, last {:.1} s: {} pictures in, {} encoded, {} skipped by rate \
+             control, {} dropped (queue full), {} keyframes asked; target {} bit/s",
+            now.duration_since(since).as_secs_f64(),
+            self.pictures,
+            counts.0 - self.reported.0,
+            counts.1 - self.reported.1,
+            counts.2 - self.reported.2,
+            self.keyframes_asked,
+            self.bitrate,
+        );
+        *self = Self {
+            since: Some(now),
+            reported: counts,
+            ..Self::default()
+        };
     }
 }
 
