@@ -133,6 +133,10 @@ pub struct Network {
     /// Bottlenecks, by sending address, and by (sending, receiving) address for one path only.
     pub uplinks: HashMap<SocketAddr, Link>,
     pub paths: HashMap<(SocketAddr, SocketAddr), Link>,
+    /// The latest arrival on each path: jitter comes from queues, which keep their order, so a
+    /// packet never overtakes one sent before it on the same path (independent jitter turned
+    /// a burst sent at one instant, as a pacer sends a picture, into a shuffle).
+    last_arrival: HashMap<(SocketAddr, SocketAddr), Instant>,
 }
 
 impl Network {
@@ -147,6 +151,7 @@ impl Network {
             gone: Vec::new(),
             uplinks: HashMap::new(),
             paths: HashMap::new(),
+            last_arrival: HashMap::new(),
         }
     }
 
@@ -169,7 +174,10 @@ impl Network {
             },
             None => {
                 let jitter = self.conditions.jitter.mul_f64(self.rng.unit());
-                now + one_way + jitter
+                let last = self.last_arrival.entry((t.source, t.destination));
+                let at = (now + one_way + jitter).max(*last.or_insert(now));
+                self.last_arrival.insert((t.source, t.destination), at);
+                at
             }
         };
         let id = self.next_id;
