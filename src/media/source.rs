@@ -50,9 +50,9 @@ pub enum SpeakerChoice {
 )]
 pub struct CameraChoiceError(String);
 
-/// The sizes a sized test pattern may have.
 /// The rates a sized test pattern may run at.
 const PATTERN_FPS: std::ops::RangeInclusive<u8> = 1..=60;
+/// The sizes a sized test pattern may have.
 const PATTERN_SIZES: (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) =
     (64..=1920, 64..=1080);
 
