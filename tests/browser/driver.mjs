@@ -27,7 +27,11 @@ const browser = await chromium.launch({
     "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
   ],
 });
+browser.on("disconnected", () => process.stderr.write("the browser is gone (disconnected)\n"));
 const pages = new Map();
+// How long a click or a fill waits for its element. Generous: it only bounds a failure, and
+// the pages share two cores with everything a test starts.
+const ACTION_LIMIT = 20000;
 
 async function open(name, url) {
   // A context each: pages share nothing (storage, permissions), like two people.
@@ -35,6 +39,7 @@ async function open(name, url) {
   const page = await context.newPage();
   page.on("console", (m) => process.stderr.write(`[${name}] ${m.type()}: ${m.text()}\n`));
   page.on("pageerror", (e) => process.stderr.write(`[${name}] page error: ${e.message}\n`));
+  page.on("crash", () => process.stderr.write(`[${name}] the page crashed\n`));
   await page.goto(url);
   pages.set(name, { context, page });
   return true;
@@ -46,15 +51,35 @@ function pageOf(name) {
   return entry.page;
 }
 
+// Runs an action on an element of the page; when it fails, says what state the page was in,
+// so that a failed run tells a missing element from a page that no longer answers.
+async function act(command, action) {
+  const page = pageOf(command.page);
+  try {
+    await action(page);
+  } catch (e) {
+    const answer = page
+      .evaluate((selector) => ({
+        readyState: document.readyState,
+        found: document.querySelector(selector) !== null,
+      }), command.selector)
+      .then((state) => JSON.stringify(state), (err) => `no answer: ${err.message}`);
+    const timeout = new Promise((done) => setTimeout(() => done("no answer in 5 s"), 5000));
+    const state = await Promise.race([answer, timeout]);
+    throw new Error(`${e.message}\npage ${page.url()} (closed: ${page.isClosed()}): ${state}`);
+  }
+}
+
 async function run(command) {
   switch (command.op) {
     case "open":
       return open(command.page, command.url);
     case "click":
-      await pageOf(command.page).click(command.selector, { timeout: 10000 });
+      await act(command, (page) => page.click(command.selector, { timeout: ACTION_LIMIT }));
       return true;
     case "fill":
-      await pageOf(command.page).fill(command.selector, command.value, { timeout: 10000 });
+      await act(command, (page) =>
+        page.fill(command.selector, command.value, { timeout: ACTION_LIMIT }));
       return true;
     case "eval":
       return pageOf(command.page).evaluate(command.expression);

@@ -111,6 +111,19 @@ impl Netns {
             format!("{}/24", netns.peer_addr()),
         );
         let ns = netns.name.as_str();
+        // IPv4 only, as Janus is configured: IPv6 addresses would come up seconds after the
+        // links (duplicate address detection), and Chromium takes each such change for a new
+        // network (ERR_NETWORK_CHANGED on its loads, candidates gathered again).
+        for conf in ["all", "default"] {
+            run_ip(&[
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                &format!("echo 1 > /proc/sys/net/ipv6/conf/{conf}/disable_ipv6"),
+            ]);
+        }
         run_ip(&["-n", ns, "link", "set", "lo", "up"]);
         run_ip(&[
             "-n",

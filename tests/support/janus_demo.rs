@@ -58,9 +58,9 @@ pub fn demo_site(netns: &Netns, janus: &Janus, dir: &Path) -> Owned {
 }
 
 /// The demo page joins as `name` (letters and digits only: the page refuses others) and
-/// publishes. A namespace just made can still be settling its addresses (IPv6 on the veth)
-/// when Chromium starts, and Chromium then fails the page's loads with ERR_NETWORK_CHANGED
-/// (seen once in about ten runs): the page is opened again, up to three times.
+/// publishes. Chromium once failed the page's loads with ERR_NETWORK_CHANGED (in about ten
+/// runs, when the namespace's IPv6 addresses were still settling; namespaces are IPv4-only
+/// since): the page is opened again, up to three times, should a load fail.
 pub fn demo_joins(browser: &mut Browser, name: &str, room: u64) {
     const FORM_SHOWN: &str = "!document.querySelector('#registernow').classList.contains('hide')";
     let url = format!("http://127.0.0.1:8080/videoroomtest.html?room={room}");
@@ -93,6 +93,10 @@ pub fn demo_joins(browser: &mut Browser, name: &str, room: u64) {
     browser.fill(name, "#username", name);
     browser.click(name, "#register");
 }
+
+/// Whether the demo page's own stream has reached Janus: its publishing connection (janus.js
+/// keeps it on the plugin handle, `sfutest` in the page) is connected.
+pub const PUBLISHES: &str = "window.sfutest?.webrtcStuff?.pc?.connectionState === 'connected'";
 
 /// Whether the demo page plays a remote video with pictures in it and remote audio.
 pub const PLAYS_REMOTE: &str = "(() => {
