@@ -220,7 +220,8 @@ fn devices(verbosity: u8) -> Result<(), Exit> {
     let _log = logging::init(verbosity, None)?;
     let cameras = media::devices::cameras();
     let audio = media::devices::audio();
-    print!("{}", report::devices(&cameras, &audio));
+    let shareable = media::video::screen::shareables(None);
+    print!("{}", report::devices(&cameras, &audio, &shareable));
     Ok(())
 }
 

@@ -4,10 +4,12 @@
 use std::fmt::Write;
 
 use crate::media::devices::{AudioDevices, Device, DeviceError};
+use crate::media::video::screen::{self, ScreenError, Shareable};
 
 pub fn devices(
     cameras: &Result<Vec<Device>, DeviceError>,
     audio: &Result<AudioDevices, DeviceError>,
+    shareable: &Result<Vec<Shareable>, ScreenError>,
 ) -> String {
     let mut out = String::new();
     section(
@@ -37,6 +39,22 @@ pub fn devices(
         Err(e) => {
             section(&mut out, "Microphones", None, Err(e), "");
             section(&mut out, "Speakers", None, Err(e), "");
+        }
+    }
+    let _ = writeln!(out, "Screens and windows to share:");
+    match shareable {
+        Ok(found) if found.is_empty() => {
+            let _ = writeln!(out, "  nothing to share");
+        }
+        Ok(found) => {
+            let listed = screen::with_ids(found);
+            let width = listed.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+            for (id, s) in listed {
+                let _ = writeln!(out, "  {id:width$}  {}  {}x{}", s.name, s.width, s.height);
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  {e}");
         }
     }
     out
@@ -83,7 +101,7 @@ mod tests {
             microphones: vec![],
             speakers: vec![],
         };
-        let text = devices(&Ok(vec![]), &Ok(audio));
+        let text = devices(&Ok(vec![]), &Ok(audio), &Ok(vec![]));
         assert!(text.contains("Cameras:\n  no camera found\n"), "{text}");
         assert!(
             text.contains("Microphones (ALSA):\n  no microphone found\n"),
@@ -91,6 +109,10 @@ mod tests {
         );
         assert!(
             text.contains("Speakers (ALSA):\n  no speaker found\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Screens and windows to share:\n  nothing to share\n"),
             "{text}"
         );
     }
@@ -110,7 +132,14 @@ mod tests {
             ],
             speakers: vec![],
         };
-        let text = devices(&Err(DeviceError::CameraPermission), &Ok(audio));
+        let screens = Err(ScreenError::Unsupported(
+            "cannot share the screen: no X".into(),
+        ));
+        let text = devices(&Err(DeviceError::CameraPermission), &Ok(audio), &screens);
+        assert!(
+            text.contains("Screens and windows to share:\n  cannot share the screen: no X\n"),
+            "{text}"
+        );
         assert!(text.contains("  pulseaudio:a   Mic A\n"), "{text}");
         assert!(
             text.contains("* pulseaudio:bb  Mic B  (default)\n"),

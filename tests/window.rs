@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::serve::Serve;
+use support::xvfb::Xvfb;
 use support::{Owned, confer, require_tool, stats_lines_about as lines_about};
 
 const SCREEN: (usize, usize) = (1280, 800);
@@ -22,50 +23,7 @@ const MIN_DRAWN_PIXELS: usize = 960 * 640 * 3 / 4;
 /// Text is anti-aliased, so a drawn lobby has many shades; a flat window has one or two.
 const MIN_COLOURS: usize = 16;
 
-/// An Xvfb server on a free display, stopped when dropped.
-struct Xvfb {
-    display: String,
-    _server: Owned,
-}
-
 impl Xvfb {
-    fn start() -> Xvfb {
-        require_tool("Xvfb", "xvfb");
-        // Two servers choosing a free display at the same instant can trip over each other's
-        // lock files; start one at a time.
-        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
-        let screen = format!("{}x{}x24", SCREEN.0, SCREEN.1);
-        // -displayfd makes Xvfb pick a free display and print its number once it is ready.
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                &screen,
-                "-nolisten",
-                "tcp",
-                "-br",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start Xvfb");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let server = Owned(child);
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("Xvfb did not report its display");
-        let number = line.trim();
-        assert!(!number.is_empty(), "Xvfb exited without a display");
-        Xvfb {
-            display: format!(":{number}"),
-            _server: server,
-        }
-    }
-
     /// Takes screenshots until one shows what `wanted` looks for, and saves it as `name` for a
     /// person to look at; panics with `what` (and the last screenshot) after `limit`.
     fn wait_for_screen(
@@ -312,7 +270,7 @@ fn window_test() -> (std::sync::MutexGuard<'static, ()>, Xvfb, tempfile::TempDir
     let alone = ONE_WINDOW_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    (alone, Xvfb::start(), tempfile::tempdir().unwrap())
+    (alone, Xvfb::start(SCREEN), tempfile::tempdir().unwrap())
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod coturn;
 pub mod janus;
 pub mod janus_demo;
 pub mod pulse;
+pub mod xvfb;
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output};

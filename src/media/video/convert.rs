@@ -1,5 +1,5 @@
 //! Camera pixel formats straight to I420, the encoder's input: no RGB step in between (RGB is
-//! only made for the local preview).
+//! only made for the local preview). Screens come as RGB (`bgrx_to_i420`).
 
 use thiserror::Error;
 use zune_jpeg::JpegDecoder;
@@ -135,6 +135,63 @@ pub fn mjpeg_to_i420(data: &[u8]) -> Result<I420Frame, ConvertError> {
     Ok(frame)
 }
 
+/// 32-bit pixels, blue, green, red and an unused byte (how X11 and Windows hold a 24-bit
+/// screen), rows `stride` bytes apart, to BT.601 limited range. Chroma is the mean of each 2x2
+/// block's colour: a screen's sharp edges keep their luma, as they would with any 4:2:0.
+pub fn bgrx_to_i420(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+) -> Result<I420Frame, ConvertError> {
+    let want = if height == 0 {
+        0
+    } else {
+        stride * (height - 1) + width * 4
+    };
+    check_len("BGRX", (width, height), data.len(), want)?;
+    if stride < width * 4 {
+        return Err(ConvertError::Unsupported(format!(
+            "BGRX rows {stride} bytes apart for {width} pixels"
+        )));
+    }
+    let mut frame = I420Frame::black(width, height);
+    let (w, h) = (frame.width(), frame.height());
+    let (y, u, v) = frame.planes_mut();
+    for row in 0..h {
+        let line = &data[row * stride..row * stride + w * 4];
+        for (out, px) in y[row * w..(row + 1) * w]
+            .iter_mut()
+            .zip(line.chunks_exact(4))
+        {
+            *out = luma(i32::from(px[2]), i32::from(px[1]), i32::from(px[0]));
+        }
+    }
+    for row in 0..h / 2 {
+        let top = &data[2 * row * stride..];
+        let bottom = &data[(2 * row + 1) * stride..];
+        for col in 0..w / 2 {
+            let i = col * 8;
+            let sum = |c: usize| {
+                i32::from(top[i + c])
+                    + i32::from(top[i + 4 + c])
+                    + i32::from(bottom[i + c])
+                    + i32::from(bottom[i + 4 + c])
+            };
+            let (b, g, r) = (sum(0), sum(1), sum(2));
+            // The sums are four pixels': the coefficients' scale takes the mean.
+            u[row * w / 2 + col] = clamp_u8(((-38 * r - 74 * g + 112 * b + 512) >> 10) + 128);
+            v[row * w / 2 + col] = clamp_u8(((112 * r - 94 * g - 18 * b + 512) >> 10) + 128);
+        }
+    }
+    Ok(frame)
+}
+
+/// BT.601 limited-range luma of one RGB pixel (coefficients in 8.8 fixed point).
+fn luma(r: i32, g: i32, b: i32) -> u8 {
+    clamp_u8(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16)
+}
+
 fn avg(a: u8, b: u8) -> u8 {
     (u16::from(a) + u16::from(b)).div_ceil(2) as u8
 }
@@ -167,6 +224,25 @@ mod tests {
         let f = nv12_to_i420(&data, 2, 2).unwrap();
         assert_eq!(f.y(), &[1, 2, 3, 4]);
         assert_eq!((f.u(), f.v()), (&[50u8][..], &[60u8][..]));
+    }
+
+    #[test]
+    fn screen_pixels_become_video_range_yuv() {
+        // 2x2 of pure red, then 2x2 of white, in rows padded to 20 bytes.
+        let red = [0, 0, 255, 0];
+        let white = [255, 255, 255, 0];
+        let mut data = Vec::new();
+        for _ in 0..2 {
+            data.extend_from_slice(&[red, red, white, white].concat());
+            data.extend_from_slice(&[9; 4]); // padding, never read
+        }
+        let f = bgrx_to_i420(&data, 4, 2, 20).unwrap();
+        assert_eq!(f.y(), &[82, 82, 235, 235, 82, 82, 235, 235]);
+        assert_eq!(f.u(), &[90, 128]);
+        assert_eq!(f.v(), &[240, 128]);
+        let e = bgrx_to_i420(&data[..30], 4, 2, 20).unwrap_err();
+        assert!(e.to_string().contains("4x2 BGRX"), "{e}");
+        assert!(bgrx_to_i420(&data, 4, 2, 8).is_err());
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::frame::RgbaImage;
-use super::h264::{CodecError, EncodedFrame, EncoderSettings, H264Encoder, Layer, max_bitrate_for};
+use super::h264::{
+    CodecError, Content, EncodedFrame, EncoderSettings, H264Encoder, Layer, max_bitrate_for,
+};
 use super::mailbox::{FrameReceiver, Sender};
 use super::preview_thread::Preview;
 
@@ -78,7 +80,19 @@ impl EncodeThread {
         out: SyncSender<EncodedFrame>,
         preview: Option<Sender<RgbaImage>>,
     ) -> Result<Self, CodecError> {
-        let mut encoder = H264Encoder::new(settings)?;
+        Self::start_for(pictures, settings, Content::Camera, out, preview)
+    }
+
+    /// An encode thread for `content`: a camera's, or a shared screen's (text kept sharp, the
+    /// rate lowered before the resolution).
+    pub fn start_for(
+        pictures: FrameReceiver,
+        settings: EncoderSettings,
+        content: Content,
+        out: SyncSender<EncodedFrame>,
+        preview: Option<Sender<RgbaImage>>,
+    ) -> Result<Self, CodecError> {
+        let mut encoder = H264Encoder::for_content(settings, content)?;
         let control = Arc::new(EncoderControl::default());
         control.set_bitrate(settings.bitrate_bps);
         let shared = control.clone();
@@ -126,7 +140,7 @@ impl EncodeThread {
                     }
                     if small.is_none() {
                         // Its first picture is a keyframe anyway.
-                        small = H264Encoder::new(settings)
+                        small = H264Encoder::for_content(settings, content)
                             .inspect_err(|e| tracing::warn!("no small layer: {e}"))
                             .ok();
                     }

@@ -9,6 +9,8 @@ pub mod h264;
 pub mod mailbox;
 pub mod pattern;
 pub mod preview_thread;
+pub mod screen;
+pub mod share_thread;
 
 pub use frame::{I420Frame, RgbaImage};
 pub use h264::{CodecError, EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};

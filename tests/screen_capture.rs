@@ -1,0 +1,385 @@
+#![cfg(target_os = "linux")]
+
+//! Screens and windows to share, on a real X server (Xvfb): the picker's list and thumbnails,
+//! pictures of a screen and of a window that hold exactly what was drawn (text included), none
+//! while the screen rests, a hidden window pauses and one that goes is an error, not a panic;
+//! and a share through the screen encoder and a decoder (real OpenH264) arrives with its text
+//! sharp.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use confer::media::video::convert::bgrx_to_i420;
+use confer::media::video::encode_thread::EncodeThread;
+use confer::media::video::h264::Content;
+use confer::media::video::mailbox::frame_mailbox;
+use confer::media::video::screen::{
+    ScreenCapture, ScreenError, ShareTarget, shareables, thumbnail,
+};
+use confer::media::video::share_thread::{ShareEvent, start_share};
+use confer::media::video::{EncodedFrame, EncoderSettings, H264Decoder, I420Frame};
+use support::xvfb::Xvfb;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    AtomEnum, ConfigureWindowAux, ConnectionExt, CreateGCAux, CreateWindowAux, ImageFormat,
+    PropMode, Window, WindowClass,
+};
+use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
+
+const SCREEN: (usize, usize) = (1280, 720);
+/// Where the test's "document" window is, and its size (even: chroma pairs line up).
+const AT: (i16, i16) = (100, 60);
+const DOC: (u16, u16) = (640, 360);
+const TITLE: &str = "Shared document — 共享";
+
+/// Glyphs of a 5x7 pixel font, enough to write on the document.
+fn glyph(c: char) -> [u8; 7] {
+    match c {
+        'C' => [14, 17, 16, 16, 16, 17, 14],
+        'O' => [14, 17, 17, 17, 17, 17, 14],
+        'N' => [17, 25, 21, 19, 17, 17, 17],
+        'F' => [31, 16, 16, 30, 16, 16, 16],
+        'E' => [31, 16, 16, 30, 16, 16, 31],
+        'R' => [30, 17, 17, 30, 20, 18, 17],
+        'S' => [15, 16, 16, 14, 1, 1, 30],
+        'H' => [17, 17, 17, 31, 17, 17, 17],
+        'A' => [14, 17, 17, 31, 17, 17, 17],
+        '1' => [4, 12, 4, 4, 4, 4, 14],
+        '2' => [14, 17, 1, 2, 4, 8, 31],
+        '3' => [30, 1, 1, 14, 1, 1, 30],
+        _ => [0; 7],
+    }
+}
+
+/// A page of text: dark lines of small letters on white (one pixel strokes, the hardest thing
+/// to keep sharp), with a coloured heading bar whose colour is `heading` (BGRX).
+fn document(heading: [u8; 4]) -> Vec<u8> {
+    let (w, h) = (usize::from(DOC.0), usize::from(DOC.1));
+    let mut px = vec![255u8; w * h * 4];
+    for row in 0..24 {
+        for col in 0..w {
+            px[(row * w + col) * 4..][..4].copy_from_slice(&heading);
+        }
+    }
+    let words = ["CONFER SHARES 123", "SCREENS AND FONTS", "NO ONE FRETS 321"];
+    for line in 0..30 {
+        let text = words[line % words.len()];
+        let top = 36 + line * 10;
+        if top + 7 > h {
+            break;
+        }
+        for (i, c) in text.chars().enumerate() {
+            let left = 8 + i * 6 + (line % 4) * 3;
+            for (dy, bits) in glyph(c).iter().enumerate() {
+                for dx in 0..5 {
+                    if bits & (16 >> dx) != 0 {
+                        let p = ((top + dy) * w + left + dx) * 4;
+                        px[p..p + 4].copy_from_slice(&[40, 30, 20, 0]);
+                    }
+                }
+            }
+        }
+    }
+    px
+}
+
+/// A top-level window titled [`TITLE`] at [`AT`], showing `pixels` (BGRX, [`DOC`] in size).
+fn show_document(conn: &RustConnection, pixels: &[u8]) -> Window {
+    let screen = &conn.setup().roots[0];
+    let window = conn.generate_id().unwrap();
+    conn.create_window(
+        x11rb::COPY_DEPTH_FROM_PARENT,
+        window,
+        screen.root,
+        AT.0,
+        AT.1,
+        DOC.0,
+        DOC.1,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().background_pixel(screen.white_pixel),
+    )
+    .unwrap();
+    let utf8 = conn
+        .intern_atom(false, b"UTF8_STRING")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    let net_wm_name = conn
+        .intern_atom(false, b"_NET_WM_NAME")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    conn.change_property8(
+        PropMode::REPLACE,
+        window,
+        net_wm_name,
+        utf8,
+        TITLE.as_bytes(),
+    )
+    .unwrap();
+    conn.change_property8(
+        PropMode::REPLACE,
+        window,
+        AtomEnum::WM_NAME,
+        AtomEnum::STRING,
+        b"Shared document",
+    )
+    .unwrap();
+    conn.map_window(window).unwrap();
+    draw(conn, window, pixels);
+    window
+}
+
+/// Puts `pixels` into `window`, in strips that fit a request, and waits until the server has
+/// done it.
+fn draw(conn: &RustConnection, window: Window, pixels: &[u8]) {
+    let gc = conn.generate_id().unwrap();
+    conn.create_gc(gc, window, &CreateGCAux::new()).unwrap();
+    let row_bytes = usize::from(DOC.0) * 4;
+    for (i, strip) in pixels.chunks(row_bytes * 32).enumerate() {
+        conn.put_image(
+            ImageFormat::Z_PIXMAP,
+            window,
+            gc,
+            DOC.0,
+            (strip.len() / row_bytes) as u16,
+            0,
+            (i * 32) as i16,
+            0,
+            24,
+            strip,
+        )
+        .unwrap();
+    }
+    conn.free_gc(gc).unwrap();
+    conn.sync().unwrap();
+}
+
+/// The part of `frame` at `(x, y)` of `size`, as its own picture (even offsets and sizes).
+fn crop(frame: &I420Frame, (x, y): (usize, usize), (w, h): (usize, usize)) -> I420Frame {
+    let fw = frame.width();
+    let (ys, us, vs) = (
+        &frame.y()[y * fw + x..],
+        &frame.u()[(y / 2) * (fw / 2) + x / 2..],
+        &frame.v()[(y / 2) * (fw / 2) + x / 2..],
+    );
+    I420Frame::from_planes((w, h), (ys, us, vs), (fw, fw / 2, fw / 2))
+}
+
+/// Whether two pictures have the same pixels (when they were taken aside).
+fn same_pixels(a: &I420Frame, b: &I420Frame) -> bool {
+    (a.width(), a.height(), a.y(), a.u(), a.v()) == (b.width(), b.height(), b.y(), b.u(), b.v())
+}
+
+fn setup() -> (Xvfb, RustConnection, Vec<u8>, Window) {
+    let xvfb = Xvfb::start(SCREEN);
+    let (conn, _) = x11rb::connect(Some(&xvfb.display)).expect("cannot reach Xvfb");
+    let pixels = document([200, 90, 30, 0]);
+    let window = show_document(&conn, &pixels);
+    (xvfb, conn, pixels, window)
+}
+
+#[test]
+fn the_picker_lists_the_screen_and_the_window_with_thumbnails() {
+    let (xvfb, _conn, _, window) = setup();
+    let display = Some(xvfb.display.as_str());
+    let found = shareables(display).unwrap();
+    let screen = found
+        .iter()
+        .find(|s| matches!(s.target, ShareTarget::Screen { .. }))
+        .unwrap_or_else(|| panic!("no screen in {found:?}"));
+    assert_eq!((screen.width, screen.height), (1280, 720), "{found:?}");
+    let doc = found
+        .iter()
+        .find(|s| s.target == ShareTarget::Window(window))
+        .unwrap_or_else(|| panic!("no window in {found:?}"));
+    assert_eq!(doc.name, TITLE);
+    assert_eq!((doc.width, doc.height), (640, 360));
+    // Thumbnails fit the picker's cell and keep the shape: the screen's shows the white
+    // document on black, where it is.
+    let small = thumbnail(display, screen.target, (320, 180)).unwrap();
+    assert_eq!((small.width, small.height), (320, 180));
+    let at = |x: usize, y: usize| &small.pixels[(y * small.width + x) * 4..][..3];
+    assert_eq!(at(5, 5), [0, 0, 0], "the root, outside the document");
+    assert!(
+        at(100, 80).iter().all(|&c| c > 150),
+        "the document: {:?}",
+        at(100, 80)
+    );
+    let small = thumbnail(display, doc.target, (320, 180)).unwrap();
+    assert_eq!((small.width, small.height), (320, 180));
+}
+
+#[test]
+fn a_shared_screen_holds_what_was_drawn_and_rests_when_nothing_changes() {
+    let (xvfb, conn, pixels, window) = setup();
+    let target = ShareTarget::Screen {
+        x: 0,
+        y: 0,
+        width: 1280,
+        height: 720,
+    };
+    let mut capture = ScreenCapture::open(Some(&xvfb.display), target).unwrap();
+    let first = capture
+        .next_if_changed()
+        .unwrap()
+        .expect("the first picture");
+    assert_eq!((first.width(), first.height()), SCREEN);
+    let (w, h) = (usize::from(DOC.0), usize::from(DOC.1));
+    let drawn = bgrx_to_i420(&pixels, w, h, w * 4).unwrap();
+    let at = (AT.0 as usize, AT.1 as usize);
+    // Exactly what was drawn, every pixel of text: nothing is lost before the encoder.
+    assert!(same_pixels(&crop(&first, at, (w, h)), &drawn));
+    // At rest: no picture to take.
+    assert!(capture.next_if_changed().unwrap().is_none());
+    // The heading changes colour: the next picture has it.
+    let changed = document([30, 160, 40, 0]);
+    draw(&conn, window, &changed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let next = loop {
+        if let Some(picture) = capture.next_if_changed().unwrap() {
+            break picture;
+        }
+        assert!(Instant::now() < deadline, "the change was never seen");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(same_pixels(
+        &crop(&next, at, (w, h)),
+        &bgrx_to_i420(&changed, w, h, w * 4).unwrap()
+    ));
+}
+
+#[test]
+fn a_shared_window_is_its_own_picture_and_its_end_is_an_error() {
+    let (xvfb, conn, pixels, window) = setup();
+    let mut capture =
+        ScreenCapture::open(Some(&xvfb.display), ShareTarget::Window(window)).unwrap();
+    let (w, h) = (usize::from(DOC.0), usize::from(DOC.1));
+    let picture = capture.grab().unwrap();
+    let drawn = bgrx_to_i420(&pixels, w, h, w * 4).unwrap();
+    assert!(same_pixels(&picture, &drawn));
+    assert!(picture.captured > std::time::SystemTime::UNIX_EPOCH);
+    // Hidden (minimized), the share pauses; shown again, it goes on.
+    conn.unmap_window(window).unwrap();
+    conn.sync().unwrap();
+    assert!(capture.next_if_changed().unwrap().is_none());
+    conn.map_window(window).unwrap();
+    draw(&conn, window, &pixels);
+    let again = capture
+        .next_if_changed()
+        .unwrap()
+        .expect("the window shown again");
+    assert!(same_pixels(&again, &drawn));
+    // Half off the screen: the half people see.
+    conn.configure_window(window, &ConfigureWindowAux::new().x(1280 - 320))
+        .unwrap();
+    conn.sync().unwrap();
+    let half = capture.grab().unwrap();
+    assert_eq!((half.width(), half.height()), (320, 360));
+    conn.destroy_window(window).unwrap();
+    conn.sync().unwrap();
+    assert_eq!(capture.grab().err(), Some(ScreenError::Gone));
+    assert_eq!(
+        ScreenCapture::open(Some(&xvfb.display), ShareTarget::Window(window)).err(),
+        Some(ScreenError::Gone)
+    );
+}
+
+/// A shared window through the screen encoder (as a call sends it) and a decoder (as the
+/// others receive it): the text arrives sharp, a screen at rest costs next to nothing, and the
+/// window's end ends the share with a reason.
+#[test]
+fn a_shared_window_arrives_sharp_costs_little_at_rest_and_ends_with_the_window() {
+    let (xvfb, conn, pixels, window) = setup();
+    let (pictures_in, pictures) = frame_mailbox();
+    let (encoded_in, encoded) = std::sync::mpsc::sync_channel::<EncodedFrame>(64);
+    let settings = EncoderSettings {
+        bitrate_bps: 1_000_000,
+        max_fps: 15.0,
+    };
+    let _encoder =
+        EncodeThread::start_for(pictures, settings, Content::Screen, encoded_in, None).unwrap();
+    let (events_in, events) = std::sync::mpsc::sync_channel(8);
+    let share = start_share(
+        Some(xvfb.display.clone()),
+        ShareTarget::Window(window),
+        15,
+        pictures_in,
+        events_in,
+    )
+    .unwrap();
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(10)),
+        Ok(ShareEvent::Started {
+            width: 640,
+            height: 360
+        })
+    );
+    let (w, h) = (usize::from(DOC.0), usize::from(DOC.1));
+    let drawn = bgrx_to_i420(&pixels, w, h, w * 4).unwrap();
+    let mut decoder = H264Decoder::new().unwrap();
+    // Four seconds of a window at rest: the picture sharpens to where text is crisp, and then
+    // costs a few bytes a second.
+    let mut best = 0.0f64;
+    let mut bytes_by_second = [0usize; 4];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let Ok(unit) = encoded.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let second = (started.elapsed().as_secs() as usize).min(3);
+        bytes_by_second[second] += unit.data.len();
+        if let Some(picture) = decoder.decode(&unit.data).unwrap() {
+            assert_eq!((picture.width(), picture.height()), (w, h));
+            best = best.max(picture.psnr_y(&drawn).unwrap_or(0.0));
+        }
+    }
+    eprintln!("window at rest: best {best:.1} dB; bytes each second {bytes_by_second:?}");
+    assert!(best > 38.0, "the text did not arrive sharp: {best:.1} dB");
+    assert!(
+        bytes_by_second[3] < 500,
+        "a window at rest still cost {bytes_by_second:?} bytes a second"
+    );
+    conn.destroy_window(window).unwrap();
+    conn.sync().unwrap();
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(10)),
+        Ok(ShareEvent::Ended(ScreenError::Gone))
+    );
+    drop(share);
+}
+
+/// `confer devices` lists what can be shared, with ids, beside the cameras and microphones.
+#[test]
+fn confer_devices_lists_the_screen_and_the_window() {
+    let (xvfb, _conn, _, window) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let out = support::confer(home.path())
+        .arg("devices")
+        .env("DISPLAY", &xvfb.display)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let listed = text
+        .split_once("Screens and windows to share:\n")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no such section:\n{text}"));
+    assert!(listed.contains("  screen:1 "), "{text}");
+    assert!(listed.contains("1280x720"), "{text}");
+    let line = format!("window:{window:#x}  {TITLE}  640x360");
+    assert!(listed.contains(&line), "no '{line}' in\n{text}");
+}
+
+#[test]
+fn no_display_is_a_sentence() {
+    let e = shareables(Some(":4097")).unwrap_err();
+    assert!(matches!(e, ScreenError::NoDisplay(_)), "{e:?}");
+    assert!(e.to_string().starts_with("cannot reach the display"), "{e}");
+}
