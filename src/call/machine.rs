@@ -594,11 +594,15 @@ impl<W: JoinWay> Call<W> {
                     arrived: now,
                 });
             }
+            // Someone's shared screen (`Peer::offer_share` negotiates one): the call does not
+            // show shares yet, and their pictures must not reach the camera's decoder.
+            PeerEvent::Video { screen: true, .. } | PeerEvent::ScreenEnded { .. } => {}
             PeerEvent::Video {
                 mid,
                 data,
                 contiguous,
                 rtp_time,
+                screen: false,
             } => {
                 let rtt = connection.path.stats.rtt;
                 let Some(p) = self.room.receiver(id, mid) else {

@@ -4,8 +4,11 @@
 //!
 //! Media: one audio (Opus) and one video (H.264 Constrained Baseline, packetization-mode 1)
 //! section, both send-and-receive, bundled; bandwidth estimation on; stats five times a second.
+//! A shared screen is a further video section, send-only, that the sharer adds by
+//! renegotiation (`offer_share`); the other side tells it from the camera (`PeerEvent::Video`'s
+//! `screen`). The call does not use it yet.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -55,6 +58,8 @@ pub enum PeerError {
     Rtc(#[from] RtcError),
     #[error("an answer came with no offer outstanding")]
     NoOffer,
+    #[error("an offer of ours is still waiting for its answer")]
+    OfferPending,
 }
 
 /// Something the call needs to know.
@@ -77,6 +82,12 @@ pub enum PeerEvent {
         /// Whether every packet of the frame and of those before it arrived.
         contiguous: bool,
         rtp_time: u64,
+        /// A participant's shared screen (a video section they added), not their camera.
+        screen: bool,
+    },
+    /// The participant stopped sharing their screen (their section went inactive).
+    ScreenEnded {
+        mid: Mid,
     },
     /// The remote wants a keyframe from us.
     KeyframeRequested,
@@ -142,6 +153,17 @@ pub struct Peer {
     towards: Towards,
     /// Our video goes in layers, each under its rid (to an SFU).
     simulcast: bool,
+    /// Our shared screen: a second video section, added by a renegotiation the first time we
+    /// share and used again after; it sends while `sharing`.
+    share: Option<Mid>,
+    sharing: bool,
+    /// The section our outstanding offer adds for the share: it is ours only once answered
+    /// (an offer rolled back by the other side's takes it away).
+    share_offered: Option<Mid>,
+    share_pt: Option<Pt>,
+    share_base: Option<SystemTime>,
+    /// The other participant's shared screens: video sections they added after their camera's.
+    screens_in: HashSet<Mid>,
 }
 
 /// Who a connection is with, which decides how it is set up.
@@ -242,6 +264,12 @@ impl Peer {
             rollover: RolloverWatch::default(),
             towards,
             simulcast: false,
+            share: None,
+            sharing: false,
+            share_offered: None,
+            share_pt: None,
+            share_base: None,
+            screens_in: HashSet::new(),
         }
     }
 
@@ -335,8 +363,19 @@ impl Peer {
             // once).
             self.rtc.direct_api().start_dtls(true)?;
         }
+        // str0m rolls back an offer of ours that is still waiting (both offered at once, and
+        // this side gives way): a share section it added is not ours. A direction it changed
+        // stays changed in str0m, and `sharing` says so: whoever wants otherwise offers again.
+        if self.pending.take().is_some()
+            && let Some(mid) = self.share_offered.take()
+        {
+            self.kinds.remove(&mid);
+            self.share = None;
+            self.sharing = false;
+        }
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
         self.configure_resends();
+        self.share_pt = None;
         Ok(answer.to_sdp_string())
     }
 
@@ -344,8 +383,54 @@ impl Peer {
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
         let pending = self.pending.take().ok_or(PeerError::NoOffer)?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.share_offered = None;
+        self.share_pt = None;
         self.configure_resends();
         Ok(())
+    }
+
+    /// An offer that starts (`on`) or stops sending our shared screen, as a second video
+    /// section: added the first time, its direction changed after. Err(OfferPending) while an
+    /// offer of ours waits for its answer: ask again when it came.
+    pub fn offer_share(&mut self, on: bool) -> Result<String, PeerError> {
+        if self.pending.is_some() {
+            return Err(PeerError::OfferPending);
+        }
+        let mut change = self.rtc.sdp_api();
+        let direction = if on {
+            Direction::SendOnly
+        } else {
+            Direction::Inactive
+        };
+        let added = match self.share {
+            Some(mid) => {
+                change.set_direction(mid, direction);
+                None
+            }
+            None if on => Some(change.add_media(MediaKind::Video, direction, None, None, None)),
+            None => return Err(PeerError::Sdp("no share to stop".into())),
+        };
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| PeerError::Sdp("nothing to offer".into()))?;
+        if let Some(mid) = added {
+            self.share = Some(mid);
+            self.share_offered = Some(mid);
+            self.kinds.insert(mid, MediaKind::Video);
+        }
+        self.sharing = on;
+        self.pending = Some(pending);
+        Ok(offer.to_sdp_string())
+    }
+
+    /// Whether our shared screen is sending on this connection, or last offered to.
+    pub fn sharing(&self) -> bool {
+        self.sharing
+    }
+
+    /// Whether an offer of ours waits for its answer.
+    pub fn offer_pending(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// A trickled candidate line (`candidate:...`, with or without the `a=` prefix, with any
@@ -483,7 +568,14 @@ impl Peer {
                 // The first of each kind is where we send, if we send on this connection.
                 match added.kind {
                     MediaKind::Audio => _ = self.audio.get_or_insert(added.mid),
-                    MediaKind::Video => _ = self.video.get_or_insert(added.mid),
+                    MediaKind::Video => {
+                        let camera = *self.video.get_or_insert(added.mid);
+                        // Another participant's later video is their shared screen. (Through
+                        // an SFU every sender's video is a section of its own.)
+                        if camera != added.mid && self.towards == Towards::Participant {
+                            self.screens_in.insert(added.mid);
+                        }
+                    }
                 }
                 if self.connected {
                     self.find_payload_types();
@@ -500,9 +592,16 @@ impl Peer {
                     data: data.data,
                     contiguous: data.contiguous,
                     rtp_time: data.time.numer(),
+                    screen: self.screens_in.contains(&data.mid),
                 }),
                 None => {}
             },
+            Event::MediaChanged(changed)
+                if self.screens_in.contains(&changed.mid) && !changed.direction.is_receiving() =>
+            {
+                self.events
+                    .push_back(PeerEvent::ScreenEnded { mid: changed.mid });
+            }
             Event::KeyframeRequest(_) => self.events.push_back(PeerEvent::KeyframeRequested),
             // str0m counts jitter in RTP units: 48 a millisecond for Opus.
             Event::MediaIngressStats(stats) => match self.kinds.get(&stats.mid) {
@@ -555,14 +654,14 @@ impl Peer {
     /// Lets video resends take up to [`RESEND_SHARE_CAP`] of what is sent (each negotiation
     /// sets str0m's default again).
     fn configure_resends(&mut self) {
-        if let Some(mid) = self.video
-            && let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None)
-        {
-            stream.set_rtx_cache(
-                RESEND_CACHE_PACKETS,
-                RESEND_CACHE_AGE,
-                Some(RESEND_SHARE_CAP),
-            );
+        for mid in [self.video, self.share].into_iter().flatten() {
+            if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                stream.set_rtx_cache(
+                    RESEND_CACHE_PACKETS,
+                    RESEND_CACHE_AGE,
+                    Some(RESEND_SHARE_CAP),
+                );
+            }
         }
     }
 
@@ -580,16 +679,7 @@ impl Peer {
         if let Some(mid) = self.video
             && let Some(writer) = self.rtc.writer(mid)
         {
-            let h264 = |p: &&str0m::format::PayloadParams| {
-                let spec = p.spec();
-                spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1)
-            };
-            // Constrained Baseline if the remote offered it, else any H.264 in mode 1.
-            let chosen = writer
-                .payload_params()
-                .filter(h264)
-                .find(|p| p.spec().format.profile_level_id == Some(H264_CONSTRAINED_BASELINE))
-                .or_else(|| writer.payload_params().find(h264));
+            let chosen = h264_params(&writer);
             self.video_pt = chosen.map(|p| p.pt());
             self.video_codec = chosen.map(|p| p.spec().codec);
         }
@@ -645,6 +735,42 @@ impl Peer {
         Ok(())
     }
 
+    /// Sends one H.264 access unit of our shared screen, captured at `captured`. Nothing goes
+    /// before the share's section is negotiated, or while it is stopped.
+    pub fn send_screen(
+        &mut self,
+        now: Instant,
+        captured: SystemTime,
+        access_unit: Arc<[u8]>,
+    ) -> Result<(), PeerError> {
+        let (Some(mid), true, true, None) =
+            (self.share, self.sharing, self.connected, self.share_offered)
+        else {
+            return Ok(());
+        };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return Ok(());
+        };
+        let pt = match self.share_pt {
+            Some(pt) => pt,
+            None => {
+                let Some(pt) = h264_params(&writer).map(|p| p.pt()) else {
+                    return Ok(());
+                };
+                self.share_pt = Some(pt);
+                pt
+            }
+        };
+        let base = *self.share_base.get_or_insert(captured);
+        let elapsed = captured.duration_since(base).unwrap_or_default();
+        let time = MediaTime::new(
+            (elapsed.as_micros() as u64) * 90 / 1000,
+            Frequency::NINETY_KHZ,
+        );
+        writer.write(pt, now, time, access_unit)?;
+        Ok(())
+    }
+
     /// Video packets received so far in the sections `mids` (None: every section, as in a
     /// mesh), as str0m last reported them: whether anything comes at all, when nothing is
     /// decoded.
@@ -681,6 +807,22 @@ impl Peer {
     pub fn close(&mut self) {
         self.rtc.disconnect();
     }
+}
+
+/// The H.264 a writer sends: Constrained Baseline if the remote offered it, else any H.264 in
+/// packetization mode 1.
+fn h264_params<'a>(
+    writer: &'a str0m::media::Writer<'_>,
+) -> Option<&'a str0m::format::PayloadParams> {
+    let h264 = |p: &&str0m::format::PayloadParams| {
+        let spec = p.spec();
+        spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1)
+    };
+    writer
+        .payload_params()
+        .filter(h264)
+        .find(|p| p.spec().format.profile_level_id == Some(H264_CONSTRAINED_BASELINE))
+        .or_else(|| writer.payload_params().find(h264))
 }
 
 /// Candidates Confer leaves out: ICE over TCP (browsers list `tcptype active` ones on port 9,
