@@ -363,6 +363,7 @@ fn confer_devices_lists_the_screen_and_the_window() {
     let out = support::confer(home.path())
         .arg("devices")
         .env("DISPLAY", &xvfb.display)
+        .env_remove("WAYLAND_DISPLAY")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -375,6 +376,22 @@ fn confer_devices_lists_the_screen_and_the_window() {
     assert!(listed.contains("1280x720"), "{text}");
     let line = format!("window:{window:#x}  {TITLE}  640x360");
     assert!(listed.contains(&line), "no '{line}' in\n{text}");
+    // In a Wayland session DISPLAY is XWayland, which shows none of the Wayland windows: a
+    // sentence says why nothing can be shared, rather than a black screen offered.
+    let out = support::confer(home.path())
+        .arg("devices")
+        .env("DISPLAY", &xvfb.display)
+        .env("WAYLAND_DISPLAY", "wayland-0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "Screens and windows to share:\n  cannot share the screen: this is a Wayland session"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -146,16 +146,24 @@ mod x11 {
     use super::{ScreenError, ShareTarget, Shareable, fit_rgba};
 
     fn connect(display: Option<&str>) -> Result<(RustConnection, Window), ScreenError> {
-        if display.is_none() && std::env::var_os("DISPLAY").is_none() {
+        if display.is_none() {
+            // In a Wayland session DISPLAY names XWayland, whose root shows none of the
+            // Wayland windows: a share of it would be black.
             let why = if std::env::var_os("WAYLAND_DISPLAY").is_some() {
-                "this is a Wayland session, and sharing through the desktop portal is not \
-                 built yet"
+                Some(
+                    "this is a Wayland session, and sharing through the desktop portal is not \
+                     built yet",
+                )
+            } else if std::env::var_os("DISPLAY").is_none() {
+                Some("no X display (DISPLAY is not set)")
             } else {
-                "no X display (DISPLAY is not set)"
+                None
             };
-            return Err(ScreenError::Unsupported(format!(
-                "cannot share the screen: {why}"
-            )));
+            if let Some(why) = why {
+                return Err(ScreenError::Unsupported(format!(
+                    "cannot share the screen: {why}"
+                )));
+            }
         }
         let (conn, screen) =
             x11rb::connect(display).map_err(|e| ScreenError::NoDisplay(e.to_string()))?;
