@@ -45,9 +45,10 @@ const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 /// str0m's pacer lets one packet out per timeout, then asks to be woken a microsecond later.
 /// Served one turn of the driver each (a millisecond at best, several on a busy machine), a
 /// connection that hears little back sent a packet a turn, a few dozen a second under load;
-/// the sound, which the pacer lets out first, then kept the video waiting for good (seven publishers through Janus on two cores sent no
-/// video at all for tens of seconds). What str0m wants done at once is done in the same turn,
-/// up to this many rounds; its clock then runs at most that many microseconds ahead.
+/// the sound, which the pacer lets out first, then kept the video waiting for good (seven
+/// publishers through Janus on two cores sent no video at all for tens of seconds). What str0m
+/// wants done at once is done in the same turn, up to this many rounds; its clock then runs at
+/// most that many microseconds ahead.
 const AT_ONCE_ROUNDS: u32 = 500;
 /// Lip sync: pictures wait for the sound that waits in the audio jitter buffer and the device,
 /// less this much (sound a little after the picture is what people notice least, and every

@@ -718,12 +718,7 @@ impl Peer {
         if !self.simulcast && layer != Layer::Full {
             return Ok(());
         }
-        let base = *self.video_base.get_or_insert(captured);
-        let elapsed = captured.duration_since(base).unwrap_or_default();
-        let time = MediaTime::new(
-            (elapsed.as_micros() as u64) * 90 / 1000,
-            Frequency::NINETY_KHZ,
-        );
+        let time = video_time(&mut self.video_base, captured);
         if let Some(writer) = self.rtc.writer(mid) {
             let writer = if self.simulcast {
                 writer.rid(layer.rid().into())
@@ -761,12 +756,7 @@ impl Peer {
                 pt
             }
         };
-        let base = *self.share_base.get_or_insert(captured);
-        let elapsed = captured.duration_since(base).unwrap_or_default();
-        let time = MediaTime::new(
-            (elapsed.as_micros() as u64) * 90 / 1000,
-            Frequency::NINETY_KHZ,
-        );
+        let time = video_time(&mut self.share_base, captured);
         writer.write(pt, now, time, access_unit)?;
         Ok(())
     }
@@ -807,6 +797,17 @@ impl Peer {
     pub fn close(&mut self) {
         self.rtc.disconnect();
     }
+}
+
+/// A picture's RTP time (90 kHz) from its capture time, counted from the stream's first
+/// (`base`, set by it): the receiver sees the capture's own rhythm.
+fn video_time(base: &mut Option<SystemTime>, captured: SystemTime) -> MediaTime {
+    let base = *base.get_or_insert(captured);
+    let elapsed = captured.duration_since(base).unwrap_or_default();
+    MediaTime::new(
+        (elapsed.as_micros() as u64) * 90 / 1000,
+        Frequency::NINETY_KHZ,
+    )
 }
 
 /// The H.264 a writer sends: Constrained Baseline if the remote offered it, else any H.264 in

@@ -174,10 +174,12 @@ impl Network {
             },
             None => {
                 let jitter = self.conditions.jitter.mul_f64(self.rng.unit());
-                let last = self.last_arrival.entry((t.source, t.destination));
-                let at = (now + one_way + jitter).max(*last.or_insert(now));
-                self.last_arrival.insert((t.source, t.destination), at);
-                at
+                let last = self
+                    .last_arrival
+                    .entry((t.source, t.destination))
+                    .or_insert(now);
+                *last = (now + one_way + jitter).max(*last);
+                *last
             }
         };
         let id = self.next_id;

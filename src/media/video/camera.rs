@@ -3,11 +3,9 @@
 //! mailbox. The synthetic camera runs the same way on its own clock. A camera that fails or
 //! disappears ends its thread with an event saying why; nothing panics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use thiserror::Error;
 
@@ -15,6 +13,7 @@ use super::convert::{self, ConvertError};
 use super::frame::I420Frame;
 use super::mailbox::FrameSender;
 use super::pattern::TestPattern;
+use super::worker::{Pacer, StoppableThread, spawn_stoppable};
 use crate::media::DeviceProblem;
 use crate::media::source::CameraChoice;
 
@@ -120,34 +119,7 @@ pub enum CameraEvent {
 }
 
 /// A running camera thread; dropping it stops the thread.
-pub struct CameraHandle {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for CameraHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn spawn(
-    name: &str,
-    body: impl FnOnce(Arc<AtomicBool>) + Send + 'static,
-) -> std::io::Result<CameraHandle> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || body(flag))?;
-    Ok(CameraHandle {
-        stop,
-        thread: Some(thread),
-    })
-}
+pub type CameraHandle = StoppableThread;
 
 /// The synthetic camera: the moving test pattern at `wanted`'s size and rate, paced by the
 /// clock (each picture at its due time, none made up after a stall).
@@ -156,7 +128,7 @@ pub fn start_test_pattern(
     out: FrameSender,
     events: mpsc::SyncSender<CameraEvent>,
 ) -> std::io::Result<CameraHandle> {
-    spawn("camera-pattern", move |stop| {
+    spawn_stoppable("camera-pattern", move |stop| {
         let mut pattern = TestPattern::new(wanted.width as usize, wanted.height as usize);
         let (width, height) = pattern.size();
         let _ = events.try_send(CameraEvent::Started {
@@ -165,17 +137,10 @@ pub fn start_test_pattern(
             height: height as u32,
             fps: wanted.fps,
         });
-        let period = Duration::from_secs(1) / wanted.fps.max(1);
-        let mut due = Instant::now();
+        let mut pace = Pacer::new(wanted.fps);
         while !stop.load(Ordering::Relaxed) {
             out.send(pattern.frame(SystemTime::now()));
-            due += period;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            } else {
-                due = now;
-            }
+            pace.wait();
         }
     })
 }
@@ -228,7 +193,7 @@ pub fn start_camera(
     out: FrameSender,
     events: mpsc::SyncSender<CameraEvent>,
 ) -> std::io::Result<CameraHandle> {
-    spawn("camera", move |stop| {
+    spawn_stoppable("camera", move |stop| {
         let end = match run_camera(pick, wanted, &out, &events, &stop) {
             Ok(()) => return,
             Err(e) => e,
@@ -357,6 +322,7 @@ fn run_camera(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     fn offer(width: u32, height: u32, fps: u32, format: PixelFormat) -> Offered {
         Offered {

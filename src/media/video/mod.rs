@@ -11,6 +11,7 @@ pub mod pattern;
 pub mod preview_thread;
 pub mod screen;
 pub mod share_thread;
+pub mod worker;
 
 pub use frame::{I420Frame, RgbaImage};
 pub use h264::{CodecError, EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};
