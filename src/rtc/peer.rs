@@ -25,7 +25,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use thiserror::Error;
 
-use super::srtp_rollover::{RolloverWatch, rtp_ssrc_and_seq};
+use super::srtp_rollover::{RolloverWatch, RtpHead, rtp_head};
 use crate::media::video::h264::Layer;
 
 /// What bandwidth estimation starts from (video 150 kbit/s to 2.5 Mbit/s, as the encoder's range in `media::video::h264`).
@@ -488,23 +488,25 @@ impl Peer {
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
             return Ok(());
         };
-        self.keep_rollover_in_step(data);
+        let watched = rtp_head(data).filter(|head| self.keep_rollover_in_step(*head));
         self.rtc.handle_input(Input::Receive(now, receive))?;
         self.last_heard = Some(now);
+        if let Some(head) = watched {
+            self.try_next_cycle_if_refused(now, source, destination, data, head)?;
+        }
         Ok(())
     }
 
     /// Before str0m decrypts an RTP packet of a stream it receives: where it would guess
     /// another rollover counter than the sender, it is told the sender's (see
     /// `rtc::srtp_rollover`). Only streams str0m knows are watched, not every SSRC a datagram
-    /// names.
-    fn keep_rollover_in_step(&mut self, datagram: &[u8]) {
-        let Some((ssrc, seq)) = rtp_ssrc_and_seq(datagram) else {
-            return;
-        };
+    /// names. True when str0m's taking the packet is to be checked after: the stream is still
+    /// where a lost packet can have moved the sender a cycle on unseen.
+    fn keep_rollover_in_step(&mut self, head: RtpHead) -> bool {
+        let RtpHead { ssrc, seq, .. } = head;
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_rx(&ssrc.into()) else {
-            return;
+            return false;
         };
         if let Some(roc) = self.rollover.observe(ssrc, seq) {
             tracing::debug!(
@@ -515,6 +517,56 @@ impl Peer {
             );
             stream.reset_roc(roc);
         }
+        self.connected && self.rollover.refused(ssrc).is_some()
+    }
+
+    /// After str0m was handed an RTP packet of a stream in its first half cycle: if it did not
+    /// take it, the packet is handed in once more under the next rollover counter (see
+    /// `rtc::srtp_rollover`: the packet that moved the sender there was lost).
+    fn try_next_cycle_if_refused(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+        head: RtpHead,
+    ) -> Result<(), PeerError> {
+        if self.took(head) {
+            return Ok(());
+        }
+        let Some(roc) = self.rollover.refused(head.ssrc) else {
+            return Ok(());
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_rx(&head.ssrc.into()) else {
+            return Ok(());
+        };
+        stream.reset_roc(roc);
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            return Ok(());
+        };
+        self.rtc.handle_input(Input::Receive(now, receive))?;
+        if self.took(head) {
+            tracing::debug!(
+                ssrc = head.ssrc,
+                seq = head.seq,
+                roc,
+                "the sender had moved to the next cycle unseen: followed"
+            );
+            self.rollover.taken_in_next_cycle(head.ssrc);
+        }
+        Ok(())
+    }
+
+    /// Whether str0m took (decrypted) this packet: its stream's last RTP time is the packet's.
+    /// A refused packet of the same picture as the last one taken looks taken; the picture
+    /// after tells.
+    fn took(&mut self, head: RtpHead) -> bool {
+        self.rtc
+            .direct_api()
+            .stream_rx(&head.ssrc.into())
+            .and_then(|stream| stream.last_time())
+            .is_some_and(|time| time.numer() as u32 == head.time)
     }
 
     /// When a datagram from the remote last arrived. Media, RTCP and ICE keep this fresh

@@ -15,7 +15,15 @@
 //! This watch follows each incoming stream's highest sequence number while the two can still
 //! disagree, and names the packets where they would: the driver then tells str0m the counter
 //! libsrtp uses (`StreamRx::reset_roc`, RFC 3711's out-of-band counter) before handing it in.
-//! Sans-IO: sequence numbers in, decisions out.
+//!
+//! Such a packet can also be lost on the way (Janus under loss: a resend forwarded into a new
+//! subscription, or into a new simulcast layer, early on). libsrtp has moved on all the same,
+//! and encrypts everything after it under counter 1; str0m, which never saw it, stays at 0 and
+//! decrypts nothing more. So while a stream is in its first half cycle, a packet str0m refused
+//! is tried once more under counter 1; if that decrypts, the sender is past its first cycle
+//! and the two guess alike from then on. (After the first half cycle libsrtp guesses as str0m
+//! does: one odd packet moves neither for good.)
+//! Sans-IO: sequence numbers and outcomes in, decisions out.
 
 use std::collections::{HashMap, HashSet};
 
@@ -53,6 +61,20 @@ impl RolloverWatch {
         disagree.then_some(0)
     }
 
+    /// str0m refused a packet of stream `ssrc` (it did not decrypt, or repeated one). Returns
+    /// the counter to try it under once more when the sender may have moved a cycle on
+    /// unseen: only while the stream is in its first half cycle.
+    pub fn refused(&self, ssrc: u32) -> Option<u64> {
+        self.first_half.contains_key(&ssrc).then_some(1)
+    }
+
+    /// A packet of `ssrc` tried again under the next cycle was taken: the sender is past its
+    /// first, and the two guesses agree from here on.
+    pub fn taken_in_next_cycle(&mut self, ssrc: u32) {
+        self.first_half.remove(&ssrc);
+        self.settled.insert(ssrc);
+    }
+
     fn start(&mut self, ssrc: u32, seq: u16) {
         if seq >= HALF {
             self.settled.insert(ssrc);
@@ -62,16 +84,27 @@ impl RolloverWatch {
     }
 }
 
-/// The SSRC and sequence number of an RTP packet (not RTCP, STUN or DTLS); None for anything
-/// else or too short (RFC 7983's first-byte ranges, RFC 5761's payload types for RTCP).
-pub fn rtp_ssrc_and_seq(datagram: &[u8]) -> Option<(u32, u16)> {
+/// What the watch reads of an RTP header, which SRTP leaves in the clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpHead {
+    pub ssrc: u32,
+    pub seq: u16,
+    /// The RTP time: str0m's `StreamRx::last_time` shows it once the packet is taken.
+    pub time: u32,
+}
+
+/// The head of an RTP packet (not RTCP, STUN or DTLS); None for anything else or too short
+/// (RFC 7983's first-byte ranges, RFC 5761's payload types for RTCP).
+pub fn rtp_head(datagram: &[u8]) -> Option<RtpHead> {
     let header = datagram.get(..12)?;
     if !(128..=191).contains(&header[0]) || (64..=95).contains(&(header[1] & 0x7f)) {
         return None;
     }
-    let seq = u16::from_be_bytes([header[2], header[3]]);
-    let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-    Some((ssrc, seq))
+    Some(RtpHead {
+        seq: u16::from_be_bytes([header[2], header[3]]),
+        time: u32::from_be_bytes([header[4], header[5], header[6], header[7]]),
+        ssrc: u32::from_be_bytes([header[8], header[9], header[10], header[11]]),
+    })
 }
 
 #[cfg(test)]
@@ -111,20 +144,42 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_packet_is_tried_in_the_next_cycle_only_in_the_first_half() {
+        let mut watch = RolloverWatch::default();
+        assert_eq!(watch.refused(1), None, "a stream not seen yet");
+        watch.observe(1, 3);
+        assert_eq!(watch.refused(1), Some(1));
+        watch.taken_in_next_cycle(1);
+        assert_eq!(watch.refused(1), None, "settled in the next cycle");
+        assert_eq!(watch.observe(1, 65_530), None, "and never set back");
+        watch.observe(2, 40_000);
+        assert_eq!(watch.refused(2), None, "started past the first half");
+        watch.observe(3, 100);
+        watch.observe(3, 33_000);
+        assert_eq!(watch.refused(3), None, "grown past the first half");
+    }
+
+    #[test]
     fn only_rtp_is_read() {
         let mut rtp = [0u8; 20];
         rtp[0] = 0x80;
         rtp[1] = 96;
         rtp[2..4].copy_from_slice(&65_528u16.to_be_bytes());
+        rtp[4..8].copy_from_slice(&90_000u32.to_be_bytes());
         rtp[8..12].copy_from_slice(&0xdead_beefu32.to_be_bytes());
-        assert_eq!(rtp_ssrc_and_seq(&rtp), Some((0xdead_beef, 65_528)));
+        let head = RtpHead {
+            ssrc: 0xdead_beef,
+            seq: 65_528,
+            time: 90_000,
+        };
+        assert_eq!(rtp_head(&rtp), Some(head));
         let mut rtcp = rtp;
         rtcp[1] = 201;
-        assert_eq!(rtp_ssrc_and_seq(&rtcp), None);
-        assert_eq!(rtp_ssrc_and_seq(&rtp[..11]), None);
-        assert_eq!(rtp_ssrc_and_seq(&[0, 1, 0, 0]), None);
+        assert_eq!(rtp_head(&rtcp), None);
+        assert_eq!(rtp_head(&rtp[..11]), None);
+        assert_eq!(rtp_head(&[0, 1, 0, 0]), None);
         let mut dtls = rtp;
         dtls[0] = 22;
-        assert_eq!(rtp_ssrc_and_seq(&dtls), None);
+        assert_eq!(rtp_head(&dtls), None);
     }
 }

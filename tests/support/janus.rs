@@ -33,6 +33,9 @@ const FIRST_PORT: u16 = 8188;
 /// Janus's media (RTP) ports, in iptables' notation: fixed so that a test can impair media
 /// alone (each Janus has a namespace of its own, so they never collide).
 pub const JANUS_RTP_PORTS: &str = "20000:20999";
+
+/// The comment that names the rule of [`Netns::drop_janus_packets_from_before`].
+const FROM_BEFORE: &str = "confer-from-before";
 /// Janus's log level (4 = info: sessions, handles and plugin errors, a few lines a join; 5
 /// adds each simulcast switch; 7 shows every NACK and resend). For chasing a failure,
 /// CONFER_TEST_JANUS_LOG_LEVEL sets another.
@@ -215,6 +218,43 @@ impl Netns {
                 .expect("cannot run iptables (package iptables)");
             assert!(status.success(), "iptables could not add the drop rule");
         }
+    }
+
+    /// Drops every RTP packet Janus sends numbered in the last 536 of the 65 536 sequence
+    /// numbers: where Janus numbers a packet it forwards from before a subscription's first
+    /// (`rtc::srtp_rollover`). Such a packet moves Janus's SRTP counter a cycle on; lost, the
+    /// subscriber must find the new cycle from the packets after it. The rule counts what it
+    /// dropped: [`Netns::dropped_from_before`].
+    pub fn drop_janus_packets_from_before(&self) {
+        // RTP (first byte 0x80..0xbf) whose sequence number is 65 000 or above; RTCP, STUN
+        // and DTLS carry smaller values there.
+        let rtp_numbered_high = "0>>22&0x3C@8>>24=0x80:0xBF&&0>>22&0x3C@8&0xFFFF=0xFDE8:0xFFFF";
+        let status = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "iptables", "-I", "INPUT", "-i", "lo",
+            ])
+            .args(["-p", "udp", "--sport", JANUS_RTP_PORTS])
+            .args(["-m", "u32", "--u32", rtp_numbered_high])
+            .args(["-m", "comment", "--comment", FROM_BEFORE])
+            .args(["-j", "DROP"])
+            .status()
+            .expect("cannot run iptables (package iptables)");
+        assert!(status.success(), "iptables could not add the u32 drop rule");
+    }
+
+    /// How many packets [`Netns::drop_janus_packets_from_before`] dropped so far.
+    pub fn dropped_from_before(&self) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "iptables", "-L", "INPUT", "-v", "-x", "-n",
+            ])
+            .output()
+            .expect("cannot run iptables");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|line| line.contains(FROM_BEFORE))
+            .and_then(|line| line.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Whether something in the namespace accepts TCP connections on `addr:port`.
