@@ -271,6 +271,16 @@ pub struct JoinArgs {
     /// SFU that forwards layers, the one the size needs is asked for.
     #[arg(long, value_name = "WxH", value_parser = parse_view)]
     pub view: Option<(u32, u32)>,
+
+    /// Share this screen or window from the start: an id from `confer devices`
+    /// (`screen:1`, `window:0x…`; `screen` is the first screen).
+    #[arg(long, value_name = "ID")]
+    pub share: Option<String>,
+
+    /// Write the last picture of a shared screen received to this file when the call ends
+    /// (a binary PPM).
+    #[arg(long, value_name = "FILE")]
+    pub save_share: Option<PathBuf>,
 }
 
 /// `--view`: WIDTHxHEIGHT, each from 16 to 7680.

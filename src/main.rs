@@ -412,6 +412,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         }
         None => None,
     };
+    let share = args.share.as_deref().map(share_target).transpose()?;
     let _log = logging::init(verbosity, None)?;
     confer::call::headless::run(confer::call::headless::HeadlessOptions {
         invite,
@@ -422,6 +423,20 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         stats: args.stats,
         relay_only: args.relay_only,
         view: args.view,
+        share,
+        save_share: args.save_share,
     })
     .map_err(Exit::Failed)
+}
+
+/// What `--share ID` names, among what this session can share now.
+fn share_target(id: &str) -> Result<confer::media::video::screen::ShareTarget, Exit> {
+    use confer::media::video::screen;
+    let found = screen::shareables(None)
+        .map_err(|e| Exit::Failed(format!("cannot share \"{id}\": {e}")))?;
+    screen::find(&found, id).map(|s| s.target).ok_or_else(|| {
+        Exit::Usage(format!(
+            "--share {id}: no such screen or window here; `confer devices` lists them"
+        ))
+    })
 }

@@ -30,6 +30,7 @@ fn config(server: &EmbeddedServer, name: &str, render_video: bool) -> CallConfig
         processing: ProcessingSettings::default(),
         max_video_bps: confer::media::video::h264::MAX_BITRATE_BPS,
         render_video,
+        render_shares: false,
         relay_only: false,
         chimes: false,
     }

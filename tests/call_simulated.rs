@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use confer::call::events::{CallReport, Notice, PeerState};
-use confer::call::machine::MediaCommand;
+use confer::call::machine::{Feed, MediaCommand};
 use confer::signal::client::Command;
 use confer::signal::relayed::PeerSignal;
 use sim::{Conditions, Link, Sim, clean, video_quality};
@@ -400,7 +400,7 @@ fn keyframes_at_most_once_a_second_and_plis_at_most_twice() {
     while sim.now < end {
         let now = sim.now;
         if let Some(call) = sim.person_mut("bob").call.as_mut() {
-            call.handle_keyframe_needed(now, &alice);
+            call.handle_keyframe_needed(now, &alice, Feed::Camera);
         }
         sim.run(Duration::from_millis(20));
     }

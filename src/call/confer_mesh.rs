@@ -61,7 +61,13 @@ struct Link {
     participant: ParticipantId,
     /// Their call session, from their offer or answer.
     session: Option<String>,
+    /// Offers of our share (or its end) in a row that they did not agree to.
+    share_tries: u8,
 }
+
+/// Offers of a share in a row a connection may leave unagreed before we stop offering it
+/// (a peer that answers each with the section inactive would otherwise be asked forever).
+const SHARE_TRIES: u8 = 3;
 
 pub struct ConferMesh {
     /// Ours, sent with offers and answers: it outlives our peer id, which a signaling server
@@ -77,6 +83,8 @@ pub struct ConferMesh {
     me: Option<PeerId>,
     /// Where the media goes once the room outgrew the mesh: a Janus room (docs/PROTOCOL.md).
     sfu: Option<JanusRoom>,
+    /// We share our screen: each connection is to carry it (its own offer, `reconcile_share`).
+    sharing: bool,
 }
 
 impl ConferMesh {
@@ -93,7 +101,63 @@ impl ConferMesh {
             refused: None,
             me: None,
             sfu: None,
+            sharing: false,
         }
+    }
+
+    /// Offers `connection` our share, or its end, where what was agreed on it differs from
+    /// what we want, unless an offer of ours waits for its answer there (this is done again
+    /// when it comes) or the connection is not up yet (done again when it is).
+    fn reconcile_share(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId) {
+        let Some(link) = self.links.get(&connection) else {
+            return;
+        };
+        let peer_id = link.peer.clone();
+        let tries = link.share_tries;
+        let name = self.name_of(&peer_id);
+        let wanted = self.sharing;
+        let Some(peer) = room.peer(connection) else {
+            return;
+        };
+        if !peer.is_connected() || peer.offer_pending() {
+            return;
+        }
+        // Agreed, or never shared on this connection and nothing to stop.
+        let done = peer.share_agreed() == wanted || (!wanted && !peer.has_share());
+        let tries = if done { 0 } else { tries.saturating_add(1) };
+        if let Some(link) = self.links.get_mut(&connection) {
+            link.share_tries = tries;
+        }
+        if done || tries > SHARE_TRIES {
+            return;
+        }
+        if tries == SHARE_TRIES {
+            room.notice(Notice::Problem(format!(
+                "{name} does not take our shared screen"
+            )));
+            return;
+        }
+        let Some(peer) = room.peer(connection) else {
+            return;
+        };
+        match peer.offer_share(wanted) {
+            Ok(sdp) => {
+                let session = Some(self.session.clone());
+                Self::signal(room, &peer_id, PeerSignal::Offer { sdp, session });
+            }
+            Err(e) => room.notice(Notice::Problem(format!(
+                "cannot offer our screen to {name}: {e}"
+            ))),
+        }
+    }
+
+    /// Whether we give way when an offer of theirs crosses one of ours (both offered on the
+    /// connection at once): the side whose peer id sorts lower, byte by byte, does
+    /// (docs/PROTOCOL.md).
+    fn polite_towards(&self, peer: &PeerId) -> bool {
+        self.me
+            .as_ref()
+            .is_some_and(|me| me.as_str().as_bytes() < peer.as_str().as_bytes())
     }
 
     /// The room's media goes through an SFU from now on: the mesh's connections close (their
@@ -217,6 +281,7 @@ impl ConferMesh {
                 peer: peer.clone(),
                 participant,
                 session: None,
+                share_tries: 0,
             },
         );
         let session = Some(self.session.clone());
@@ -270,7 +335,8 @@ impl ConferMesh {
                     room.notice(Notice::CarriedOn { name });
                     return Ok(());
                 }
-                // The same connection's ICE restart: it goes on with new credentials.
+                // The same connection offered again: an ICE restart (it goes on with new
+                // credentials) or a change of what it carries (a share).
                 if let Some(connection) = self.link_of(&from)
                     && session.is_some()
                     && self
@@ -278,10 +344,21 @@ impl ConferMesh {
                         .get(&connection)
                         .is_some_and(|l| l.session == session)
                 {
+                    let polite = self.polite_towards(&from);
                     let peer = room.peer(connection).ok_or("a connection that is gone")?;
+                    if peer.offer_pending() && !polite {
+                        // Both offered at once: they give way, answer ours, and offer again.
+                        tracing::debug!("{name}'s offer crossed ours: kept ours");
+                        return Ok(());
+                    }
+                    let restart = peer.is_ice_restart(&sdp);
                     let answer = peer.accept_offer(&sdp).map_err(|e| e.to_string())?;
                     self.answer(room, &from, answer);
-                    room.notice(Notice::TheyLookForPath { name });
+                    if restart {
+                        room.notice(Notice::TheyLookForPath { name });
+                    }
+                    // An offer of ours they crossed was dropped: what it carried goes again.
+                    self.reconcile_share(room, connection);
                     return Ok(());
                 }
                 // Otherwise a new connection: they are new, or came back.
@@ -322,6 +399,7 @@ impl ConferMesh {
                         peer: from.clone(),
                         participant,
                         session,
+                        share_tries: 0,
                     },
                 );
                 self.answer(room, &from, answer);
@@ -338,6 +416,8 @@ impl ConferMesh {
                 let peer = room.peer(connection).ok_or("an answer to no offer")?;
                 peer.accept_answer(&sdp).map_err(|e| e.to_string())?;
                 room.tell(&participant);
+                // What changed while this offer waited (a share begun or ended) goes now.
+                self.reconcile_share(room, connection);
                 Ok(())
             }
             // Our offer reached someone who still has a working connection with us: it goes
@@ -596,6 +676,18 @@ impl JoinWay for ConferMesh {
     ) {
         if let Some(sfu) = &mut self.sfu {
             sfu.receive_loss_in(room, connection, loss);
+        }
+    }
+
+    fn share(&mut self, room: &mut Room<ConferMessage>, on: bool) {
+        if let Some(sfu) = &mut self.sfu {
+            sfu.share_in(room, on);
+            return;
+        }
+        self.sharing = on;
+        let connections: Vec<ConnectionId> = self.links.keys().copied().collect();
+        for connection in connections {
+            self.reconcile_share(room, connection);
         }
     }
 

@@ -51,6 +51,8 @@ pub struct CallConfig {
     pub max_video_bps: u32,
     /// Convert decoded pictures for a screen (a window shows them; a headless run does not).
     pub render_video: bool,
+    /// Convert shared screens' pictures even so (a headless run that keeps them).
+    pub render_shares: bool,
     /// Reach peers only through the TURN servers (a browser's iceTransportPolicy "relay"):
     /// no host or server-reflexive candidates are offered.
     pub relay_only: bool,
@@ -157,6 +159,7 @@ async fn drive<W: JoinWay>(
             .bitrate_bps
             .min(config.max_video_bps),
         render: config.render_video,
+        render_shares: config.render_shares,
     })?;
     let (datagram_tx, mut datagrams) = datagram_queue();
     let mut sockets = Sockets::bind(&local_addresses(), datagram_tx)

@@ -7,6 +7,7 @@ use super::stats::ParticipantStats;
 pub use crate::media::DeviceProblem;
 use crate::media::video::decode_thread::Picture;
 use crate::media::video::frame::RgbaImage;
+use crate::media::video::screen::ShareTarget;
 use crate::signal::proto::ErrorCode;
 
 /// What the call reports as it runs (the headless runner writes them; the window draws them).
@@ -37,6 +38,19 @@ pub enum CallReport {
         id: ParticipantId,
         picture: Picture,
     },
+    /// A participant's shared screen: its newest picture (converted for a texture only when
+    /// the call renders video or keeps shares; `id` as in `Participant`).
+    ScreenPicture {
+        id: ParticipantId,
+        picture: Picture,
+    },
+    /// The participant stopped sharing their screen.
+    ScreenEnded {
+        id: ParticipantId,
+    },
+    /// Whether our own screen is being shared now (pictures are going out): on at its first
+    /// picture, off when we stopped it or it ended by itself (a notice says why).
+    Sharing(bool),
     /// Our own camera, half size, 15 times a second (only when the call renders video).
     Preview(RgbaImage),
     /// Whether we are in touch with the signaling server: false while it is being reached
@@ -105,6 +119,9 @@ pub enum CallControl {
     Hand(bool),
     /// A chat message to everyone in the meeting.
     Chat(String),
+    /// Share this screen or window (one at a time: a new one replaces the last), or stop
+    /// sharing (None).
+    Share(Option<ShareTarget>),
     /// A participant's pictures are shown in a tile this many pixels across and down: they
     /// are converted no larger than needed to fill it (`id` as in `CallReport::Participant`).
     Fit {

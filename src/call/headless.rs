@@ -13,6 +13,8 @@ use super::events::{CallControl, CallReport, PeerState};
 use crate::invite::Invite;
 use crate::media::audio::processing::ProcessingSettings;
 use crate::media::source::{CameraChoice, MicChoice, SpeakerChoice};
+use crate::media::video::frame::RgbaImage;
+use crate::media::video::screen::ShareTarget;
 
 pub struct HeadlessOptions {
     pub invite: Invite,
@@ -24,6 +26,10 @@ pub struct HeadlessOptions {
     pub relay_only: bool,
     /// The tile size everyone's pictures are shown at (as a window would tell the call).
     pub view: Option<(u32, u32)>,
+    /// What to share from the start.
+    pub share: Option<ShareTarget>,
+    /// Where the last shared screen received is written when the call ends.
+    pub save_share: Option<PathBuf>,
 }
 
 /// Runs the call to its end. Err carries the one-line reason it could not.
@@ -56,6 +62,7 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         processing: ProcessingSettings::default(),
         max_video_bps: crate::media::video::h264::MAX_BITRATE_BPS,
         render_video: false,
+        render_shares: options.save_share.is_some(),
         relay_only: options.relay_only,
         // No one listens to a headless participant's speaker.
         chimes: false,
@@ -71,7 +78,11 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         // A window's buttons; nobody presses them here, but the sender stays for the call. It
         // tells the tile size, as a window does once a participant is shown.
         let (tiles, controls) = tokio::sync::mpsc::channel(CONTROLS_QUEUE);
-        run_call(config, stop, controls, |report| match report {
+        if let Some(target) = options.share {
+            let _ = tiles.try_send(CallControl::Share(Some(target)));
+        }
+        let mut last_share: Option<RgbaImage> = None;
+        let ended = run_call(config, stop, controls, |report| match report {
             CallReport::Stats { stats, .. } => {
                 if let Some(file) = stats_file.as_mut()
                     && writeln!(file, "{}", stats.to_json_line())
@@ -88,6 +99,14 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
                     let _ = tiles.try_send(CallControl::Fit { id, width, height });
                 }
             }
+            CallReport::ScreenPicture { id, picture } => {
+                if last_share.is_none() {
+                    tracing::info!("{id}: a shared screen, {:?}", picture.stream_size);
+                }
+                last_share = Some(picture.image);
+            }
+            CallReport::ScreenEnded { id } => tracing::info!("{id}: stopped sharing"),
+            CallReport::Sharing(on) => tracing::info!("sharing our screen: {on}"),
             CallReport::Levels { .. } | CallReport::Picture { .. } | CallReport::Preview(_) => {}
             CallReport::Chat { name, text, .. } => tracing::info!("chat from {name}: {text}"),
             CallReport::Signaling { connected } => {
@@ -105,6 +124,22 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
             ),
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+        if let (Some(path), Some(image)) = (&options.save_share, &last_share) {
+            save_ppm(path, image).map_err(|e| {
+                format!("cannot write the shared screen to {}: {e}", path.display())
+            })?;
+        }
+        ended
     })
+}
+
+/// A binary PPM (P6) of `image`'s colours: any image tool opens it, and tests read it.
+fn save_ppm(path: &std::path::Path, image: &RgbaImage) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(image.pixels.len() / 4 * 3 + 32);
+    write!(out, "P6\n{} {}\n255\n", image.width, image.height)?;
+    for pixel in image.pixels.chunks_exact(4) {
+        out.extend_from_slice(&pixel[..3]);
+    }
+    std::fs::write(path, out)
 }

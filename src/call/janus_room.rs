@@ -86,6 +86,8 @@ pub struct JanusRoom {
     /// Why Janus turned us away, once it has: the call ends with it.
     refused: Option<CallError>,
     leaving: bool,
+    /// Our share was refused once (said once per call).
+    share_refused: bool,
     /// Set when this carries the media of a Confer room (`call::confer_mesh`): who the
     /// publishers are comes from Confer's server, and the call's life too.
     confer: Option<Directory>,
@@ -144,6 +146,7 @@ impl JanusRoom {
             substreams: HashMap::new(),
             wanted: HashMap::new(),
             lossy: false,
+            share_refused: false,
             refused: None,
             leaving: false,
             confer: None,
@@ -968,6 +971,16 @@ impl JanusRoom {
         ));
     }
 
+    pub(crate) fn share_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, on: bool) {
+        // A second published stream (a second publisher handle) is not built yet.
+        if on && !std::mem::replace(&mut self.share_refused, true) {
+            room.notice(Notice::Problem(
+                "screen sharing through Janus is not available yet: the others do not see it"
+                    .into(),
+            ));
+        }
+    }
+
     pub(crate) fn leave_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         self.leaving = true;
         if let (Some(handle), Some(session_id)) = (self.session.publisher, self.session.id) {
@@ -1001,6 +1014,10 @@ impl JoinWay for JanusRoom {
         mids: &[Mid],
     ) {
         self.keyframe_wanted_in(room, connection, mids);
+    }
+
+    fn share(&mut self, room: &mut Room<JanusCommand>, on: bool) {
+        self.share_in(room, on);
     }
 
     fn tile_fit(

@@ -23,14 +23,15 @@ use super::events::{
 };
 use super::ids::{ConnectionId, ParticipantId};
 use super::liveness::{RESTART_AFTER, Verdict};
-use super::rate::video_share;
-pub use super::room::{CallSettings, Lookup, MediaCommand, Output};
+use super::rate::{split_for_share, video_share};
+pub use super::room::{CallSettings, Feed, Lookup, MediaCommand, Output};
 use super::room::{Farewell, Room};
 use super::stats::{LinkState, ReportContext};
 use super::throttle::Throttled;
 use super::way::JoinWay;
 use crate::media::video::decode_thread::Picture;
 use crate::media::video::h264::Layer;
+use crate::media::video::share_thread::ShareEvent;
 use crate::rtc::gather::{Inbound, Route};
 use crate::rtc::peer::PeerEvent;
 
@@ -76,6 +77,8 @@ pub struct RemoteMeasurement {
     pub beep_at: Option<Instant>,
     /// Their pictures decoded so far.
     pub frames_decoded: u64,
+    /// Their shared screen's pictures decoded so far.
+    pub screen_frames_decoded: u64,
     /// Their audio played as concealment so far.
     pub concealed: Duration,
 }
@@ -98,6 +101,13 @@ pub struct Call<W: JoinWay> {
     bitrate: Option<u32>,
     /// Whether the encoder makes the small layer too (a connection takes simulcast).
     simulcast: bool,
+    /// A share was asked for (the media threads open it), and whether its pictures come.
+    share_wanted: bool,
+    share_live: bool,
+    /// Keyframes of our shared screen, as `keyframes` for the camera.
+    screen_keyframes: Throttled,
+    screen_keyframe_now: bool,
+    screen_bitrate: Option<u32>,
     audio_loss: Option<u8>,
     next_levels: Instant,
     next_liveness: Instant,
@@ -138,6 +148,11 @@ impl<W: JoinWay> Call<W> {
             keyframe_now: false,
             bitrate: None,
             simulcast: false,
+            share_wanted: false,
+            share_live: false,
+            screen_keyframes: Throttled::new(KEYFRAME_EVERY_AT_MOST),
+            screen_keyframe_now: false,
+            screen_bitrate: None,
             audio_loss: None,
             next_levels: now + LEVELS_EVERY,
             next_liveness: now,
@@ -226,10 +241,66 @@ impl<W: JoinWay> Call<W> {
         }
     }
 
+    /// An encoded picture of our shared screen, captured at `captured`, for everyone.
+    pub fn handle_screen(&mut self, now: Instant, captured: SystemTime, unit: Arc<[u8]>) {
+        self.at(now);
+        if !self.share_live {
+            return;
+        }
+        for connection in self.room.connections.values_mut().filter(|c| c.sends) {
+            let _ = connection
+                .peer
+                .send_screen(now, captured, Arc::clone(&unit));
+        }
+    }
+
+    /// What the share's capture said: it began (its first picture is coming), or it ended by
+    /// itself or could not start (the window closed, the display refused).
+    pub fn handle_share(&mut self, now: Instant, event: ShareEvent) {
+        self.at(now);
+        match event {
+            ShareEvent::Started { .. } => {
+                if !self.share_wanted {
+                    return;
+                }
+                // A new share (or a new size) starts with a picture everyone can decode.
+                self.screen_keyframe_now = true;
+                if !self.share_live {
+                    self.share_live = true;
+                    self.way.share(&mut self.room, true);
+                    self.room.report(CallReport::Sharing(true));
+                    self.follow_paths();
+                }
+            }
+            ShareEvent::Ended(why) => {
+                self.room
+                    .notice(Notice::Problem(format!("screen sharing ended: {why}")));
+                self.stop_sharing();
+            }
+        }
+    }
+
+    fn stop_sharing(&mut self) {
+        let was_live = self.share_live;
+        self.share_wanted = false;
+        self.share_live = false;
+        self.room.media(MediaCommand::Share(None));
+        if was_live {
+            self.way.share(&mut self.room, false);
+            self.room.report(CallReport::Sharing(false));
+            self.follow_paths();
+        }
+    }
+
     /// What the window asks.
     pub fn handle_control(&mut self, now: Instant, control: CallControl) {
         self.at(now);
         match control {
+            CallControl::Share(Some(target)) => {
+                self.share_wanted = true;
+                self.room.media(MediaCommand::Share(Some(target)));
+            }
+            CallControl::Share(None) => self.stop_sharing(),
             CallControl::Chat(text) => self.way.send_chat(&mut self.room, text),
             CallControl::Fit { id, width, height } => {
                 if self.room.participants.contains_key(&id) {
@@ -288,13 +359,31 @@ impl<W: JoinWay> Call<W> {
     }
 
     /// A picture of `from`'s was decoded (and held for lip sync): counted, and shown when the
-    /// call renders video.
-    pub fn handle_picture(&mut self, now: Instant, from: &ParticipantId, picture: Picture) {
+    /// call renders video. A shared screen's is counted apart, and always told: a window
+    /// shows it, a headless participant may keep it.
+    pub fn handle_picture(
+        &mut self,
+        now: Instant,
+        from: &ParticipantId,
+        feed: Feed,
+        picture: Picture,
+    ) {
         self.at(now);
         let entered = self.room.entered;
         let Some(p) = self.room.participants.get_mut(from) else {
             return;
         };
+        if feed == Feed::Screen {
+            p.figures.screen_size = picture.stream_size;
+            p.figures.screen_in = true;
+            if p.told {
+                self.room.report(CallReport::ScreenPicture {
+                    id: from.clone(),
+                    picture,
+                });
+            }
+            return;
+        }
         if p.figures.first_frame.is_none() {
             p.figures.first_frame = entered.map(|t| now.saturating_duration_since(t));
         }
@@ -313,12 +402,15 @@ impl<W: JoinWay> Call<W> {
         }
     }
 
-    /// `from`'s video cannot be decoded until a keyframe (a picture failed, or units were
-    /// dropped): a PLI is due.
-    pub fn handle_keyframe_needed(&mut self, now: Instant, from: &ParticipantId) {
+    /// `from`'s camera or screen cannot be decoded until a keyframe (a picture failed, or
+    /// units were dropped): a PLI is due.
+    pub fn handle_keyframe_needed(&mut self, now: Instant, from: &ParticipantId, feed: Feed) {
         self.at(now);
         if let Some(p) = self.room.participants.get_mut(from) {
-            p.pli.want();
+            match feed {
+                Feed::Camera => p.pli.want(),
+                Feed::Screen => p.screen_pli.want(),
+            }
         }
     }
 
@@ -334,6 +426,7 @@ impl<W: JoinWay> Call<W> {
             p.figures.audio_concealed = m.concealed;
             p.figures.audio_delay = m.playout_delay;
             p.frames_decoded = p.frames_decoded.max(m.frames_decoded);
+            p.figures.screen_frames = p.figures.screen_frames.max(m.screen_frames_decoded);
             p.sync = m.playout_delay.saturating_sub(AUDIO_MAY_LAG);
             // The beep starts at a whole second of the sender's clock (same machine, or
             // synchronised clocks): its latency is how far past the second it played.
@@ -477,8 +570,13 @@ impl<W: JoinWay> Call<W> {
         if let Some(at) = self.room.gatherer.next_timeout() {
             next = next.min(at);
         }
-        let waiting = self.room.participants.values().map(|p| p.pli.next());
-        for at in waiting.chain([self.keyframes.next()]).flatten() {
+        let waiting = self
+            .room
+            .participants
+            .values()
+            .flat_map(|p| [p.pli.next(), p.screen_pli.next()]);
+        let ours = [self.keyframes.next(), self.screen_keyframes.next()];
+        for at in waiting.chain(ours).flatten() {
             next = next.min(at);
         }
         // Something overdue is done at the next turn, not in a loop that never sleeps.
@@ -580,6 +678,10 @@ impl<W: JoinWay> Call<W> {
                 connection.path.codecs = connection.peer.codecs();
                 // Someone new receives our video: it starts with a keyframe.
                 self.keyframe_now |= connection.sends;
+                if self.share_live && connection.sends {
+                    // And our share, once its section is negotiated (the way offers it).
+                    self.way.share(&mut self.room, true);
+                }
             }
             PeerEvent::Disconnected => connection.path.state = Some(LinkState::Disconnected),
             PeerEvent::Audio { mid, seq, payload } => {
@@ -595,9 +697,38 @@ impl<W: JoinWay> Call<W> {
                     arrived: now,
                 });
             }
-            // Someone's shared screen (`Peer::offer_share` negotiates one): the call does not
-            // show shares yet, and their pictures must not reach the camera's decoder.
-            PeerEvent::Video { screen: true, .. } | PeerEvent::ScreenEnded { .. } => {}
+            // Someone's shared screen (`Peer::offer_share` negotiates one): its own decoder,
+            // shown as it comes (no lip sync: it has no sound of its own).
+            PeerEvent::Video {
+                mid,
+                data,
+                contiguous,
+                screen: true,
+                ..
+            } => {
+                let Some(p) = self.room.receiver(id, mid) else {
+                    return;
+                };
+                if !contiguous {
+                    p.screen_pli.want();
+                }
+                let from = p.id.clone();
+                self.room.media(MediaCommand::Decode {
+                    from,
+                    feed: Feed::Screen,
+                    unit: data,
+                    hold: Duration::ZERO,
+                });
+            }
+            PeerEvent::ScreenEnded { mid } => {
+                let Some(p) = self.room.receiver(id, mid) else {
+                    return;
+                };
+                p.figures.screen_in = false;
+                let from = p.id.clone();
+                self.room.media(MediaCommand::ScreenGone(from.clone()));
+                self.room.report(CallReport::ScreenEnded { id: from });
+            }
             PeerEvent::Video {
                 mid,
                 data,
@@ -618,12 +749,16 @@ impl<W: JoinWay> Call<W> {
                 let from = p.id.clone();
                 self.room.media(MediaCommand::Decode {
                     from,
+                    feed: Feed::Camera,
                     unit: data,
                     hold,
                 });
             }
-            PeerEvent::KeyframeRequested => {
-                if connection.sends {
+            PeerEvent::ShareAgreed => self.screen_keyframe_now = true,
+            PeerEvent::KeyframeRequested { screen } => {
+                if connection.sends && screen {
+                    self.screen_keyframes.want();
+                } else if connection.sends {
                     self.keyframes.want();
                 }
             }
@@ -658,11 +793,24 @@ impl<W: JoinWay> Call<W> {
             .fold(0.0f32, f32::max);
         let simulcast = sending().any(|c| c.peer.simulcast());
         if let Some(bps) = lowest {
-            let bitrate = video_share(bps).min(self.room.settings.max_video_bps);
+            let video = video_share(bps);
+            let (camera, screen) = if self.share_live {
+                split_for_share(video)
+            } else {
+                (video, 0)
+            };
+            let bitrate = camera.min(self.room.settings.max_video_bps);
             if self.bitrate != Some(bitrate) {
                 self.bitrate = Some(bitrate);
                 self.room.media(MediaCommand::Bitrate(bitrate));
             }
+            if self.share_live && self.screen_bitrate != Some(screen) {
+                self.screen_bitrate = Some(screen);
+                self.room.media(MediaCommand::ScreenBitrate(screen));
+            }
+        }
+        if !self.share_live {
+            self.screen_bitrate = None;
         }
         if self.simulcast != simulcast {
             self.simulcast = simulcast;
@@ -683,6 +831,12 @@ impl<W: JoinWay> Call<W> {
             self.room.media(MediaCommand::Keyframe);
         } else if self.keyframes.take(now) {
             self.room.media(MediaCommand::Keyframe);
+        }
+        if std::mem::take(&mut self.screen_keyframe_now) {
+            self.screen_keyframes.serve(now);
+            self.room.media(MediaCommand::ScreenKeyframe);
+        } else if self.screen_keyframes.take(now) && self.share_live {
+            self.room.media(MediaCommand::ScreenKeyframe);
         }
         let room = &mut self.room;
         let mut asked = Vec::new();
@@ -715,6 +869,22 @@ impl<W: JoinWay> Call<W> {
                 asked.push((id, video));
             }
             self.dirty = true;
+        }
+        // Shared screens: their own sections, asked apart (a mesh's connection carries one
+        // camera and at most one screen).
+        for p in room.participants.values_mut() {
+            let Some(connection) = p.connection().and_then(|id| room.connections.get_mut(&id))
+            else {
+                continue;
+            };
+            if !p.screen_pli.take(now) {
+                continue;
+            }
+            let screens = connection.peer.screens_in();
+            if !screens.is_empty() {
+                let _ = connection.peer.request_keyframe(&screens);
+                self.dirty = true;
+            }
         }
         for (connection, mids) in asked {
             self.way.keyframe_wanted(&mut self.room, connection, &mids);

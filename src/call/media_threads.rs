@@ -1,17 +1,18 @@
 //! The driver's side of the media: the threads a call runs (camera, encoder, microphone and
-//! speaker, one decoder per participant) and the hand-off between them and the call machine.
+//! speaker, our shared screen and its encoder, a decoder per participant's camera and shared
+//! screen) and the hand-off between them and the call machine.
 //! Commands from the machine go to the threads through their atomics and bounded queues;
 //! what the threads made (encoded media, pictures, device news, measurements) goes to the
 //! machine. Nothing here waits.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Instant, SystemTime};
 
 use super::events::{CallError, CallReport, Device, DeviceProblem, Setup};
 use super::ids::ParticipantId;
-use super::machine::{Call, Measurements, MediaCommand, RemoteMeasurement};
+use super::machine::{Call, Feed, Measurements, MediaCommand, RemoteMeasurement};
 use super::own_camera::OwnCamera;
 use super::way::JoinWay;
 use crate::media::audio::chime;
@@ -22,12 +23,18 @@ use crate::media::video::camera::CameraEvent;
 use crate::media::video::decode_thread::{DecodeInput, DecodeThread, Picture, start_decoder};
 use crate::media::video::encode_thread::EncodeThread;
 use crate::media::video::frame::RgbaImage;
-use crate::media::video::mailbox::{Receiver as Mailbox, frame_mailbox, mailbox};
+use crate::media::video::h264::Content;
+use crate::media::video::mailbox::{FrameSender, Receiver as Mailbox, frame_mailbox, mailbox};
+use crate::media::video::screen::ShareTarget;
+use crate::media::video::share_thread::{ShareEvent, ShareHandle, start_share};
 use crate::media::video::{EncodedFrame, EncoderSettings};
 
 /// Encoded pictures waiting for the call: a few; the encoder drops (and asks for a keyframe)
 /// beyond that.
 const ENCODED_QUEUE: usize = 8;
+
+/// At most this many pictures a second of a shared screen: text wants sharpness, not motion.
+const SCREEN_FPS: u32 = 15;
 
 /// What the media threads are started with.
 pub struct MediaChoices {
@@ -39,6 +46,9 @@ pub struct MediaChoices {
     pub start_bps: u32,
     /// Pictures are converted for a screen, and our own camera is shown.
     pub render: bool,
+    /// Shared screens' pictures are converted even when `render` is off (a headless run that
+    /// keeps them).
+    pub render_shares: bool,
 }
 
 /// One participant's decoder. Fields drop in order: the input first, which ends the thread.
@@ -48,15 +58,29 @@ struct Decoder {
     _thread: DecodeThread,
 }
 
+/// Our shared screen: the capture thread and the screen encoder. The encoder outlives a
+/// share (the next one reuses it); the capture ends with its share.
+struct OwnShare {
+    frames: FrameSender,
+    encoder: EncodeThread,
+    encoded: Receiver<EncodedFrame>,
+    capture: Option<ShareHandle>,
+}
+
 pub struct MediaThreads {
     camera: OwnCamera,
     encoder: EncodeThread,
     encoded: Receiver<EncodedFrame>,
     preview: Option<Mailbox<RgbaImage>>,
     audio: AudioEngine,
-    /// Each participant's decoder once their video came; None when it could not start.
-    decoders: HashMap<ParticipantId, Option<Decoder>>,
+    /// Each participant's decoders (camera, screen) once that video came; None when it could
+    /// not start.
+    decoders: HashMap<(ParticipantId, Feed), Option<Decoder>>,
     render: bool,
+    render_shares: bool,
+    /// Started at the first share.
+    share: Option<OwnShare>,
+    share_events: (SyncSender<ShareEvent>, Receiver<ShareEvent>),
 }
 
 impl MediaThreads {
@@ -94,7 +118,50 @@ impl MediaThreads {
             audio,
             decoders: HashMap::new(),
             render: choices.render,
+            render_shares: choices.render || choices.render_shares,
+            share: None,
+            share_events: std::sync::mpsc::sync_channel(8),
         })
+    }
+
+    /// Shares `target`, replacing any share. Its start (or why it cannot) comes back as a
+    /// share event.
+    fn start_sharing<W: JoinWay>(&mut self, now: Instant, call: &mut Call<W>, target: ShareTarget) {
+        if self.share.is_none() {
+            let (frames, pictures) = frame_mailbox();
+            let (encoded_tx, encoded) = std::sync::mpsc::sync_channel(ENCODED_QUEUE);
+            let settings = EncoderSettings {
+                max_fps: SCREEN_FPS as f32,
+                ..EncoderSettings::default()
+            };
+            match EncodeThread::start_for(pictures, settings, Content::Screen, encoded_tx, None) {
+                Ok(encoder) => {
+                    self.share = Some(OwnShare {
+                        frames,
+                        encoder,
+                        encoded,
+                        capture: None,
+                    })
+                }
+                Err(e) => {
+                    let why = crate::media::video::screen::ScreenError::Refused(format!(
+                        "the screen encoder cannot start: {e}"
+                    ));
+                    call.handle_share(now, ShareEvent::Ended(why));
+                    return;
+                }
+            }
+        }
+        let Some(share) = self.share.as_mut() else {
+            return;
+        };
+        // The last share's thread ends before the next one opens the display.
+        share.capture = None;
+        let events = self.share_events.0.clone();
+        match start_share(None, target, SCREEN_FPS, share.frames.clone(), events) {
+            Ok(handle) => share.capture = Some(handle),
+            Err(why) => call.handle_share(now, ShareEvent::Ended(why)),
+        }
     }
 
     /// Does what the call asks of the media threads.
@@ -113,8 +180,29 @@ impl MediaThreads {
                 }
             }
             MediaCommand::Camera(false) => self.camera.stop(),
-            MediaCommand::Decode { from, unit, hold } => {
-                if let Some(decoder) = self.decoder(now, call, &from) {
+            MediaCommand::Share(Some(target)) => self.start_sharing(now, call, target),
+            MediaCommand::Share(None) => {
+                if let Some(share) = self.share.as_mut() {
+                    share.capture = None;
+                }
+            }
+            MediaCommand::ScreenKeyframe => {
+                if let Some(share) = &self.share {
+                    share.encoder.control().request_keyframe();
+                }
+            }
+            MediaCommand::ScreenBitrate(bps) => {
+                if let Some(share) = &self.share {
+                    share.encoder.control().set_bitrate(bps);
+                }
+            }
+            MediaCommand::Decode {
+                from,
+                feed,
+                unit,
+                hold,
+            } => {
+                if let Some(decoder) = self.decoder(now, call, &from, feed) {
                     decoder.input.push(unit, hold);
                 }
             }
@@ -137,12 +225,15 @@ impl MediaThreads {
                 width,
                 height,
             } => {
-                if let Some(decoder) = self.decoder(now, call, &from) {
+                if let Some(decoder) = self.decoder(now, call, &from, Feed::Camera) {
                     decoder.input.stats().fit_to(width, height);
                 }
             }
+            MediaCommand::ScreenGone(from) => {
+                self.decoders.remove(&(from, Feed::Screen));
+            }
             MediaCommand::Gone(from) => {
-                self.decoders.remove(&from);
+                self.decoders.retain(|(id, _), _| *id != from);
                 let _ = self
                     .audio
                     .incoming
@@ -152,16 +243,23 @@ impl MediaThreads {
         }
     }
 
-    /// `from`'s decoder, started when first needed; None when it cannot start (said once, as
-    /// a notice, and not tried again: their pictures are lost, the call goes on).
+    /// The decoder of `from`'s `feed`, started when first needed; None when it cannot start
+    /// (said once, as a notice, and not tried again: those pictures are lost, the call goes
+    /// on).
     fn decoder<W: JoinWay>(
         &mut self,
         now: Instant,
         call: &mut Call<W>,
         from: &ParticipantId,
+        feed: Feed,
     ) -> Option<&Decoder> {
-        if !self.decoders.contains_key(from) {
-            let started = match start_decoder(self.render) {
+        let key = (from.clone(), feed);
+        if !self.decoders.contains_key(&key) {
+            let convert = match feed {
+                Feed::Camera => self.render,
+                Feed::Screen => self.render_shares,
+            };
+            let started = match start_decoder(convert) {
                 Ok((input, pictures, thread)) => {
                     let decoder = Decoder {
                         input,
@@ -175,9 +273,9 @@ impl MediaThreads {
                     None
                 }
             };
-            self.decoders.insert(from.clone(), started);
+            self.decoders.insert(key.clone(), started);
         }
-        self.decoders.get(from).and_then(Option::as_ref)
+        self.decoders.get(&key).and_then(Option::as_ref)
     }
 
     /// What the threads made since the last turn, handed to the call: our encoded media, our
@@ -194,6 +292,14 @@ impl MediaThreads {
         }
         while let Ok(frame) = self.encoded.try_recv() {
             call.handle_video(now, frame.captured, frame.layer, frame.data);
+        }
+        while let Ok(event) = self.share_events.1.try_recv() {
+            call.handle_share(now, event);
+        }
+        if let Some(share) = &self.share {
+            while let Ok(frame) = share.encoded.try_recv() {
+                call.handle_screen(now, frame.captured, frame.data);
+            }
         }
         if let Some(image) = self.preview.as_ref().and_then(Mailbox::take) {
             report(CallReport::Preview(image));
@@ -216,16 +322,16 @@ impl MediaThreads {
             };
             call.handle_device(now, device, problem);
         }
-        for (id, decoder) in self
+        for ((id, feed), decoder) in self
             .decoders
             .iter()
-            .filter_map(|(id, d)| Some((id, d.as_ref()?)))
+            .filter_map(|(key, d)| Some((key, d.as_ref()?)))
         {
             if decoder.input.stats().keyframe_needed.swap(false, Relaxed) {
-                call.handle_keyframe_needed(now, id);
+                call.handle_keyframe_needed(now, id, *feed);
             }
             while let Some(picture) = decoder.pictures.take() {
-                call.handle_picture(now, id, picture);
+                call.handle_picture(now, id, *feed, picture);
             }
         }
     }
@@ -233,17 +339,25 @@ impl MediaThreads {
     /// The levels, playout delays and decoded counts the call asked for.
     pub fn measure(&self) -> Measurements {
         let mut heard = self.audio.playout.control().peers();
-        let mut remotes: Vec<(ParticipantId, RemoteMeasurement)> = self
-            .decoders
-            .iter()
-            .filter_map(|(id, decoder)| Some((id, decoder.as_ref()?)))
-            .map(|(id, decoder)| {
+        let decoded = |id: &ParticipantId, feed: Feed| {
+            self.decoders
+                .get(&(id.clone(), feed))
+                .and_then(Option::as_ref)
+                .map_or(0, |d| d.input.stats().decoded.load(Relaxed))
+        };
+        let mut ids: Vec<&ParticipantId> = self.decoders.keys().map(|(id, _)| id).collect();
+        ids.sort();
+        ids.dedup();
+        let mut remotes: Vec<(ParticipantId, RemoteMeasurement)> = ids
+            .into_iter()
+            .map(|id| {
                 let audio = heard.remove(id.as_str()).unwrap_or_default();
                 let m = RemoteMeasurement {
                     level: audio.level,
                     playout_delay: audio.playout_delay,
                     beep_at: audio.beep_at,
-                    frames_decoded: decoder.input.stats().decoded.load(Relaxed),
+                    frames_decoded: decoded(id, Feed::Camera),
+                    screen_frames_decoded: decoded(id, Feed::Screen),
                     concealed: audio.concealed(),
                 };
                 (id.clone(), m)
@@ -256,6 +370,7 @@ impl MediaThreads {
                 playout_delay: audio.playout_delay,
                 beep_at: audio.beep_at,
                 frames_decoded: 0,
+                screen_frames_decoded: 0,
                 concealed: audio.concealed(),
             };
             (ParticipantId::from(id), m)

@@ -38,6 +38,8 @@ pub struct Participant {
     pub(crate) figures: Figures,
     /// The PLIs we send them: one is due when their video is broken until a keyframe.
     pub(crate) pli: Throttled,
+    /// Likewise for the screen they share.
+    pub(crate) screen_pli: Throttled,
     /// The state the window was last told.
     pub(crate) shown: Option<PeerState>,
     /// How long their sound waits between arriving and playing, less what it may lag the
@@ -63,6 +65,7 @@ impl Participant {
             told: false,
             figures: Figures::default(),
             pli: Throttled::new(PLI_EVERY_AT_MOST),
+            screen_pli: Throttled::new(PLI_EVERY_AT_MOST),
             shown: None,
             sync: Duration::ZERO,
             timing: VideoTiming::default(),

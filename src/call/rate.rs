@@ -53,6 +53,19 @@ pub fn video_share(allowed_bps: u64) -> u32 {
     ) as u32
 }
 
+/// How video's rate is shared while we share a screen: (camera, screen), bit/s. The screen
+/// comes first (people read it), with two thirds; the camera keeps the rest but never less than
+/// the encoder's floor, taken from the screen's share when the path is narrow. Each stays within
+/// what one encoder takes.
+pub fn split_for_share(video_bps: u32) -> (u32, u32) {
+    let camera = (video_bps / 3).max(h264::MIN_BITRATE_BPS);
+    let screen = video_bps.saturating_sub(camera).max(h264::MIN_BITRATE_BPS);
+    (
+        camera.min(h264::MAX_BITRATE_BPS),
+        screen.min(h264::MAX_BITRATE_BPS),
+    )
+}
+
 /// One path's rate: str0m's estimate, held down by loss.
 #[derive(Debug, Default, Clone)]
 pub struct PathRate {
@@ -156,6 +169,18 @@ impl PathRate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_takes_two_thirds_and_the_camera_keeps_its_floor() {
+        assert_eq!(split_for_share(1_500_000), (500_000, 1_000_000));
+        // Narrow: both at the floor, the screen no lower.
+        let (camera, screen) = split_for_share(200_000);
+        assert_eq!(camera, h264::MIN_BITRATE_BPS);
+        assert_eq!(screen, h264::MIN_BITRATE_BPS);
+        // Wide: neither past one encoder's ceiling.
+        let (camera, screen) = split_for_share(9_000_000);
+        assert!(camera <= h264::MAX_BITRATE_BPS && screen <= h264::MAX_BITRATE_BPS);
+    }
 
     #[test]
     fn video_gets_what_audio_leaves_less_a_margin_within_the_encoder_range() {

@@ -16,6 +16,7 @@ use super::events::{CallError, CallReport, MediaState, Notice, PeerState};
 use super::ids::{ConnectionId, ParticipantId};
 use super::participant::{Participant, Track};
 use crate::media::audio::chime::Chime;
+use crate::media::video::screen::ShareTarget;
 use crate::rtc::gather::{Gatherer, parse_ice_url};
 use crate::rtc::peer::{Peer, Towards, Transmit};
 use crate::signal::proto::IceServer;
@@ -79,9 +80,18 @@ pub enum MediaCommand {
     Microphone(bool),
     /// Open our camera (a failure comes back as device news) or release it.
     Camera(bool),
-    /// An H.264 access unit of `from`'s for their decoder (started when first needed).
+    /// Share this screen or window (replacing any share), or stop (None). Its start, its
+    /// failure and its end come back through `Call::handle_share`.
+    Share(Option<ShareTarget>),
+    /// Our shared screen's next picture is a keyframe.
+    ScreenKeyframe,
+    /// The screen encoder's target, bit/s.
+    ScreenBitrate(u32),
+    /// An H.264 access unit of `from`'s camera or shared screen (`feed`) for its decoder
+    /// (started when first needed).
     Decode {
         from: ParticipantId,
+        feed: Feed,
         unit: Arc<[u8]>,
         /// How long its picture waits once decoded, to be shown on the participant's
         /// timeline (`call::video_timing`).
@@ -100,10 +110,19 @@ pub enum MediaCommand {
         width: u32,
         height: u32,
     },
-    /// `from` is gone: their decoder and jitter buffer can go.
+    /// `from` is gone: their decoders and jitter buffer can go.
     Gone(ParticipantId),
+    /// `from` stopped sharing their screen: its decoder can go.
+    ScreenGone(ParticipantId),
     /// One of the app's own sounds, through the speaker (someone joined or left).
     Chime(Chime),
+}
+
+/// Which of a participant's videos: their camera, or the screen they share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Feed {
+    Camera,
+    Screen,
 }
 
 /// An ICE server's name to look up.

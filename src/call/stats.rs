@@ -85,6 +85,13 @@ pub struct ParticipantStats {
     /// The layer of theirs received, when an SFU forwards one of several ("full",
     /// "quarter"); None in a mesh.
     pub layer_in: Option<&'static str>,
+    /// Their shared screen: pictures decoded so far (0 when they never shared), and the
+    /// size of the last.
+    pub screen_frames_decoded: u64,
+    pub screen_width_in: usize,
+    pub screen_height_in: usize,
+    /// Whether they are sharing their screen now (its section is open).
+    pub screen_in: bool,
 }
 
 impl ParticipantStats {
@@ -122,6 +129,11 @@ pub struct Figures {
     pub video_hold: Duration,
     /// The layer of theirs the SFU says it forwards (simulcast).
     pub layer_in: Option<&'static str>,
+    /// Their shared screen's pictures decoded so far, and the last one's size.
+    pub screen_frames: u64,
+    pub screen_size: (usize, usize),
+    /// They share their screen now.
+    pub screen_in: bool,
     /// Glass-to-glass latencies of pictures seen in the current second, in ms.
     g2g_ms: Vec<f64>,
     last_picture: Option<Instant>,
@@ -236,6 +248,10 @@ impl Figures {
             codec_video: path.codecs.1.clone(),
             codec_audio: path.codecs.0.clone(),
             layer_in: self.layer_in,
+            screen_frames_decoded: self.screen_frames,
+            screen_width_in: self.screen_size.0,
+            screen_height_in: self.screen_size.1,
+            screen_in: self.screen_in,
         }
     }
 }

@@ -61,6 +61,12 @@ pub trait JoinWay {
     ) {
     }
 
+    /// We share our screen (`on`) or stopped: the others are to receive it as a second video
+    /// (a mesh renegotiates each connection, an SFU takes a second published stream). Called
+    /// again when a connection comes up while we share; a way does what is not done yet. A
+    /// way that cannot carry a share says so.
+    fn share(&mut self, room: &mut Room<Self::Message>, on: bool);
+
     /// The call gave up on `connection` (it closed it; its participants are gone or moved).
     fn connection_closed(&mut self, room: &mut Room<Self::Message>, connection: ConnectionId);
 

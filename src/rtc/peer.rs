@@ -89,8 +89,13 @@ pub enum PeerEvent {
     ScreenEnded {
         mid: Mid,
     },
-    /// The remote wants a keyframe from us.
-    KeyframeRequested,
+    /// The remote wants a keyframe from us: of our shared screen (`screen`) or our camera.
+    KeyframeRequested {
+        screen: bool,
+    },
+    /// The other side agreed to receive our share (its section now sends): what went before
+    /// was dropped, so it needs a keyframe.
+    ShareAgreed,
     /// The bandwidth estimate towards this peer, bits a second.
     BitrateEstimate(u64),
     Stats(PeerStats),
@@ -164,6 +169,9 @@ pub struct Peer {
     share_base: Option<SystemTime>,
     /// The other participant's shared screens: video sections they added after their camera's.
     screens_in: HashSet<Mid>,
+    /// The ICE username fragment of the other side's last offer or answer: an offer with
+    /// another is an ICE restart, one with the same a change of what the connection carries.
+    remote_ufrag: Option<String>,
 }
 
 /// Who a connection is with, which decides how it is set up.
@@ -270,6 +278,7 @@ impl Peer {
             share_pt: None,
             share_base: None,
             screens_in: HashSet::new(),
+            remote_ufrag: None,
         }
     }
 
@@ -374,6 +383,7 @@ impl Peer {
             self.sharing = false;
         }
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        self.remote_ufrag = ice_ufrag(sdp);
         self.configure_resends();
         self.share_pt = None;
         Ok(answer.to_sdp_string())
@@ -382,10 +392,15 @@ impl Peer {
     pub fn accept_answer(&mut self, sdp: &str) -> Result<(), PeerError> {
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
         let pending = self.pending.take().ok_or(PeerError::NoOffer)?;
+        let agreed_before = self.share_agreed_by_str0m();
         self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.remote_ufrag = ice_ufrag(sdp);
         self.share_offered = None;
         self.share_pt = None;
         self.configure_resends();
+        if self.share_agreed() && !agreed_before {
+            self.events.push_back(PeerEvent::ShareAgreed);
+        }
         Ok(())
     }
 
@@ -431,6 +446,29 @@ impl Peer {
     /// Whether an offer of ours waits for its answer.
     pub fn offer_pending(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// Whether the other side agreed to receive our share: its section is negotiated and
+    /// sending (what str0m settled on, whatever offers crossed on the way).
+    pub fn share_agreed(&self) -> bool {
+        self.share_offered.is_none() && self.share_agreed_by_str0m()
+    }
+
+    fn share_agreed_by_str0m(&self) -> bool {
+        self.share
+            .and_then(|mid| self.rtc.media(mid))
+            .is_some_and(|media| media.direction().is_sending())
+    }
+
+    /// Whether this connection has a section for our share (negotiated, sending or not).
+    pub fn has_share(&self) -> bool {
+        self.share.is_some()
+    }
+
+    /// Whether `offer` restarts ICE (new credentials) rather than changing what the
+    /// connection carries.
+    pub fn is_ice_restart(&self, offer: &str) -> bool {
+        ice_ufrag(offer) != self.remote_ufrag
     }
 
     /// A trickled candidate line (`candidate:...`, with or without the `a=` prefix, with any
@@ -654,7 +692,11 @@ impl Peer {
                 self.events
                     .push_back(PeerEvent::ScreenEnded { mid: changed.mid });
             }
-            Event::KeyframeRequest(_) => self.events.push_back(PeerEvent::KeyframeRequested),
+            Event::KeyframeRequest(request) => {
+                let screen = self.share == Some(request.mid);
+                self.events
+                    .push_back(PeerEvent::KeyframeRequested { screen });
+            }
             // str0m counts jitter in RTP units: 48 a millisecond for Opus.
             Event::MediaIngressStats(stats) => match self.kinds.get(&stats.mid) {
                 Some(MediaKind::Audio) => {
@@ -845,10 +887,22 @@ impl Peer {
         Ok(video)
     }
 
+    /// The sections the other side shares its screen on (theirs, added by their offers).
+    pub fn screens_in(&self) -> Vec<Mid> {
+        self.screens_in.iter().copied().collect()
+    }
+
     /// Ends the connection at once (nothing more is sent).
     pub fn close(&mut self) {
         self.rtc.disconnect();
     }
+}
+
+/// The first `a=ice-ufrag:` of an SDP (str0m bundles: one for all sections).
+fn ice_ufrag(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|line| line.trim().strip_prefix("a=ice-ufrag:"))
+        .map(str::to_string)
 }
 
 /// A picture's RTP time (90 kHz) from its capture time, counted from the stream's first

@@ -245,6 +245,7 @@ impl ConferApp {
             },
             max_video_bps: self.settings.video.quality.max_bitrate_bps(),
             render_video: true,
+            render_shares: false,
             relay_only: false,
             chimes: self.settings.notifications.sounds,
         };

@@ -250,6 +250,10 @@ impl Meeting {
                 }
             },
             CallReport::Picture { .. } | CallReport::Preview(_) => {}
+            // The window has no share stage or picker yet (issue 18): shares are not shown.
+            CallReport::ScreenPicture { .. }
+            | CallReport::ScreenEnded { .. }
+            | CallReport::Sharing(_) => {}
         }
     }
 
@@ -313,7 +317,7 @@ impl Meeting {
             }
             CallControl::Camera(on) => self.camera_on = *on,
             CallControl::Hand(up) => self.hand_up = *up,
-            CallControl::Chat(_) | CallControl::Fit { .. } => {}
+            CallControl::Chat(_) | CallControl::Fit { .. } | CallControl::Share(_) => {}
         }
         self.call.control(control);
     }

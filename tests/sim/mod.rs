@@ -23,19 +23,25 @@ use confer::call::confer_mesh::{ConferEvent, ConferMesh, ConferMessage};
 use confer::call::events::{CallError, CallReport, Device, DeviceProblem, PeerState};
 use confer::call::ids::ParticipantId;
 use confer::call::machine::{
-    Call, CallSettings, Measurements, MediaCommand, Output, RemoteMeasurement,
+    Call, CallSettings, Feed, Measurements, MediaCommand, Output, RemoteMeasurement,
 };
 use confer::media::audio::opus_codec::{FRAME_SAMPLES, OpusEncoder};
 use confer::media::audio::playout::PeerPlayout;
 use confer::media::audio::synthetic::SyntheticMic;
 use confer::media::video::decode_thread::Picture;
-use confer::media::video::{EncoderSettings, H264Decoder, H264Encoder, RgbaImage, TestPattern};
+use confer::media::video::h264::Content;
+use confer::media::video::share_thread::ShareEvent;
+use confer::media::video::{
+    EncoderSettings, H264Decoder, H264Encoder, I420Frame, RgbaImage, TestPattern,
+};
 use confer::rtc::peer::Transmit;
 use confer::signal::client::{Closed, Command, Event};
 use confer::signal::proto::{PeerId, PeerInfo};
 use confer::signal::relayed::{PeerSignal, RoomMessage};
 
 pub const FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
+/// A shared screen's pictures: five a second (it changes each time: the page is redrawn).
+pub const SCREEN_INTERVAL: Duration = Duration::from_millis(200);
 pub const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
 /// One way through the signaling server.
 pub const SIGNALING_DELAY: Duration = Duration::from_millis(15);
@@ -347,6 +353,36 @@ pub struct Seen {
     pub audio_packets: u64,
     pub broken: u64,
     pub decoded: u64,
+    /// Their shared screen: its decoder, pictures decoded, and the last one.
+    screen_decoder: Option<H264Decoder>,
+    pub screen_decoded: u64,
+    pub screen_last: Option<I420Frame>,
+    /// Decoded screen pictures for the call (shown at once: no lip sync).
+    screen_held: VecDeque<Picture>,
+}
+
+/// A person's shared screen: a page with a moving cursor, through the screen encoder.
+pub struct Screen {
+    pub page: I420Frame,
+    encoder: H264Encoder,
+    next: Instant,
+}
+
+/// A page of "text": dark strokes on white, in rows, with a mark of `who` in it so that two
+/// people's pages differ.
+pub fn page(width: usize, height: usize, who: u8) -> I420Frame {
+    let mut page = I420Frame::black(width, height);
+    {
+        let (y, u, v) = page.planes_mut();
+        for (i, px) in y.iter_mut().enumerate() {
+            let (row, col) = (i / width, i % width);
+            let stroke = row % 12 < 8 && (col + row / 12 * usize::from(who)) % 7 == 1;
+            *px = if stroke { 40 } else { 235 };
+        }
+        u.fill(128);
+        v.fill(128);
+    }
+    page
 }
 
 /// What a person's camera does.
@@ -390,6 +426,12 @@ pub struct Person {
     pub new_addresses: Vec<SocketAddr>,
     /// Encoded pictures handed to the call.
     pub pictures_sent: u64,
+    /// The screen this person shares, while the call has it open.
+    pub screen: Option<Screen>,
+    /// What their share shows (a page of their own unless a test says otherwise).
+    pub screen_page: I420Frame,
+    /// Encoded pictures of the shared screen handed to the call.
+    pub screen_pictures_sent: u64,
 }
 
 impl Person {
@@ -424,6 +466,9 @@ impl Person {
             wake: now,
             new_addresses: Vec::new(),
             pictures_sent: 0,
+            screen: None,
+            screen_page: page(640, 360, index),
+            screen_pictures_sent: 0,
         }
     }
 
@@ -497,6 +542,29 @@ impl Person {
             .iter()
             .filter(|(_, c)| *c == MediaCommand::Keyframe)
             .map(|(at, _)| *at)
+            .collect()
+    }
+
+    /// Whether the call told this person's window it shares now, by its last word.
+    pub fn sharing(&self) -> bool {
+        self.reports
+            .iter()
+            .rev()
+            .find_map(|(_, r)| match r {
+                CallReport::Sharing(on) => Some(*on),
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
+    /// The screen encoder's rates, as asked.
+    pub fn screen_bitrates(&self) -> Vec<(Instant, u32)> {
+        self.commands
+            .iter()
+            .filter_map(|(at, c)| match c {
+                MediaCommand::ScreenBitrate(bps) => Some((*at, *bps)),
+                _ => None,
+            })
             .collect()
     }
 
@@ -708,6 +776,9 @@ impl Sim {
             if p.camera_open {
                 next = next.min(p.next_frame);
             }
+            if let Some(screen) = &p.screen {
+                next = next.min(screen.next);
+            }
         }
         next
     }
@@ -766,6 +837,25 @@ impl Sim {
                 call.handle_video(now, wall, encoded.layer, encoded.data);
             }
         }
+        if let Some(screen) = p.screen.as_mut()
+            && now >= screen.next
+        {
+            screen.next = now.max(screen.next + SCREEN_INTERVAL);
+            let mut picture = screen.page.clone();
+            picture.captured = wall;
+            // A text cursor that moves each picture: the page changes, as a screen in use
+            // does (an unchanged one costs the screen encoder no picture at all).
+            let width = picture.width();
+            let x = (p.screen_pictures_sent as usize * 8) % width.saturating_sub(4).max(1);
+            let (y, _, _) = picture.planes_mut();
+            for row in 4..16 {
+                y[row * width + x..row * width + x + 4].fill(16);
+            }
+            if let Some(encoded) = screen.encoder.encode(&picture).expect("encoding a screen") {
+                p.screen_pictures_sent += 1;
+                call.handle_screen(now, wall, encoded.data);
+            }
+        }
         if now >= p.next_audio {
             p.next_audio = now.max(p.next_audio + AUDIO_INTERVAL);
             let mut samples = [0.0f32; FRAME_SAMPLES];
@@ -792,7 +882,10 @@ impl Sim {
                 if let Some(stripe) = picture.stripe {
                     seen.pictures.push((now, stripe.counter));
                 }
-                call.handle_picture(now, from, picture);
+                call.handle_picture(now, from, Feed::Camera, picture);
+            }
+            while let Some(picture) = seen.screen_held.pop_front() {
+                call.handle_picture(now, from, Feed::Screen, picture);
             }
         }
         if now >= p.wake {
@@ -814,10 +907,10 @@ impl Sim {
                 Output::Signal(_) => {}
                 Output::Report(r) => p.reports.push((now, r)),
                 Output::Media(command) => {
-                    if let Some(broken) = apply(p, now, wall, command)
+                    if let Some((broken, feed)) = apply(p, now, wall, command)
                         && let Some(call) = p.call.as_mut()
                     {
-                        call.handle_keyframe_needed(now, &broken);
+                        call.handle_keyframe_needed(now, &broken, feed);
                     }
                 }
                 Output::Lookup(lookup) => {
@@ -842,6 +935,7 @@ impl Sim {
                                 playout_delay: audio.playout_delay,
                                 beep_at: audio.beep_at,
                                 frames_decoded: seen.decoded,
+                                screen_frames_decoded: seen.screen_decoded,
                                 concealed: audio.concealed(),
                             };
                             (id.clone(), m)
@@ -878,9 +972,41 @@ fn apply(
     now: Instant,
     wall: SystemTime,
     command: MediaCommand,
-) -> Option<ParticipantId> {
+) -> Option<(ParticipantId, Feed)> {
     match command {
-        MediaCommand::Decode { from, unit, hold } => {
+        MediaCommand::Decode {
+            from,
+            feed: Feed::Screen,
+            unit,
+            ..
+        } => {
+            let seen = p.seen.entry(from.clone()).or_default();
+            let decoder = seen
+                .screen_decoder
+                .get_or_insert_with(|| H264Decoder::new().expect("a decoder"));
+            match decoder.decode(&unit) {
+                Ok(Some(frame)) => {
+                    seen.screen_decoded += 1;
+                    seen.screen_held.push_back(Picture {
+                        image: RgbaImage {
+                            width: 0,
+                            height: 0,
+                            pixels: Vec::new(),
+                        },
+                        stream_size: (frame.width(), frame.height()),
+                        stripe: None,
+                        shown_at: wall,
+                    });
+                    seen.screen_last = Some(frame);
+                    None
+                }
+                Ok(None) => None,
+                Err(_) => Some((from, Feed::Screen)),
+            }
+        }
+        MediaCommand::Decode {
+            from, unit, hold, ..
+        } => {
             let seen = p.seen.entry(from.clone()).or_default();
             let decoder = seen
                 .decoder
@@ -905,7 +1031,7 @@ fn apply(
                 // What the decoder thread does: the stream is broken until a keyframe.
                 Err(_) => {
                     seen.broken += 1;
-                    Some(from)
+                    Some((from, Feed::Camera))
                 }
             }
         }
@@ -934,14 +1060,55 @@ fn apply(
                 seen.decoder = None;
                 seen.playout = None;
                 seen.held.clear();
+                seen.screen_decoder = None;
             }
             p.commands.push((now, command));
+            None
+        }
+        MediaCommand::ScreenGone(ref from) => {
+            if let Some(seen) = p.seen.get_mut(from) {
+                seen.screen_decoder = None;
+            }
+            p.commands.push((now, command));
+            None
+        }
+        MediaCommand::Share(ref target) => {
+            p.screen = target.map(|_| Screen {
+                page: p.screen_page.clone(),
+                encoder: H264Encoder::for_content(
+                    EncoderSettings {
+                        bitrate_bps: 600_000,
+                        max_fps: 5.0,
+                    },
+                    Content::Screen,
+                )
+                .expect("a screen encoder"),
+                next: now,
+            });
+            p.commands.push((now, command));
+            if let (Some(screen), Some(call)) = (&p.screen, p.call.as_mut()) {
+                let started = ShareEvent::Started {
+                    width: screen.page.width() as u32,
+                    height: screen.page.height() as u32,
+                };
+                call.handle_share(now, started);
+            }
             None
         }
         other => {
             match &other {
                 MediaCommand::Keyframe => p.encoder.request_keyframe(),
                 MediaCommand::Bitrate(bps) => p.encoder.set_bitrate(*bps),
+                MediaCommand::ScreenKeyframe => {
+                    if let Some(screen) = p.screen.as_mut() {
+                        screen.encoder.request_keyframe();
+                    }
+                }
+                MediaCommand::ScreenBitrate(bps) => {
+                    if let Some(screen) = p.screen.as_mut() {
+                        screen.encoder.set_bitrate(*bps);
+                    }
+                }
                 MediaCommand::Camera(on) => {
                     p.camera_open = *on && p.camera == CameraKind::Working;
                     p.camera_started = false;
