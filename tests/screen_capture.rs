@@ -400,3 +400,106 @@ fn no_display_is_a_sentence() {
     assert!(matches!(e, ScreenError::NoDisplay(_)), "{e:?}");
     assert!(e.to_string().starts_with("cannot reach the display"), "{e}");
 }
+
+/// A binary PPM (as `--save-share` writes it) as its size and RGB bytes.
+fn read_ppm(path: &std::path::Path) -> ((usize, usize), Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // "P6\nW H\n255\n", then the pixels.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        let end = at
+            + bytes[at..]
+                .iter()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap();
+        fields.push(String::from_utf8_lossy(&bytes[at..end]).into_owned());
+        at = end + 1;
+    }
+    assert_eq!(fields[0], "P6");
+    let size = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    (size, bytes[at..].to_vec())
+}
+
+/// Two natives in a meeting (`confer serve`, `confer join --headless`): one shares the X
+/// screen showing the document (`--share screen`), the other receives it beside the camera,
+/// and the picture it keeps (`--save-share`) holds the document's text.
+#[test]
+fn a_native_shares_its_screen_and_another_sees_the_text_in_its_pictures() {
+    let (xvfb, _conn, pixels, _window) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let server = support::serve::Serve::start(home.path(), &["--open"]);
+    let link = format!("confer://{}/share?insecure=1", server.addr);
+    let saved = home.path().join("bob-share.ppm");
+    let join = |name: &str, extra: &[&str]| {
+        let mut cmd = support::confer(home.path());
+        cmd.env("DISPLAY", &xvfb.display);
+        support::join_with(cmd, home.path(), &link, name, 120, extra)
+    };
+    let alice = join(
+        "alice",
+        &["--camera", "test-pattern:320x180", "--share", "screen"],
+    );
+    let bob_options = [
+        "--camera",
+        "test-pattern:320x180",
+        "--save-share",
+        saved.to_str().unwrap(),
+    ];
+    let bob = join("bob", &bob_options);
+    // Until Bob has decoded a few seconds of the share (what his stats say each second).
+    let stats = home.path().join("bob.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        if let Some(line) = support::stats_lines_about(&stats, "alice").pop() {
+            last = line;
+        }
+        if last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10,
+        "bob about alice: {last}"
+    );
+    assert_eq!(last["screen_in"], true, "{last}");
+    assert_eq!(
+        (
+            last["screen_width_in"].as_u64(),
+            last["screen_height_in"].as_u64()
+        ),
+        (Some(1280), Some(720)),
+        "{last}"
+    );
+    // The camera goes on beside the share.
+    assert_eq!(last["width_in"], 320, "{last}");
+    for (name, mut participant) in [("bob", bob), ("alice", alice)] {
+        participant.signal("TERM");
+        let (status, stderr) = participant
+            .wait_with_stderr(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("{name} did not end"));
+        assert!(status.success(), "{name}: {stderr}");
+    }
+    // The document, where it is on the screen, in what Bob kept: compared as luma.
+    let ((width, height), rgb) = read_ppm(&saved);
+    assert_eq!((width, height), SCREEN);
+    let (w, h) = (usize::from(DOC.0), usize::from(DOC.1));
+    let luma =
+        |r: u8, g: u8, b: u8| 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b);
+    let mut squared = 0.0;
+    for y in 0..h {
+        for x in 0..w {
+            let drawn = &pixels[(y * w + x) * 4..];
+            let at = ((y + AT.1 as usize) * width + x + AT.0 as usize) * 3;
+            let got = &rgb[at..at + 3];
+            let diff = luma(drawn[2], drawn[1], drawn[0]) - luma(got[0], got[1], got[2]);
+            squared += diff * diff;
+        }
+    }
+    let mse = squared / (w * h) as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
+    eprintln!("the document in bob's picture of alice's screen: {psnr:.1} dB");
+    assert!(psnr > 28.0, "the text did not arrive: {psnr:.1} dB");
+}
