@@ -503,3 +503,120 @@ fn a_native_shares_its_screen_and_another_sees_the_text_in_its_pictures() {
     eprintln!("the document in bob's picture of alice's screen: {psnr:.1} dB");
     assert!(psnr > 28.0, "the text did not arrive: {psnr:.1} dB");
 }
+
+/// A poll of a native's stats about `of` until `done` holds (each line is a second's);
+/// the last line either way.
+fn stats_until(
+    path: &std::path::Path,
+    of: &str,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        if let Some(line) = support::stats_lines_about(path, of).pop() {
+            last = line;
+        }
+        if done(&last) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    last
+}
+
+/// A browser guest and a native in one meeting: the guest's page shows the native's shared
+/// screen on its stage (the document's colours found where they are on the screen), then the
+/// guest shares its own (Chromium's fake screen, through getDisplayMedia) and the native
+/// decodes it; the guest stops, and the native hears of it.
+#[test]
+fn a_browser_guest_sees_a_native_share_and_shares_its_own() {
+    let (xvfb, _conn, _, _window) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let server = support::serve::Serve::start(home.path(), &["--open"]);
+    let link = format!("confer://{}/share?insecure=1", server.addr);
+    let saved = home.path().join("alice-share.ppm");
+    let mut cmd = support::confer(home.path());
+    cmd.env("DISPLAY", &xvfb.display);
+    let options = [
+        "--camera",
+        "test-pattern:320x180",
+        "--share",
+        "screen",
+        "--save-share",
+        saved.to_str().unwrap(),
+    ];
+    let mut alice = support::join_with(cmd, home.path(), &link, "alice", 120, &options);
+    let mut browser = support::browser::Browser::start(&home.path().join("browser.log"));
+    browser.open("web", &format!("http://{}/j/share?name=Web", server.addr));
+    browser.click("web", "#join");
+    let share_video =
+        "document.querySelector('.tile.share[data-share]:not([data-share=\"self\"]) video')";
+    browser.wait_for(
+        "web",
+        &format!("{share_video}?.videoWidth === 1280"),
+        Duration::from_secs(60),
+        "alice's screen on the guest's stage",
+    );
+    // Colours of the picture the page shows, where the document is on alice's screen: its
+    // heading bar (blue), its page (white), and the black desktop beside it.
+    let probe = format!(
+        "(() => {{ const v = {share_video}; const c = document.createElement('canvas');
+           c.width = v.videoWidth; c.height = v.videoHeight;
+           const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+           const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+           return [at({hx}, {hy}), at({px}, {py}), at(1200, 700)]; }})()",
+        hx = AT.0 + 320,
+        hy = AT.1 + 12,
+        px = AT.0 + 600,
+        py = AT.1 + 300,
+    );
+    let colours = browser.eval("web", &probe);
+    let near = |got: &serde_json::Value, want: [i64; 3]| {
+        (0..3).all(|i| (got[i].as_i64().unwrap_or(-999) - want[i]).abs() <= 30)
+    };
+    assert!(near(&colours[0], [30, 90, 200]), "heading {colours}");
+    assert!(near(&colours[1], [255, 255, 255]), "page {colours}");
+    assert!(near(&colours[2], [0, 0, 0]), "desktop {colours}");
+
+    // The guest shares; alice decodes it.
+    browser.click("web", "#share");
+    browser.wait_for(
+        "web",
+        "document.getElementById('share').textContent === 'Stop sharing'",
+        Duration::from_secs(20),
+        "the page sharing",
+    );
+    let stats = home.path().join("alice.jsonl");
+    let last = stats_until(&stats, "Web", Duration::from_secs(60), |s| {
+        s["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
+    });
+    assert!(
+        last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10,
+        "alice about the guest: {last}\n{}",
+        browser.log()
+    );
+    assert_eq!(last["screen_width_in"], 1280, "{last}");
+    // The guest's camera goes on beside it (Chromium sizes it to the rate it has).
+    assert!(
+        last["fps_in"].as_f64().unwrap_or(0.0) >= 5.0,
+        "the guest's camera: {last}"
+    );
+    // The guest stops; alice hears of it.
+    browser.click("web", "#share");
+    let last = stats_until(&stats, "Web", Duration::from_secs(30), |s| {
+        s["screen_in"] == false
+    });
+    assert_eq!(last["screen_in"], false, "{last}");
+    alice.signal("TERM");
+    let (status, stderr) = alice
+        .wait_with_stderr(Duration::from_secs(30))
+        .expect("alice did not end");
+    assert!(status.success(), "{stderr}");
+    // What alice kept of the guest's screen: Chromium's fake screen, not a black picture.
+    let ((width, height), rgb) = read_ppm(&saved);
+    assert_eq!((width, height), (1280, 720));
+    let mean = rgb.iter().map(|&b| f64::from(b)).sum::<f64>() / rgb.len() as f64;
+    assert!(mean > 10.0, "a black picture: mean {mean:.1}");
+}

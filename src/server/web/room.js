@@ -36,6 +36,8 @@ const call = {
   handUp: false,
   name: "",
   peers: new Map(),
+  // Our shared screen (getDisplayMedia) while we share.
+  share: null,
   left: false,
   refused: null,
   tries: 0,
@@ -290,7 +292,13 @@ function onBroadcast(from, data) {
 function newPeer(id, name, offering) {
   call.peers.get(id)?.pc.close();
   const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
-  const peer = { id, name, pc, offering, media: { audio: true, video: true }, restartTimer: null };
+  const peer = {
+    id, name, pc, offering, media: { audio: true, video: true }, restartTimer: null,
+    // Perfect negotiation (PROTOCOL.md): an offer of ours is being made.
+    makingOffer: false,
+    // The section our shared screen goes on, once added.
+    shareTransceiver: null,
+  };
   call.peers.set(id, peer);
   addTile(id, name, new MediaStream(), false);
   const early = call.early?.get(id);
@@ -303,6 +311,9 @@ function newPeer(id, name, offering) {
     const tile = tileOf(id);
     if (!tile) return;
     if (event.track.kind === "video") {
+      // The first video section is their camera; a later one is a screen they share.
+      const camera = pc.getTransceivers().find((t) => t.receiver.track.kind === "video");
+      if (camera && event.transceiver !== camera) return showShare(id, event.track);
       tile.querySelector("video").srcObject = new MediaStream([event.track]);
     } else {
       // Audio plays through its own element: a muted <video> would not play it.
@@ -310,6 +321,20 @@ function newPeer(id, name, offering) {
     }
   };
   pc.onconnectionstatechange = () => onConnectionState(peer);
+  // Later changes (our shared screen) are offered by either side; crossing offers resolve
+  // by perfect negotiation (onSignal).
+  pc.onnegotiationneeded = async () => {
+    if (pc.signalingState !== "stable" || pc.connectionState !== "connected") return;
+    try {
+      peer.makingOffer = true;
+      await pc.setLocalDescription();
+      signal(id, { type: "offer", sdp: pc.localDescription.sdp, session: call.session });
+    } catch (e) {
+      console.warn("renegotiation", e);
+    } finally {
+      peer.makingOffer = false;
+    }
+  };
   return peer;
 }
 
@@ -369,7 +394,13 @@ async function onSignal(from, data) {
         await peer.pc.setRemoteDescription({ type: "offer", sdp: data.sdp });
         await attachTracks(peer.pc, false);
       } else {
-        // An ICE restart on the connection we have.
+        // The same connection offered again: an ICE restart, or a change (a shared screen).
+        // Offers that cross: the peer whose id sorts lower is polite and gives way (its own
+        // offer is rolled back, and offered again once this one is answered); the other
+        // ignores the offer it got (PROTOCOL.md).
+        const polite = call.id < from;
+        const crossing = peer.makingOffer || peer.pc.signalingState !== "stable";
+        if (crossing && !polite) return;
         await peer.pc.setRemoteDescription({ type: "offer", sdp: data.sdp });
       }
       await peer.pc.setLocalDescription();
@@ -412,6 +443,8 @@ function onConnectionState(peer) {
       state === "connected" ? "" : state === "disconnected" || state === "failed" ? "reconnecting…" : `${state}…`;
   }
   clearTimeout(peer.restartTimer);
+  // Someone who came while we share gets our screen too.
+  if (state === "connected" && call.share && !peer.shareTransceiver) sendShare(peer);
   if ((state === "disconnected" || state === "failed") && peer.offering) {
     peer.restartTimer = setTimeout(async () => {
       if (call.peers.get(peer.id) !== peer || peer.pc.connectionState === "connected") return;
@@ -432,7 +465,100 @@ function removePeer(id) {
   call.early?.delete(id);
   call.names.delete(id);
   tileOf(id)?.remove();
+  shareTileOf(id)?.remove();
   layout();
+}
+
+// ---- Shared screens ----
+// A screen is a second video section on the connection (PROTOCOL.md): ours is added by an
+// offer of ours, stopped by setting it inactive; theirs shows in a tile of its own, first in
+// the grid and across it.
+
+function shareTileOf(id) {
+  return document.querySelector(`.tile.share[data-share="${CSS.escape(id)}"]`);
+}
+
+function showShare(id, track) {
+  const name = id === "self" ? "Your screen" : `${call.peers.get(id)?.name || nameOf(id)}'s screen`;
+  let tile = shareTileOf(id);
+  if (!tile) {
+    tile = document.createElement("div");
+    tile.className = "tile share";
+    tile.dataset.share = id;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true;
+    const label = document.createElement("div");
+    label.className = "label";
+    label.textContent = name;
+    tile.append(video, label);
+    $("grid").prepend(tile);
+    layout();
+  }
+  tile.querySelector("video").srcObject = new MediaStream([track]);
+  // Their section set inactive (they stopped) mutes the track; sharing again unmutes it.
+  track.onmute = () => {
+    if (shareTileOf(id)?.querySelector("video").srcObject?.getTracks()[0] === track) {
+      shareTileOf(id).remove();
+      layout();
+    }
+  };
+  track.onunmute = () => {
+    if (!shareTileOf(id)) showShare(id, track);
+  };
+}
+
+async function toggleShare() {
+  if (call.share) return stopShare();
+  if (call.sfu.route) {
+    banner("Sharing a screen is not available in a meeting this large yet.", 6000);
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+  } catch (e) {
+    console.warn("getDisplayMedia", e);
+    if (e.name !== "NotAllowedError") banner(`Your screen could not be shared: ${e.message || e.name}`, 6000);
+    return;
+  }
+  const track = stream.getVideoTracks()[0];
+  if (!track) return;
+  // Text: keep it sharp, lower the frame rate first.
+  track.contentHint = "detail";
+  // The browser's own "Stop sharing" ends the track.
+  track.onended = () => stopShare();
+  call.share = stream;
+  showShare("self", track);
+  for (const peer of call.peers.values()) sendShare(peer);
+  updateControls();
+}
+
+// Puts our screen (or nothing, when we stopped) on `peer`'s connection; the change is offered
+// by onnegotiationneeded.
+function sendShare(peer) {
+  const track = call.share?.getVideoTracks()[0] || null;
+  if (peer.pc.connectionState !== "connected") return;
+  if (!peer.shareTransceiver) {
+    if (!track) return;
+    peer.shareTransceiver = peer.pc.addTransceiver(track, { direction: "sendonly" });
+    preferH264(peer.shareTransceiver);
+    return;
+  }
+  peer.shareTransceiver.sender.replaceTrack(track).catch((e) => console.warn("replaceTrack", e));
+  peer.shareTransceiver.direction = track ? "sendonly" : "inactive";
+}
+
+function stopShare() {
+  const stream = call.share;
+  if (!stream) return;
+  call.share = null;
+  for (const track of stream.getTracks()) track.stop();
+  for (const peer of call.peers.values()) sendShare(peer);
+  shareTileOf("self")?.remove();
+  layout();
+  updateControls();
 }
 
 // ---- The grid ----
@@ -512,6 +638,10 @@ function updateControls() {
   $("camera").setAttribute("aria-pressed", String(!call.cameraOn));
   $("hand").textContent = call.handUp ? "Lower hand" : "Raise hand";
   $("hand").setAttribute("aria-pressed", String(call.handUp));
+  $("share").disabled = !navigator.mediaDevices?.getDisplayMedia;
+  $("share").textContent = call.share ? "Stop sharing" : "Share screen";
+  $("share").setAttribute("aria-pressed", String(Boolean(call.share)));
+  $("meeting").dataset.sharing = call.share ? "yes" : "no";
   const self = tileOf("self");
   if (self) {
     self.dataset.audio = call.micOn && hasAudio ? "on" : "off";
@@ -539,19 +669,23 @@ function toggle(kind) {
 $("mic").addEventListener("click", () => toggle("audio"));
 $("camera").addEventListener("click", () => toggle("video"));
 $("hand").addEventListener("click", toggleHand);
+$("share").addEventListener("click", () => toggleShare().catch((e) => console.error("share", e)));
 $("leave").addEventListener("click", () => leave(""));
 document.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey) || $("meeting").hidden) return;
-  // Google Meet's: Ctrl/Cmd+D, Ctrl/Cmd+E, Ctrl/Cmd+Alt+H.
+  // Google Meet's: Ctrl/Cmd+D, Ctrl/Cmd+E, Ctrl/Cmd+Alt+H; Ctrl/Cmd+Shift+S shares, as
+  // in Confer's window.
   if (event.key === "d" && !event.altKey) toggle("audio");
   else if (event.key === "e" && !event.altKey) toggle("video");
   else if (event.code === "KeyH" && event.altKey) toggleHand();
+  else if (event.code === "KeyS" && event.shiftKey && !event.altKey) toggleShare();
   else return;
   event.preventDefault();
 });
 
 function leave(why) {
   call.left = true;
+  stopShare();
   leaveSfu();
   send({ type: "leave" });
   for (const id of [...call.peers.keys()]) removePeer(id);
@@ -582,6 +716,9 @@ call.sfu = sfu;
 function moveMedia(route) {
   if (sfu.route || route.via !== "janus") return;
   sfu.route = route;
+  // Shares go through the mesh only (for now): ours stops, theirs go with their connections.
+  stopShare();
+  for (const tile of document.querySelectorAll(".tile.share")) tile.remove();
   for (const peer of [...call.peers.values()]) {
     clearTimeout(peer.restartTimer);
     peer.pc.close();
