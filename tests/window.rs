@@ -630,3 +630,173 @@ fn xdg_open_of_a_confer_link_reaches_the_running_app() {
         .expect("the app did not exit within 30 s of SIGTERM");
     assert!(status.success(), "the app exited with {status}");
 }
+
+impl Image {
+    /// Where `colour` is (the centre of its pixels) within `area` (x range, y range), when
+    /// more than 20 pixels have it.
+    fn find_in(
+        &self,
+        colour: [u8; 3],
+        (columns, rows): (std::ops::Range<usize>, std::ops::Range<usize>),
+    ) -> Option<(usize, usize)> {
+        let (mut xs, mut ys, mut n) = (0, 0, 0);
+        for y in rows {
+            for x in columns.clone() {
+                let at = (y * self.width + x) * 3;
+                let pixel = &self.rgb[at..at + 3];
+                if pixel.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 24) {
+                    xs += x;
+                    ys += y;
+                    n += 1;
+                }
+            }
+        }
+        (n > 20).then(|| (xs / n, ys / n))
+    }
+}
+
+const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
+/// Where the test's magenta window is: outside the app's window (960x640 at the corner).
+const PATCH_AT: (i16, i16) = (970, 650);
+const PATCH: (u16, u16) = (300, 140);
+/// The app's window on the screen.
+fn in_app() -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    (0..960, 0..640)
+}
+
+/// A named window of one colour beside the app's, for shares to show.
+fn magenta_window(xvfb: &Xvfb) -> x11rb::rust_connection::RustConnection {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{
+        AtomEnum, ConnectionExt, CreateWindowAux, PropMode, WindowClass,
+    };
+    use x11rb::wrapper::ConnectionExt as _;
+    let (conn, _) = x11rb::connect(Some(&xvfb.display)).expect("cannot reach Xvfb");
+    let root = conn.setup().roots[0].root;
+    let window = conn.generate_id().unwrap();
+    conn.create_window(
+        x11rb::COPY_DEPTH_FROM_PARENT,
+        window,
+        root,
+        PATCH_AT.0,
+        PATCH_AT.1,
+        PATCH.0,
+        PATCH.1,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().background_pixel(0x00ff_00ff),
+    )
+    .unwrap();
+    conn.change_property8(
+        PropMode::REPLACE,
+        window,
+        AtomEnum::WM_NAME,
+        AtomEnum::STRING,
+        b"Magenta",
+    )
+    .unwrap();
+    conn.map_window(window).unwrap();
+    conn.sync().unwrap();
+    conn
+}
+
+/// The real window shares: Ctrl+Shift+S opens the picker, the magenta window's thumbnail is
+/// clicked, and a headless participant decodes pictures of that window's size; the same
+/// shortcut stops it. Then another participant shares the X screen: the app shows it on its
+/// stage (the magenta window, small, inside the app's window).
+#[test]
+fn the_app_shares_a_window_from_its_picker_and_shows_a_share_on_its_stage() {
+    let (_alone, xvfb, home) = window_test();
+    let _patch = magenta_window(&xvfb);
+    let server = Serve::start(home.path(), &["--open"]);
+    let link = format!("confer://{}/window-share?insecure=1", server.addr);
+    let participant = |name: &str, extra: &[&str]| {
+        Owned(
+            confer(home.path())
+                .args(["join", &link, "--headless", "--name", name])
+                .args(["--camera", "test-pattern:320x180", "--mic", "tone"])
+                .args(extra)
+                .args(["--duration", "120"])
+                .arg("--stats")
+                .arg(home.path().join(format!("{name}.jsonl")))
+                .env("DISPLAY", &xvfb.display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start a headless participant"),
+        )
+    };
+    let _nat = participant("nat", &[]);
+    let stats = home.path().join("nat.jsonl");
+    let (mut app, _) = start_app(
+        &xvfb,
+        home.path(),
+        &[
+            "--name",
+            "Win",
+            "--auto-join",
+            "--camera",
+            "test-pattern",
+            "--mic",
+            "tone",
+            &link,
+        ],
+    );
+    wait_until(Duration::from_secs(60), "nat never saw the app", || {
+        lines_about(&stats, "Win")
+            .last()
+            .is_some_and(|l| l["frames_decoded"].as_u64().unwrap_or(0) > 10)
+    });
+    xdotool(
+        &xvfb,
+        &["search", "--name", "^Confer", "windowfocus", "--sync"],
+    );
+    xdotool(&xvfb, &["key", "ctrl+shift+s"]);
+    // The picker's thumbnail of the magenta window, inside the app's window.
+    let shot = xvfb.wait_for_screen(
+        Duration::from_secs(30),
+        "window-picker.ppm",
+        "no picker with the magenta window's thumbnail",
+        |shot| shot.find_in(MAGENTA, in_app()).is_some(),
+    );
+    let (x, y) = shot.find_in(MAGENTA, in_app()).unwrap();
+    xdotool(
+        &xvfb,
+        &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "nat decodes no share of the magenta window",
+        || {
+            lines_about(&stats, "Win").last().is_some_and(|l| {
+                l["screen_frames_decoded"].as_u64().unwrap_or(0) > 3
+                    && l["screen_width_in"] == u64::from(PATCH.0)
+                    && l["screen_height_in"] == u64::from(PATCH.1)
+            })
+        },
+    );
+    xdotool(
+        &xvfb,
+        &["search", "--name", "^Confer", "windowfocus", "--sync"],
+    );
+    xdotool(&xvfb, &["key", "ctrl+shift+s"]);
+    wait_until(Duration::from_secs(20), "the share did not stop", || {
+        lines_about(&stats, "Win")
+            .last()
+            .is_some_and(|l| l["screen_in"] == false)
+    });
+    // Someone else shares the X screen: the app's stage shows it, magenta window included.
+    let _sam = participant("sam", &["--share", "screen"]);
+    xvfb.wait_for_screen(
+        Duration::from_secs(60),
+        "window-stage.ppm",
+        "the shared screen is not on the app's stage",
+        |shot| shot.find_in(MAGENTA, in_app()).is_some(),
+    );
+    app.signal("TERM");
+    let status = app
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the app did not exit after SIGTERM");
+    assert!(status.success(), "the app exited with {status}");
+}

@@ -22,6 +22,7 @@ pub use super::driver::CONTROLS_QUEUE;
 use super::driver::{CallConfig, run};
 use super::events::{CallControl, CallError, CallReport, Setup};
 use super::ids::ParticipantId;
+use super::room::Feed;
 use super::stats::ParticipantStats;
 use crate::media::video::decode_thread::Picture;
 use crate::media::video::frame::RgbaImage;
@@ -36,8 +37,9 @@ pub trait CallLink {
     fn leave(&mut self);
     /// Reports since the last call (pictures excepted).
     fn reports(&mut self) -> Vec<CallReport>;
-    /// Each participant's newest picture since the last call, by id.
-    fn pictures(&mut self) -> Vec<(ParticipantId, Picture)>;
+    /// Each participant's newest picture since the last call, of their camera and of the
+    /// screen they share, by id.
+    fn pictures(&mut self) -> Vec<(ParticipantId, Feed, Picture)>;
     /// Our own camera's newest picture since the last call (the self view).
     fn preview(&mut self) -> Option<RgbaImage>;
     /// None while the call runs; then Ok (left) or why it could not go on.
@@ -47,7 +49,7 @@ pub trait CallLink {
 /// What is kept as its newest value only.
 #[derive(Default)]
 struct Newest {
-    pictures: HashMap<ParticipantId, Picture>,
+    pictures: HashMap<(ParticipantId, Feed), Picture>,
     preview: Option<RgbaImage>,
     levels: Option<CallReport>,
     stats: BTreeMap<ParticipantId, Box<ParticipantStats>>,
@@ -79,7 +81,10 @@ impl Outlet {
         };
         match report {
             CallReport::Picture { id, picture } => {
-                newest.pictures.insert(id, picture);
+                newest.pictures.insert((id, Feed::Camera), picture);
+            }
+            CallReport::ScreenPicture { id, picture } => {
+                newest.pictures.insert((id, Feed::Screen), picture);
             }
             CallReport::Preview(image) => newest.preview = Some(image),
             levels @ CallReport::Levels { .. } => newest.levels = Some(levels),
@@ -177,10 +182,16 @@ impl CallLink for RunningCall {
         take_reports(&self.reports, &self.newest)
     }
 
-    fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
+    fn pictures(&mut self) -> Vec<(ParticipantId, Feed, Picture)> {
         self.newest
             .lock()
-            .map(|mut newest| newest.pictures.drain().collect())
+            .map(|mut newest| {
+                newest
+                    .pictures
+                    .drain()
+                    .map(|((id, feed), picture)| (id, feed, picture))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -299,6 +299,31 @@ const WORDS: &[(&str, &str)] = &[
     ("the network", "网络"),
     ("the call", "通话"),
     ("Stay here", "留在这里"),
+    ("Share your screen", "共享你的屏幕"),
+    (
+        "There is nothing to share on this display.",
+        "此显示器上没有可以共享的内容。",
+    ),
+    ("Choose what everyone will see:", "选择大家将看到的内容："),
+    ("Cancel", "取消"),
+    ("Screen: {}", "屏幕：{}"),
+    ("Fit", "适应窗口"),
+    ("Show all of the shared screen", "显示整个共享屏幕"),
+    (
+        "Show the shared screen at its own size",
+        "按原始大小显示共享屏幕",
+    ),
+    (
+        "You are sharing your screen with everyone",
+        "你正在向所有人共享屏幕",
+    ),
+    ("Stop sharing", "停止共享"),
+    ("Share screen", "共享屏幕"),
+    (
+        "Show your screen or a window to everyone",
+        "向所有人展示你的屏幕或窗口",
+    ),
+    ("{} is sharing their screen", "{}正在共享屏幕"),
 ];
 
 #[cfg(test)]

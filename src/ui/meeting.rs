@@ -1,8 +1,9 @@
 //! The meeting: a grid of the others' video with their names, muted and camera-off marks,
-//! connection state and a network quality mark, the active speaker outlined; the control bar
-//! (microphone, camera, invite, participants, chat, stats, leave; Ctrl/Cmd+D, Ctrl/Cmd+E, and
-//! Space held to talk while muted). It draws what the call reports and sends it controls; it
-//! never waits on the call.
+//! connection state and a network quality mark, the active speaker outlined; a shared screen
+//! on the stage with the sharer's camera small below it; the control bar (microphone, camera,
+//! hand, share, invite, participants, chat, stats, leave; Ctrl/Cmd+D, Ctrl/Cmd+E, Ctrl/Cmd+
+//! Shift+S, and Space held to talk while muted). It draws what the call reports and sends it
+//! controls; it never waits on the call.
 
 use super::i18n::{tr, tr_fill};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -11,11 +12,13 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, RichText, Stroke};
 
+use super::sharing::{Picked, Picker, SessionScreens, ShareSource, StageView, stage_ui};
 use super::texture::show_image;
 use crate::call::events::{
     CallControl, CallError, CallReport, Device, DeviceProblem, Notice, PeerState,
 };
 use crate::call::ids::ParticipantId;
+use crate::call::machine::Feed;
 use crate::call::running::CallLink;
 use crate::call::stats::ParticipantStats;
 use crate::invite::Invite;
@@ -29,6 +32,9 @@ const COMMAND_ALT: Modifiers = Modifiers::COMMAND.plus(Modifiers::ALT);
 const HAND_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(COMMAND_ALT, Key::H);
 const CHAT_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(COMMAND_ALT, Key::C);
 const PEOPLE_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(COMMAND_ALT, Key::P);
+/// Zoom's share shortcut is Alt+S; Ctrl/Cmd+Shift+S is free in Meet and in the browser page.
+const SHARE_SHORTCUT: KeyboardShortcut =
+    KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::S);
 /// A participant this loud (RMS) is speaking.
 const SPEAKING: f32 = 0.02;
 /// How long a notice stays on screen.
@@ -77,6 +83,8 @@ struct Person {
     hand_up: bool,
     level: f32,
     video: Option<egui::TextureHandle>,
+    /// The screen they share, while they do.
+    screen: Option<egui::TextureHandle>,
     /// Their latest stats.
     stats: Option<ParticipantStats>,
 }
@@ -120,6 +128,16 @@ pub struct Meeting {
     fitted: HashMap<ParticipantId, (u32, u32)>,
     /// People joining and leaving are noticed on screen.
     arrival_notices: bool,
+    /// What can be shared (the session's display; a test's list).
+    share_source: Box<dyn ShareSource>,
+    /// The picker, while open.
+    picker: Option<Picker>,
+    /// Our screen is being shared (the call said so).
+    sharing: bool,
+    /// Who shares, in the order they began: the newest share is on the stage, and an earlier
+    /// one comes back to it when the newest ends.
+    shares: Vec<ParticipantId>,
+    stage_view: StageView,
 }
 
 /// What the meeting screen asks of the app.
@@ -143,6 +161,7 @@ impl Meeting {
                 hand_up: false,
                 level: 0.0,
                 video: None,
+                screen: None,
                 stats: None,
             },
             people: Vec::new(),
@@ -163,7 +182,18 @@ impl Meeting {
             leaving: false,
             fitted: HashMap::new(),
             arrival_notices: true,
+            share_source: Box::new(SessionScreens),
+            picker: None,
+            sharing: false,
+            shares: Vec::new(),
+            stage_view: StageView::default(),
         }
+    }
+
+    /// Shares come from `source` instead of the session's display.
+    pub fn with_share_source(mut self, source: Box<dyn ShareSource>) -> Self {
+        self.share_source = source;
+        self
     }
 
     fn person(&mut self, id: &ParticipantId) -> Option<&mut Person> {
@@ -178,6 +208,7 @@ impl Meeting {
                         self.notice(now, tr_fill("{} cannot be reached", &[&name]));
                     }
                     self.people.retain(|p| p.id != id);
+                    self.shares.retain(|s| *s != id);
                 }
                 _ => match self.person(&id) {
                     Some(person) => {
@@ -193,6 +224,7 @@ impl Meeting {
                         hand_up: false,
                         level: 0.0,
                         video: None,
+                        screen: None,
                         stats: None,
                     }),
                 },
@@ -249,11 +281,17 @@ impl Meeting {
                     self.device_problems.remove(&device);
                 }
             },
-            CallReport::Picture { .. } | CallReport::Preview(_) => {}
-            // The window has no share stage or picker yet (issue 18): shares are not shown.
-            CallReport::ScreenPicture { .. }
-            | CallReport::ScreenEnded { .. }
-            | CallReport::Sharing(_) => {}
+            CallReport::ScreenEnded { id } => {
+                self.shares.retain(|s| *s != id);
+                if let Some(person) = self.person(&id) {
+                    person.screen = None;
+                }
+            }
+            CallReport::Sharing(on) => self.sharing = on,
+            // Pictures come through `CallLink::pictures`.
+            CallReport::Picture { .. }
+            | CallReport::ScreenPicture { .. }
+            | CallReport::Preview(_) => {}
         }
     }
 
@@ -271,14 +309,52 @@ impl Meeting {
         }
     }
 
-    fn show_picture(&mut self, ctx: &egui::Context, id: &ParticipantId, picture: Picture) {
-        if let Some(person) = self.person(id) {
-            show_image(
+    fn show_picture(
+        &mut self,
+        ctx: &egui::Context,
+        id: &ParticipantId,
+        feed: Feed,
+        picture: Picture,
+    ) {
+        let Some(person) = self.person(id) else {
+            return;
+        };
+        match feed {
+            Feed::Camera => show_image(
                 ctx,
                 &mut person.video,
                 &format!("video-{id}"),
                 picture.image,
-            );
+            ),
+            Feed::Screen => {
+                show_image(
+                    ctx,
+                    &mut person.screen,
+                    &format!("screen-{id}"),
+                    picture.image,
+                );
+                if !self.shares.contains(id) {
+                    self.shares.push(id.clone());
+                }
+            }
+        }
+    }
+
+    /// The share on the stage: the newest whose picture came.
+    fn on_stage(&self) -> Option<&Person> {
+        self.shares.iter().rev().find_map(|id| {
+            self.people
+                .iter()
+                .find(|p| p.id == *id && p.screen.is_some())
+        })
+    }
+
+    /// Opens the picker, or stops our share when we share.
+    fn share_or_stop(&mut self, ctx: &egui::Context) {
+        if self.sharing {
+            self.set(CallControl::Share(None));
+        } else {
+            self.picker = Some(Picker::open(ctx, self.share_source.as_ref()));
         }
     }
 
@@ -340,8 +416,8 @@ impl Meeting {
         for report in self.call.reports() {
             self.apply(report, now);
         }
-        for (id, picture) in self.call.pictures() {
-            self.show_picture(ui.ctx(), &id, picture);
+        for (id, feed, picture) in self.call.pictures() {
+            self.show_picture(ui.ctx(), &id, feed, picture);
         }
         if let Some(image) = self.call.preview() {
             show_image(ui.ctx(), &mut self.me.video, "video-self", image);
@@ -378,6 +454,15 @@ impl Meeting {
         if ui.input_mut(|i| i.consume_shortcut(&PEOPLE_SHORTCUT)) {
             self.toggle_side(Side::People);
         }
+        if ui.input_mut(|i| i.consume_shortcut(&SHARE_SHORTCUT)) {
+            self.share_or_stop(ui.ctx());
+        }
+        if let Some(picked) = self.picker.as_ref().and_then(|p| p.ui(ui.ctx())) {
+            self.picker = None;
+            if let Picked::Share(target) = picked {
+                self.set(CallControl::Share(Some(target)));
+            }
+        }
         self.push_to_talk(ui);
 
         let mut leave = false;
@@ -387,6 +472,22 @@ impl Meeting {
             ui.horizontal_wrapped(|ui| leave = self.controls_ui(ui, now));
             ui.add_space(6.0);
         });
+        if self.sharing {
+            let mut stop = false;
+            egui::Panel::top("sharing").show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(
+                        RichText::new(tr("You are sharing your screen with everyone"))
+                            .color(Color32::from_rgb(0x3f, 0xb9, 0x50))
+                            .strong(),
+                    );
+                    stop = ui.button(tr("Stop sharing")).clicked();
+                });
+            });
+            if stop {
+                self.set(CallControl::Share(None));
+            }
+        }
         if leave {
             self.leave(ui.ctx());
         }
@@ -416,7 +517,11 @@ impl Meeting {
             if self.people.is_empty() {
                 ui.label(tr("Waiting for others to join…"));
             }
-            let tiles = self.grid_ui(ui);
+            let tiles = if self.on_stage().is_some() {
+                self.share_stage_ui(ui)
+            } else {
+                self.grid_ui(ui)
+            };
             self.fit_pictures(ui.ctx(), tiles);
         });
         None
@@ -476,6 +581,16 @@ impl Meeting {
         let hand = Some(self.hand_up);
         if tool(ui, "✋", label, tip, Some(&HAND_SHORTCUT), hand).clicked() {
             self.set(CallControl::Hand(!self.hand_up));
+        }
+        let label = if self.sharing {
+            tr("Stop sharing")
+        } else {
+            tr("Share screen")
+        };
+        let tip = tr("Show your screen or a window to everyone");
+        let shared = Some(self.sharing);
+        if tool(ui, "🖥", label, tip, Some(&SHARE_SHORTCUT), shared).clicked() {
+            self.share_or_stop(ui.ctx());
         }
         ui.separator();
         let tip = tr("Copy the invite link");
@@ -599,7 +714,8 @@ impl Meeting {
             (full.x - gap * (columns - 1) as f32) / columns as f32,
             (full.y - gap * (rows - 1) as f32) / rows as f32,
         );
-        let origin = ui.min_rect().min;
+        // Below what the panel already shows (notices, device problems): where its cursor is.
+        let origin = ui.cursor().min;
         for (i, person) in self.people.iter().chain([&self.me]).enumerate() {
             let (row, column) = (i / columns, i % columns);
             let min =
@@ -618,13 +734,7 @@ impl Meeting {
             .as_ref()
             .and_then(|id| self.people.iter().position(|p| p.id == *id))
             .unwrap_or(0);
-        let gap = 8.0;
-        let full = egui::Rect::from_min_size(ui.min_rect().min, ui.available_size());
-        let strip_height = (full.height() * 0.22).max(60.0);
-        let big = egui::Rect::from_min_max(
-            full.min,
-            egui::pos2(full.max.x, full.max.y - strip_height - gap),
-        );
+        let (big, strip) = stage_and_strip(ui);
         ui.scope_builder(egui::UiBuilder::new().max_rect(big), |ui| {
             tile_ui(ui, &self.people[speaker], big, self.show_stats);
         });
@@ -637,13 +747,49 @@ impl Meeting {
             .map(|(_, p)| p)
             .chain([&self.me])
             .collect();
+        tiles.extend(self.strip_ui(ui, strip, others));
+        tiles
+    }
+
+    /// A shared screen on the stage; below it the sharer's camera, then everyone else.
+    fn share_stage_ui(&mut self, ui: &mut egui::Ui) -> Vec<(ParticipantId, egui::Vec2)> {
+        let (big, strip) = stage_and_strip(ui);
+        let Some(sharer) = self.on_stage() else {
+            return Vec::new();
+        };
+        let sharer_id = sharer.id.clone();
+        let title = tr_fill("{} is sharing their screen", &[&sharer.name]);
+        let view = match &sharer.screen {
+            Some(texture) => stage_ui(ui, big, texture, &title, self.stage_view),
+            None => self.stage_view,
+        };
+        let others: Vec<&Person> = self
+            .people
+            .iter()
+            .filter(|p| p.id == sharer_id)
+            .chain(self.people.iter().filter(|p| p.id != sharer_id))
+            .chain([&self.me])
+            .collect();
+        let tiles = self.strip_ui(ui, strip, others);
+        self.stage_view = view;
+        tiles
+    }
+
+    /// `people` in a row of small tiles in `strip`; their tile sizes (ours left out).
+    fn strip_ui(
+        &self,
+        ui: &mut egui::Ui,
+        strip: egui::Rect,
+        others: Vec<&Person>,
+    ) -> Vec<(ParticipantId, egui::Vec2)> {
+        let gap = 8.0;
+        let full = strip;
+        let strip_height = strip.height();
+        let mut tiles = Vec::new();
         let width = (strip_height * 16.0 / 9.0)
             .min((full.width() - gap * (others.len() - 1) as f32) / others.len() as f32);
         for (i, person) in others.into_iter().enumerate() {
-            let min = egui::pos2(
-                full.min.x + i as f32 * (width + gap),
-                full.max.y - strip_height,
-            );
+            let min = egui::pos2(full.min.x + i as f32 * (width + gap), full.min.y);
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, strip_height));
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                 tile_ui(ui, person, rect, false);
@@ -654,6 +800,20 @@ impl Meeting {
         }
         tiles
     }
+}
+
+/// The central area split into a stage and a strip of small tiles below it.
+fn stage_and_strip(ui: &egui::Ui) -> (egui::Rect, egui::Rect) {
+    let gap = 8.0;
+    let full = egui::Rect::from_min_size(ui.cursor().min, ui.available_size());
+    let strip_height = (full.height() * 0.22).max(60.0);
+    let big = egui::Rect::from_min_max(
+        full.min,
+        egui::pos2(full.max.x, full.max.y - strip_height - gap),
+    );
+    let strip =
+        egui::Rect::from_min_max(egui::pos2(full.min.x, full.max.y - strip_height), full.max);
+    (big, strip)
 }
 
 /// A control bar button: an icon and a label, and a tooltip that names its shortcut. Screen
@@ -900,12 +1060,13 @@ mod tests {
     use super::*;
     use crate::call::events::MediaState;
     use crate::media::video::frame::RgbaImage;
+    use crate::media::video::screen::{ShareTarget, Shareable};
 
     /// A call that plays back what the test queues and records what it was asked.
     #[derive(Default, Clone)]
     struct Script {
         reports: Arc<Mutex<Vec<CallReport>>>,
-        pictures: Arc<Mutex<Vec<(ParticipantId, Picture)>>>,
+        pictures: Arc<Mutex<Vec<(ParticipantId, Feed, Picture)>>>,
         controls: Arc<Mutex<Vec<CallControl>>>,
         /// Tile sizes, kept apart from the controls a person sends.
         fits: Arc<Mutex<Vec<CallControl>>>,
@@ -928,7 +1089,7 @@ mod tests {
         fn reports(&mut self) -> Vec<CallReport> {
             std::mem::take(&mut *self.reports.lock().unwrap())
         }
-        fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
+        fn pictures(&mut self) -> Vec<(ParticipantId, Feed, Picture)> {
             std::mem::take(&mut *self.pictures.lock().unwrap())
         }
         fn preview(&mut self) -> Option<RgbaImage> {
@@ -960,6 +1121,15 @@ mod tests {
 
     /// A meeting in a window of `size`.
     fn harness_of_size(script: &Script, size: egui::Vec2) -> Harness<'static, State> {
+        harness_sharing(script, size, Box::new(SessionScreens))
+    }
+
+    /// A meeting in a window of `size` whose shares come from `source`.
+    fn harness_sharing(
+        script: &Script,
+        size: egui::Vec2,
+        source: Box<dyn ShareSource>,
+    ) -> Harness<'static, State> {
         Harness::builder().with_size(size).build_ui_state(
             |ui, (meeting, outcome): &mut State| {
                 if let Some(o) = meeting.meeting_ui(ui) {
@@ -971,7 +1141,8 @@ mod tests {
                     Box::new(script.clone()),
                     Invite::parse("https://meet.example.org/j/standup#t=tok").unwrap(),
                     "Tess",
-                ),
+                )
+                .with_share_source(source),
                 None,
             ),
         )
@@ -1054,19 +1225,19 @@ mod tests {
             stripe: None,
             shown_at: std::time::SystemTime::now(),
         };
-        script
-            .pictures
-            .lock()
-            .unwrap()
-            .push(("a".into(), picture(4, 2, vec![200; 32])));
+        script.pictures.lock().unwrap().push((
+            "a".into(),
+            Feed::Camera,
+            picture(4, 2, vec![200; 32]),
+        ));
         harness.run();
         assert!(harness.state().0.people[0].video.is_some());
         // A picture whose bytes do not match its size is ignored, not a crash.
-        script
-            .pictures
-            .lock()
-            .unwrap()
-            .push(("a".into(), picture(640, 360, vec![0; 10])));
+        script.pictures.lock().unwrap().push((
+            "a".into(),
+            Feed::Camera,
+            picture(640, 360, vec![0; 10]),
+        ));
         harness.run();
         harness.get_by_role_and_label(Role::Button, "Leave").click();
         harness.run();
@@ -1486,6 +1657,7 @@ mod tests {
                 tr("Mute"),
                 tr("Stop video"),
                 tr("Raise hand"),
+                tr("Share screen"),
                 tr("Invite"),
                 tr("Speaker view"),
                 tr("Stats"),
@@ -1508,7 +1680,12 @@ mod tests {
                 .hover();
             harness.run_steps(60);
             let mut tips = Vec::new();
-            for (label, keys) in [(tr("Raise hand"), "(Ctrl+Alt+H)"), (tr("Mute"), "(Ctrl+D)")] {
+            let shortcuts = [
+                (tr("Raise hand"), "(Ctrl+Alt+H)"),
+                (tr("Mute"), "(Ctrl+D)"),
+                (tr("Share screen"), "(Ctrl+Shift+S)"),
+            ];
+            for (label, keys) in shortcuts {
                 harness.get_by_role_and_label(Role::Button, label).hover();
                 // Past the tooltip's delay.
                 harness.run_steps(60);
@@ -1545,5 +1722,236 @@ mod tests {
         assert!(harness.query_by_label("Ana joined").is_none());
         assert!(harness.query_by_label("Lei left").is_none());
         harness.get_by_label("Back in the room");
+    }
+
+    /// A test's screens and windows, or why there are none.
+    struct Shareables(Result<Vec<Shareable>, String>);
+
+    impl ShareSource for Shareables {
+        fn list(&self) -> Result<Vec<Shareable>, String> {
+            self.0.clone()
+        }
+        fn thumbnail(&self, _: ShareTarget) -> Option<RgbaImage> {
+            Some(RgbaImage {
+                width: 16,
+                height: 9,
+                pixels: vec![128; 16 * 9 * 4],
+            })
+        }
+    }
+
+    const A_WINDOW: ShareTarget = ShareTarget::Window(0x40_0001);
+
+    fn a_screen_and_a_window() -> Box<dyn ShareSource> {
+        Box::new(Shareables(Ok(vec![
+            Shareable {
+                target: ShareTarget::Screen {
+                    x: 0,
+                    y: 0,
+                    width: 1920,
+                    height: 1080,
+                },
+                name: "HDMI-1".into(),
+                width: 1920,
+                height: 1080,
+            },
+            Shareable {
+                target: A_WINDOW,
+                name: "Shared document — 共享".into(),
+                width: 640,
+                height: 360,
+            },
+        ])))
+    }
+
+    fn last_control(script: &Script) -> Option<CallControl> {
+        script.controls.lock().unwrap().last().cloned()
+    }
+
+    /// Ctrl+Shift+S opens the picker of screens and windows; the one chosen is shared; while
+    /// the call says we share, the window says so and Stop ends it. In both languages.
+    #[test]
+    fn the_picker_shares_what_is_chosen_and_sharing_is_shown_with_a_stop() {
+        use crate::config::Language;
+        for language in [Language::English, Language::SimplifiedChinese] {
+            let script = Script::default();
+            let mut harness =
+                harness_sharing(&script, egui::vec2(900.0, 600.0), a_screen_and_a_window());
+            crate::ui::install_system_fonts(&harness.ctx);
+            crate::ui::i18n::set_language(language);
+            harness.run();
+            harness.key_press_modifiers(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::S);
+            harness.run();
+            let opened = harness
+                .query_by_label(tr("Choose what everyone will see:"))
+                .is_some();
+            let screen_named = harness
+                .query_by_label(&tr_fill("Screen: {}", &[&"HDMI-1"]))
+                .is_some();
+            harness
+                .get_by_role_and_label(Role::Button, "Shared document — 共享")
+                .click();
+            harness.run();
+            let chosen = last_control(&script);
+            let closed = harness
+                .query_by_label(tr("Choose what everyone will see:"))
+                .is_none();
+            script.say(CallReport::Sharing(true));
+            harness.run();
+            let said = harness
+                .query_by_label(tr("You are sharing your screen with everyone"))
+                .is_some();
+            // The bar's Stop and the control bar's (its label switched).
+            let stops = harness
+                .query_all_by_role_and_label(Role::Button, tr("Stop sharing"))
+                .count();
+            harness
+                .query_all_by_role_and_label(Role::Button, tr("Stop sharing"))
+                .next()
+                .unwrap()
+                .click();
+            harness.run();
+            let stopped = last_control(&script);
+            script.say(CallReport::Sharing(false));
+            harness.run();
+            let unsaid = harness
+                .query_by_label(tr("You are sharing your screen with everyone"))
+                .is_none();
+            crate::ui::i18n::set_language(Language::English);
+            assert!(opened && screen_named, "{language:?}: the picker");
+            assert_eq!(
+                chosen,
+                Some(CallControl::Share(Some(A_WINDOW))),
+                "{language:?}"
+            );
+            assert!(closed, "{language:?}: the picker stayed open");
+            assert!(said, "{language:?}: sharing not shown");
+            assert_eq!(stops, 2, "{language:?}");
+            assert_eq!(stopped, Some(CallControl::Share(None)), "{language:?}");
+            assert!(unsaid, "{language:?}");
+        }
+    }
+
+    /// Where nothing can be shared (a Wayland session), the picker says why; Cancel closes it
+    /// and nothing is shared.
+    #[test]
+    fn a_picker_with_nothing_to_share_says_why() {
+        let why = "cannot share the screen: this is a Wayland session";
+        let script = Script::default();
+        let source = Box::new(Shareables(Err(why.into())));
+        let mut harness = harness_sharing(&script, egui::vec2(800.0, 500.0), source);
+        harness.run();
+        harness
+            .get_by_role_and_label(Role::Button, "Share screen")
+            .click();
+        harness.run();
+        assert!(harness.query_by_label(why).is_some());
+        harness
+            .get_by_role_and_label(Role::Button, "Cancel")
+            .click();
+        harness.run();
+        assert!(harness.query_by_label(why).is_none());
+        assert_eq!(last_control(&script), None);
+    }
+
+    fn screen_picture(script: &Script, id: &str, (w, h): (usize, usize)) {
+        let picture = Picture {
+            image: RgbaImage {
+                width: w,
+                height: h,
+                pixels: vec![90; w * h * 4],
+            },
+            stream_size: (w, h),
+            stripe: None,
+            shown_at: std::time::SystemTime::now(),
+        };
+        script
+            .pictures
+            .lock()
+            .unwrap()
+            .push((id.into(), Feed::Screen, picture));
+    }
+
+    /// A shared screen takes the stage (its sharer named above it, the cameras in a row
+    /// below), fitted or 1:1; a newer share replaces it, and when that ends the earlier one
+    /// comes back; when none is left the grid does.
+    #[test]
+    fn a_shared_screen_takes_the_stage_and_the_newest_share_wins() {
+        let script = Script::default();
+        let mut harness = harness(&script);
+        script.person("a", "Ana", PeerState::Connected);
+        script.person("b", "Bo", PeerState::Connected);
+        harness.run();
+        screen_picture(&script, "a", (320, 180));
+        harness.run();
+        assert!(
+            harness
+                .query_by_label("Ana is sharing their screen")
+                .is_some()
+        );
+        // The sharer's camera and the others' go small below the stage.
+        let fits: Vec<(u32, u32)> = script
+            .fits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|f| match f {
+                CallControl::Fit { width, height, .. } => Some((*width, *height)),
+                _ => None,
+            })
+            .collect();
+        let (_, small) = *fits.last().unwrap();
+        assert!(small < 200, "tiles below the stage: {fits:?}");
+        harness.get_by_role_and_label(Role::Button, "1:1").click();
+        harness.run();
+        assert_eq!(harness.state().0.stage_view, StageView::Actual);
+        harness.get_by_role_and_label(Role::Button, "Fit").click();
+        harness.run();
+        assert_eq!(harness.state().0.stage_view, StageView::Fit);
+
+        screen_picture(&script, "b", (320, 180));
+        harness.run();
+        assert!(
+            harness
+                .query_by_label("Bo is sharing their screen")
+                .is_some()
+        );
+        assert!(
+            harness
+                .query_by_label("Ana is sharing their screen")
+                .is_none()
+        );
+        script.say(CallReport::ScreenEnded { id: "b".into() });
+        harness.run();
+        assert!(
+            harness
+                .query_by_label("Ana is sharing their screen")
+                .is_some()
+        );
+        script.say(CallReport::ScreenEnded { id: "a".into() });
+        harness.run();
+        assert!(
+            harness
+                .query_by_label("Ana is sharing their screen")
+                .is_none()
+        );
+        assert!(harness.state().0.on_stage().is_none());
+    }
+
+    #[test]
+    fn the_stage_names_the_sharer_in_chinese() {
+        use crate::config::Language;
+        let script = Script::default();
+        let mut harness = harness(&script);
+        crate::ui::install_system_fonts(&harness.ctx);
+        crate::ui::i18n::set_language(Language::SimplifiedChinese);
+        script.person("a", "小明", PeerState::Connected);
+        harness.run();
+        screen_picture(&script, "a", (320, 180));
+        harness.run();
+        let title = harness.query_by_label("小明正在共享屏幕").is_some();
+        let fit = harness.query_by_label("适应窗口").is_some();
+        crate::ui::i18n::set_language(Language::English);
+        assert!(title && fit);
     }
 }

@@ -11,6 +11,7 @@ mod macos_links;
 pub mod meeting;
 mod prejoin;
 mod settings;
+pub mod sharing;
 mod texture;
 
 use std::path::PathBuf;
