@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use confer::call::events::{CallControl, CallError, CallReport, PeerState};
 use confer::call::ids::ParticipantId;
+use confer::call::machine::Feed;
 use confer::call::running::CallLink;
 use confer::invite::Invite;
 use confer::media::video::decode_thread::Picture;
@@ -22,7 +23,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 const OTHERS: usize = 5;
 
-type Pending = Arc<Mutex<Vec<(ParticipantId, Picture)>>>;
+type Pending = Arc<Mutex<Vec<(ParticipantId, Feed, Picture)>>>;
 type Fits = Arc<Mutex<Vec<(u32, u32)>>>;
 
 /// A call whose five others each have a new picture every frame (made outside the timing:
@@ -43,7 +44,7 @@ impl CallLink for Busy {
     fn reports(&mut self) -> Vec<CallReport> {
         std::mem::take(&mut self.reports)
     }
-    fn pictures(&mut self) -> Vec<(ParticipantId, Picture)> {
+    fn pictures(&mut self) -> Vec<(ParticipantId, Feed, Picture)> {
         std::mem::take(&mut *self.pending.lock().unwrap())
     }
     fn preview(&mut self) -> Option<RgbaImage> {
@@ -118,7 +119,10 @@ fn six_tiles(c: &mut Criterion, name: &str, fitted: bool) {
         b.iter_batched(
             || {
                 *pending.lock().unwrap() = (0..OTHERS)
-                    .map(|i| (ParticipantId::from(format!("p{i}")), picture.clone()))
+                    .map(|i| {
+                        let id = ParticipantId::from(format!("p{i}"));
+                        (id, Feed::Camera, picture.clone())
+                    })
                     .collect();
             },
             |()| {
