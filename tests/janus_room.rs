@@ -800,3 +800,42 @@ fn a_confer_room_moves_to_janus_when_it_outgrows_the_mesh() {
         pauses.len()
     );
 }
+
+/// A native shares its screen through Janus, as a second published stream described as a
+/// screen: the other native subscribes to it when it appears, tells it from the camera, and
+/// decodes it at the screen's size beside the camera; when the share stops, it hears so.
+#[test]
+fn a_share_goes_through_janus_as_a_second_stream() {
+    let (_turn, netns, janus) = janus_up();
+    let xvfb = support::xvfb::Xvfb::start((1280, 720));
+    let home = tempfile::tempdir().unwrap();
+    let link = janus.link(ROOM, None);
+    let bob = small(&netns, home.path(), &link, "bob", STAY, &[]);
+    let mut cmd = confer_in(&netns, home.path());
+    cmd.env("DISPLAY", &xvfb.display);
+    let small_camera = ["--camera", "test-pattern:320x180@15", "--share", "screen"];
+    let alice = join_with(cmd, home.path(), &link, "alice", STAY, &small_camera);
+    let stats = home.path().join("bob.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = serde_json::Value::Null;
+    while std::time::Instant::now() < deadline {
+        if let Some(line) = support::stats_lines_about(&stats, "alice").pop() {
+            last = line;
+        }
+        if last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let context = format!("bob about alice: {last}\nJanus's log:\n{}", janus.log());
+    assert!(
+        last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10,
+        "{context}"
+    );
+    assert_eq!(last["screen_width_in"], 1280, "{context}");
+    assert_eq!(last["screen_in"], true, "{context}");
+    // The camera goes on beside it, on its own section.
+    assert_eq!(last["width_in"], 320, "{context}");
+    leave(alice, "alice", &janus);
+    leave(bob, "bob", &janus);
+}

@@ -10,7 +10,7 @@
 //! A Janus that restarts has forgotten us: when the transport connects again, the way starts a
 //! new session and joins again, and the others come back as they publish again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::events::{CallError, MediaState, Notice};
 use super::ids::{ConnectionId, ParticipantId};
@@ -19,8 +19,9 @@ use super::way::JoinWay;
 use crate::invite::Invite;
 use crate::rtc::peer::Towards;
 use crate::signal::janus::{
-    Action, FeedId, Jsep, Ptype, Publisher, Reply, Request, RoomEvent, RoomId, StreamRef,
-    SubscribedStream, Trickled, VideoRoom, error_code, scheme_and_host,
+    Action, FeedId, Jsep, Ptype, Publisher, Reply, Request, RoomEvent, RoomId, SCREEN_DESCRIPTION,
+    StreamDescription, StreamRef, SubscribedStream, Trickled, VideoRoom, error_code,
+    scheme_and_host,
 };
 use crate::signal::janus_client::{JanusClosed, JanusCommand, JanusEvent};
 use crate::signal::proto::MediaRoute;
@@ -28,6 +29,8 @@ use crate::signal::relayed::CandidateInit;
 use str0m::media::Mid;
 
 const PLUGIN: &str = "janus.plugin.videoroom";
+/// Offers of our share in a row Janus may leave unagreed before we stop offering it.
+const SHARE_TRIES: u8 = 3;
 
 /// What a request we sent was for: Janus's answer names it by transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +89,14 @@ pub struct JanusRoom {
     /// Why Janus turned us away, once it has: the call ends with it.
     refused: Option<CallError>,
     leaving: bool,
-    /// Our share was refused once (said once per call).
-    share_refused: bool,
+    /// We share our screen: our publishing connection is to carry it as a second stream.
+    sharing: bool,
+    /// Offers of our share (or its end) in a row that Janus did not agree to.
+    share_tries: u8,
+    /// Each feed's streams in our subscription, by the publisher's `mid`.
+    feed_mids: HashMap<FeedId, HashSet<String>>,
+    /// Streams of feeds we receive already, added since (a shared screen): to subscribe to.
+    streams_wanted: Vec<StreamRef>,
     /// Set when this carries the media of a Confer room (`call::confer_mesh`): who the
     /// publishers are comes from Confer's server, and the call's life too.
     confer: Option<Directory>,
@@ -146,7 +155,10 @@ impl JanusRoom {
             substreams: HashMap::new(),
             wanted: HashMap::new(),
             lossy: false,
-            share_refused: false,
+            sharing: false,
+            share_tries: 0,
+            feed_mids: HashMap::new(),
+            streams_wanted: Vec::new(),
             refused: None,
             leaving: false,
             confer: None,
@@ -229,6 +241,9 @@ impl JanusRoom {
         self.asked.clear();
         self.substreams.clear();
         self.wanted.clear();
+        self.feed_mids.clear();
+        self.streams_wanted.clear();
+        self.share_tries = 0;
         for participant in std::mem::take(&mut self.feeds).into_values() {
             self.lose_feed(room, &participant, Farewell::Quietly);
         }
@@ -429,9 +444,12 @@ impl JanusRoom {
             && jsep.kind == "answer"
             && let Some(connection) = self.publish
             && let Some(peer) = room.peer(connection)
-            && let Err(e) = peer.accept_answer(&jsep.sdp)
         {
-            room.notice(Notice::Problem(format!("Janus's answer: {e}")));
+            match peer.accept_answer(&jsep.sdp) {
+                // What changed while the offer waited (a share begun or ended) goes now.
+                Ok(()) => self.reconcile_share(room),
+                Err(e) => room.notice(Notice::Problem(format!("Janus's answer: {e}"))),
+            }
         }
         if from_subscriber && event.started.is_some() {
             self.session.in_flight = false;
@@ -510,9 +528,11 @@ impl JanusRoom {
         arriving: bool,
     ) {
         for publisher in publishers {
-            if Some(&publisher.id) == self.session.me.as_ref()
-                || self.feeds.contains_key(&publisher.id)
-            {
+            if Some(&publisher.id) == self.session.me.as_ref() {
+                continue;
+            }
+            if self.feeds.contains_key(&publisher.id) {
+                self.new_streams_of(publisher);
                 continue;
             }
             let kinds = |kind: &str| {
@@ -564,11 +584,36 @@ impl JanusRoom {
         self.subscribe_wanted(room);
     }
 
+    /// A publisher we receive lists its streams again: those our subscription lacks (a screen
+    /// it began to share) are to be subscribed to.
+    fn new_streams_of(&mut self, publisher: &Publisher) {
+        let Some(have) = self.feed_mids.get(&publisher.id) else {
+            // Not in our subscription yet: its whole feed is asked for.
+            return;
+        };
+        for stream in &publisher.streams {
+            let Some(mid) = &stream.mid else { continue };
+            let wanted = StreamRef {
+                feed: publisher.id.clone(),
+                mid: Some(mid.clone()),
+            };
+            if stream.disabled != Some(true)
+                && matches!(stream.kind.as_str(), "audio" | "video")
+                && !have.contains(mid)
+                && !self.streams_wanted.contains(&wanted)
+            {
+                self.streams_wanted.push(wanted);
+            }
+        }
+    }
+
     fn on_gone<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, feed: &FeedId) {
         let Some(gone) = self.feeds.remove(feed) else {
             return;
         };
         self.session.subscribed.remove(feed);
+        self.feed_mids.remove(feed);
+        self.streams_wanted.retain(|s| s.feed != *feed);
         self.lose_feed(room, &gone, Farewell::Left);
     }
 
@@ -599,7 +644,7 @@ impl JanusRoom {
             .filter(|f| !self.session.subscribed.contains(*f))
             .cloned()
             .collect();
-        if wanted.is_empty() || self.session.in_flight {
+        if (wanted.is_empty() && self.streams_wanted.is_empty()) || self.session.in_flight {
             return;
         }
         let Some(session_id) = self.session.id else {
@@ -615,10 +660,11 @@ impl JanusRoom {
             return;
         };
         self.session.subscribed.extend(wanted.iter().cloned());
-        let streams: Vec<StreamRef> = wanted
+        let mut streams: Vec<StreamRef> = wanted
             .into_iter()
             .map(|feed| StreamRef { feed, mid: None })
             .collect();
+        streams.append(&mut self.streams_wanted);
         if self.session.subscriber_joined {
             let subscribe = VideoRoom::Subscribe { streams };
             self.message(room, handle, subscribe, None, Asked::Subscribe);
@@ -668,6 +714,18 @@ impl JanusRoom {
             let (Some(mid), Some(feed)) = (&stream.mid, &stream.feed_id) else {
                 continue;
             };
+            if let Some(feed_mid) = &stream.feed_mid {
+                self.feed_mids
+                    .entry(feed.clone())
+                    .or_default()
+                    .insert(feed_mid.clone());
+            }
+            if stream.kind == "video"
+                && stream.feed_description.as_deref() == Some(SCREEN_DESCRIPTION)
+                && let Some(peer) = room.peer(connection)
+            {
+                peer.mark_screen_in(Mid::from(mid.as_str()));
+            }
             let Some(participant) = self.feeds.get(feed).cloned() else {
                 continue;
             };
@@ -744,6 +802,7 @@ fn configure(media: Option<bool>, restart: Option<bool>) -> VideoRoom {
         mid: None,
         send: None,
         substream: None,
+        descriptions: None,
     }
 }
 
@@ -757,6 +816,7 @@ fn configure_stream(mid: Mid, send: Option<bool>, substream: Option<u8>) -> Vide
         mid: Some(mid.to_string()),
         send,
         substream,
+        descriptions: None,
     }
 }
 
@@ -949,6 +1009,7 @@ impl JanusRoom {
             self.receive = None;
             self.substreams.clear();
             self.wanted.clear();
+            self.feed_mids.clear();
         }
     }
 
@@ -972,13 +1033,65 @@ impl JanusRoom {
     }
 
     pub(crate) fn share_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, on: bool) {
-        // A second published stream (a second publisher handle) is not built yet.
-        if on && !std::mem::replace(&mut self.share_refused, true) {
-            room.notice(Notice::Problem(
-                "screen sharing through Janus is not available yet: the others do not see it"
-                    .into(),
-            ));
+        self.sharing = on;
+        self.reconcile_share(room);
+    }
+
+    /// Offers Janus our share as a second published stream (described as a screen), or its
+    /// end, where what our publishing connection carries differs from what we want; again
+    /// after each answer, as the mesh does (`call::confer_mesh`).
+    fn reconcile_share<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
+        let (Some(handle), Some(connection)) = (self.session.publisher, self.publish) else {
+            return;
+        };
+        let wanted = self.sharing;
+        let Some(peer) = room.peer(connection) else {
+            return;
+        };
+        if !peer.is_connected() || peer.offer_pending() {
+            return;
         }
+        let done = peer.share_agreed() == wanted || (!wanted && !peer.has_share());
+        self.share_tries = if done {
+            0
+        } else {
+            self.share_tries.saturating_add(1)
+        };
+        if done || self.share_tries > SHARE_TRIES {
+            return;
+        }
+        if self.share_tries == SHARE_TRIES {
+            room.notice(Notice::Problem(
+                "Janus does not take our shared screen".into(),
+            ));
+            return;
+        }
+        let Some(peer) = room.peer(connection) else {
+            return;
+        };
+        let sdp = match peer.offer_share(wanted) {
+            Ok(sdp) => sdp,
+            Err(e) => {
+                room.notice(Notice::Problem(format!("cannot offer our screen: {e}")));
+                return;
+            }
+        };
+        let descriptions = peer.share_mid().map(|mid| {
+            vec![StreamDescription {
+                mid: mid.to_string(),
+                description: SCREEN_DESCRIPTION.into(),
+            }]
+        });
+        let body = VideoRoom::Configure {
+            audio: None,
+            video: None,
+            restart: None,
+            mid: None,
+            send: None,
+            substream: None,
+            descriptions,
+        };
+        self.message(room, handle, body, Some(Jsep::offer(sdp)), Asked::Other);
     }
 
     pub(crate) fn leave_in<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {

@@ -887,6 +887,17 @@ impl Peer {
         Ok(video)
     }
 
+    /// The section our share goes on, once there is one.
+    pub fn share_mid(&self) -> Option<Mid> {
+        self.share
+    }
+
+    /// Takes `mid`'s pictures for a shared screen: what an SFU says of a section it offered
+    /// (in a mesh a later video section of theirs is one by itself).
+    pub fn mark_screen_in(&mut self, mid: Mid) {
+        self.screens_in.insert(mid);
+    }
+
     /// The sections the other side shares its screen on (theirs, added by their offers).
     pub fn screens_in(&self) -> Vec<Mid> {
         self.screens_in.iter().copied().collect()

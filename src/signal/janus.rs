@@ -150,6 +150,16 @@ pub struct StreamRef {
     pub mid: Option<String>,
 }
 
+/// What a published stream is (Janus passes it on to subscribers as `feed_description`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamDescription {
+    pub mid: String,
+    pub description: String,
+}
+
+/// The description our shared screen's stream is published under, and told apart by.
+pub const SCREEN_DESCRIPTION: &str = "screen";
+
 /// The VideoRoom plugin's requests (the `body` of a `message`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "request", rename_all = "lowercase")]
@@ -185,6 +195,9 @@ pub enum VideoRoom {
         send: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         substream: Option<u8>,
+        /// What a publisher's streams are, by their `mid`: others see it with the stream.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        descriptions: Option<Vec<StreamDescription>>,
     },
     /// A subscriber's answer goes with this one.
     Start,
@@ -324,6 +337,8 @@ pub struct PublishedStream {
     pub mid: Option<String>,
     pub codec: Option<String>,
     pub disabled: Option<bool>,
+    /// What the publisher said it is.
+    pub description: Option<String>,
 }
 
 /// One media section of our subscriber connection: whose stream it carries.
@@ -335,6 +350,10 @@ pub struct SubscribedStream {
     pub kind: String,
     pub feed_id: Option<FeedId>,
     pub feed_display: Option<String>,
+    /// The publisher's `mid` for it, and what they said it is (a shared screen's is
+    /// [`SCREEN_DESCRIPTION`]).
+    pub feed_mid: Option<String>,
+    pub feed_description: Option<String>,
     /// False for a section whose publisher has gone (Janus keeps it, inactive, for reuse).
     pub active: Option<bool>,
 }
