@@ -6,8 +6,9 @@
 //
 // With Y4M (benches/browser/pattern_y4m.py), the fake camera shows the same moving scene as
 // Confer's synthetic camera, so both encoders get the same work.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { treeTicks } from "./cpu.mjs";
 
 // playwright-core is the browser tests' (tests/browser, installed by benches/call.sh).
 const tools = new URL("../../tests/browser/package.json", import.meta.url);
@@ -26,28 +27,6 @@ const args = [
   ...(y4m ? [`--use-file-for-fake-video-capture=${y4m}`] : []),
 ];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// utime + stime of a process and all its descendants, in clock ticks.
-function treeTicks(root) {
-  const parent = new Map();
-  const ticks = new Map();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parent.set(Number(name), Number(fields[1]));
-      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
-    } catch { /* it exited meanwhile */ }
-  }
-  let total = 0;
-  for (const [pid, t] of ticks) {
-    for (let p = pid; p > 1; p = parent.get(p) ?? 0) {
-      if (p === root) { total += t; break; }
-    }
-  }
-  return total;
-}
 
 async function participant(name) {
   const server = await chromium.launchServer({

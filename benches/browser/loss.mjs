@@ -11,8 +11,9 @@
 // starting takes CPU that the other's congestion control would read as a congested network).
 // The call lasts SECONDS from the second participant's arrival; the window is from SKIP
 // seconds after that arrival to one second before the end.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { treeTicks } from "./cpu.mjs";
 
 // playwright-core is the browser tests' (tests/browser, installed by benches/loss.sh).
 const tools = new URL("../../tests/browser/package.json", import.meta.url);
@@ -34,28 +35,6 @@ const args = [
   "--disable-backgrounding-occluded-windows",
 ];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// utime + stime of a process and all its descendants, in clock ticks.
-function treeTicks(root) {
-  const parent = new Map();
-  const ticks = new Map();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parent.set(Number(name), Number(fields[1]));
-      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
-    } catch { /* it exited meanwhile */ }
-  }
-  let total = 0;
-  for (const [pid, t] of ticks) {
-    for (let p = pid; p > 1; p = parent.get(p) ?? 0) {
-      if (p === root) { total += t; break; }
-    }
-  }
-  return total;
-}
 
 async function participant(name) {
   const server = await chromium.launchServer({

@@ -327,6 +327,7 @@ impl<W: JoinWay> Call<W> {
                 if !on {
                     // On again once pictures come (device news); off at once.
                     self.camera_live = false;
+                    self.follow_paths();
                 }
                 self.announce();
             }
@@ -347,6 +348,8 @@ impl<W: JoinWay> Call<W> {
             if live != self.camera_live {
                 self.camera_live = live;
                 self.announce();
+                // A share's rate depends on whether the camera's pictures go too.
+                self.follow_paths();
             }
         }
         self.room.report(CallReport::Device { device, problem });
@@ -794,10 +797,11 @@ impl<W: JoinWay> Call<W> {
         let simulcast = sending().any(|c| c.peer.simulcast());
         if let Some(bps) = lowest {
             let video = video_share(bps);
-            let (camera, screen) = if self.share_live {
-                split_for_share(video)
-            } else {
-                (video, 0)
+            // The share takes it all while no pictures of the camera go out.
+            let (camera, screen) = match (self.share_live, self.camera_live) {
+                (true, true) => split_for_share(video),
+                (true, false) => (video, video),
+                (false, _) => (video, 0),
             };
             let bitrate = camera.min(self.room.settings.max_video_bps);
             if self.bitrate != Some(bitrate) {

@@ -66,6 +66,36 @@ fn split_bitrate(total: u32, width: usize, height: usize, fps: f32) -> (u32, u32
     (total - small, small)
 }
 
+/// Pictures not worth handing to a screen encoder: while what it made lately is over its rate
+/// (a leaky bucket of a second's bytes), the picture is dropped before the encoder sees it.
+/// OpenH264's screen mode analyses a picture (hashing it for its scroll and motion search)
+/// before its rate control decides to skip it; a 1080p page scrolling had it skip half of
+/// the pictures it was given, each analysed for nothing (benches/share.sh, under perf).
+#[derive(Debug, Default)]
+struct FrameDropper {
+    /// Bytes the rate still allows (negative: owed), and when that was last brought up.
+    allowance: f64,
+    at: Option<std::time::Instant>,
+}
+
+impl FrameDropper {
+    /// Whether the next picture may go to the encoder, at `bps`, now.
+    fn admits(&mut self, now: std::time::Instant, bps: u32) -> bool {
+        let second = f64::from(bps) / 8.0;
+        if let Some(at) = self.at {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            self.allowance = (self.allowance + elapsed * second).min(second);
+        }
+        self.at = Some(now);
+        self.allowance >= 0.0
+    }
+
+    /// The encoder made `bytes` of the picture admitted.
+    fn spent(&mut self, bytes: usize) {
+        self.allowance -= bytes as f64;
+    }
+}
+
 pub struct EncodeThread {
     control: Arc<EncoderControl>,
     thread: Option<JoinHandle<()>>,
@@ -102,6 +132,7 @@ impl EncodeThread {
                 let mut preview = preview.map(Preview::new);
                 let mut small: Option<H264Encoder> = None;
                 let mut full_paused = false;
+                let mut dropper = FrameDropper::default();
                 let mut log = EncoderLog::default();
                 while !shared.stop.load(Relaxed) {
                     log.maybe_write(&shared);
@@ -123,6 +154,15 @@ impl EncodeThread {
                     } else {
                         (total, 0)
                     };
+                    // A screen's picture over the rate is dropped unseen (a keyframe asked for
+                    // waits for the next one admitted).
+                    if content == Content::Screen
+                        && !dropper.admits(std::time::Instant::now(), full_bps)
+                    {
+                        shared.keyframe.fetch_or(keyframe, Relaxed);
+                        shared.skipped.fetch_add(1, Relaxed);
+                        continue;
+                    }
                     if full_bps > 0 {
                         encoder.set_bitrate(full_bps);
                         // Back from a pause, receivers switch up on a keyframe.
@@ -130,6 +170,9 @@ impl EncodeThread {
                             encoder.request_keyframe();
                         }
                         let full = encoder.encode(&picture);
+                        if let Ok(Some(unit)) = &full {
+                            dropper.spent(unit.data.len());
+                        }
                         send_encoded(&shared, &out, full);
                     } else {
                         full_paused = true;
@@ -252,6 +295,24 @@ impl Drop for EncodeThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dropper_lets_pictures_through_while_the_rate_allows_and_drops_while_owed() {
+        let start = std::time::Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut dropper = FrameDropper::default();
+        // 80 kbit/s: 10 000 bytes a second.
+        assert!(dropper.admits(at(0), 80_000));
+        dropper.spent(25_000); // a keyframe, two and a half seconds' worth
+        assert!(!dropper.admits(at(1000), 80_000));
+        assert!(!dropper.admits(at(2000), 80_000));
+        assert!(dropper.admits(at(2500), 80_000));
+        dropper.spent(100);
+        // A long rest saves up at most a second.
+        assert!(dropper.admits(at(60_000), 80_000));
+        dropper.spent(10_500);
+        assert!(!dropper.admits(at(60_001), 80_000));
+    }
 
     #[test]
     fn the_small_layer_gets_what_its_size_needs_and_a_low_rate_pauses_the_full_one() {

@@ -1,8 +1,9 @@
 //! The share thread: pictures of a shared screen or window for the encoder's mailbox, taken
 //! when it changed, at most `max_fps` a second. When it stops changing, the latest picture goes
-//! again at that rate for a second: the screen encoder refines what the rate made it cut short
-//! (text sharpens within a dozen pictures). Then it goes once a second, which costs the encoder
-//! a few bytes, and a keyframe asked for meanwhile has a picture to be made from.
+//! again at that rate for a few seconds: the screen encoder refines what the rate made it cut
+//! short (text sharpens within a dozen pictures it encodes). Then it goes once a second, which
+//! costs the encoder a few bytes, and a keyframe asked for meanwhile has a picture to be made
+//! from.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
@@ -13,8 +14,11 @@ use super::mailbox::FrameSender;
 use super::screen::{ScreenCapture, ScreenError, ShareTarget};
 use super::worker::{Pacer, StoppableThread, spawn_stoppable};
 
-/// How long after its last change a picture goes again at the full rate (to be refined).
-const REFINE_FOR: Duration = Duration::from_secs(1);
+/// How long after its last change a picture goes again at the full rate (to be refined). After
+/// a burst (a 1080p page scrolled) the encoder's rate control skips the pictures of the first
+/// second or two to pay it back: in benches/share.sh one second left the last picture at
+/// 31 dB, its text soft.
+const REFINE_FOR: Duration = Duration::from_secs(4);
 /// How often a screen at rest sends its picture again after that.
 const AT_REST_EVERY: Duration = Duration::from_secs(1);
 
