@@ -822,7 +822,10 @@ fn a_share_goes_through_janus_as_a_second_stream() {
         if let Some(line) = support::stats_lines_about(&stats, "alice").pop() {
             last = line;
         }
-        if last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10 {
+        // The share, and the camera beside it.
+        if last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
+            && last["frames_decoded"].as_u64().unwrap_or(0) > 0
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -11,6 +11,7 @@
 //! new session and joins again, and the others come back as they publish again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use super::events::{CallError, MediaState, Notice};
 use super::ids::{ConnectionId, ParticipantId};
@@ -19,9 +20,9 @@ use super::way::JoinWay;
 use crate::invite::Invite;
 use crate::rtc::peer::Towards;
 use crate::signal::janus::{
-    Action, FeedId, Jsep, Ptype, Publisher, Reply, Request, RoomEvent, RoomId, SCREEN_DESCRIPTION,
-    StreamDescription, StreamRef, SubscribedStream, Trickled, VideoRoom, error_code,
-    scheme_and_host,
+    Action, FeedId, Jsep, Ptype, PublishedStream, Publisher, Reply, Request, RoomEvent, RoomId,
+    SCREEN_DESCRIPTION, StreamDescription, StreamRef, SubscribedStream, Trickled, VideoRoom,
+    error_code, scheme_and_host,
 };
 use crate::signal::janus_client::{JanusClosed, JanusCommand, JanusEvent};
 use crate::signal::proto::MediaRoute;
@@ -29,6 +30,10 @@ use crate::signal::relayed::CandidateInit;
 use str0m::media::Mid;
 
 const PLUGIN: &str = "janus.plugin.videoroom";
+/// Janus's substream of our full layer (it orders the rids of our offer highest first).
+const FULL: u8 = 1;
+/// How often a section forwarded below the layer it should have is asked for again.
+const ASK_AGAIN_EVERY: Duration = Duration::from_secs(3);
 /// Offers of our share in a row Janus may leave unagreed before we stop offering it.
 const SHARE_TRIES: u8 = 3;
 
@@ -93,6 +98,12 @@ pub struct JanusRoom {
     sharing: bool,
     /// Offers of our share (or its end) in a row that Janus did not agree to.
     share_tries: u8,
+    /// The layer Janus says it forwards on each of our receiving sections, and when we last
+    /// asked again for a better one there.
+    layers_in: HashMap<Mid, u8>,
+    asked_again: HashMap<Mid, Instant>,
+    /// Each publisher's streams, as Janus last listed them.
+    published: HashMap<FeedId, Vec<PublishedStream>>,
     /// Each feed's streams in our subscription, by the publisher's `mid`.
     feed_mids: HashMap<FeedId, HashSet<String>>,
     /// Streams of feeds we receive already, added since (a shared screen): to subscribe to.
@@ -157,6 +168,9 @@ impl JanusRoom {
             lossy: false,
             sharing: false,
             share_tries: 0,
+            layers_in: HashMap::new(),
+            asked_again: HashMap::new(),
+            published: HashMap::new(),
             feed_mids: HashMap::new(),
             streams_wanted: Vec::new(),
             refused: None,
@@ -240,8 +254,11 @@ impl JanusRoom {
         self.session = Session::default();
         self.asked.clear();
         self.substreams.clear();
+        self.layers_in.clear();
+        self.asked_again.clear();
         self.wanted.clear();
         self.feed_mids.clear();
+        self.published.clear();
         self.streams_wanted.clear();
         self.share_tries = 0;
         for participant in std::mem::take(&mut self.feeds).into_values() {
@@ -473,6 +490,46 @@ impl JanusRoom {
         {
             p.figures.layer_in = Some(layer);
         }
+        self.layers_in.insert(mid, substream);
+    }
+
+    /// Asks Janus again for the layer a section should have where it forwards a lower one
+    /// (at most every [`ASK_AGAIN_EVERY`]). Janus moves up a layer only on a keyframe of it,
+    /// and asks the publisher for one only when told a layer: after it fell back (the
+    /// publisher paused its full layer for a while), or locked on the small layer first, it
+    /// stayed there for good (CI: a 1280 publisher received at 320 for a whole call). Asking
+    /// again has Janus ask for the keyframe.
+    fn ask_again_where_behind<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
+        let Some(handle) = self.session.subscriber else {
+            return;
+        };
+        if self.lossy {
+            return;
+        }
+        let now = room.now;
+        let behind: Vec<(Mid, u8)> = self
+            .layers_in
+            .iter()
+            .map(|(mid, got)| (*mid, *got, self.wanted.get(mid).copied().unwrap_or(FULL)))
+            .filter(|(_, got, want)| got < want)
+            .filter(|(mid, _, _)| {
+                self.asked_again
+                    .get(mid)
+                    .is_none_or(|at| now.saturating_duration_since(*at) >= ASK_AGAIN_EVERY)
+            })
+            .map(|(mid, _, want)| (mid, want))
+            .collect();
+        for (mid, want) in behind {
+            self.asked_again.insert(mid, now);
+            self.substreams.insert(mid, want);
+            self.message(
+                room,
+                handle,
+                configure_stream(mid, None, Some(want)),
+                None,
+                Asked::Other,
+            );
+        }
     }
 
     fn on_joined<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, event: &RoomEvent) {
@@ -531,8 +588,10 @@ impl JanusRoom {
             if Some(&publisher.id) == self.session.me.as_ref() {
                 continue;
             }
+            self.published
+                .insert(publisher.id.clone(), publisher.streams.clone());
             if self.feeds.contains_key(&publisher.id) {
-                self.new_streams_of(publisher);
+                self.queue_missing_streams(&publisher.id);
                 continue;
             }
             let kinds = |kind: &str| {
@@ -584,17 +643,18 @@ impl JanusRoom {
         self.subscribe_wanted(room);
     }
 
-    /// A publisher we receive lists its streams again: those our subscription lacks (a screen
-    /// it began to share) are to be subscribed to.
-    fn new_streams_of(&mut self, publisher: &Publisher) {
-        let Some(have) = self.feed_mids.get(&publisher.id) else {
-            // Not in our subscription yet: its whole feed is asked for.
+    /// The streams of `feed` (as its publisher last listed them) that our subscription lacks
+    /// (a screen it began to share) are to be subscribed to. Until Janus's offer says what our
+    /// subscription holds of the feed, this waits: it is looked at again then.
+    fn queue_missing_streams(&mut self, feed: &FeedId) {
+        let (Some(have), Some(streams)) = (self.feed_mids.get(feed), self.published.get(feed))
+        else {
             return;
         };
-        for stream in &publisher.streams {
+        for stream in streams {
             let Some(mid) = &stream.mid else { continue };
             let wanted = StreamRef {
-                feed: publisher.id.clone(),
+                feed: feed.clone(),
                 mid: Some(mid.clone()),
             };
             if stream.disabled != Some(true)
@@ -613,6 +673,7 @@ impl JanusRoom {
         };
         self.session.subscribed.remove(feed);
         self.feed_mids.remove(feed);
+        self.published.remove(feed);
         self.streams_wanted.retain(|s| s.feed != *feed);
         self.lose_feed(room, &gone, Farewell::Left);
     }
@@ -736,6 +797,11 @@ impl JanusRoom {
             if !theirs {
                 room.attach(&participant, connection, Some(mid));
             }
+        }
+        // A stream a publisher added while this offer was being made is not in it.
+        let feeds: Vec<FeedId> = self.feed_mids.keys().cloned().collect();
+        for feed in feeds {
+            self.queue_missing_streams(&feed);
         }
         self.message(
             room,
@@ -992,6 +1058,7 @@ impl JanusRoom {
             self.lossy = lossy;
             self.ask_substreams(room);
         }
+        self.ask_again_where_behind(room);
     }
 
     pub(crate) fn connection_closed_in<M: From<JanusCommand>>(
@@ -1008,6 +1075,8 @@ impl JanusRoom {
             // Its sections are gone with it; Janus offers them again on the next change.
             self.receive = None;
             self.substreams.clear();
+            self.layers_in.clear();
+            self.asked_again.clear();
             self.wanted.clear();
             self.feed_mids.clear();
         }
@@ -1549,6 +1618,53 @@ mod tests {
         let layer = |id: &ParticipantId| janus.room.participants[id].figures.layer_in;
         assert_eq!(layer(&cy), Some("quarter"));
         assert_eq!(layer(&bo), Some("full"));
+    }
+
+    #[test]
+    fn a_section_forwarded_below_its_layer_is_asked_for_again_every_few_seconds() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([]));
+        let receive = ConnectionId(41);
+        janus.way.receive = Some(receive);
+        janus.way.session.subscriber = Some(SUBSCRIBER);
+        // Janus forwards the small layer of one section, the full one of another.
+        for (mid, substream) in [("1", 0), ("3", 1)] {
+            janus.event(
+                None,
+                SUBSCRIBER,
+                json!({"videoroom": "event", "mid": mid, "substream": substream}),
+            );
+        }
+        let stats = |janus: &mut FakeJanus| janus.way.receive_loss(&mut janus.room, receive, 0.0);
+        stats(&mut janus);
+        let configure = janus.next();
+        assert_eq!(configure["body"]["mid"], "1");
+        assert_eq!(configure["body"]["substream"], 1);
+        janus.nothing_asked();
+        // Not again before a few seconds, then again while it stays behind.
+        janus.room.now += Duration::from_secs(1);
+        stats(&mut janus);
+        janus.nothing_asked();
+        janus.room.now += ASK_AGAIN_EVERY;
+        stats(&mut janus);
+        assert_eq!(janus.next()["body"]["mid"], "1");
+        // Caught up: nothing more. Under loss the small layer is what we asked for.
+        janus.event(
+            None,
+            SUBSCRIBER,
+            json!({"videoroom": "event", "mid": "1", "substream": 1}),
+        );
+        janus.room.now += ASK_AGAIN_EVERY;
+        stats(&mut janus);
+        janus.nothing_asked();
+        janus.event(
+            None,
+            SUBSCRIBER,
+            json!({"videoroom": "event", "mid": "3", "substream": 0}),
+        );
+        janus.room.now += ASK_AGAIN_EVERY;
+        janus.way.receive_loss(&mut janus.room, receive, 0.5);
+        janus.nothing_asked();
     }
 
     #[test]
