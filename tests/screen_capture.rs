@@ -324,16 +324,16 @@ fn a_shared_window_arrives_sharp_costs_little_at_rest_and_ends_with_the_window()
     let (w, h) = (usize::from(DOC.0), usize::from(DOC.1));
     let drawn = bgrx_to_i420(&pixels, w, h, w * 4).unwrap();
     let mut decoder = H264Decoder::new().unwrap();
-    // Four seconds of a window at rest: the picture sharpens to where text is crisp, and then
+    // Six seconds of a window at rest: the picture sharpens to where text is crisp, and then
     // costs a few bytes a second.
     let mut best = 0.0f64;
-    let mut bytes_by_second = [0usize; 4];
+    let mut bytes_by_second = [0usize; 6];
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(4) {
+    while started.elapsed() < Duration::from_secs(6) {
         let Ok(unit) = encoded.recv_timeout(Duration::from_millis(200)) else {
             continue;
         };
-        let second = (started.elapsed().as_secs() as usize).min(3);
+        let second = (started.elapsed().as_secs() as usize).min(5);
         bytes_by_second[second] += unit.data.len();
         if let Some(picture) = decoder.decode(&unit.data).unwrap() {
             assert_eq!((picture.width(), picture.height()), (w, h));
@@ -342,8 +342,10 @@ fn a_shared_window_arrives_sharp_costs_little_at_rest_and_ends_with_the_window()
     }
     eprintln!("window at rest: best {best:.1} dB; bytes each second {bytes_by_second:?}");
     assert!(best > 38.0, "the text did not arrive sharp: {best:.1} dB");
+    // The picture is refined for four seconds (repeats the encoder sharpens, a few dozen bytes
+    // each once sharp), then sent once a second.
     assert!(
-        bytes_by_second[3] < 500,
+        bytes_by_second[1..4].iter().all(|b| *b < 3000) && bytes_by_second[5] < 500,
         "a window at rest still cost {bytes_by_second:?} bytes a second"
     );
     conn.destroy_window(window).unwrap();
