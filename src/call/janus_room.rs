@@ -32,8 +32,9 @@ use str0m::media::Mid;
 const PLUGIN: &str = "janus.plugin.videoroom";
 /// Janus's substream of our full layer (it orders the rids of our offer highest first).
 const FULL: u8 = 1;
-/// How often a section forwarded below the layer it should have is asked for again.
-const ASK_AGAIN_EVERY: Duration = Duration::from_secs(3);
+/// How long a section forwarded below the layer it should have waits before it is asked for
+/// again (and between askings).
+const ASK_AGAIN_EVERY: Duration = Duration::from_secs(8);
 /// Offers of our share in a row Janus may leave unagreed before we stop offering it.
 const SHARE_TRIES: u8 = 3;
 
@@ -98,10 +99,13 @@ pub struct JanusRoom {
     sharing: bool,
     /// Offers of our share (or its end) in a row that Janus did not agree to.
     share_tries: u8,
-    /// The layer Janus says it forwards on each of our receiving sections, and when we last
-    /// asked again for a better one there.
+    /// The layer Janus says it forwards on each of our receiving sections, since when it has
+    /// been below the one it should be, and when we last asked again for that one there.
     layers_in: HashMap<Mid, u8>,
+    behind_since: HashMap<Mid, Instant>,
     asked_again: HashMap<Mid, Instant>,
+    /// The receiving connection's loss over the last second.
+    loss_in: f32,
     /// Each publisher's streams, as Janus last listed them.
     published: HashMap<FeedId, Vec<PublishedStream>>,
     /// Each feed's streams in our subscription, by the publisher's `mid`.
@@ -169,7 +173,9 @@ impl JanusRoom {
             sharing: false,
             share_tries: 0,
             layers_in: HashMap::new(),
+            behind_since: HashMap::new(),
             asked_again: HashMap::new(),
+            loss_in: 0.0,
             published: HashMap::new(),
             feed_mids: HashMap::new(),
             streams_wanted: Vec::new(),
@@ -255,6 +261,7 @@ impl JanusRoom {
         self.asked.clear();
         self.substreams.clear();
         self.layers_in.clear();
+        self.behind_since.clear();
         self.asked_again.clear();
         self.wanted.clear();
         self.feed_mids.clear();
@@ -493,31 +500,42 @@ impl JanusRoom {
         self.layers_in.insert(mid, substream);
     }
 
-    /// Asks Janus again for the layer a section should have where it forwards a lower one
-    /// (at most every [`ASK_AGAIN_EVERY`]). Janus moves up a layer only on a keyframe of it,
-    /// and asks the publisher for one only when told a layer: after it fell back (the
-    /// publisher paused its full layer for a while), or locked on the small layer first, it
-    /// stayed there for good (CI: a 1280 publisher received at 320 for a whole call). Asking
-    /// again has Janus ask for the keyframe.
+    /// Asks Janus again for the layer a section should have where it has forwarded a lower one
+    /// for [`ASK_AGAIN_EVERY`] (and again each time that passes), on a connection that loses
+    /// next to nothing. Janus moves up a layer only on a keyframe of it, and asks the
+    /// publisher for one only when told a layer: after it fell back (the publisher paused its
+    /// full layer for a while), or locked on the small layer first, it stayed there for good
+    /// (a 1280 publisher received at 320 for a whole call). Asking again has Janus ask for the
+    /// keyframe. Under loss Janus's own falling back is left alone: each switch waits for a
+    /// keyframe.
     fn ask_again_where_behind<M: From<JanusCommand>>(&mut self, room: &mut Room<M>) {
         let Some(handle) = self.session.subscriber else {
             return;
         };
-        if self.lossy {
-            return;
-        }
         let now = room.now;
-        let behind: Vec<(Mid, u8)> = self
+        let layers: Vec<(Mid, u8, u8)> = self
             .layers_in
             .iter()
             .map(|(mid, got)| (*mid, *got, self.wanted.get(mid).copied().unwrap_or(FULL)))
-            .filter(|(_, got, want)| got < want)
-            .filter(|(mid, _, _)| {
-                self.asked_again
-                    .get(mid)
-                    .is_none_or(|at| now.saturating_duration_since(*at) >= ASK_AGAIN_EVERY)
-            })
-            .map(|(mid, _, want)| (mid, want))
+            .collect();
+        for (mid, got, want) in layers {
+            if got >= want {
+                self.behind_since.remove(&mid);
+            } else {
+                self.behind_since.entry(mid).or_insert(now);
+            }
+        }
+        if self.lossy || self.loss_in >= LOSS_RECOVERED {
+            return;
+        }
+        let long = |since: Option<&Instant>| {
+            since.is_none_or(|at| now.saturating_duration_since(*at) >= ASK_AGAIN_EVERY)
+        };
+        let behind: Vec<(Mid, u8)> = self
+            .behind_since
+            .iter()
+            .filter(|(mid, since)| long(Some(*since)) && long(self.asked_again.get(*mid)))
+            .map(|(mid, _)| (*mid, self.wanted.get(mid).copied().unwrap_or(FULL)))
             .collect();
         for (mid, want) in behind {
             self.asked_again.insert(mid, now);
@@ -1058,6 +1076,7 @@ impl JanusRoom {
             self.lossy = lossy;
             self.ask_substreams(room);
         }
+        self.loss_in = loss;
         self.ask_again_where_behind(room);
     }
 
@@ -1636,12 +1655,19 @@ mod tests {
             );
         }
         let stats = |janus: &mut FakeJanus| janus.way.receive_loss(&mut janus.room, receive, 0.0);
+        // Behind for a moment (Janus's own falling back): nothing asked.
+        stats(&mut janus);
+        janus.nothing_asked();
+        janus.room.now += Duration::from_secs(1);
+        stats(&mut janus);
+        janus.nothing_asked();
+        // Behind for long: asked again, and again each time that passes.
+        janus.room.now += ASK_AGAIN_EVERY;
         stats(&mut janus);
         let configure = janus.next();
         assert_eq!(configure["body"]["mid"], "1");
         assert_eq!(configure["body"]["substream"], 1);
         janus.nothing_asked();
-        // Not again before a few seconds, then again while it stays behind.
         janus.room.now += Duration::from_secs(1);
         stats(&mut janus);
         janus.nothing_asked();
@@ -1662,8 +1688,9 @@ mod tests {
             SUBSCRIBER,
             json!({"videoroom": "event", "mid": "3", "substream": 0}),
         );
+        stats(&mut janus);
         janus.room.now += ASK_AGAIN_EVERY;
-        janus.way.receive_loss(&mut janus.room, receive, 0.5);
+        janus.way.receive_loss(&mut janus.room, receive, 0.05);
         janus.nothing_asked();
     }
 
