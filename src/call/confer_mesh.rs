@@ -13,7 +13,7 @@ use super::events::{CallError, MediaState, Notice};
 use super::ids::{ConnectionId, ParticipantId};
 use super::janus_room::JanusRoom;
 use super::room::{Farewell, Room};
-use super::way::JoinWay;
+use super::way::{JoinWay, ShareStep, reconcile_share};
 use crate::rtc::peer::Towards;
 use crate::signal::client::{Closed, Command, Event};
 use crate::signal::janus_client::{JanusCommand, JanusEvent};
@@ -65,10 +65,6 @@ struct Link {
     share_tries: u8,
 }
 
-/// Offers of a share in a row a connection may leave unagreed before we stop offering it
-/// (a peer that answers each with the section inactive would otherwise be asked forever).
-const SHARE_TRIES: u8 = 3;
-
 pub struct ConferMesh {
     /// Ours, sent with offers and answers: it outlives our peer id, which a signaling server
     /// that restarts cannot give back.
@@ -109,43 +105,25 @@ impl ConferMesh {
     /// what we want, unless an offer of ours waits for its answer there (this is done again
     /// when it comes) or the connection is not up yet (done again when it is).
     fn reconcile_share(&mut self, room: &mut Room<ConferMessage>, connection: ConnectionId) {
-        let Some(link) = self.links.get(&connection) else {
+        let Some(link) = self.links.get_mut(&connection) else {
             return;
         };
         let peer_id = link.peer.clone();
-        let tries = link.share_tries;
+        let Some(peer) = room.peer(connection) else {
+            return;
+        };
+        let step = reconcile_share(peer, self.sharing, &mut link.share_tries);
         let name = self.name_of(&peer_id);
-        let wanted = self.sharing;
-        let Some(peer) = room.peer(connection) else {
-            return;
-        };
-        if !peer.is_connected() || peer.offer_pending() {
-            return;
-        }
-        // Agreed, or never shared on this connection and nothing to stop.
-        let done = peer.share_agreed() == wanted || (!wanted && !peer.has_share());
-        let tries = if done { 0 } else { tries.saturating_add(1) };
-        if let Some(link) = self.links.get_mut(&connection) {
-            link.share_tries = tries;
-        }
-        if done || tries > SHARE_TRIES {
-            return;
-        }
-        if tries == SHARE_TRIES {
-            room.notice(Notice::Problem(format!(
+        match step {
+            ShareStep::Nothing => {}
+            ShareStep::GiveUp => room.notice(Notice::Problem(format!(
                 "{name} does not take our shared screen"
-            )));
-            return;
-        }
-        let Some(peer) = room.peer(connection) else {
-            return;
-        };
-        match peer.offer_share(wanted) {
-            Ok(sdp) => {
+            ))),
+            ShareStep::Offer(sdp) => {
                 let session = Some(self.session.clone());
                 Self::signal(room, &peer_id, PeerSignal::Offer { sdp, session });
             }
-            Err(e) => room.notice(Notice::Problem(format!(
+            ShareStep::Failed(e) => room.notice(Notice::Problem(format!(
                 "cannot offer our screen to {name}: {e}"
             ))),
         }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::events::{CallError, MediaState, Notice};
 use super::ids::{ConnectionId, ParticipantId};
 use super::room::{Farewell, Room};
-use super::way::JoinWay;
+use super::way::{JoinWay, ShareStep, reconcile_share};
 use crate::invite::Invite;
 use crate::rtc::peer::Towards;
 use crate::signal::janus::{
@@ -35,8 +35,6 @@ const FULL: u8 = 1;
 /// How long a section forwarded below the layer it should have waits before it is asked for
 /// again (and between askings).
 const ASK_AGAIN_EVERY: Duration = Duration::from_secs(8);
-/// Offers of our share in a row Janus may leave unagreed before we stop offering it.
-const SHARE_TRIES: u8 = 3;
 
 /// What a request we sent was for: Janus's answer names it by transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1132,34 +1130,19 @@ impl JanusRoom {
         let (Some(handle), Some(connection)) = (self.session.publisher, self.publish) else {
             return;
         };
-        let wanted = self.sharing;
         let Some(peer) = room.peer(connection) else {
             return;
         };
-        if !peer.is_connected() || peer.offer_pending() {
-            return;
-        }
-        let done = peer.share_agreed() == wanted || (!wanted && !peer.has_share());
-        self.share_tries = if done {
-            0
-        } else {
-            self.share_tries.saturating_add(1)
-        };
-        if done || self.share_tries > SHARE_TRIES {
-            return;
-        }
-        if self.share_tries == SHARE_TRIES {
-            room.notice(Notice::Problem(
-                "Janus does not take our shared screen".into(),
-            ));
-            return;
-        }
-        let Some(peer) = room.peer(connection) else {
-            return;
-        };
-        let sdp = match peer.offer_share(wanted) {
-            Ok(sdp) => sdp,
-            Err(e) => {
+        let sdp = match reconcile_share(peer, self.sharing, &mut self.share_tries) {
+            ShareStep::Nothing => return,
+            ShareStep::GiveUp => {
+                room.notice(Notice::Problem(
+                    "Janus does not take our shared screen".into(),
+                ));
+                return;
+            }
+            ShareStep::Offer(sdp) => sdp,
+            ShareStep::Failed(e) => {
                 room.notice(Notice::Problem(format!("cannot offer our screen: {e}")));
                 return;
             }

@@ -13,6 +13,7 @@ use str0m::media::Mid;
 use super::events::MediaState;
 use super::ids::{ConnectionId, ParticipantId};
 use super::room::Room;
+use crate::rtc::peer::{Peer, PeerError};
 
 pub trait JoinWay {
     /// What the way's signaling transport hears (typed, already decoded).
@@ -79,4 +80,43 @@ pub trait JoinWay {
 
     /// We leave the meeting (the transport says when it is done: an event that ends the call).
     fn leave(&mut self, room: &mut Room<Self::Message>);
+}
+
+/// Offers of our share (or its end) in a row a connection may leave unagreed before we stop
+/// offering it (a peer that answers each with the section inactive would otherwise be asked
+/// forever).
+const SHARE_TRIES: u8 = 3;
+
+/// What reconciling our share on one connection comes to ([`reconcile_share`]).
+pub(crate) enum ShareStep {
+    /// Nothing to do now: agreed, not up yet, an offer of ours waits, or given up before.
+    Nothing,
+    /// They did not agree [`SHARE_TRIES`] times running: say so once, and stop offering.
+    GiveUp,
+    /// Send this offer, the way's way.
+    Offer(String),
+    Failed(PeerError),
+}
+
+/// One step of a way's share on `peer`: where what it carries differs from what we want
+/// (`wanted`) and no offer of ours waits, an offer of the share (or its end). `tries` counts
+/// the offers in a row not agreed to; the way keeps it per connection and calls again after
+/// every answer and whenever the connection comes up. The mesh and Janus both use it.
+pub(crate) fn reconcile_share(peer: &mut Peer, wanted: bool, tries: &mut u8) -> ShareStep {
+    if !peer.is_connected() || peer.offer_pending() {
+        return ShareStep::Nothing;
+    }
+    // Agreed, or never shared on this connection and nothing to stop.
+    let done = peer.share_agreed() == wanted || (!wanted && !peer.has_share());
+    *tries = if done { 0 } else { tries.saturating_add(1) };
+    if done || *tries > SHARE_TRIES {
+        return ShareStep::Nothing;
+    }
+    if *tries == SHARE_TRIES {
+        return ShareStep::GiveUp;
+    }
+    match peer.offer_share(wanted) {
+        Ok(sdp) => ShareStep::Offer(sdp),
+        Err(e) => ShareStep::Failed(e),
+    }
 }
