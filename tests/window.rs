@@ -263,6 +263,22 @@ fn start_app(xvfb: &Xvfb, home: &Path, args: &[&str]) -> (Owned, Image) {
     }
 }
 
+/// The app as "Win", with the synthetic camera and microphone, straight into the call at
+/// `link` once its window is drawn.
+fn start_app_in_call(xvfb: &Xvfb, home: &Path, link: &str) -> Owned {
+    let args = [
+        "--name",
+        "Win",
+        "--auto-join",
+        "--camera",
+        "test-pattern",
+        "--mic",
+        "tone",
+        link,
+    ];
+    start_app(xvfb, home, &args).0
+}
+
 fn read_logs(home: &Path) -> String {
     let dir = home.join("data/logs");
     let mut text = String::new();
@@ -384,20 +400,7 @@ fn the_app_in_a_call_shows_the_other_and_its_mute_and_leave_reach_them() {
             .spawn()
             .expect("cannot start the headless participant"),
     );
-    let (mut app, _) = start_app(
-        &xvfb,
-        home.path(),
-        &[
-            "--name",
-            "Win",
-            "--auto-join",
-            "--camera",
-            "test-pattern",
-            "--mic",
-            "tone",
-            &link,
-        ],
-    );
+    let mut app = start_app_in_call(&xvfb, home.path(), &link);
 
     // The other participant's picture is drawn in the grid (the left tile), and ours, from the
     // encode thread's preview, on the right...
@@ -742,20 +745,7 @@ fn the_app_shares_a_window_from_its_picker_and_shows_a_share_on_its_stage() {
     };
     let _nat = participant("nat", &[]);
     let stats = home.path().join("nat.jsonl");
-    let (mut app, _) = start_app(
-        &xvfb,
-        home.path(),
-        &[
-            "--name",
-            "Win",
-            "--auto-join",
-            "--camera",
-            "test-pattern",
-            "--mic",
-            "tone",
-            &link,
-        ],
-    );
+    let mut app = start_app_in_call(&xvfb, home.path(), &link);
     wait_until(Duration::from_secs(60), "nat never saw the app", || {
         lines_about(&stats, "Win")
             .last()
