@@ -75,6 +75,9 @@ impl NetNs {
     }
 }
 
+/// The comment that marks [`NetNs::drop_rtp_from_ssrc`]'s rules, to count what they dropped.
+const FROM_SSRC: &str = "confer-test-from-ssrc";
+
 impl NetNs {
     /// Drops every UDP datagram on loopback in the namespace (media stops both ways; TCP, so
     /// signaling, goes on) until `restore_udp`.
@@ -84,6 +87,44 @@ impl NetNs {
 
     pub fn restore_udp(&self) {
         Self::iptables(&["-D", "INPUT", "-i", "lo", "-p", "udp", "-j", "DROP"]);
+    }
+
+    /// Drops, from now on, every RTP packet on loopback sent from `ssrc` (read in the clear in
+    /// its header, with iptables' `u32` match): one stream of one sender, such as its resends.
+    pub fn drop_rtp_from_ssrc(&self, ssrc: u32) {
+        // RTP (first byte 0x80..0xbf) whose SSRC, 8 bytes into the UDP payload, is `ssrc`.
+        let from_ssrc = format!("0>>22&0x3C@8>>24=0x80:0xBF&&0>>22&0x3C@16={ssrc}");
+        Self::iptables(&[
+            "-I",
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "udp",
+            "-m",
+            "u32",
+            "--u32",
+            &from_ssrc,
+            "-m",
+            "comment",
+            "--comment",
+            FROM_SSRC,
+            "-j",
+            "DROP",
+        ]);
+    }
+
+    /// How many packets [`NetNs::drop_rtp_from_ssrc`] dropped so far.
+    pub fn dropped_from_ssrc(&self) -> u64 {
+        let out = Command::new("iptables")
+            .args(["-L", "INPUT", "-v", "-x", "-n"])
+            .output()
+            .expect("cannot run iptables (package iptables)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|line| line.contains(FROM_SSRC))
+            .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
     }
 
     fn iptables(args: &[&str]) {
