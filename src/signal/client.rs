@@ -126,7 +126,7 @@ pub struct SignalingClient {
 impl SignalingClient {
     /// Starts the client's task on the current tokio runtime.
     pub fn start(config: ClientConfig) -> Result<SignalingClient, ClientError> {
-        let tls = tls_config(&config.extra_roots)?;
+        let tls = tls_for(&config.url, &config.extra_roots)?;
         let (commands, command_rx) = mpsc::channel(64);
         let (event_tx, events) = mpsc::channel(256);
         tokio::spawn(run(config, tls, command_rx, event_tx));
@@ -134,7 +134,24 @@ impl SignalingClient {
     }
 }
 
-pub(crate) fn tls_config(
+/// The TLS set-up a WebSocket link needs: none for `ws://`, so that a call without TLS never
+/// depends on the platform's certificate verifier (which can fail where a call without it
+/// would work, as under Wine).
+pub(crate) fn tls_for(
+    url: &str,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Option<Arc<rustls::ClientConfig>>, ClientError> {
+    if url
+        .get(..4)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("wss:"))
+    {
+        tls_config(extra_roots).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn tls_config(
     extra_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -185,7 +202,7 @@ enum Ended {
 
 struct Session {
     config: ClientConfig,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     events: mpsc::Sender<Event>,
     commands: mpsc::Receiver<Command>,
     /// Commands not yet sent, oldest first.
@@ -196,7 +213,7 @@ struct Session {
 
 async fn run(
     config: ClientConfig,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 ) {
@@ -282,7 +299,7 @@ impl Session {
     }
 
     async fn connect(&self) -> Result<Socket, String> {
-        connect_websocket(self.config.url.as_str(), Some(Arc::clone(&self.tls))).await
+        connect_websocket(self.config.url.as_str(), self.tls.clone()).await
     }
 
     async fn connect_and_serve(&mut self, failures: &mut u32) -> Ended {
@@ -453,5 +470,13 @@ mod tests {
             let wait = backoff(attempt);
             assert!(wait >= MAX_RETRY && wait <= MAX_RETRY * 5 / 4, "{wait:?}");
         }
+    }
+
+    #[test]
+    fn tls_is_set_up_only_for_a_wss_link() {
+        assert!(tls_for("ws://127.0.0.1:7000/ws", &[]).unwrap().is_none());
+        assert!(tls_for("wss://example.org/ws", &[]).unwrap().is_some());
+        assert!(tls_for("WSS://example.org/ws", &[]).unwrap().is_some());
+        assert!(tls_for("", &[]).unwrap().is_none());
     }
 }

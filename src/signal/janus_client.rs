@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use super::client::{ClientError, Socket, backoff, connect_websocket, tls_config};
+use super::client::{ClientError, Socket, backoff, connect_websocket, tls_for};
 use super::janus::{Action, Reply, Request};
 
 /// Janus ends a session it has not heard of for `session_timeout` (60 s by default); janus.js
@@ -84,12 +84,7 @@ impl JanusClient {
     /// Starts the task on the current tokio runtime. `max_attempts`: give up after this many
     /// failed connections in a row until Janus has answered once (`None`: never).
     pub fn start(url: String, max_attempts: Option<u32>) -> Result<JanusClient, ClientError> {
-        // TLS only for a link that needs it.
-        let tls = if url.starts_with("wss:") {
-            Some(tls_config(&[])?)
-        } else {
-            None
-        };
+        let tls = tls_for(&url, &[])?;
         let (commands, command_rx) = mpsc::channel(64);
         let (event_tx, events) = mpsc::channel(256);
         let transport = Transport {
