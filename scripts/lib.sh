@@ -113,3 +113,20 @@ ensure_browser_tools() {
         npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
     fi
 }
+
+# The cross-build of confer.exe (scripts/build-windows): Debian's MinGW-w64 C and C++ compilers
+# for the C libraries (OpenH264, Opus, aws-lc) and the link; nasm is in BUILD_PACKAGES. Wine
+# (64-bit) runs what was built in the tests (tests/windows.rs); nsis makes its installer.
+WINDOWS_PACKAGES=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 nsis)
+
+# A Rust target's standard library (rustup downloads it once).
+ensure_rust_target() {
+    rustup target list --installed 2>/dev/null | grep -qx "$1" && return 0
+    if command -v rustup >/dev/null 2>&1; then
+        say "adding the Rust target $1"
+        rustup target add "$1"
+    else
+        say "the Rust target $1 is missing; add it to your Rust toolchain"
+        exit 1
+    fi
+}

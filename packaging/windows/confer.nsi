@@ -5,6 +5,8 @@
 ; (packaging/windows/build-installer.ps1 does this.)
 
 Unicode true
+; A 64-bit installer for the 64-bit program (and one that 64-bit Wine runs in the tests).
+Target amd64-unicode
 !include "MUI2.nsh"
 
 !ifndef VERSION

@@ -5,6 +5,8 @@
 
 pub mod browser;
 pub mod coturn;
+#[cfg(target_os = "linux")]
+pub mod document;
 pub mod janus;
 pub mod janus_demo;
 pub mod pulse;

@@ -4,8 +4,9 @@
 //! RandR's monitors, windows the window manager's list (`_NET_CLIENT_LIST`) or, with no window
 //! manager, the root's mapped children that have a name. A capture asks for the pixels only
 //! when the Damage extension says something changed: a screen at rest costs nothing, and the
-//! encoder gets no picture to spend bits on. Wayland (the desktop portal and PipeWire), Windows
-//! and macOS are not built yet: [`shareables`] says so in a sentence.
+//! encoder gets no picture to spend bits on. On Windows through GDI (`screen_gdi.rs`). Wayland
+//! (the desktop portal and PipeWire) and macOS are not built yet: [`shareables`] says so in a
+//! sentence.
 
 use thiserror::Error;
 
@@ -87,7 +88,10 @@ pub enum ScreenError {
 #[cfg(target_os = "linux")]
 pub use x11::{ScreenCapture, shareables, thumbnail};
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+pub use gdi::{ScreenCapture, shareables, thumbnail};
+
+#[cfg(not(any(target_os = "linux", windows)))]
 pub use elsewhere::{ScreenCapture, shareables, thumbnail};
 
 /// A smaller copy of `picture` that fits `max` (width, height), keeping its shape: each pixel
@@ -530,7 +534,11 @@ mod x11 {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+#[path = "screen_gdi.rs"]
+mod gdi;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod elsewhere {
     use super::super::frame::{I420Frame, RgbaImage};
     use super::{ScreenError, ShareTarget, Shareable};
