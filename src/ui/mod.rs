@@ -6,8 +6,6 @@ mod devices;
 pub mod i18n;
 mod inbox;
 mod lobby;
-#[cfg(target_os = "macos")]
-mod macos_links;
 pub mod meeting;
 mod prejoin;
 mod settings;
@@ -83,7 +81,12 @@ pub fn run(mut options: Options) -> Result<(), UiError> {
     let inbox = inbox::Inbox::default();
     // Before the event loop starts: the link a click launched the app with comes early.
     #[cfg(target_os = "macos")]
-    macos_links::listen(inbox.post());
+    {
+        let post = inbox.post();
+        confer_macos::listen_for_links(move |link| {
+            post.send(crate::single_instance::judge_link(&link))
+        });
+    }
     // Answered from before the window exists (arrivals wait for it) until it has closed.
     let _serving = match options.instance.take() {
         Some(instance) => {

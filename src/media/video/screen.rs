@@ -4,9 +4,9 @@
 //! RandR's monitors, windows the window manager's list (`_NET_CLIENT_LIST`) or, with no window
 //! manager, the root's mapped children that have a name. A capture asks for the pixels only
 //! when the Damage extension says something changed: a screen at rest costs nothing, and the
-//! encoder gets no picture to spend bits on. On Windows through GDI (`screen_gdi.rs`). Wayland
-//! (the desktop portal and PipeWire) and macOS are not built yet: [`shareables`] says so in a
-//! sentence.
+//! encoder gets no picture to spend bits on. On Windows through GDI (`screen_gdi.rs`), on macOS
+//! through CoreGraphics (`screen_quartz.rs`, over platform/macos). Wayland (the desktop portal
+//! and PipeWire) is not built yet: [`shareables`] says so in a sentence.
 
 use thiserror::Error;
 
@@ -91,7 +91,10 @@ pub use x11::{ScreenCapture, shareables, thumbnail};
 #[cfg(windows)]
 pub use gdi::{ScreenCapture, shareables, thumbnail};
 
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(target_os = "macos")]
+pub use quartz::{ScreenCapture, shareables, thumbnail};
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 pub use elsewhere::{ScreenCapture, shareables, thumbnail};
 
 /// A smaller copy of `picture` that fits `max` (width, height), keeping its shape: each pixel
@@ -538,7 +541,11 @@ mod x11 {
 #[path = "screen_gdi.rs"]
 mod gdi;
 
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(target_os = "macos")]
+#[path = "screen_quartz.rs"]
+mod quartz;
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 mod elsewhere {
     use super::super::frame::{I420Frame, RgbaImage};
     use super::{ScreenError, ShareTarget, Shareable};

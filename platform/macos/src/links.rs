@@ -1,8 +1,8 @@
 //! Links macOS hands to the app. A click on a `confer://` link reaches a running app (and an
 //! app the click starts) not on its command line but as an Apple Event (`kInternetEventClass`,
-//! `kAEGetURL`), which winit does not surface: this installs a handler for it, before the
-//! event loop runs so the link a launch came with is not missed. Each link is judged like one
-//! from a later start and posted to the window's inbox.
+//! `kAEGetURL`), which winit does not surface: this installs a handler for it, to be called
+//! before the event loop runs so the link a launch came with is not missed. Each link goes to
+//! the app's callback as it came: the app judges it like one from a later start.
 
 use std::sync::OnceLock;
 
@@ -11,16 +11,14 @@ use objc2::runtime::{AnyObject, NSObject};
 use objc2::{AnyThread, define_class, msg_send, sel};
 use objc2_foundation::{NSAppleEventDescriptor, NSAppleEventManager};
 
-use super::inbox::Post;
-use crate::single_instance::judge_link;
-
 /// 'GURL': both the event class (kInternetEventClass) and the event id (kAEGetURL).
 const GET_URL: u32 = u32::from_be_bytes(*b"GURL");
 /// '----': the direct object, which holds the link (keyDirectObject).
 const DIRECT_OBJECT: u32 = u32::from_be_bytes(*b"----");
 
-/// Where the handler posts; set once, before the handler is installed.
-static POST: OnceLock<Post> = OnceLock::new();
+/// What a link goes to; set once, before the handler is installed.
+type OnLink = Box<dyn Fn(String) + Send + Sync>;
+static ON_LINK: OnceLock<OnLink> = OnceLock::new();
 
 define_class!(
     // SAFETY: NSObject has no subclassing requirements, and this class has no Drop.
@@ -39,10 +37,10 @@ define_class!(
                 .paramDescriptorForKeyword(DIRECT_OBJECT)
                 .and_then(|descriptor| descriptor.stringValue())
                 .map(|text| text.to_string());
-            match (link, POST.get()) {
-                (Some(link), Some(post)) => post.send(judge_link(&link)),
+            match (link, ON_LINK.get()) {
+                (Some(link), Some(on_link)) => on_link(link),
                 (None, _) => tracing::warn!("an Apple Event to open a link came without one"),
-                (_, None) => tracing::warn!("an Apple Event link came before the inbox"),
+                (_, None) => tracing::warn!("an Apple Event link came before its handler was set"),
             }
         }
     }
@@ -56,9 +54,10 @@ impl LinkHandler {
     }
 }
 
-/// Installs the handler for the rest of the process's life.
-pub fn listen(post: Post) {
-    if POST.set(post).is_err() {
+/// Installs the handler for the rest of the process's life; each link goes to `on_link`. A
+/// second call does nothing.
+pub fn listen_for_links(on_link: impl Fn(String) + Send + Sync + 'static) {
+    if ON_LINK.set(Box::new(on_link)).is_err() {
         return;
     }
     // The manager keeps no strong reference to its handlers: this one lives as long as the
