@@ -277,6 +277,10 @@ pub struct JoinArgs {
     #[arg(long, value_name = "ID")]
     pub share: Option<String>,
 
+    /// With --share: stop sharing after this many seconds; the call goes on.
+    #[arg(long, value_name = "SECONDS", requires = "share")]
+    pub share_for: Option<f64>,
+
     /// Write the last picture of a shared screen received to this file when the call ends
     /// (a binary PPM).
     #[arg(long, value_name = "FILE")]

@@ -403,15 +403,15 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         ));
     }
     let (camera, mic) = media_choices(args.camera.as_deref(), args.mic.as_deref())?;
-    let duration = match args.duration {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => {
-            return Err(Exit::Usage(format!(
-                "--duration {s}: give a number of seconds above 0"
-            )));
-        }
-        None => None,
+    let seconds = |option: &str, value: Option<f64>| match value {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(Exit::Usage(format!(
+            "--{option} {s}: give a number of seconds above 0"
+        ))),
+        None => Ok(None),
     };
+    let duration = seconds("duration", args.duration)?;
+    let share_for = seconds("share-for", args.share_for)?;
     let share = args.share.as_deref().map(share_target).transpose()?;
     let _log = logging::init(verbosity, None)?;
     confer::call::headless::run(confer::call::headless::HeadlessOptions {
@@ -424,6 +424,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         relay_only: args.relay_only,
         view: args.view,
         share,
+        share_for,
         save_share: args.save_share,
     })
     .map_err(Exit::Failed)

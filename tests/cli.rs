@@ -126,6 +126,27 @@ fn malformed_links_are_one_line_errors_with_exit_code_2() {
 }
 
 #[test]
+fn share_for_needs_a_share_and_seconds() {
+    let home = tempfile::tempdir().unwrap();
+    let link = "confer://example.org/room";
+    let out = run(confer(home.path()).args(["join", "--headless", link, "--share-for", "5"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--share"), "{}", stderr(&out));
+    assert_usage_error(
+        &[
+            "join",
+            "--headless",
+            link,
+            "--share",
+            "screen",
+            "--share-for",
+            "0",
+        ],
+        "--share-for 0: give a number of seconds above 0",
+    );
+}
+
+#[test]
 fn join_needs_headless() {
     assert_usage_error(&["join", "confer://example.org/room"], "--headless");
 }

@@ -813,7 +813,15 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     let bob = small(&netns, home.path(), &link, "bob", STAY, &[]);
     let mut cmd = confer_in(&netns, home.path());
     cmd.env("DISPLAY", &xvfb.display);
-    let small_camera = ["--camera", "test-pattern:320x180@15", "--share", "screen"];
+    // She stops sharing after 30 s (the share must have been seen before: see below).
+    let small_camera = [
+        "--camera",
+        "test-pattern:320x180@15",
+        "--share",
+        "screen",
+        "--share-for",
+        "30",
+    ];
     let alice = join_with(cmd, home.path(), &link, "alice", STAY, &small_camera);
     let stats = home.path().join("bob.jsonl");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -839,6 +847,31 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     assert_eq!(last["screen_in"], true, "{context}");
     // The camera goes on beside it, on its own section.
     assert_eq!(last["width_in"], 320, "{context}");
+
+    // Her share stops, her camera goes on: Bob hears of the stop through Janus's renegotiation
+    // (the screen's section no longer sends) and keeps decoding her camera.
+    let camera_before = last["frames_decoded"].as_u64().unwrap_or(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Some(line) = support::stats_lines_about(&stats, "alice").pop() {
+            last = line;
+        }
+        if last["screen_in"] == false
+            && last["frames_decoded"].as_u64().unwrap_or(0) > camera_before + 30
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let context = format!("bob about alice: {last}\nJanus's log:\n{}", janus.log());
+    assert_eq!(
+        last["screen_in"], false,
+        "the stop did not arrive: {context}"
+    );
+    assert!(
+        last["frames_decoded"].as_u64().unwrap_or(0) > camera_before + 30,
+        "her camera did not go on: {context}"
+    );
     leave(alice, "alice", &janus);
     leave(bob, "bob", &janus);
 }

@@ -28,6 +28,8 @@ pub struct HeadlessOptions {
     pub view: Option<(u32, u32)>,
     /// What to share from the start.
     pub share: Option<ShareTarget>,
+    /// When to stop sharing (the call goes on).
+    pub share_for: Option<Duration>,
     /// Where the last shared screen received is written when the call ends.
     pub save_share: Option<PathBuf>,
 }
@@ -80,6 +82,13 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         let (tiles, controls) = tokio::sync::mpsc::channel(CONTROLS_QUEUE);
         if let Some(target) = options.share {
             let _ = tiles.try_send(CallControl::Share(Some(target)));
+            if let Some(after) = options.share_for {
+                let tiles = tiles.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tiles.send(CallControl::Share(None)).await;
+                });
+            }
         }
         let mut last_share: Option<RgbaImage> = None;
         let ended = run_call(config, stop, controls, |report| match report {

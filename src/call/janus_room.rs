@@ -106,10 +106,15 @@ pub struct JanusRoom {
     loss_in: f32,
     /// Each publisher's streams, as Janus last listed them.
     published: HashMap<FeedId, Vec<PublishedStream>>,
-    /// Each feed's streams in our subscription, by the publisher's `mid`.
+    /// Each feed's streams in our subscription, by the publisher's `mid`, as Janus's last offer
+    /// for it said.
     feed_mids: HashMap<FeedId, HashSet<String>>,
     /// Streams of feeds we receive already, added since (a shared screen): to subscribe to.
     streams_wanted: Vec<StreamRef>,
+    /// Streams in our subscription that their publisher disabled (a share that ended): to
+    /// unsubscribe from. Janus stops forwarding them but does not renegotiate on its own, so
+    /// without this the receiver would never hear that the share ended.
+    streams_unwanted: Vec<StreamRef>,
     /// Set when this carries the media of a Confer room (`call::confer_mesh`): who the
     /// publishers are comes from Confer's server, and the call's life too.
     confer: Option<Directory>,
@@ -177,6 +182,7 @@ impl JanusRoom {
             published: HashMap::new(),
             feed_mids: HashMap::new(),
             streams_wanted: Vec::new(),
+            streams_unwanted: Vec::new(),
             refused: None,
             leaving: false,
             confer: None,
@@ -265,6 +271,7 @@ impl JanusRoom {
         self.feed_mids.clear();
         self.published.clear();
         self.streams_wanted.clear();
+        self.streams_unwanted.clear();
         self.share_tries = 0;
         for participant in std::mem::take(&mut self.feeds).into_values() {
             self.lose_feed(room, &participant, Farewell::Quietly);
@@ -440,8 +447,17 @@ impl JanusRoom {
         match event.videoroom.as_deref() {
             Some("joined") if !from_subscriber => self.on_joined(room, event),
             Some("attached" | "updated") if from_subscriber => {
-                if let Some(streams) = &event.streams {
-                    self.on_subscriber_offer(room, reply.jsep.as_ref(), streams);
+                match (&event.streams, &reply.jsep) {
+                    (Some(streams), Some(jsep)) => {
+                        self.on_subscriber_offer(room, Some(jsep), streams)
+                    }
+                    // Janus changed nothing (or will offer later): no offer now, so no `started`
+                    // either; the next change may go.
+                    (_, None) if matches!(asked, Some(Asked::Subscribe)) => {
+                        self.session.in_flight = false;
+                        self.subscribe_wanted(room);
+                    }
+                    _ => {}
                 }
             }
             _ => {}
@@ -607,7 +623,7 @@ impl JanusRoom {
             self.published
                 .insert(publisher.id.clone(), publisher.streams.clone());
             if self.feeds.contains_key(&publisher.id) {
-                self.queue_missing_streams(&publisher.id);
+                self.queue_stream_changes(&publisher.id);
                 continue;
             }
             let kinds = |kind: &str| {
@@ -660,9 +676,10 @@ impl JanusRoom {
     }
 
     /// The streams of `feed` (as its publisher last listed them) that our subscription lacks
-    /// (a screen it began to share) are to be subscribed to. Until Janus's offer says what our
-    /// subscription holds of the feed, this waits: it is looked at again then.
-    fn queue_missing_streams(&mut self, feed: &FeedId) {
+    /// (a screen it began to share) are to be subscribed to, and those it holds that the
+    /// publisher disabled (a share that ended) unsubscribed from. Until Janus's offer says what
+    /// our subscription holds of the feed, this waits: it is looked at again then.
+    fn queue_stream_changes(&mut self, feed: &FeedId) {
         let (Some(have), Some(streams)) = (self.feed_mids.get(feed), self.published.get(feed))
         else {
             return;
@@ -673,12 +690,15 @@ impl JanusRoom {
                 feed: feed.clone(),
                 mid: Some(mid.clone()),
             };
-            if stream.disabled != Some(true)
+            let disabled = stream.disabled == Some(true);
+            if !disabled
                 && matches!(stream.kind.as_str(), "audio" | "video")
                 && !have.contains(mid)
                 && !self.streams_wanted.contains(&wanted)
             {
                 self.streams_wanted.push(wanted);
+            } else if disabled && have.contains(mid) && !self.streams_unwanted.contains(&wanted) {
+                self.streams_unwanted.push(wanted);
             }
         }
     }
@@ -691,6 +711,7 @@ impl JanusRoom {
         self.feed_mids.remove(feed);
         self.published.remove(feed);
         self.streams_wanted.retain(|s| s.feed != *feed);
+        self.streams_unwanted.retain(|s| s.feed != *feed);
         self.lose_feed(room, &gone, Farewell::Left);
     }
 
@@ -721,7 +742,20 @@ impl JanusRoom {
             .filter(|f| !self.session.subscribed.contains(*f))
             .cloned()
             .collect();
-        if (wanted.is_empty() && self.streams_wanted.is_empty()) || self.session.in_flight {
+        if self.session.in_flight {
+            return;
+        }
+        if let Some(handle) = self.session.subscriber
+            && self.session.subscriber_joined
+            && !self.streams_unwanted.is_empty()
+        {
+            self.session.in_flight = true;
+            let streams = std::mem::take(&mut self.streams_unwanted);
+            let unsubscribe = VideoRoom::Unsubscribe { streams };
+            self.message(room, handle, unsubscribe, None, Asked::Subscribe);
+            return;
+        }
+        if wanted.is_empty() && self.streams_wanted.is_empty() {
             return;
         }
         let Some(session_id) = self.session.id else {
@@ -773,6 +807,8 @@ impl JanusRoom {
             return;
         }
         self.session.subscriber_joined = true;
+        // What the subscription holds is what this offer says.
+        self.feed_mids.clear();
         let connection = *self
             .receive
             .get_or_insert_with(|| room.open_connection(false, Towards::SfuReceiving));
@@ -814,10 +850,11 @@ impl JanusRoom {
                 room.attach(&participant, connection, Some(mid));
             }
         }
-        // A stream a publisher added while this offer was being made is not in it.
+        // A stream a publisher added (or disabled) while this offer was being made is not in
+        // it (or still is).
         let feeds: Vec<FeedId> = self.feed_mids.keys().cloned().collect();
         for feed in feeds {
-            self.queue_missing_streams(&feed);
+            self.queue_stream_changes(&feed);
         }
         self.message(
             room,
@@ -1551,6 +1588,63 @@ mod tests {
         // Cy leaves: gone from the meeting.
         janus.event(None, PUBLISHER, json!({"videoroom": "event", "leaving": 3}));
         assert_eq!(janus.room.participants.len(), 2);
+    }
+
+    /// A share that ends: Janus lists the publisher's screen stream as disabled and stops
+    /// forwarding it, but renegotiates nothing by itself. We unsubscribe from it (Janus's next
+    /// offer then ends its section, which is how the receiver hears the share ended), and a
+    /// Janus that answers a change with no offer does not hold up the next one.
+    #[test]
+    fn a_stream_its_publisher_disabled_is_unsubscribed_from() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        let sharing = |screen_disabled: bool| {
+            json!({"id": 2, "display": "Bo", "streams": [
+                {"type": "audio", "mid": "0", "codec": "opus"},
+                {"type": "video", "mid": "1", "codec": "h264"},
+                {"type": "video", "mid": "2", "codec": "h264", "disabled": screen_disabled},
+            ]})
+        };
+        janus.joined(json!([sharing(false)]));
+        let attach = janus.next();
+        janus.created(&attach, SUBSCRIBER);
+        let join = janus.next();
+        assert_eq!(join["body"]["ptype"], "subscriber");
+        // Janus's offer held all three (what on_subscriber_offer records), and was answered.
+        janus.way.session.subscriber_joined = true;
+        janus.way.session.in_flight = false;
+        janus.way.feed_mids.insert(
+            FeedId::Number(2),
+            ["0", "1", "2"].map(String::from).into_iter().collect(),
+        );
+        // Bo stops sharing.
+        janus.event(
+            None,
+            PUBLISHER,
+            json!({"videoroom": "event", "publishers": [sharing(true)]}),
+        );
+        let unsubscribe = janus.next();
+        assert_eq!(unsubscribe["body"]["request"], "unsubscribe");
+        assert_eq!(
+            unsubscribe["body"]["streams"],
+            json!([{"feed": 2, "mid": "2"}])
+        );
+        janus.nothing_asked();
+        // Cy arrives meanwhile: she waits for that change.
+        janus.event(
+            None,
+            PUBLISHER,
+            json!({"videoroom": "event", "publishers": [publisher(3, "Cy")]}),
+        );
+        janus.nothing_asked();
+        // Janus answers with no offer (nothing to change after all): Cy's turn now.
+        janus.event(
+            Some(&unsubscribe["transaction"]),
+            SUBSCRIBER,
+            json!({"videoroom": "updated", "room": 1234}),
+        );
+        let subscribe = janus.next();
+        assert_eq!(subscribe["body"]["request"], "subscribe");
+        assert_eq!(subscribe["body"]["streams"], json!([{"feed": 3}]));
     }
 
     #[test]
