@@ -574,7 +574,7 @@ fn confer_exe_shares_its_screen_and_a_linux_participant_reads_the_text() {
         .stderr(Stdio::piped());
     let mut win = Owned(windows.spawn().expect("cannot start confer.exe join"));
     let saved = home.path().join("bob-share.ppm");
-    let bob = support::join_with(
+    let mut bob = support::join_with(
         confer(home.path()),
         home.path(),
         &link,
@@ -619,7 +619,6 @@ fn confer_exe_shares_its_screen_and_a_linux_participant_reads_the_text() {
     // Its camera goes on beside the share.
     assert_eq!(last["width_in"], 320, "{last}");
     bob.signal("TERM");
-    let mut bob = bob;
     let (status, stderr) = bob
         .wait_with_stderr(Duration::from_secs(30))
         .expect("bob did not end");
