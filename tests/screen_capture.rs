@@ -92,6 +92,8 @@ fn a_shared_screen_holds_what_was_drawn_and_rests_when_nothing_changes() {
         height: 720,
     };
     let mut capture = ScreenCapture::open(Some(&xvfb.display), target).unwrap();
+    // Xvfb has MIT-SHM: the pictures below come through shared memory, not the socket.
+    assert!(capture.uses_shared_memory());
     let first = capture
         .next_if_changed()
         .unwrap()

@@ -137,6 +137,10 @@ pub fn fit_rgba(picture: &RgbaImage, (max_w, max_h): (usize, usize)) -> RgbaImag
 }
 
 #[cfg(target_os = "linux")]
+#[path = "screen_x11_shm.rs"]
+mod x11_shm;
+
+#[cfg(target_os = "linux")]
 mod x11 {
     use x11rb::connection::{Connection, RequestConnection};
     use x11rb::protocol::Event;
@@ -151,6 +155,8 @@ mod x11 {
     use super::super::convert::bgrx_to_i420;
     use super::super::frame::{I420Frame, RgbaImage};
     use super::{ScreenError, ShareTarget, Shareable, fit_rgba};
+
+    use super::x11_shm::SharedImage;
 
     fn connect(display: Option<&str>) -> Result<(RustConnection, Window), ScreenError> {
         if display.is_none() {
@@ -341,6 +347,9 @@ mod x11 {
         damage: Option<damage::Damage>,
         /// Whether something changed since the last picture (the first is always taken).
         changed: bool,
+        /// Where the server writes pictures (MIT-SHM), the root window's size; None where it
+        /// cannot, and pictures come down the socket.
+        shared: Option<SharedImage>,
     }
 
     impl ScreenCapture {
@@ -378,13 +387,26 @@ mod x11 {
             } else {
                 None
             };
+            let root_size = conn
+                .get_geometry(root)
+                .map_err(refused)?
+                .reply()
+                .map_err(refused)?;
+            let bytes = usize::from(root_size.width) * usize::from(root_size.height) * 4;
+            let shared = SharedImage::new(&conn, bytes);
             Ok(Self {
                 conn,
                 target,
                 root,
                 damage,
                 changed: true,
+                shared,
             })
+        }
+
+        /// Whether pictures come through shared memory (MIT-SHM) rather than the socket.
+        pub fn uses_shared_memory(&self) -> bool {
+            self.shared.is_some()
         }
 
         /// The next picture if what is shared changed since the last one (the first is always
@@ -444,15 +466,32 @@ mod x11 {
                 )));
             }
             let captured = std::time::SystemTime::now();
-            let reply = self
-                .conn
-                .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, width, height, !0)
-                .map_err(refused)?
-                .reply()
-                .map_err(refused)?;
-            self.check_layout(reply.depth, reply.visual)?;
+            let shared = match &self.shared {
+                Some(segment) => segment
+                    .get(&self.conn, self.root, (x, y), (width, height))
+                    .map_err(refused)?,
+                None => None,
+            };
+            let socket_reply;
+            let (data, depth, visual) = match shared {
+                Some(picture) => (picture.data, picture.depth, picture.visual),
+                None => {
+                    socket_reply = self
+                        .conn
+                        .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, width, height, !0)
+                        .map_err(refused)?
+                        .reply()
+                        .map_err(refused)?;
+                    (
+                        socket_reply.data.as_slice(),
+                        socket_reply.depth,
+                        socket_reply.visual,
+                    )
+                }
+            };
+            self.check_layout(depth, visual)?;
             let (width, height) = (usize::from(width), usize::from(height));
-            let mut frame = bgrx_to_i420(&reply.data, width, height, width * 4)
+            let mut frame = bgrx_to_i420(data, width, height, width * 4)
                 .map_err(|e| ScreenError::Unsupported(e.to_string()))?;
             frame.captured = captured;
             Ok(frame)
