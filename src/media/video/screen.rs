@@ -86,16 +86,27 @@ pub enum ScreenError {
 }
 
 #[cfg(target_os = "linux")]
-pub use x11::{ScreenCapture, shareables, thumbnail};
+pub use x11::{ScreenCapture, shareables};
 
 #[cfg(windows)]
-pub use gdi::{ScreenCapture, shareables, thumbnail};
+pub use gdi::{ScreenCapture, shareables};
 
 #[cfg(target_os = "macos")]
-pub use quartz::{ScreenCapture, shareables, thumbnail};
+pub use quartz::{ScreenCapture, shareables};
 
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
-pub use elsewhere::{ScreenCapture, shareables, thumbnail};
+pub use elsewhere::{ScreenCapture, shareables};
+
+/// A picture of `target` that fits `max` (width, height), for the picker.
+pub fn thumbnail(
+    display: Option<&str>,
+    target: ShareTarget,
+    max: (usize, usize),
+) -> Result<RgbaImage, ScreenError> {
+    let mut capture = ScreenCapture::open(display, target)?;
+    let frame = capture.grab()?;
+    Ok(fit_rgba(&frame.to_rgba(), max))
+}
 
 /// A smaller copy of `picture` that fits `max` (width, height), keeping its shape: each pixel
 /// the mean of the block it stands for.
@@ -153,8 +164,8 @@ mod x11 {
     use x11rb::rust_connection::RustConnection;
 
     use super::super::convert::bgrx_to_i420;
-    use super::super::frame::{I420Frame, RgbaImage};
-    use super::{ScreenError, ShareTarget, Shareable, fit_rgba};
+    use super::super::frame::I420Frame;
+    use super::{ScreenError, ShareTarget, Shareable};
 
     use super::x11_shm::SharedImage;
 
@@ -323,17 +334,6 @@ mod x11 {
         }
         read(AtomEnum::WM_NAME.into(), AtomEnum::STRING.into())
             .map(|bytes| bytes.iter().map(|&b| char::from(b)).collect())
-    }
-
-    /// A picture of `target` that fits `max` (width, height), for the picker.
-    pub fn thumbnail(
-        display: Option<&str>,
-        target: ShareTarget,
-        max: (usize, usize),
-    ) -> Result<RgbaImage, ScreenError> {
-        let mut capture = ScreenCapture::open(display, target)?;
-        let frame = capture.grab()?;
-        Ok(fit_rgba(&frame.to_rgba(), max))
     }
 
     /// Pictures of a screen or a window, taken when it changed.
@@ -586,7 +586,7 @@ mod quartz;
 
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 mod elsewhere {
-    use super::super::frame::{I420Frame, RgbaImage};
+    use super::super::frame::I420Frame;
     use super::{ScreenError, ShareTarget, Shareable};
 
     fn not_yet() -> ScreenError {
@@ -594,14 +594,6 @@ mod elsewhere {
     }
 
     pub fn shareables(_: Option<&str>) -> Result<Vec<Shareable>, ScreenError> {
-        Err(not_yet())
-    }
-
-    pub fn thumbnail(
-        _: Option<&str>,
-        _: ShareTarget,
-        _: (usize, usize),
-    ) -> Result<RgbaImage, ScreenError> {
         Err(not_yet())
     }
 

@@ -21,8 +21,8 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use super::super::convert::bgrx_to_i420;
-use super::super::frame::{I420Frame, RgbaImage};
-use super::{ScreenError, ShareTarget, Shareable, fit_rgba};
+use super::super::frame::I420Frame;
+use super::{ScreenError, ShareTarget, Shareable};
 
 /// A window handle as [`ShareTarget::Window`] keeps it: Windows keeps handles within 32 bits
 /// (sign-extended in a 64-bit process) so that 32- and 64-bit programs can share them.
@@ -148,17 +148,6 @@ fn title(window: HWND) -> Option<String> {
     let copied = unsafe { GetWindowTextW(window, text.as_mut_ptr(), text.len() as i32) };
     let name = String::from_utf16_lossy(&text[..copied.max(0) as usize]);
     (!name.trim().is_empty()).then_some(name)
-}
-
-/// A picture of `target` that fits `max` (width, height), for the picker.
-pub fn thumbnail(
-    display: Option<&str>,
-    target: ShareTarget,
-    max: (usize, usize),
-) -> Result<RgbaImage, ScreenError> {
-    let mut capture = ScreenCapture::open(display, target)?;
-    let frame = capture.grab()?;
-    Ok(fit_rgba(&frame.to_rgba(), max))
 }
 
 /// Pictures of a screen or a window, given when they changed.

@@ -9,8 +9,8 @@
 use confer_macos::screen::{self as cg, Picture, WindowState};
 
 use super::super::convert::bgrx_to_i420;
-use super::super::frame::{I420Frame, RgbaImage};
-use super::{ScreenError, ShareTarget, Shareable, fit_rgba};
+use super::super::frame::I420Frame;
+use super::{ScreenError, ShareTarget, Shareable};
 
 /// macOS's Screen Recording permission: asked for once, and a sentence until it is given.
 fn permission() -> Result<(), ScreenError> {
@@ -51,17 +51,6 @@ pub fn shareables(_display: Option<&str>) -> Result<Vec<Shareable>, ScreenError>
         height: w.height,
     }));
     Ok(found)
-}
-
-/// A picture of `target` that fits `max` (width, height), for the picker.
-pub fn thumbnail(
-    display: Option<&str>,
-    target: ShareTarget,
-    max: (usize, usize),
-) -> Result<RgbaImage, ScreenError> {
-    let mut capture = ScreenCapture::open(display, target)?;
-    let frame = capture.grab()?;
-    Ok(fit_rgba(&frame.to_rgba(), max))
 }
 
 /// Pictures of a display's area or of a window, given when they changed.
