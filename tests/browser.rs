@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::browser::{Browser, NetNs, RECEIVED};
 use support::serve::Serve;
-use support::{Owned, confer, join_synthetic, last_stats_by_name, stats_lines_about};
+use support::{Owned, confer, join_synthetic, stats_lines_about};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -46,12 +46,8 @@ fn join_page(browser: &mut Browser, page: &str, url: &str, name: &str) {
 
 /// Waits for a native participant to end by itself, and returns its last stats line about
 /// each remote, by name.
-fn finish(home: &Path, mut participant: Owned, name: &str) -> HashMap<String, Value> {
-    let (status, stderr) = participant
-        .wait_with_stderr(Duration::from_secs(40))
-        .unwrap_or_else(|| panic!("{name} did not end"));
-    assert!(status.success(), "{name} failed: {status}\n{stderr}");
-    last_stats_by_name(&home.join(format!("{name}.jsonl")))
+fn finish(home: &Path, participant: Owned, name: &str) -> HashMap<String, Value> {
+    support::finish_call(home, participant, name, Duration::from_secs(40))
 }
 
 /// Sleeps until `margin` before `at`: the moment to look at a call about to end.

@@ -824,20 +824,11 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     ];
     let alice = join_with(cmd, home.path(), &link, "alice", STAY, &small_camera);
     let stats = home.path().join("bob.jsonl");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut last = serde_json::Value::Null;
-    while std::time::Instant::now() < deadline {
-        if let Some(line) = support::stats_lines_about(&stats, "alice").pop() {
-            last = line;
-        }
-        // The share, and the camera beside it.
-        if last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
-            && last["frames_decoded"].as_u64().unwrap_or(0) > 0
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // The share, and the camera beside it.
+    let last = support::stats_until(&stats, "alice", Duration::from_secs(60), |line| {
+        line["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
+            && line["frames_decoded"].as_u64().unwrap_or(0) > 0
+    });
     let context = format!("bob about alice: {last}\nJanus's log:\n{}", janus.log());
     assert!(
         last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10,
@@ -851,18 +842,10 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     // Her share stops, her camera goes on: Bob hears of the stop through Janus's renegotiation
     // (the screen's section no longer sends) and keeps decoding her camera.
     let camera_before = last["frames_decoded"].as_u64().unwrap_or(0);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if let Some(line) = support::stats_lines_about(&stats, "alice").pop() {
-            last = line;
-        }
-        if last["screen_in"] == false
-            && last["frames_decoded"].as_u64().unwrap_or(0) > camera_before + 30
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let last = support::stats_until(&stats, "alice", Duration::from_secs(60), |line| {
+        line["screen_in"] == false
+            && line["frames_decoded"].as_u64().unwrap_or(0) > camera_before + 30
+    });
     let context = format!("bob about alice: {last}\nJanus's log:\n{}", janus.log());
     assert_eq!(
         last["screen_in"], false,

@@ -340,28 +340,6 @@ fn a_native_shares_its_screen_and_another_sees_the_text_in_its_pictures() {
     assert!(psnr > 28.0, "the text did not arrive: {psnr:.1} dB");
 }
 
-/// A poll of a native's stats about `of` until `done` holds (each line is a second's);
-/// the last line either way.
-fn stats_until(
-    path: &std::path::Path,
-    of: &str,
-    limit: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    let mut last = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        if let Some(line) = support::stats_lines_about(path, of).pop() {
-            last = line;
-        }
-        if done(&last) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    last
-}
-
 /// A browser guest and a native in one meeting: the guest's page shows the native's shared
 /// screen on its stage (the document's colours found where they are on the screen), then the
 /// guest shares its own (Chromium's fake screen, through getDisplayMedia) and the native
@@ -425,7 +403,7 @@ fn a_browser_guest_sees_a_native_share_and_shares_its_own() {
         "the page sharing",
     );
     let stats = home.path().join("alice.jsonl");
-    let last = stats_until(&stats, "Web", Duration::from_secs(60), |s| {
+    let last = support::stats_until(&stats, "Web", Duration::from_secs(60), |s| {
         s["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
     });
     assert!(
@@ -441,7 +419,7 @@ fn a_browser_guest_sees_a_native_share_and_shares_its_own() {
     );
     // The guest stops; alice hears of it.
     browser.click("web", "#share");
-    let last = stats_until(&stats, "Web", Duration::from_secs(30), |s| {
+    let last = support::stats_until(&stats, "Web", Duration::from_secs(30), |s| {
         s["screen_in"] == false
     });
     assert_eq!(last["screen_in"], false, "{last}");

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::browser::{Browser, NetNs, RECEIVED};
 use support::serve::Serve;
-use support::{Owned, confer, join_synthetic, last_stats_by_name, require_tool};
+use support::{Owned, confer, join_synthetic, require_tool};
 
 /// Wine and a call fill both cores: one test at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -259,12 +259,8 @@ impl WineServe {
 
 /// Waits for a participant to end by itself and returns its last stats line about each
 /// remote, by name.
-fn finish(home: &Path, mut participant: Owned, name: &str) -> HashMap<String, Value> {
-    let (status, stderr) = participant
-        .wait_with_stderr(Duration::from_secs(60))
-        .unwrap_or_else(|| panic!("{name} did not end"));
-    assert!(status.success(), "{name} failed: {status}\n{stderr}");
-    last_stats_by_name(&home.join(format!("{name}.jsonl")))
+fn finish(home: &Path, participant: Owned, name: &str) -> HashMap<String, Value> {
+    support::finish_call(home, participant, name, Duration::from_secs(60))
 }
 
 /// What a participant must have had from another (`about`) over a call of `seconds`: a
@@ -590,23 +586,13 @@ fn confer_exe_shares_its_screen_and_a_linux_participant_reads_the_text() {
 
     // Until Bob has decoded a few seconds of the share (his stats, each second).
     let stats = home.path().join("bob.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = Value::Null;
-    while Instant::now() < deadline {
-        if let Some(line) = support::stats_lines_about(&stats, "win").pop() {
-            last = line;
-        }
-        if last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10 {
-            break;
-        }
-        if let Ok(Some(status)) = win.0.try_wait() {
-            panic!("confer.exe ended: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let last = support::stats_until(&stats, "win", Duration::from_secs(60), |line| {
+        line["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
+    });
     assert!(
         last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10,
-        "bob about confer.exe: {last}"
+        "bob about confer.exe: {last}; confer.exe: {:?}",
+        win.0.try_wait()
     );
     assert_eq!(
         (

@@ -175,6 +175,43 @@ pub fn stats_lines_about(path: &Path, name: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Waits up to `limit` for a `confer join` participant to end by itself (successfully), and
+/// returns its last stats line (`home/NAME.jsonl`) about each remote, by name.
+pub fn finish_call(
+    home: &Path,
+    mut participant: Owned,
+    name: &str,
+    limit: Duration,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    let (status, stderr) = participant
+        .wait_with_stderr(limit)
+        .unwrap_or_else(|| panic!("{name} did not end"));
+    assert!(status.success(), "{name} failed: {status}\n{stderr}");
+    last_stats_by_name(&home.join(format!("{name}.jsonl")))
+}
+
+/// A poll of a participant's stats about `of` until `done` holds (each line is a second's);
+/// the last line either way.
+pub fn stats_until(
+    path: &Path,
+    of: &str,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        if let Some(line) = stats_lines_about(path, of).pop() {
+            last = line;
+        }
+        if done(&last) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    last
+}
+
 /// A finished `--stats` file's last line about each remote participant, by name; every line
 /// must be JSON.
 pub fn last_stats_by_name(path: &Path) -> std::collections::HashMap<String, serde_json::Value> {
