@@ -272,12 +272,17 @@ pub struct JoinArgs {
     #[arg(long, value_name = "WxH", value_parser = parse_view)]
     pub view: Option<(u32, u32)>,
 
-    /// Share this screen or window from the start: an id from `confer devices`
-    /// (`screen:1`, `window:0x…`; `screen` is the first screen).
+    /// Share this screen or window (from the start, unless --share-after): an id from
+    /// `confer devices` (`screen:1`, `window:0x…`; `screen` is the first screen).
     #[arg(long, value_name = "ID")]
     pub share: Option<String>,
 
-    /// With --share: stop sharing after this many seconds; the call goes on.
+    /// With --share: begin sharing this many seconds into the call, as people do once the
+    /// meeting is under way, rather than from the start.
+    #[arg(long, value_name = "SECONDS", requires = "share")]
+    pub share_after: Option<f64>,
+
+    /// With --share: stop sharing after this many seconds of it; the call goes on.
     #[arg(long, value_name = "SECONDS", requires = "share")]
     pub share_for: Option<f64>,
 

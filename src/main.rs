@@ -411,6 +411,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         None => Ok(None),
     };
     let duration = seconds("duration", args.duration)?;
+    let share_after = seconds("share-after", args.share_after)?;
     let share_for = seconds("share-for", args.share_for)?;
     let share = args.share.as_deref().map(share_target).transpose()?;
     let _log = logging::init(verbosity, None)?;
@@ -424,6 +425,7 @@ fn join(args: JoinArgs, verbosity: u8) -> Result<(), Exit> {
         relay_only: args.relay_only,
         view: args.view,
         share,
+        share_after,
         share_for,
         save_share: args.save_share,
     })

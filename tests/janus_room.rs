@@ -813,27 +813,55 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     let bob = small(&netns, home.path(), &link, "bob", STAY, &[]);
     let mut cmd = confer_in(&netns, home.path());
     cmd.env("DISPLAY", &xvfb.display);
-    // She stops sharing after 30 s (the share must have been seen before: see below).
+    // She begins sharing 5 s into the call, after Bob receives her camera: Janus then adds
+    // the screen to his subscription, and asks her for no keyframe by itself (his first
+    // offer, when she shared from the start, came with one). Her first keyframe must not
+    // reach him before he has the screen's section, as it may on a fast machine: what Janus
+    // tells him is held back from when her camera reaches him (the event) until 3 s into her
+    // share (her clock, as the share's start is). He can then decode her screen only if he
+    // asks for a keyframe, through Janus's API. She stops after 30 s (the share must have
+    // been seen before: see below).
     let small_camera = [
         "--camera",
         "test-pattern:320x180@15",
         "--share",
         "screen",
+        "--share-after",
+        "5",
         "--share-for",
         "30",
     ];
-    let alice = join_with(cmd, home.path(), &link, "alice", STAY, &small_camera);
+    let alice_started = std::time::Instant::now();
+    let mut alice = join_with(cmd, home.path(), &link, "alice", STAY, &small_camera);
     let stats = home.path().join("bob.jsonl");
+    let camera = support::stats_until(&stats, "alice", Duration::from_secs(30), |line| {
+        line["frames_decoded"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(
+        camera["frames_decoded"].as_u64().unwrap_or(0) > 0,
+        "bob decoded no picture of alice's camera: {camera}"
+    );
+    let held = (alice_started.elapsed() < Duration::from_secs(5))
+        .then(|| janus.hold_back_signaling_to(bob.pid()));
+    if let Some(rule) = held {
+        std::thread::sleep(Duration::from_secs(8).saturating_sub(alice_started.elapsed()));
+        janus.let_through(&rule);
+    } else {
+        println!("bob took 5 s to decode alice's camera: her share began as he did");
+    }
     // The share, and the camera beside it.
-    let last = support::stats_until(&stats, "alice", Duration::from_secs(60), |line| {
+    let shared = |line: &serde_json::Value| {
         line["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10
             && line["frames_decoded"].as_u64().unwrap_or(0) > 0
-    });
+    };
+    let last = support::stats_until(&stats, "alice", Duration::from_secs(60), shared);
     let context = format!("bob about alice: {last}\nJanus's log:\n{}", janus.log());
-    assert!(
-        last["screen_frames_decoded"].as_u64().unwrap_or(0) >= 10,
-        "{context}"
-    );
+    if !shared(&last) {
+        // Her side of it: whether she shared at all, and what Janus told her.
+        alice.signal("TERM");
+        let said = alice.wait_with_stderr(Duration::from_secs(30));
+        panic!("bob decoded no share of alice's: {context}\nalice's end: {said:?}");
+    }
     assert_eq!(last["screen_width_in"], 1280, "{context}");
     assert_eq!(last["screen_in"], true, "{context}");
     // The camera goes on beside it, on its own section.

@@ -28,7 +28,9 @@ pub struct HeadlessOptions {
     pub view: Option<(u32, u32)>,
     /// What to share from the start.
     pub share: Option<ShareTarget>,
-    /// When to stop sharing (the call goes on).
+    /// When to begin sharing (from the start if not given).
+    pub share_after: Option<Duration>,
+    /// How long to share (the call goes on).
     pub share_for: Option<Duration>,
     /// Where the last shared screen received is written when the call ends.
     pub save_share: Option<PathBuf>,
@@ -81,14 +83,18 @@ pub fn run(options: HeadlessOptions) -> Result<(), String> {
         // tells the tile size, as a window does once a participant is shown.
         let (tiles, controls) = tokio::sync::mpsc::channel(CONTROLS_QUEUE);
         if let Some(target) = options.share {
-            let _ = tiles.try_send(CallControl::Share(Some(target)));
-            if let Some(after) = options.share_for {
-                let tiles = tiles.clone();
-                tokio::spawn(async move {
+            let tiles = tiles.clone();
+            let (after, lasting) = (options.share_after, options.share_for);
+            tokio::spawn(async move {
+                if let Some(after) = after {
                     tokio::time::sleep(after).await;
+                }
+                let _ = tiles.send(CallControl::Share(Some(target))).await;
+                if let Some(lasting) = lasting {
+                    tokio::time::sleep(lasting).await;
                     let _ = tiles.send(CallControl::Share(None)).await;
-                });
-            }
+                }
+            });
         }
         let mut last_share: Option<RgbaImage> = None;
         let ended = run_call(config, stop, controls, |report| match report {

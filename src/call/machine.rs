@@ -875,18 +875,28 @@ impl<W: JoinWay> Call<W> {
             self.dirty = true;
         }
         // Shared screens: their own sections, asked apart (a mesh's connection carries one
-        // camera and at most one screen).
+        // camera and at most one screen; an SFU's, everyone's screens, so only theirs). Asked
+        // of the way too, as cameras are: Janus passes on no PLI of ours, and asks a publisher
+        // for a keyframe by itself only when a subscription starts, not when a screen is added
+        // to one (a share begun mid-meeting was never seen there).
         for p in room.participants.values_mut() {
-            let Some(connection) = p.connection().and_then(|id| room.connections.get_mut(&id))
-            else {
+            let Some(id) = p.connection() else { continue };
+            let Some(connection) = room.connections.get_mut(&id) else {
                 continue;
             };
             if !p.screen_pli.take(now) {
                 continue;
             }
-            let screens = connection.peer.screens_in();
+            let screens: Vec<Mid> = connection
+                .peer
+                .screens_in()
+                .into_iter()
+                .filter(|mid| p.receives(id, *mid))
+                .collect();
             if !screens.is_empty() {
-                let _ = connection.peer.request_keyframe(&screens);
+                if let Ok(video) = connection.peer.request_keyframe(&screens) {
+                    asked.push((id, video));
+                }
                 self.dirty = true;
             }
         }

@@ -222,6 +222,8 @@ impl Transport {
                         }
                     };
                     last_heard = Instant::now();
+                    // The whole exchange, for chasing a negotiation (RUST_LOG=...janus_client=trace).
+                    tracing::trace!("janus says: {}", text.as_str());
                     let event = match Reply::decode(text.as_str()) {
                         Ok(reply) => {
                             waiting_since = None;
@@ -256,7 +258,9 @@ impl Transport {
                         }
                         Some(JanusCommand::Send(request)) => *request,
                     };
-                    if ws.send(Message::Text(request.to_json().into())).await.is_err() {
+                    let json = request.to_json();
+                    tracing::trace!("to janus: {json}");
+                    if ws.send(Message::Text(json.into())).await.is_err() {
                         return Ended::Dropped("the connection broke".into());
                     }
                     waiting_since.get_or_insert_with(Instant::now);

@@ -436,6 +436,69 @@ impl Janus {
         format!("ws://{}:{}/", self.addr, self.port)
     }
 
+    /// Holds back what Janus says over the WebSocket to the participant whose process is
+    /// `pid` (its TCP segments are dropped, and sent again by the kernel once let through):
+    /// the participant hears of nothing in the room meanwhile, while its media flows on.
+    /// Returns the rule, for [`Janus::let_through`].
+    pub fn hold_back_signaling_to(&self, pid: u32) -> Vec<String> {
+        let port = self
+            .signaling_port_of(pid)
+            .unwrap_or_else(|| panic!("process {pid} has no WebSocket to Janus"));
+        let rule: Vec<String> = [
+            "INPUT", "-i", "lo", "-p", "tcp", "-s", &self.addr, "--sport",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([self.port.to_string(), "--dport".into(), port.to_string()])
+        .chain(["-j", "DROP"].iter().map(|s| s.to_string()))
+        .collect();
+        self.iptables("-I", &rule);
+        rule
+    }
+
+    /// Removes a rule of [`Janus::hold_back_signaling_to`].
+    pub fn let_through(&self, rule: &[String]) {
+        self.iptables("-D", rule);
+    }
+
+    fn iptables(&self, how: &str, rule: &[String]) {
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "iptables", how])
+            .args(rule)
+            .status()
+            .expect("cannot run iptables (package iptables)");
+        assert!(status.success(), "iptables {how} {rule:?} failed");
+    }
+
+    /// The local port of `pid`'s WebSocket to Janus, as `ss` lists the namespace's sockets.
+    fn signaling_port_of(&self, pid: u32) -> Option<u16> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "ss",
+                "-tnpH",
+                "state",
+                "established",
+            ])
+            .output()
+            .expect("cannot run ss (package iproute2)");
+        let janus = format!("{}:{}", self.addr, self.port);
+        let owner = format!("pid={pid},");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|line| {
+                let columns: Vec<&str> = line.split_whitespace().collect();
+                // Recv-Q, Send-Q, local address, peer address, process.
+                let (local, peer) = (columns.get(2)?, columns.get(3)?);
+                if *peer != janus || !line.contains(&owner) {
+                    return None;
+                }
+                local.rsplit_once(':')?.1.parse().ok()
+            })
+    }
+
     /// Confer's link to a room of this Janus: `janus+ws://10.99.X.1:PORT/?room=ROOM[&pin=PIN]`.
     pub fn link(&self, room: u64, pin: Option<&str>) -> String {
         let mut link = format!("janus+ws://{}:{}/?room={room}", self.addr, self.port);
