@@ -87,11 +87,14 @@ pub fn record(server: &str, path: &Path) -> Owned {
     )
 }
 
-/// Plays a WAV file into the `room` the virtual microphone hears.
+/// Plays a WAV file into the `room` the virtual microphone hears. paplay keeps half a second
+/// queued in the server: starved for longer than its buffer on a busy machine, it would leave a
+/// gap in the signal itself, which a test would blame on the capture it checks (a burst once
+/// came through damaged with 20 ms queued, the capture reporting no loss).
 pub fn play(server: &str, wav: &Path) -> Owned {
     Owned(
         Command::new("paplay")
-            .args(["-d", "room", "--latency-msec=20"])
+            .args(["-d", "room", "--latency-msec=500"])
             .arg(wav)
             .env("PULSE_SERVER", server)
             .stdout(Stdio::null())
