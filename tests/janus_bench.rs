@@ -371,3 +371,175 @@ fn natives_against_chromium_on_the_demo_page() {
     println!("| Chromium on Janus's demo page | {chromium_cpu:.0} % | 1.00 |");
     assert!(native_cpu > 1.0 && chromium_cpu > 1.0, "nothing measured");
 }
+
+/// A guest page's pictures through Janus so far: those it decoded of each sender (by name)
+/// and those it encoded of its camera, with why Chromium limits the camera's quality if it
+/// does ("cpu", "bandwidth" or "none").
+const PAGE_PICTURES_VIA_JANUS: &str = r#"(async () => {
+  const sfu = window.confer.sfu;
+  const out = { received: {}, sent: 0, limit: null };
+  for (const r of (sfu.subPc ? await sfu.subPc.getStats() : new Map()).values()) {
+    if (r.type !== "inbound-rtp" || r.kind !== "video") continue;
+    const id = sfu.mids.get(r.mid);
+    out.received[window.confer.names.get(id) || id] = r.framesDecoded || 0;
+  }
+  for (const r of (sfu.pubPc ? await sfu.pubPc.getStats() : new Map()).values()) {
+    if (r.type !== "outbound-rtp" || r.kind !== "video") continue;
+    out.sent = r.framesEncoded || 0;
+    out.limit = r.qualityLimitationReason;
+  }
+  return out;
+})()"#;
+
+/// The median and the lowest of `values`.
+fn median_and_lowest(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values.get(values.len() / 2).copied().unwrap_or(0.0),
+        values.first().copied().unwrap_or(0.0),
+    )
+}
+
+/// Ten people in a Confer room whose media goes through Janus (`confer serve --janus`, with a
+/// mesh of one, so the room moves to Janus as the second joins): ten natives, then ten
+/// Chromium pages on Confer's own guest page in their place (the page subscribes to everyone,
+/// where Janus's demo page holds five others). Every camera is 320x180 at 30 pictures a second
+/// (so that ten fit on two cores): the natives' synthetic one, and Chromium's fake one
+/// constrained to that. CPU per participant side by side, with the pictures a second each
+/// receives of the others and sends, so that a side that kept up is not taken for one that
+/// fell behind. Chromium's CPU is all of its processes', divided by its pages.
+#[test]
+#[ignore = "a bench: benches/janus.sh"]
+fn ten_natives_against_ten_chromium_guests_through_janus() {
+    const N: usize = 10;
+    let confer_room = |home: &Path, janus: &Janus| {
+        Serve::start_at(
+            home,
+            // Loopback, where the page may open the camera (a secure context without TLS).
+            "127.0.0.1:0",
+            &[
+                "--open",
+                "--janus",
+                &janus.ws_url(),
+                "--janus-admin-key",
+                support::janus::ADMIN_KEY,
+                "--mesh-limit",
+                "1",
+            ],
+        )
+    };
+
+    // The natives.
+    let netns = Netns::new();
+    let home = tempfile::tempdir().unwrap();
+    let janus = janus_in(&netns);
+    let inside = netns.enter();
+    let server = confer_room(home.path(), &janus);
+    let link = format!("confer://{}/ten?insecure=1", server.addr);
+    let mut natives = natives(
+        &netns,
+        home.path(),
+        &link,
+        N,
+        &["--camera", "test-pattern:320x180"],
+    );
+    std::thread::sleep(MEASURE_FROM);
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
+    let native_cpu = mean(&cpu_over_window(&pids));
+    all_end(&mut natives, Duration::from_secs(60));
+    let mut native_fps = Vec::new();
+    for i in 0..N {
+        let saw = support::last_stats_by_name(&home.path().join(format!("p{i}.jsonl")));
+        assert_eq!(saw.len(), N - 1, "p{i} saw {:?}", saw.keys());
+        native_fps.extend(saw.values().filter_map(|s| s["fps_in"].as_f64()));
+    }
+    drop(server);
+    drop(inside);
+    drop(janus);
+    drop(netns);
+
+    // Chromium, one guest page per participant.
+    let netns = Netns::new();
+    let home = tempfile::tempdir().unwrap();
+    let janus = janus_in(&netns);
+    let _inside = netns.enter();
+    let server = confer_room(home.path(), &janus);
+    let mut browser = support::browser::Browser::start(&home.path().join("browser.log"));
+    let names: Vec<String> = (0..N).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        browser.open(name, &format!("http://{}/j/ten?name={name}", server.addr));
+        browser.click(name, "#join");
+        browser.wait_for(
+            name,
+            "(async () => { const t = window.confer.stream.getVideoTracks()[0]; if (!t) \
+             return false; await t.applyConstraints({width: 320, height: 180, frameRate: 30}); \
+             return true; })()",
+            Duration::from_secs(30),
+            "the guest's camera",
+        );
+    }
+    let everyone_on = |page: &serde_json::Value| {
+        page["received"]
+            .as_object()
+            .is_some_and(|o| o.len() == N - 1 && o.values().all(|f| f.as_u64().unwrap_or(0) > 0))
+    };
+    for name in &names {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !everyone_on(&browser.eval(name, PAGE_PICTURES_VIA_JANUS)) {
+            assert!(
+                Instant::now() < deadline,
+                "{name} does not receive everyone through Janus: {}\nbrowser log:\n{}",
+                browser.eval(name, PAGE_PICTURES_VIA_JANUS),
+                browser.log()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let pictures = |browser: &mut support::browser::Browser| -> Vec<serde_json::Value> {
+        names
+            .iter()
+            .map(|name| browser.eval(name, PAGE_PICTURES_VIA_JANUS))
+            .collect()
+    };
+    let pictures_before = pictures(&mut browser);
+    let cpu_before = cpu_of_named(&netns, "chrom");
+    let t0 = Instant::now();
+    std::thread::sleep(MEASURE_FOR);
+    let seconds = t0.elapsed().as_secs_f64();
+    let chromium_cpu = (cpu_of_named(&netns, "chrom") - cpu_before) / seconds * 100.0 / N as f64;
+    let pictures_after = pictures(&mut browser);
+    // Pictures a second over the window: each page's of each sender, and each page's own.
+    let count = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let mut chromium_fps = Vec::new();
+    let mut sent_fps = Vec::new();
+    let mut limits = Vec::new();
+    for (before, after) in pictures_before.iter().zip(&pictures_after) {
+        for (sender, decoded) in after["received"].as_object().into_iter().flatten() {
+            chromium_fps.push((count(decoded) - count(&before["received"][sender])) / seconds);
+        }
+        sent_fps.push((count(&after["sent"]) - count(&before["sent"])) / seconds);
+        limits.extend(after["limit"].as_str().map(str::to_string));
+    }
+    limits.sort_unstable();
+    limits.dedup();
+    let (sent_median, sent_lowest) = median_and_lowest(sent_fps);
+    let (native_median, native_lowest) = median_and_lowest(native_fps);
+    let (chromium_median, chromium_lowest) = median_and_lowest(chromium_fps);
+    println!(
+        "\n| ten through Janus (a Confer room), 320x180 | CPU per participant | ratio to Chromium | pictures a second received (median of 90 pairs, lowest) |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| Confer (native) | {native_cpu:.0} % | {:.2} | {native_median:.1}, {native_lowest:.1} |",
+        native_cpu / chromium_cpu
+    );
+    println!(
+        "| Chromium on Confer's guest page | {chromium_cpu:.0} % | 1.00 | {chromium_median:.1}, {chromium_lowest:.1} |"
+    );
+    println!(
+        "Chromium's pages encoded {sent_median:.1} pictures a second (median; lowest \
+         {sent_lowest:.1}) of the 30 asked; their quality limitation: {limits:?}"
+    );
+    assert!(native_cpu > 1.0 && chromium_cpu > 1.0, "nothing measured");
+}
