@@ -886,3 +886,81 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     leave(alice, "alice", &janus);
     leave(bob, "bob", &janus);
 }
+
+/// The guest page's tiles: each video's width, the shared screens' apart.
+const PAGE_TILES: &str = r#"(() => {
+  const widths = (selector) => [...document.querySelectorAll(selector)].map((v) => v.videoWidth);
+  return { shares: widths(".tile.share video"), cameras: widths(".tile:not(.share) video") };
+})()"#;
+
+/// In a Confer room through Janus, a guest page shows a native's screen, shared mid-meeting,
+/// in a tile of its own beside the native's camera in theirs (Janus adds the screen to the
+/// page's subscription as a stream described as a screen), and takes the tile away when the
+/// share ends (the page drops the stream its publisher disabled: Janus renegotiates nothing
+/// by itself).
+#[test]
+fn a_guest_page_shows_a_share_through_janus_beside_the_camera() {
+    let (_turn, netns, janus) = janus_up();
+    let xvfb = support::xvfb::Xvfb::start((1280, 720));
+    let home = tempfile::tempdir().unwrap();
+    let _inside = netns.enter();
+    let janus_url = janus.ws_url();
+    let server = support::serve::Serve::start_at(
+        home.path(),
+        // Loopback, where the page may open the camera (a secure context without TLS).
+        "127.0.0.1:0",
+        &[
+            "--open",
+            "--janus",
+            &janus_url,
+            "--janus-admin-key",
+            support::janus::ADMIN_KEY,
+            // The room moves to Janus as the second joins.
+            "--mesh-limit",
+            "1",
+        ],
+    );
+    let mut browser = Browser::start(&home.path().join("browser.log"));
+    browser.open("web", &format!("http://{}/j/shares?name=web", server.addr));
+    browser.click("web", "#join");
+    let link = format!("confer://{}/shares?insecure=1", server.addr);
+    let mut cmd = confer_in(&netns, home.path());
+    cmd.env("DISPLAY", &xvfb.display);
+    let ann_shares = [
+        "--camera",
+        "test-pattern:320x180@15",
+        "--share",
+        "screen",
+        "--share-after",
+        "5",
+        "--share-for",
+        "20",
+    ];
+    let ann = join_with(cmd, home.path(), &link, "ann", STAY, &ann_shares);
+    let tiles = browser.wait_for(
+        "web",
+        &format!(
+            "(() => {{ const t = {PAGE_TILES}; \
+             return t.shares.includes(1280) && t.cameras.includes(320) && t; }})()"
+        ),
+        Duration::from_secs(45),
+        "ann's screen in a tile of its own and her camera in hers",
+    );
+    assert_eq!(tiles["shares"], serde_json::json!([1280]), "{tiles}");
+    assert_ne!(
+        browser.eval("web", "window.confer.sfu.route"),
+        serde_json::Value::Null,
+        "the room did not go through Janus"
+    );
+    // Her share ends, her camera goes on.
+    browser.wait_for(
+        "web",
+        &format!(
+            "(() => {{ const t = {PAGE_TILES}; \
+             return t.shares.length === 0 && t.cameras.includes(320); }})()"
+        ),
+        Duration::from_secs(40),
+        "the share's tile gone, her camera still shown",
+    );
+    leave(ann, "ann", &janus);
+}

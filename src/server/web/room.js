@@ -498,12 +498,14 @@ function showShare(id, track) {
   }
   tile.querySelector("video").srcObject = new MediaStream([track]);
   // Their section set inactive (they stopped) mutes the track; sharing again unmutes it.
+  // Through Janus the section is taken away instead (we unsubscribe): the track ends.
   track.onmute = () => {
     if (shareTileOf(id)?.querySelector("video").srcObject?.getTracks()[0] === track) {
       shareTileOf(id).remove();
       layout();
     }
   };
+  track.onended = track.onmute;
   track.onunmute = () => {
     if (!shareTileOf(id)) showShare(id, track);
   };
@@ -710,13 +712,20 @@ const sfu = {
   subJoined: false, busy: false, mids: new Map(), keepalive: null,
   // Feeds whose display is no member yet (Janus told of them before the Confer server did).
   waiting: new Map(),
+  // Each feed's streams as its publisher last listed them, and those our subscription holds
+  // (by the publisher's mid) as Janus's last offer said; our sections that carry a screen.
+  published: new Map(), held: new Map(), screens: new Set(),
+  // Streams of feeds we receive already to subscribe to (a screen shared since) or to drop
+  // (a share that ended: Janus stops forwarding it but renegotiates nothing by itself).
+  toAdd: [], toDrop: [],
 };
 call.sfu = sfu;
 
 function moveMedia(route) {
   if (sfu.route || route.via !== "janus") return;
   sfu.route = route;
-  // Shares go through the mesh only (for now): ours stops, theirs go with their connections.
+  // Ours stops (the page shares through the mesh only, for now); theirs go with their
+  // connections, and come back through Janus as streams of their own.
   stopShare();
   for (const tile of document.querySelectorAll(".tile.share")) tile.remove();
   for (const peer of [...call.peers.values()]) {
@@ -795,8 +804,12 @@ async function onRoomEvent(sender, data, jsep) {
     await sfu.pubPc.setRemoteDescription(jsep);
   }
   for (const publisher of data.publishers || []) {
+    sfu.published.set(publisher.id, publisher.streams || []);
     // A feed is someone of this meeting when its display is their peer id.
-    if (sfu.feeds.has(publisher.id)) continue;
+    if (sfu.feeds.has(publisher.id)) {
+      queueStreamChanges(publisher.id);
+      continue;
+    }
     if (call.names.has(publisher.display)) sfu.feeds.set(publisher.id, publisher.display);
     else sfu.waiting.set(publisher.id, publisher.display);
   }
@@ -807,6 +820,10 @@ async function onRoomEvent(sender, data, jsep) {
     if (tile) tile.querySelector("video").srcObject = null;
     sfu.feeds.delete(gone);
     sfu.subscribed.delete(gone);
+    sfu.published.delete(gone);
+    sfu.held.delete(gone);
+    sfu.toAdd = sfu.toAdd.filter((s) => s.feed !== gone);
+    sfu.toDrop = sfu.toDrop.filter((s) => s.feed !== gone);
   }
   if (sender === sfu.sub && (data.videoroom === "attached" || data.videoroom === "updated") && jsep) {
     await answerSubscriber(jsep, data.streams || []);
@@ -850,22 +867,46 @@ async function publish() {
   });
 }
 
-// One change of the receiving connection at a time: its handle, its join, then `subscribe`.
+// What `feed`'s publisher lists and our subscription lacks (a screen they began to share) is
+// to be subscribed to, and what it holds that they disabled (a share that ended) dropped.
+// Until Janus's offer says what the subscription holds of the feed, this waits for it.
+function queueStreamChanges(feed) {
+  const held = sfu.held.get(feed);
+  if (!held) return;
+  const queued = (list, mid) => list.some((s) => s.feed === feed && s.mid === mid);
+  for (const stream of sfu.published.get(feed) || []) {
+    if (!stream.mid || (stream.type !== "audio" && stream.type !== "video")) continue;
+    if (!stream.disabled && !held.has(stream.mid) && !queued(sfu.toAdd, stream.mid)) {
+      sfu.toAdd.push({ feed, mid: stream.mid });
+    } else if (stream.disabled && held.has(stream.mid) && !queued(sfu.toDrop, stream.mid)) {
+      sfu.toDrop.push({ feed, mid: stream.mid });
+    }
+  }
+}
+
+// One change of the receiving connection at a time: its handle, its join, then `subscribe`
+// (and `unsubscribe`).
 async function subscribeWanted() {
   if (sfu.busy || !sfu.session) return;
-  const streams = [...sfu.feeds.keys()].filter((f) => !sfu.subscribed.has(f)).map((feed) => ({ feed }));
+  const drop = sfu.subJoined ? sfu.toDrop.splice(0) : [];
+  const streams = drop.length
+    ? drop
+    : [...sfu.feeds.keys()].filter((f) => !sfu.subscribed.has(f)).map((feed) => ({ feed }));
+  if (!drop.length && sfu.subJoined) streams.push(...sfu.toAdd.splice(0));
   if (!streams.length) return;
   sfu.busy = true;
-  for (const s of streams) sfu.subscribed.add(s.feed);
+  for (const s of streams) if (!s.mid) sfu.subscribed.add(s.feed);
   if (!sfu.sub) sfu.sub = (await janus({ janus: "attach", plugin: PLUGIN })).data.id;
-  const body = sfu.subJoined
+  const body = drop.length
+    ? { request: "unsubscribe", streams }
+    : sfu.subJoined
     ? { request: "subscribe", streams }
     : { request: "join", ptype: "subscriber", room: sfu.route.room, pin: sfu.route.pin, private_id: sfu.privateId, streams };
   const answer = await janus({ janus: "message", handle_id: sfu.sub, body });
   if (failed(answer)) {
     // Asked again at Janus's next event (a feed that had just gone, a room being restarted).
     console.warn("Janus refused a subscription", failed(answer));
-    for (const s of streams) sfu.subscribed.delete(s.feed);
+    for (const s of streams) if (!s.mid) sfu.subscribed.delete(s.feed);
     sfu.busy = false;
   } else if (!answer.jsep) {
     // Nothing to negotiate (Janus had nothing new to send): the next change may go.
@@ -875,9 +916,20 @@ async function subscribeWanted() {
 
 async function answerSubscriber(offer, streams) {
   sfu.subJoined = true;
+  // What the subscription holds is what this offer says.
+  sfu.held.clear();
   for (const stream of streams) {
-    if (stream.mid && stream.feed_id !== undefined) sfu.mids.set(stream.mid, sfu.feeds.get(stream.feed_id) || stream.feed_display);
+    if (!stream.mid || stream.feed_id === undefined) continue;
+    sfu.mids.set(stream.mid, sfu.feeds.get(stream.feed_id) || stream.feed_display);
+    if (stream.type === "video" && stream.feed_description === "screen") sfu.screens.add(stream.mid);
+    else sfu.screens.delete(stream.mid);
+    if (stream.active === false || !stream.feed_mid) continue;
+    if (!sfu.held.has(stream.feed_id)) sfu.held.set(stream.feed_id, new Set());
+    sfu.held.get(stream.feed_id).add(stream.feed_mid);
   }
+  // A stream a publisher added (or disabled) while this offer was being made is not in it
+  // (or still is).
+  for (const feed of sfu.held.keys()) queueStreamChanges(feed);
   if (!sfu.subPc) {
     const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
     sfu.subPc = pc;
@@ -885,6 +937,10 @@ async function answerSubscriber(offer, streams) {
     pc.ontrack = (event) => {
       const id = sfu.mids.get(event.transceiver.mid);
       if (!id) return;
+      // Their shared screen, a stream of its own (described so by its publisher).
+      if (event.track.kind === "video" && sfu.screens.has(event.transceiver.mid)) {
+        return showShare(id, event.track);
+      }
       const tile = tileOf(id) || addTile(id, nameOf(id), new MediaStream(), false);
       const element = tile.querySelector(event.track.kind === "video" ? "video" : "audio");
       element.srcObject = new MediaStream([event.track]);
