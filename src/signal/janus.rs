@@ -124,6 +124,20 @@ impl Request {
         // Only strings, numbers and our own enums: serializing cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// The request as a log may hold it: without the Janus token, the room's PIN or the
+    /// plugin's admin key, which admit to the room or the server.
+    pub fn to_log(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(request) = value.as_object_mut() {
+            request.remove("token");
+            if let Some(body) = request.get_mut("body").and_then(|b| b.as_object_mut()) {
+                body.remove("pin");
+                body.remove("admin_key");
+            }
+        }
+        value.to_string()
+    }
 }
 
 /// A trickled candidate, or the end of them.
@@ -408,6 +422,10 @@ mod tests {
                 "transaction": "t1", "body": {"request": "join", "room": 1234,
                 "ptype": "publisher", "display": "Ana", "pin": "x"}})
         );
+        // What is logged holds no PIN.
+        let logged: serde_json::Value = serde_json::from_str(&join.to_log()).unwrap();
+        assert_eq!(logged["body"]["display"], "Ana");
+        assert!(logged["body"].get("pin").is_none(), "{logged}");
         let done = Request {
             action: Action::Trickle {
                 session_id: 1,
@@ -420,6 +438,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&done.to_json()).unwrap();
         assert_eq!(value["candidate"], serde_json::json!({"completed": true}));
         assert_eq!(value["token"], "tok");
+        assert!(!done.to_log().contains("tok"), "{}", done.to_log());
         let start = serde_json::to_value(VideoRoom::Start).unwrap();
         assert_eq!(start, serde_json::json!({"request": "start"}));
     }

@@ -258,9 +258,10 @@ impl Transport {
                         }
                         Some(JanusCommand::Send(request)) => *request,
                     };
-                    let json = request.to_json();
-                    tracing::trace!("to janus: {json}");
-                    if ws.send(Message::Text(json.into())).await.is_err() {
+                    if tracing::enabled!(tracing::Level::TRACE) {
+                        tracing::trace!("to janus: {}", request.to_log());
+                    }
+                    if ws.send(Message::Text(request.to_json().into())).await.is_err() {
                         return Ended::Dropped("the connection broke".into());
                     }
                     waiting_since.get_or_insert_with(Instant::now);
