@@ -93,6 +93,17 @@ fn natives(netns: &Netns, home: &Path, link: &str, n: usize, options: &[&str]) -
         .collect()
 }
 
+/// `n` natives on `link` (see [`natives`]): their mean CPU over the steady part, in percent
+/// of a core; returns once they have ended.
+fn natives_cpu(netns: &Netns, home: &Path, link: &str, n: usize, options: &[&str]) -> f64 {
+    let mut natives = natives(netns, home, link, n, options);
+    std::thread::sleep(MEASURE_FROM);
+    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
+    let cpu = mean(&cpu_over_window(&pids));
+    all_end(&mut natives, Duration::from_secs(60));
+    cpu
+}
+
 /// Each process's CPU over the next `MEASURE_FOR`, in percent of a core.
 fn cpu_over_window(pids: &[u32]) -> Vec<f64> {
     let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
@@ -324,17 +335,13 @@ fn natives_against_chromium_on_the_demo_page() {
     let home = tempfile::tempdir().unwrap();
     let janus = janus_in(&netns);
     let link = janus.link(ROOM, None);
-    let mut natives = natives(
+    let native_cpu = natives_cpu(
         &netns,
         home.path(),
         &link,
         N,
         &["--camera", "test-pattern:640x480"],
     );
-    std::thread::sleep(MEASURE_FROM);
-    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
-    let native_cpu = mean(&cpu_over_window(&pids));
-    all_end(&mut natives, Duration::from_secs(60));
     drop(janus);
     drop(netns);
 
@@ -412,41 +419,20 @@ fn median_and_lowest(mut values: Vec<f64>) -> (f64, f64) {
 #[ignore = "a bench: benches/janus.sh"]
 fn ten_natives_against_ten_chromium_guests_through_janus() {
     const N: usize = 10;
-    let confer_room = |home: &Path, janus: &Janus| {
-        Serve::start_at(
-            home,
-            // Loopback, where the page may open the camera (a secure context without TLS).
-            "127.0.0.1:0",
-            &[
-                "--open",
-                "--janus",
-                &janus.ws_url(),
-                "--janus-admin-key",
-                support::janus::ADMIN_KEY,
-                "--mesh-limit",
-                "1",
-            ],
-        )
-    };
-
     // The natives.
     let netns = Netns::new();
     let home = tempfile::tempdir().unwrap();
     let janus = janus_in(&netns);
     let inside = netns.enter();
-    let server = confer_room(home.path(), &janus);
+    let server = janus.confer_server(home.path(), 1);
     let link = format!("confer://{}/ten?insecure=1", server.addr);
-    let mut natives = natives(
+    let native_cpu = natives_cpu(
         &netns,
         home.path(),
         &link,
         N,
         &["--camera", "test-pattern:320x180"],
     );
-    std::thread::sleep(MEASURE_FROM);
-    let pids: Vec<u32> = natives.iter().map(Owned::pid).collect();
-    let native_cpu = mean(&cpu_over_window(&pids));
-    all_end(&mut natives, Duration::from_secs(60));
     let mut native_fps = Vec::new();
     for i in 0..N {
         let saw = support::last_stats_by_name(&home.path().join(format!("p{i}.jsonl")));
@@ -463,7 +449,7 @@ fn ten_natives_against_ten_chromium_guests_through_janus() {
     let home = tempfile::tempdir().unwrap();
     let janus = janus_in(&netns);
     let _inside = netns.enter();
-    let server = confer_room(home.path(), &janus);
+    let server = janus.confer_server(home.path(), 1);
     let mut browser = support::browser::Browser::start(&home.path().join("browser.log"));
     let names: Vec<String> = (0..N).map(|i| format!("p{i}")).collect();
     for name in &names {

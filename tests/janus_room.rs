@@ -676,21 +676,7 @@ fn a_confer_room_moves_to_janus_when_it_outgrows_the_mesh() {
     let (_turn, netns, janus) = janus_up();
     let home = tempfile::tempdir().unwrap();
     let _inside = netns.enter();
-    let janus_url = janus.ws_url();
-    let server = support::serve::Serve::start_at(
-        home.path(),
-        // Loopback, where the page may open the camera (a secure context without TLS).
-        "127.0.0.1:0",
-        &[
-            "--open",
-            "--janus",
-            &janus_url,
-            "--janus-admin-key",
-            support::janus::ADMIN_KEY,
-            "--mesh-limit",
-            "7",
-        ],
-    );
+    let server = janus.confer_server(home.path(), 7);
     let link = format!("confer://{}/grows?insecure=1", server.addr);
     // -v: the chat they receive is logged. Each stays until the test asks them to leave.
     let small = |name: &str| small(&netns, home.path(), &link, name, STAY, &["-v"]);
@@ -904,22 +890,8 @@ fn a_guest_page_shows_a_share_through_janus_beside_the_camera() {
     let xvfb = support::xvfb::Xvfb::start((1280, 720));
     let home = tempfile::tempdir().unwrap();
     let _inside = netns.enter();
-    let janus_url = janus.ws_url();
-    let server = support::serve::Serve::start_at(
-        home.path(),
-        // Loopback, where the page may open the camera (a secure context without TLS).
-        "127.0.0.1:0",
-        &[
-            "--open",
-            "--janus",
-            &janus_url,
-            "--janus-admin-key",
-            support::janus::ADMIN_KEY,
-            // The room moves to Janus as the second joins.
-            "--mesh-limit",
-            "1",
-        ],
-    );
+    // The room moves to Janus as the second joins.
+    let server = janus.confer_server(home.path(), 1);
     let mut browser = Browser::start(&home.path().join("browser.log"));
     browser.open("web", &format!("http://{}/j/shares?name=web", server.addr));
     browser.click("web", "#join");

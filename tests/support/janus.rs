@@ -436,6 +436,27 @@ impl Janus {
         format!("ws://{}:{}/", self.addr, self.port)
     }
 
+    /// `confer serve` for Confer rooms whose media moves to this Janus past `mesh_limit`
+    /// participants, on loopback (where a page may open the camera: a secure context without
+    /// TLS), run from the calling thread's namespace.
+    pub fn confer_server(&self, home: &Path, mesh_limit: usize) -> super::serve::Serve {
+        let url = self.ws_url();
+        let limit = mesh_limit.to_string();
+        super::serve::Serve::start_at(
+            home,
+            "127.0.0.1:0",
+            &[
+                "--open",
+                "--janus",
+                &url,
+                "--janus-admin-key",
+                ADMIN_KEY,
+                "--mesh-limit",
+                &limit,
+            ],
+        )
+    }
+
     /// Holds back what Janus says over the WebSocket to the participant whose process is
     /// `pid` (its TCP segments are dropped, and sent again by the kernel once let through):
     /// the participant hears of nothing in the room meanwhile, while its media flows on.
