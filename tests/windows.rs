@@ -11,6 +11,11 @@
 //! Debian's Wine 8 lacks `bcryptprimitives.dll`, whose `ProcessPrng` Rust's standard library
 //! calls for random numbers: each prefix gets a stand-in built from tests/windows (never
 //! shipped with the app).
+//!
+//! A program's exit code is read as Windows reports it, from a waiter built from
+//! tests/windows/exitcode.c, never from the Linux status of `wine`: Wine kills (SIGKILL) a
+//! program's Linux process that lingers about half a second after its last thread ended, which
+//! a busy machine sees now and then, so "signal 9" can stand for a program that exited 0.
 
 mod support;
 
@@ -19,6 +24,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -75,12 +81,17 @@ fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
 }
 
-/// A Wine prefix of the test's own, with the stand-in DLL; its wineserver and every process
-/// in it are stopped when dropped.
+/// A Wine prefix of the test's own, with the stand-in DLL and the waiter; its wineserver and
+/// every process in it are stopped when dropped.
 struct Wine {
     prefix: tempfile::TempDir,
     display: Option<String>,
+    /// Programs run through the waiter so far: each gets a file of its own for its code.
+    waited: AtomicUsize,
 }
+
+/// Where the waiter (tests/windows/exitcode.c) writes the code of the program it ran.
+const EXIT_CODE_FILE: &str = "CONFER_TEST_EXIT_CODE";
 
 impl Wine {
     fn new(display: Option<&str>) -> Wine {
@@ -95,6 +106,7 @@ impl Wine {
             let wine = Wine {
                 prefix: tempfile::tempdir().expect("a directory for the Wine prefix"),
                 display: display.map(str::to_string),
+                waited: AtomicUsize::new(0),
             };
             let out = wine
                 .tool("wineboot")
@@ -111,19 +123,22 @@ impl Wine {
         let system32 = wine.prefix.path().join("drive_c/windows/system32");
         assert!(system32.is_dir(), "wineboot made no system32");
         let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/windows");
-        let built = Command::new("x86_64-w64-mingw32-gcc")
-            .args(["-shared", "-O2", "-s", "-o"])
-            .arg(system32.join("bcryptprimitives.dll"))
-            .arg(sources.join("bcryptprimitives.c"))
-            .arg(sources.join("bcryptprimitives.def"))
-            .arg("-ladvapi32")
-            .status()
-            .expect("cannot run x86_64-w64-mingw32-gcc");
-        assert!(
-            built.success(),
-            "the stand-in bcryptprimitives.dll did not build"
+        mingw_build(
+            &system32.join("bcryptprimitives.dll"),
+            &[
+                "-shared".as_ref(),
+                sources.join("bcryptprimitives.c").as_os_str(),
+                sources.join("bcryptprimitives.def").as_os_str(),
+                "-ladvapi32".as_ref(),
+            ],
         );
+        mingw_build(&wine.waiter(), &[sources.join("exitcode.c").as_os_str()]);
         wine
+    }
+
+    /// The waiter's place in the prefix.
+    fn waiter(&self) -> PathBuf {
+        self.prefix.path().join("exitcode.exe")
     }
 
     /// A Wine tool (wine, wineboot, wineserver) for this prefix, quiet, without the .NET and
@@ -142,19 +157,36 @@ impl Wine {
     }
 
     /// `program` (a Windows .exe) under Wine, with Confer's files in `home`, as
-    /// [`support::confer`] sets it up on Linux.
+    /// [`support::confer`] sets it up on Linux: for a program the test ends itself.
     fn run(&self, program: &Path, home: &Path) -> Command {
         let mut cmd = self.tool("wine");
-        cmd.arg(program)
-            .env("CONFER_CONFIG_DIR", windows_path(&home.join("config")))
-            .env("CONFER_DATA_DIR", windows_path(&home.join("data")))
-            .env_remove("RUST_LOG");
+        cmd.arg(program);
+        with_home(&mut cmd, home);
         cmd
     }
 
-    /// `confer.exe` under Wine.
+    /// `program` (as Windows names it) under Wine through the waiter, so that [`exit_code`]
+    /// can tell how it ended.
+    fn waited(&self, program: &str) -> Command {
+        let run = self.waited.fetch_add(1, Ordering::Relaxed);
+        let code = self.prefix.path().join(format!("exit-code-{run}"));
+        let mut cmd = self.tool("wine");
+        cmd.arg(self.waiter())
+            .arg(program)
+            .env(EXIT_CODE_FILE, windows_path(&code));
+        cmd
+    }
+
+    /// `confer.exe` under Wine, for a run the test ends itself.
     fn confer(&self, home: &Path) -> Command {
         self.run(&windows_exe(), home)
+    }
+
+    /// `confer.exe` under Wine through the waiter: for a run that ends by itself.
+    fn confer_waited(&self, home: &Path) -> Command {
+        let mut cmd = self.waited(&windows_path(&windows_exe()));
+        with_home(&mut cmd, home);
+        cmd
     }
 
     /// The Windows user's folders in the prefix (`drive_c/users/NAME`).
@@ -180,15 +212,58 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Builds `output` (a Windows .exe or .dll) from `args` with MinGW-w64.
+fn mingw_build(output: &Path, args: &[&std::ffi::OsStr]) {
+    let built = Command::new("x86_64-w64-mingw32-gcc")
+        .args(["-O2", "-s", "-o"])
+        .arg(output)
+        .args(args)
+        .status()
+        .expect("cannot run x86_64-w64-mingw32-gcc");
+    assert!(built.success(), "{} did not build", output.display());
+}
+
+/// Confer's files in `home`, as [`support::confer`] sets them up on Linux.
+fn with_home(cmd: &mut Command, home: &Path) {
+    cmd.env("CONFER_CONFIG_DIR", windows_path(&home.join("config")))
+        .env("CONFER_DATA_DIR", windows_path(&home.join("data")))
+        .env_remove("RUST_LOG");
+}
+
+/// The exit code of the program `cmd` ran through the waiter ([`Wine::waited`]), as Windows
+/// reports it; `None` while it has not ended, or if the waiter could not tell.
+fn exit_code(cmd: &Command) -> Option<u32> {
+    let (_, file) = cmd.get_envs().find(|(name, _)| *name == EXIT_CODE_FILE)?;
+    let file = file?.to_str()?.strip_prefix("Z:")?.replace('\\', "/");
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// How a program run through the waiter ended.
+struct Ended {
+    code: Option<u32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd`, made by [`Wine::waited`], to its end.
+fn run_to_end(cmd: &mut Command) -> Ended {
+    let out = cmd.output().expect("cannot run wine");
+    Ended {
+        code: exit_code(cmd),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+    }
+}
+
 #[test]
 fn confer_exe_answers_help_and_refuses_a_bad_link() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let wine = Wine::new(None);
     let home = tempfile::tempdir().unwrap();
 
-    let out = wine.confer(home.path()).arg("--help").output().unwrap();
-    assert!(out.status.success(), "--help: {}", text(&out.stderr));
-    let help = text(&out.stdout);
+    let out = run_to_end(wine.confer_waited(home.path()).arg("--help"));
+    assert_eq!(out.code, Some(0), "--help: {}", out.stderr);
+    let help = out.stdout;
     for command in ["serve", "join", "devices"] {
         assert!(
             help.contains(command),
@@ -204,29 +279,28 @@ fn confer_exe_answers_help_and_refuses_a_bad_link() {
         ][..],
         &["javascript:alert(1)"][..],
     ] {
-        let out = wine.confer(home.path()).args(args).output().unwrap();
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let out = run_to_end(wine.confer_waited(home.path()).args(args));
+        let stderr = out.stderr;
+        assert_eq!(out.code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("invalid invite link"), "{args:?}: {stderr}");
     }
 
     // A wss:// link (nothing listens there): under Wine the platform's certificate verifier
     // cannot be set up, and that is a sentence and exit 1, not a panic (README: Windows).
-    let out = wine
-        .confer(home.path())
-        .args(["join", "confer://127.0.0.1:9/room#t=tok", "--headless"])
-        .args([
-            "--camera",
-            "test-pattern",
-            "--mic",
-            "tone",
-            "--duration",
-            "5",
-        ])
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = run_to_end(
+        wine.confer_waited(home.path())
+            .args(["join", "confer://127.0.0.1:9/room#t=tok", "--headless"])
+            .args([
+                "--camera",
+                "test-pattern",
+                "--mic",
+                "tone",
+                "--duration",
+                "5",
+            ]),
+    );
+    let stderr = out.stderr;
+    assert_eq!(out.code, Some(1), "{stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -269,6 +343,21 @@ impl WineServe {
 /// remote, by name.
 fn finish(home: &Path, participant: Owned, name: &str) -> HashMap<String, Value> {
     support::finish_call(home, participant, name, Duration::from_secs(60))
+}
+
+/// [`finish`] for confer.exe, started by `cmd` through the waiter: it must have exited 0 as
+/// Windows reports it.
+fn finish_windows(
+    home: &Path,
+    mut participant: Owned,
+    cmd: &Command,
+    name: &str,
+) -> HashMap<String, Value> {
+    let (_, stderr) = participant
+        .wait_with_stderr(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("{name} did not end"));
+    assert_eq!(exit_code(cmd), Some(0), "{name} failed:\n{stderr}");
+    support::last_stats_by_name(&home.join(format!("{name}.jsonl")))
 }
 
 /// What a participant must have had from another (`about`) over a call of `seconds`: a
@@ -370,7 +459,7 @@ fn confer_exe_joins_a_call_with_a_linux_participant() {
     let link = format!("confer://{}/{ROOM}?insecure=1", server.addr);
 
     // Its stats file, named as Windows names it.
-    let mut windows = wine.confer(home.path());
+    let mut windows = wine.confer_waited(home.path());
     windows
         .args(["join", &link, "--headless", "--name", "win"])
         .args(["--camera", "test-pattern", "--mic", "tone"])
@@ -388,7 +477,7 @@ fn confer_exe_joins_a_call_with_a_linux_participant() {
         CALL_SECONDS,
     );
 
-    let win_saw = finish(home.path(), win, "win");
+    let win_saw = finish_windows(home.path(), win, &windows, "win");
     let linus_saw = finish(home.path(), linus, "linus");
     let seconds = f64::from(CALL_SECONDS) - 8.0;
     check_saw(&win_saw, "confer.exe", "linus", seconds);
@@ -461,17 +550,8 @@ fn the_installer_registers_confer_links_and_a_link_reaches_the_running_app() {
     let home = tempfile::tempdir().unwrap();
 
     // A silent install (/S) for this user, as a click through its pages does.
-    let out = wine
-        .tool("wine")
-        .arg(installer())
-        .arg("/S")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the installer failed: {}",
-        text(&out.stderr)
-    );
+    let out = run_to_end(wine.waited(&windows_path(&installer())).arg("/S"));
+    assert_eq!(out.code, Some(0), "the installer failed: {}", out.stderr);
     let user = wine.user_dir();
     let installed = user.join("AppData/Local/Programs/Confer/confer.exe");
     assert!(installed.is_file(), "no {}", installed.display());
@@ -508,13 +588,11 @@ fn the_installer_registers_confer_links_and_a_link_reaches_the_running_app() {
     let command = shell_command(&registered, link);
     assert_eq!(command.len(), 2, "{registered}");
     assert_eq!(command[1], link, "{registered}");
-    let out = wine
-        .run(Path::new(&command[0]), home.path())
-        .args(&command[1..])
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let mut second = wine.waited(&command[0]);
+    with_home(&mut second, home.path());
+    let out = run_to_end(second.args(&command[1..]));
+    let stderr = out.stderr;
+    assert_eq!(out.code, Some(0), "{stderr}");
     assert!(stderr.contains("already running"), "{stderr}");
     wait_for_title(
         &xvfb.display,
@@ -557,9 +635,9 @@ fn confer_exe_shares_its_screen_and_a_linux_participant_reads_the_text() {
     let link = format!("confer://{}/{ROOM}?insecure=1", server.addr);
 
     // What confer.exe can share here, as `confer devices` lists it.
-    let out = wine.confer(home.path()).arg("devices").output().unwrap();
-    let devices = text(&out.stdout);
-    assert!(out.status.success(), "{devices}{}", text(&out.stderr));
+    let out = run_to_end(wine.confer_waited(home.path()).arg("devices"));
+    let devices = out.stdout;
+    assert_eq!(out.code, Some(0), "{devices}{}", out.stderr);
     assert!(devices.contains("screen:1"), "{devices}");
 
     let mut windows = wine.confer(home.path());
