@@ -36,6 +36,9 @@ const FULL: u8 = 1;
 /// again (and between askings).
 const ASK_AGAIN_EVERY: Duration = Duration::from_secs(8);
 
+/// The reason of a hang-up that Janus's VideoRoom asked for itself (`janus_close_pc`).
+const ROOM_CLOSED_IT: &str = "Close PC";
+
 /// What a request we sent was for: Janus's answer names it by transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Asked {
@@ -285,6 +288,34 @@ impl JanusRoom {
         self.request(room, Action::Create, Asked::Create);
     }
 
+    /// Janus closed a connection of ours. Its room closes one for a reason of the room's
+    /// ("Close PC": we unpublished or left, were kicked, or the room went), and those are the
+    /// room's to tell. Any other hang-up is a connection lost (its DTLS handshake did not finish
+    /// in time, a DTLS alert, ICE failed), and Janus keeps nothing of it to mend: we leave our
+    /// session, so that no one keeps a frozen picture of us, and join again in a new one.
+    fn on_hangup<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: &Reply) {
+        let which = if reply.sender.is_some() && reply.sender == self.session.publisher {
+            "sending"
+        } else if reply.sender.is_some() && reply.sender == self.session.subscriber {
+            "receiving"
+        } else {
+            // A handle of a session we left already.
+            return;
+        };
+        let why = reply.reason.as_deref().unwrap_or("no reason given");
+        if self.leaving || why == ROOM_CLOSED_IT {
+            return;
+        }
+        room.notice(Notice::Problem(format!(
+            "Janus closed our {which} connection ({why}): joining the room again"
+        )));
+        let old = self.session.id;
+        self.start_over(room);
+        if let Some(session_id) = old {
+            self.request(room, Action::Destroy { session_id }, Asked::Other);
+        }
+    }
+
     /// The call cannot go on: Janus said no.
     fn refuse<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, error: CallError) {
         self.refused = Some(error);
@@ -310,18 +341,8 @@ impl JanusRoom {
             }
             "event" => self.on_event(room, &reply, asked),
             "trickle" => {}
-            // Janus closed a connection of ours (its DTLS alert or an ICE failure).
-            "hangup" => {
-                let which = if reply.sender == self.session.publisher {
-                    "sending"
-                } else {
-                    "receiving"
-                };
-                let why = reply.reason.unwrap_or_default();
-                room.notice(Notice::Problem(format!(
-                    "Janus closed our {which} connection: {why}"
-                )));
-            }
+            // Janus closed a connection of ours.
+            "hangup" => self.on_hangup(room, &reply),
             // Janus forgot our session (we were silent past its timeout): join again.
             "timeout" if !self.leaving => self.start_over(room),
             // webrtcup, media, slowlink, detached, server_info...: nothing to do.

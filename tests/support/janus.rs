@@ -477,7 +477,34 @@ impl Janus {
         rule
     }
 
-    /// Removes a rule of [`Janus::hold_back_signaling_to`].
+    /// Holds back Janus's DTLS: the UDP datagrams from its media ports whose first byte is a
+    /// DTLS record's content type (20 to 63), so that a handshake begun meanwhile cannot
+    /// finish. STUN (first byte 0 to 3), RTP and RTCP (128 to 191) pass, and connections set up
+    /// before go on. Returns the rule, for [`Janus::let_through`].
+    pub fn hold_back_dtls(&self) -> Vec<String> {
+        let rule: Vec<String> = [
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "udp",
+            "--sport",
+            JANUS_RTP_PORTS,
+            "-m",
+            "u32",
+            "--u32",
+            "0>>22&0x3C@8>>24=20:63",
+            "-j",
+            "DROP",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.iptables("-I", &rule);
+        rule
+    }
+
+    /// Removes a rule of [`Janus::hold_back_signaling_to`] or [`Janus::hold_back_dtls`].
     pub fn let_through(&self, rule: &[String]) {
         self.iptables("-D", rule);
     }

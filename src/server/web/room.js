@@ -785,6 +785,7 @@ async function sfuStart() {
 
 async function onJanus(message) {
   if (message.janus === "ack") return;
+  if (message.janus === "hangup") return onHangup(message);
   if (message.janus === "event" && message.plugindata) {
     await onRoomEvent(message.sender, message.plugindata.data || {}, message.jsep);
   }
@@ -831,6 +832,52 @@ async function onRoomEvent(sender, data, jsep) {
   await subscribeWanted();
 }
 
+// Janus closed a connection of ours. Its room closes one for a reason of the room's ("Close
+// PC": we unpublished, were kicked, the room went). Any other hang-up is a connection lost (its
+// DTLS handshake did not finish in time, a DTLS alert, ICE failed) that Janus keeps nothing of.
+function onHangup(message) {
+  if (message.sender !== sfu.pub && message.sender !== sfu.sub) return;
+  if (message.reason === "Close PC") return;
+  sfuRejoin(`the media server closed our connection (${message.reason})`);
+}
+
+// A lost connection to Janus, told by Janus or found by the browser: we leave that session, so
+// that no one keeps a frozen picture of us, and join the room again in a new one (as
+// call::janus_room does).
+function sfuRejoin(why) {
+  if (call.left || !sfu.session) return;
+  console.warn("Janus: joining again:", why);
+  banner("The connection to the media server was lost: joining it again…", 6000);
+  const old = sfu.session;
+  clearInterval(sfu.keepalive);
+  sfu.pubPc?.close();
+  sfu.subPc?.close();
+  for (const display of sfu.feeds.values()) {
+    const tile = tileOf(display);
+    if (tile) tile.querySelector("video").srcObject = null;
+  }
+  for (const tile of document.querySelectorAll(".tile.share")) tile.remove();
+  Object.assign(sfu, {
+    session: null, pub: null, sub: null, pubPc: null, subPc: null, privateId: null,
+    feeds: new Map(), subscribed: new Set(), subJoined: false, busy: false, mids: new Map(),
+    waiting: new Map(), published: new Map(), held: new Map(), screens: new Set(),
+    toAdd: [], toDrop: [],
+  });
+  janus({ janus: "destroy", session_id: old });
+  sfuStart().catch((e) => {
+    console.warn("Janus:", e);
+    banner(`The media server refused us: ${e.message || e}`);
+  });
+}
+
+// A connection the browser gave up on.
+function rejoinOnFailure(pc) {
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState !== "failed" || (pc !== sfu.pubPc && pc !== sfu.subPc)) return;
+    sfuRejoin(`our ${pc === sfu.pubPc ? "sending" : "receiving"} connection failed`);
+  };
+}
+
 // Someone the Confer server just announced may have published already.
 function adoptWaitingFeeds() {
   for (const [feed, display] of sfu.waiting) {
@@ -853,6 +900,7 @@ async function publish() {
   const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
   sfu.pubPc = pc;
   trickleOn(pc, sfu.pub);
+  rejoinOnFailure(pc);
   for (const track of call.stream.getTracks()) {
     const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [call.stream] });
     if (track.kind === "video") preferH264(transceiver);
@@ -896,13 +944,20 @@ async function subscribeWanted() {
   if (!streams.length) return;
   sfu.busy = true;
   for (const s of streams) if (!s.mid) sfu.subscribed.add(s.feed);
-  if (!sfu.sub) sfu.sub = (await janus({ janus: "attach", plugin: PLUGIN })).data.id;
+  // An answer that comes after we joined again (sfuRejoin) is the old session's.
+  const session = sfu.session;
+  if (!sfu.sub) {
+    const attached = await janus({ janus: "attach", plugin: PLUGIN });
+    if (sfu.session !== session) return;
+    sfu.sub = attached.data.id;
+  }
   const body = drop.length
     ? { request: "unsubscribe", streams }
     : sfu.subJoined
     ? { request: "subscribe", streams }
     : { request: "join", ptype: "subscriber", room: sfu.route.room, pin: sfu.route.pin, private_id: sfu.privateId, streams };
   const answer = await janus({ janus: "message", handle_id: sfu.sub, body });
+  if (sfu.session !== session) return;
   if (failed(answer)) {
     // Asked again at Janus's next event (a feed that had just gone, a room being restarted).
     console.warn("Janus refused a subscription", failed(answer));
@@ -934,6 +989,7 @@ async function answerSubscriber(offer, streams) {
     const pc = new RTCPeerConnection({ iceServers: call.iceServers, bundlePolicy: "max-bundle" });
     sfu.subPc = pc;
     trickleOn(pc, sfu.sub);
+    rejoinOnFailure(pc);
     pc.ontrack = (event) => {
       const id = sfu.mids.get(event.transceiver.mid);
       if (!id) return;
