@@ -1000,9 +1000,10 @@ const PAGE_TILES: &str = r#"(() => {
 /// in a tile of its own beside the native's camera in theirs (Janus adds the screen to the
 /// page's subscription as a stream described as a screen), and takes the tile away when the
 /// share ends (the page drops the stream its publisher disabled: Janus renegotiates nothing
-/// by itself).
+/// by itself). Then the page shares its own screen, a second stream it publishes, described
+/// as a screen, and the native decodes it until the page stops.
 #[test]
-fn a_guest_page_shows_a_share_through_janus_beside_the_camera() {
+fn a_guest_page_shows_a_share_through_janus_and_shares_its_own() {
     let (_turn, netns, janus) = janus_up();
     let xvfb = support::xvfb::Xvfb::start((1280, 720));
     let home = tempfile::tempdir().unwrap();
@@ -1051,5 +1052,28 @@ fn a_guest_page_shows_a_share_through_janus_beside_the_camera() {
         Duration::from_secs(40),
         "the share's tile gone, her camera still shown",
     );
+
+    // The page shares its own (Chromium's fake screen) through Janus; Ann decodes it, then
+    // hears that it ended.
+    browser.click("web", "#share");
+    let stats = home.path().join("ann.jsonl");
+    let last = support::stats_until(&stats, "web", Duration::from_secs(60), |s| {
+        through_janus(s) && count(s, "screen_frames_decoded") >= 10
+    });
+    assert!(
+        through_janus(&last) && count(&last, "screen_frames_decoded") >= 10,
+        "ann about the page's share: {last}\n{}",
+        last_lines(&browser.log(), 100)
+    );
+    assert_eq!(last["screen_width_in"], 1280, "{last}");
+    assert!(
+        last["fps_in"].as_f64().unwrap_or(0.0) >= 5.0,
+        "its camera beside it: {last}"
+    );
+    browser.click("web", "#share");
+    let last = support::stats_until(&stats, "web", Duration::from_secs(30), |s| {
+        s["screen_in"] == false
+    });
+    assert_eq!(last["screen_in"], false, "{last}");
     leave(ann, "ann", &janus);
 }

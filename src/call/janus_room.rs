@@ -1685,6 +1685,34 @@ mod tests {
         assert_eq!(janus.ended, None);
     }
 
+    /// A connection Janus hung up on its own (a DTLS handshake that did not finish) is lost
+    /// for good: we leave that session and join afresh. One the room closed ("Close PC") is
+    /// the room's business, and a hang-up of a session we left is no longer ours.
+    #[test]
+    fn a_connection_janus_hung_up_is_joined_afresh_unless_the_room_closed_it() {
+        let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
+        janus.joined(json!([publisher(2, "Bo")]));
+        let _attach = janus.next();
+        let hangup = |sender: u64, reason: &str| json!({"janus": "hangup", "session_id": SESSION, "sender": sender, "reason": reason});
+        janus.hear(hangup(PUBLISHER, "Close PC"));
+        janus.nothing_asked();
+        janus.hear(hangup(PUBLISHER + 1, "DTLS timeout"));
+        janus.nothing_asked();
+
+        janus.hear(hangup(PUBLISHER, "DTLS timeout"));
+        assert_eq!(janus.next()["janus"], "create");
+        let destroy = janus.next();
+        assert_eq!(
+            (&destroy["janus"], &destroy["session_id"]),
+            (&json!("destroy"), &json!(SESSION))
+        );
+        assert!(janus.room.participants.is_empty());
+        assert_eq!(janus.ended, None);
+        // The old session's handles are not ours any more.
+        janus.hear(hangup(PUBLISHER, "DTLS alert"));
+        janus.nothing_asked();
+    }
+
     #[test]
     fn keyframes_are_asked_of_janus_for_the_sections_received_only() {
         let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");

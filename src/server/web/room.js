@@ -513,10 +513,6 @@ function showShare(id, track) {
 
 async function toggleShare() {
   if (call.share) return stopShare();
-  if (call.sfu.route) {
-    banner("Sharing a screen is not available in a meeting this large yet.", 6000);
-    return;
-  }
   let stream;
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
@@ -534,6 +530,7 @@ async function toggleShare() {
   call.share = stream;
   showShare("self", track);
   for (const peer of call.peers.values()) sendShare(peer);
+  sfuShare();
   updateControls();
 }
 
@@ -558,6 +555,7 @@ function stopShare() {
   call.share = null;
   for (const track of stream.getTracks()) track.stop();
   for (const peer of call.peers.values()) sendShare(peer);
+  sfuShare();
   shareTileOf("self")?.remove();
   layout();
   updateControls();
@@ -718,16 +716,20 @@ const sfu = {
   // Streams of feeds we receive already to subscribe to (a screen shared since) or to drop
   // (a share that ended: Janus stops forwarding it but renegotiates nothing by itself).
   toAdd: [], toDrop: [],
+  // The section our shared screen goes on, once added; the offers that change it, in turn.
+  shareTransceiver: null, shareChange: Promise.resolve(),
 };
 call.sfu = sfu;
+
+// The shares of others (ours goes on: it moves with us).
+const OTHERS_SHARES = '.tile.share:not([data-share="self"])';
 
 function moveMedia(route) {
   if (sfu.route || route.via !== "janus") return;
   sfu.route = route;
-  // Ours stops (the page shares through the mesh only, for now); theirs go with their
-  // connections, and come back through Janus as streams of their own.
-  stopShare();
-  for (const tile of document.querySelectorAll(".tile.share")) tile.remove();
+  // Shares go with the connections, and come back through Janus as streams of their own
+  // (ours as we publish).
+  for (const tile of document.querySelectorAll(OTHERS_SHARES)) tile.remove();
   for (const peer of [...call.peers.values()]) {
     clearTimeout(peer.restartTimer);
     peer.pc.close();
@@ -856,12 +858,12 @@ function sfuRejoin(why) {
     const tile = tileOf(display);
     if (tile) tile.querySelector("video").srcObject = null;
   }
-  for (const tile of document.querySelectorAll(".tile.share")) tile.remove();
+  for (const tile of document.querySelectorAll(OTHERS_SHARES)) tile.remove();
   Object.assign(sfu, {
     session: null, pub: null, sub: null, pubPc: null, subPc: null, privateId: null,
     feeds: new Map(), subscribed: new Set(), subJoined: false, busy: false, mids: new Map(),
     waiting: new Map(), published: new Map(), held: new Map(), screens: new Set(),
-    toAdd: [], toDrop: [],
+    toAdd: [], toDrop: [], shareTransceiver: null, shareChange: Promise.resolve(),
   });
   janus({ janus: "destroy", session_id: old });
   sfuStart().catch((e) => {
@@ -905,13 +907,70 @@ async function publish() {
     const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [call.stream] });
     if (track.kind === "video") preferH264(transceiver);
   }
+  const screen = call.share?.getVideoTracks()[0];
+  if (screen) addShareSection(pc, screen);
   await pc.setLocalDescription();
   const has = (kind) => call.stream.getTracks().some((t) => t.kind === kind);
   await janus({
     janus: "message",
     handle_id: sfu.pub,
-    body: { request: "configure", audio: has("audio"), video: has("video") },
+    body: { request: "configure", audio: has("audio"), video: has("video"), ...screenDescribed() },
     jsep: { type: "offer", sdp: pc.localDescription.sdp },
+  });
+}
+
+// Our shared screen through Janus: a video section of its own on the connection we publish on,
+// described to Janus as a screen (as call::janus_room describes the native's), to which the
+// others subscribe as to a stream of ours. When we stop, the section goes inactive and Janus
+// disables the stream. One offer at a time: each waits for Janus's answer to the one before.
+function sfuShare() {
+  sfu.shareChange = sfu.shareChange.then(offerShare).catch((e) => console.warn("Janus share:", e));
+}
+
+async function offerShare() {
+  const pc = sfu.pubPc;
+  // Not published yet: publish() takes the share along.
+  if (!pc) return;
+  await answered(pc);
+  if (pc !== sfu.pubPc || pc.signalingState === "closed") return;
+  const track = call.share?.getVideoTracks()[0] || null;
+  if (!sfu.shareTransceiver) {
+    if (!track) return;
+    addShareSection(pc, track);
+  } else {
+    await sfu.shareTransceiver.sender.replaceTrack(track);
+    sfu.shareTransceiver.direction = track ? "sendonly" : "inactive";
+  }
+  await pc.setLocalDescription();
+  await janus({
+    janus: "message",
+    handle_id: sfu.pub,
+    body: { request: "configure", ...screenDescribed() },
+    jsep: { type: "offer", sdp: pc.localDescription.sdp },
+  });
+}
+
+function addShareSection(pc, track) {
+  sfu.shareTransceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [call.share] });
+  preferH264(sfu.shareTransceiver);
+}
+
+// What tells Janus which of our sections is a screen (once it has a mid).
+function screenDescribed() {
+  const mid = sfu.shareTransceiver?.mid;
+  return mid && call.share ? { descriptions: [{ mid, description: "screen" }] } : {};
+}
+
+// Until Janus's answer to our last offer is in (or the connection is closed).
+function answered(pc) {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (pc.signalingState !== "stable" && pc.signalingState !== "closed") return;
+      pc.removeEventListener("signalingstatechange", check);
+      resolve();
+    };
+    pc.addEventListener("signalingstatechange", check);
+    check();
   });
 }
 
