@@ -1693,7 +1693,14 @@ mod tests {
         let mut janus = FakeJanus::new("janus+ws://janus.example:8188/?room=1234");
         janus.joined(json!([publisher(2, "Bo")]));
         let _attach = janus.next();
-        let hangup = |sender: u64, reason: &str| json!({"janus": "hangup", "session_id": SESSION, "sender": sender, "reason": reason});
+        let hangup = |sender: u64, reason: &str| {
+            json!({
+                "janus": "hangup",
+                "session_id": SESSION,
+                "sender": sender,
+                "reason": reason,
+            })
+        };
         janus.hear(hangup(PUBLISHER, "Close PC"));
         janus.nothing_asked();
         janus.hear(hangup(PUBLISHER + 1, "DTLS timeout"));

@@ -5,7 +5,8 @@
 //! and Opus, private, with a PIN of its own that only the Confer room's members are told), and
 //! destroy it when the Confer room empties. Janus answers `create` and `destroy` at once, by
 //! transaction, so asks are matched to answers that way. A Janus that restarts has forgotten its
-//! rooms: the rooms made before are no use, and the hub hears it (`Lost`) to make new ones.
+//! rooms: the rooms made before are gone, and nothing makes them again yet (the README says so:
+//! a Confer room past its mesh loses its media when its Janus restarts).
 
 use std::collections::HashMap;
 
