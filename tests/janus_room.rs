@@ -904,6 +904,32 @@ fn a_confer_room_moves_to_janus_when_it_outgrows_the_mesh() {
     );
 }
 
+/// A native with a small camera who shares the Xvfb's screen from 5 s into the call, for
+/// `seconds`.
+fn sharer(
+    netns: &Netns,
+    home: &Path,
+    xvfb: &support::xvfb::Xvfb,
+    link: &str,
+    name: &str,
+    seconds: u32,
+) -> Owned {
+    let mut cmd = confer_in(netns, home);
+    cmd.env("DISPLAY", &xvfb.display);
+    let seconds = seconds.to_string();
+    let options = [
+        "--camera",
+        "test-pattern:320x180@15",
+        "--share",
+        "screen",
+        "--share-after",
+        "5",
+        "--share-for",
+        &seconds,
+    ];
+    join_with(cmd, home, link, name, STAY, &options)
+}
+
 /// A native shares its screen through Janus, as a second published stream described as a
 /// screen: the other native subscribes to it when it appears, tells it from the camera, and
 /// decodes it at the screen's size beside the camera; when the share stops, it hears so.
@@ -914,8 +940,6 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     let home = tempfile::tempdir().unwrap();
     let link = janus.link(ROOM, None);
     let bob = small(&netns, home.path(), &link, "bob", STAY, &[]);
-    let mut cmd = confer_in(&netns, home.path());
-    cmd.env("DISPLAY", &xvfb.display);
     // She begins sharing 5 s into the call, after Bob receives her camera: Janus then adds
     // the screen to his subscription, and asks her for no keyframe by itself (his first
     // offer, when she shared from the start, came with one). Her first keyframe must not
@@ -924,18 +948,8 @@ fn a_share_goes_through_janus_as_a_second_stream() {
     // share (her clock, as the share's start is). He can then decode her screen only if he
     // asks for a keyframe, through Janus's API. She stops after 30 s (the share must have
     // been seen before: see below).
-    let small_camera = [
-        "--camera",
-        "test-pattern:320x180@15",
-        "--share",
-        "screen",
-        "--share-after",
-        "5",
-        "--share-for",
-        "30",
-    ];
     let alice_started = std::time::Instant::now();
-    let mut alice = join_with(cmd, home.path(), &link, "alice", STAY, &small_camera);
+    let mut alice = sharer(&netns, home.path(), &xvfb, &link, "alice", 30);
     let stats = home.path().join("bob.jsonl");
     let camera = support::stats_until(&stats, "alice", Duration::from_secs(30), |line| {
         line["frames_decoded"].as_u64().unwrap_or(0) > 0
@@ -1014,19 +1028,7 @@ fn a_guest_page_shows_a_share_through_janus_and_shares_its_own() {
     browser.open("web", &format!("http://{}/j/shares?name=web", server.addr));
     browser.click("web", "#join");
     let link = format!("confer://{}/shares?insecure=1", server.addr);
-    let mut cmd = confer_in(&netns, home.path());
-    cmd.env("DISPLAY", &xvfb.display);
-    let ann_shares = [
-        "--camera",
-        "test-pattern:320x180@15",
-        "--share",
-        "screen",
-        "--share-after",
-        "5",
-        "--share-for",
-        "20",
-    ];
-    let ann = join_with(cmd, home.path(), &link, "ann", STAY, &ann_shares);
+    let ann = sharer(&netns, home.path(), &xvfb, &link, "ann", 20);
     let tiles = browser.wait_for(
         "web",
         &format!(

@@ -294,9 +294,12 @@ impl JanusRoom {
     /// in time, a DTLS alert, ICE failed), and Janus keeps nothing of it to mend: we leave our
     /// session, so that no one keeps a frozen picture of us, and join again in a new one.
     fn on_hangup<M: From<JanusCommand>>(&mut self, room: &mut Room<M>, reply: &Reply) {
-        let which = if reply.sender.is_some() && reply.sender == self.session.publisher {
+        let Some(handle) = reply.sender else {
+            return;
+        };
+        let which = if Some(handle) == self.session.publisher {
             "sending"
-        } else if reply.sender.is_some() && reply.sender == self.session.subscriber {
+        } else if Some(handle) == self.session.subscriber {
             "receiving"
         } else {
             // A handle of a session we left already.

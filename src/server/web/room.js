@@ -704,21 +704,27 @@ function leave(why) {
 // meeting server.
 
 const PLUGIN = "janus.plugin.videoroom";
-const sfu = {
-  route: null, ws: null, session: null, pub: null, sub: null, pubPc: null, subPc: null,
-  privateId: null, tx: 0, pending: new Map(), feeds: new Map(), subscribed: new Set(),
-  subJoined: false, busy: false, mids: new Map(), keepalive: null,
-  // Feeds whose display is no member yet (Janus told of them before the Confer server did).
-  waiting: new Map(),
-  // Each feed's streams as its publisher last listed them, and those our subscription holds
-  // (by the publisher's mid) as Janus's last offer said; our sections that carry a screen.
-  published: new Map(), held: new Map(), screens: new Set(),
-  // Streams of feeds we receive already to subscribe to (a screen shared since) or to drop
-  // (a share that ended: Janus stops forwarding it but renegotiates nothing by itself).
-  toAdd: [], toDrop: [],
-  // The section our shared screen goes on, once added; the offers that change it, in turn.
-  shareTransceiver: null, shareChange: Promise.resolve(),
-};
+
+// What one session in Janus holds: all of it goes when we join afresh (sfuRejoin).
+function sessionState() {
+  return {
+    session: null, pub: null, sub: null, pubPc: null, subPc: null, privateId: null,
+    feeds: new Map(), subscribed: new Set(), subJoined: false, busy: false, mids: new Map(),
+    keepalive: null,
+    // Feeds whose display is no member yet (Janus told of them before the Confer server did).
+    waiting: new Map(),
+    // Each feed's streams as its publisher last listed them, and those our subscription holds
+    // (by the publisher's mid) as Janus's last offer said; our sections that carry a screen.
+    published: new Map(), held: new Map(), screens: new Set(),
+    // Streams of feeds we receive already to subscribe to (a screen shared since) or to drop
+    // (a share that ended: Janus stops forwarding it but renegotiates nothing by itself).
+    toAdd: [], toDrop: [],
+    // The section our shared screen goes on, once added; the offers that change it, in turn.
+    shareTransceiver: null, shareChange: Promise.resolve(),
+  };
+}
+
+const sfu = { route: null, ws: null, tx: 0, pending: new Map(), ...sessionState() };
 call.sfu = sfu;
 
 // The shares of others (ours goes on: it moves with us).
@@ -738,10 +744,7 @@ function moveMedia(route) {
   banner("More people joined: the meeting's media now goes through its server.", 6000);
   const ws = new WebSocket(route.url, "janus-protocol");
   sfu.ws = ws;
-  ws.onopen = () => sfuStart().catch((e) => {
-    console.warn("Janus:", e);
-    banner(`The media server refused us: ${e.message || e}`);
-  });
+  ws.onopen = joinSfu;
   ws.onerror = () => console.warn("the media server's connection failed", route.url);
   ws.onmessage = (event) => {
     const message = parsed(event.data, "Janus");
@@ -768,6 +771,14 @@ function failed(answer) {
   if (answer.janus === "error") return `${answer.error?.code}: ${answer.error?.reason}`;
   if (data?.error_code) return `${data.error_code}: ${data.error}`;
   return null;
+}
+
+// A session of ours in Janus, and our place in the room; a refusal is said on the page.
+function joinSfu() {
+  sfuStart().catch((e) => {
+    console.warn("Janus:", e);
+    banner(`The media server refused us: ${e.message || e}`);
+  });
 }
 
 async function sfuStart() {
@@ -859,17 +870,9 @@ function sfuRejoin(why) {
     if (tile) tile.querySelector("video").srcObject = null;
   }
   for (const tile of document.querySelectorAll(OTHERS_SHARES)) tile.remove();
-  Object.assign(sfu, {
-    session: null, pub: null, sub: null, pubPc: null, subPc: null, privateId: null,
-    feeds: new Map(), subscribed: new Set(), subJoined: false, busy: false, mids: new Map(),
-    waiting: new Map(), published: new Map(), held: new Map(), screens: new Set(),
-    toAdd: [], toDrop: [], shareTransceiver: null, shareChange: Promise.resolve(),
-  });
+  Object.assign(sfu, sessionState());
   janus({ janus: "destroy", session_id: old });
-  sfuStart().catch((e) => {
-    console.warn("Janus:", e);
-    banner(`The media server refused us: ${e.message || e}`);
-  });
+  joinSfu();
 }
 
 // A connection the browser gave up on.
